@@ -1,0 +1,73 @@
+# tsim - teacher-student training dynamics on MPI.
+#
+#   make            build bin/tsim
+#   make check      the whole test suite (what CI runs): unit, MPI, end-to-end,
+#                   and the same suite under AddressSanitizer + UBSan
+#   make test       the suite once, normal build
+#   make test-sanitize   the suite with -fsanitize=address,undefined
+#   make deps       install (as root) or print the missing Debian packages
+#
+# Site overrides: CC, CFLAGS, YAML_CFLAGS, YAML_LIBS, BLAS_LIBS, MPIRUN.
+
+CC        ?= mpicc
+ifeq ($(origin CC),default)
+CC        := mpicc
+endif
+CFLAGS    ?= -O2 -g
+BUILD     ?= build
+BIN       ?= bin
+PKG_CONFIG ?= pkg-config
+YAML_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags yaml-0.1 2>/dev/null)
+YAML_LIBS   ?= $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
+BLAS_LIBS   ?=
+
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+
+# Reproducible floating point: no fast-math, no contraction into FMA, so the
+# bits depend on the source and the compiler, not on the CPU's features.
+FPFLAGS   := -ffp-contract=off -fno-fast-math
+WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter
+ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(YAML_CFLAGS) \
+                -DTSIM_GIT_COMMIT='"$(GIT_COMMIT)"' -DTSIM_CFLAGS='"$(CFLAGS)"'
+ALL_CFLAGS := $(WARN) $(FPFLAGS) $(CFLAGS) $(SANFLAGS)
+LDLIBS    := $(YAML_LIBS) $(BLAS_LIBS) -lm
+
+LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all clean test test-sanitize check deps bench
+all: $(BIN)/tsim $(UNIT_BIN)
+
+$(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) | $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libtsim.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BIN)/tsim: $(BUILD)/main.o $(BUILD)/libtsim.a | $(BIN)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libtsim.a | $(BUILD)/tests
+	$(CC) $(ALL_CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $< $(BUILD)/libtsim.a -o $@ $(LDLIBS)
+
+$(BUILD) $(BIN) $(BUILD)/tests:
+	mkdir -p $@
+
+deps:
+	@scripts/deps.sh
+
+test: deps all
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run_all.sh
+
+test-sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build-san BIN=bin-san \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" all
+	@BUILD=build-san BIN=bin-san TSIM_SANITIZE=1 tests/run_all.sh
+
+check: test test-sanitize
+
+clean:
+	rm -rf build build-san bin bin-san

@@ -1,0 +1,49 @@
+/* common.h - error reporting shared by every tsim module.
+ *
+ * Every function that can fail returns an int status (0 = success) and fills a
+ * tsim_error with a one-line message that says who and where (PETSc's
+ * call-and-check habit, HPL's "who and where" messages).  Exit statuses are
+ * the documented ones of the command line. */
+#ifndef TSIM_COMMON_H
+#define TSIM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum tsim_status {
+  TSIM_OK = 0,
+  TSIM_EFAIL = 1,  /* runtime failure (I/O, numerical, internal) */
+  TSIM_EINPUT = 2, /* bad input: config, command line, data files */
+  TSIM_ESTOP = 3   /* stopped on request with a checkpoint: requeue me */
+};
+
+#define TSIM_MSG_MAX 1024
+
+typedef struct tsim_error {
+  int code;
+  char msg[TSIM_MSG_MAX];
+} tsim_error;
+
+/* Record an error (printf-style) and return its code, so callers can write
+ * `return tsim_fail(err, TSIM_EINPUT, "...")`. */
+int tsim_fail(tsim_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Propagate a non-zero status to the caller. */
+#define TSIM_TRY(call)                                                       \
+  do {                                                                       \
+    int tsim_rc_ = (call);                                                   \
+    if (tsim_rc_ != TSIM_OK) return tsim_rc_;                                \
+  } while (0)
+
+/* Allocation that never returns NULL: an out-of-memory condition is not an
+ * input error a caller can recover from, so it aborts with a message. */
+void *tsim_xmalloc(size_t bytes);
+void *tsim_xcalloc(size_t count, size_t size);
+void *tsim_xrealloc(void *ptr, size_t bytes);
+char *tsim_xstrdup(const char *s);
+
+/* Monotonic wall clock in seconds. */
+double tsim_wtime(void);
+
+#endif

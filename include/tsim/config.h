@@ -1,0 +1,93 @@
+/* config.h - the YAML run description, its validation, and the grid.
+ *
+ * A config file names one value or a list of values for each setting; every
+ * setting of model/init/train/data (and teacher) given as a list becomes an
+ * axis of the grid, and the grid is the product of its axes.  Each grid point
+ * is a cell with a stable integer id: a mixed-radix number over the axes in
+ * the fixed order of the schema (model.K, init.seed, train.eta, model.C,
+ * data.n, ...), the first axis varying slowest.
+ *
+ * Every user error is one line `FILE:LINE:COL: key.path: what is wrong (what
+ * is allowed)` with status TSIM_EINPUT. */
+#ifndef TSIM_CONFIG_H
+#define TSIM_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "tsim/common.h"
+
+typedef enum { ACT_QUADRATIC = 0, ACT_RELU = 1, ACT_ABS = 2 } tsim_activation;
+typedef enum { DIR_E1 = 0, DIR_RANDOM = 1 } tsim_direction;
+
+/* Every setting of one cell. Strings point into the owning tsim_config. */
+typedef struct tsim_params {
+  /* model: f_W(x) = C sum_k act(w_k^T x); loss = loss_scale mean (f - y)^2 */
+  int activation;
+  int64_t d, K;
+  double C, loss_scale;
+  /* teacher: y = (x^T w*)^2 with w* = norm * direction */
+  double teacher_norm;
+  int teacher_direction;
+  uint64_t teacher_seed;
+  /* data */
+  int64_t n, n_test, chunk;
+  uint64_t data_seed;
+  const char *x_file, *y_file, *x_test_file, *y_test_file;
+  /* init: w_k ~ scale * N(0, I_d / d) */
+  double init_scale;
+  uint64_t init_seed;
+  const char *w_file;
+  /* train: full-batch gradient descent with a constant step */
+  double eta;
+  int64_t iterations, log_every, log_points;
+  double diverge_above, tol, loss_tol, nu;
+} tsim_params;
+
+/* One axis of the grid: a setting given as a list. */
+typedef struct tsim_axis {
+  int field;          /* index into the schema */
+  const char *key;    /* "model.K" */
+  const char *column; /* "K": the column name in cells.csv */
+  int64_t count;
+  char **values;      /* the values as written (validated) */
+} tsim_axis;
+
+typedef struct tsim_config {
+  char *path;     /* file the config came from */
+  char *name;
+  char *out_dir;
+  int out_neurons;
+  tsim_params base; /* every setting; axes override theirs per cell */
+  int naxes;
+  tsim_axis *axes;
+  int64_t ncells;
+  char **strings; /* owned strings referenced by params */
+  int nstrings;
+} tsim_config;
+
+/* Read PATH, apply the --set overrides SETS[0..nsets) ("key.path=value",
+ * value in YAML flow syntax: `--set model.K=[2,4]`), fill defaults, check
+ * every key, type and range, and expand the grid. */
+int config_load(const char *path, char *const *sets, int nsets,
+                tsim_config **out, tsim_error *err);
+void config_destroy(tsim_config **cfg);
+
+/* Settings of cell ID (0 <= id < ncells). */
+void config_cell(const tsim_config *cfg, int64_t id, tsim_params *p);
+/* "K=3 seed=1 eta=0.001": the cell's axis values, for progress lines. */
+void config_cell_label(const tsim_config *cfg, int64_t id, char *buf,
+                       size_t cap);
+
+/* The effective config (defaults filled in, lists kept) as YAML / JSON. */
+void config_write_yaml(const tsim_config *cfg, FILE *f);
+void config_write_json(const tsim_config *cfg, FILE *f, int indent);
+
+/* A 64-bit hash of everything that changes results (FNV-1a of the
+ * effective YAML with output settings left out). */
+uint64_t config_hash(const tsim_config *cfg);
+
+const char *config_activation_name(int activation);
+/* Every accepted key with its type, default and meaning (for --help). */
+void config_print_keys(FILE *f);
+
+#endif

@@ -1,0 +1,60 @@
+/* data.h - the teacher, the samples of one rank, and the initial weights.
+ *
+ * Samples are cut into chunks of `chunk` consecutive global indices; a rank
+ * owns a contiguous range of whole chunks, so each chunk's partial sums are
+ * computed by exactly one rank in exactly one way (see reduce.h).  Sample i
+ * is a pure function of (data seed, i): x_i ~ N(0, I_d) from the counter-based
+ * generator, y_i = f*(x_i). No rank ever holds another rank's samples. */
+#ifndef TSIM_DATA_H
+#define TSIM_DATA_H
+
+#include <stdint.h>
+#include "tsim/common.h"
+#include "tsim/config.h"
+
+typedef struct tsim_teacher {
+  int64_t d;
+  double norm;  /* ||w*|| */
+  double *w;    /* w*, d entries */
+  double *u;    /* w* / ||w*||: the direction "parallel" refers to */
+} tsim_teacher;
+
+int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err);
+void teacher_free(tsim_teacher *t);
+/* y = f*(x) for ROWS samples. */
+void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
+                    double *y);
+
+typedef enum { DATA_TRAIN = 0, DATA_TEST = 1 } tsim_split;
+
+typedef struct tsim_dataset {
+  int64_t n, d, chunk;
+  int64_t nchunks;               /* global number of chunks */
+  int64_t chunk_begin, chunk_end; /* this rank's chunks */
+  int64_t row_begin, row_end;     /* this rank's rows */
+  double *x;                      /* (row_end - row_begin) x d, row-major */
+  double *y;
+} tsim_dataset;
+
+/* This rank's contiguous share [*begin, *end) of NCHUNKS chunks when they
+ * are split over SIZE ranks. */
+void data_chunk_range(int64_t nchunks, int rank, int size, int64_t *begin,
+                      int64_t *end);
+
+/* Make (or read from the .npy files) rank RANK of SIZE's rows of the
+ * training or test set. */
+int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
+              int rank, int size, tsim_dataset **out, tsim_error *err);
+void data_destroy(tsim_dataset **ds);
+
+/* Initial weights W0, neuron-major (W[k*d + j] = coordinate j of w_k):
+ * scale * N(0, I_d / d) from (init seed, k, j), or init.w_file (d x K). */
+int data_init_weights(const tsim_params *p, double *W, tsim_error *err);
+
+/* Write the samples and W0 of cell settings P as .npy files into DIR:
+ * x.npy (n x d), y.npy (n), x_test.npy, y_test.npy, w0.npy (d x K) - the
+ * layout data.*_file and init.w_file read, so a run from these files gives
+ * the bits of the run from seeds, and other tools can use the same data. */
+int data_export(const tsim_params *p, const char *dir, tsim_error *err);
+
+#endif

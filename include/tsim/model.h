@@ -1,0 +1,52 @@
+/* model.h - the student network on a slice of samples: forward pass,
+ * residuals, loss, gradient and the Hessian quadratic form, summed exactly
+ * over the team (the sharded engine of DESIGN.md section 3).
+ *
+ * Student f_W(x) = C sum_k act(w_k^T x), W neuron-major (W[k*d + j]).
+ * Loss f(W) = s * (1/n) sum_i r_i^2 with r_i = f_W(x_i) - y_i, s = loss_scale.
+ * For the quadratic activation (Wang & Abernethy eq. (5), objective (13)):
+ *   grad_k = 4 s C (1/n) sum_i r_i (x_i^T w_k) x_i
+ *   vec(V)^T Hess f vec(V)
+ *        = s (1/n) sum_i [4 C r_i ||V^T x_i||^2 + 8 C^2 (x_i^T W V^T x_i)^2]
+ * (quantity (9) when V = w* q^T - W), without forming the Hessian. */
+#ifndef TSIM_MODEL_H
+#define TSIM_MODEL_H
+
+#include <stdint.h>
+#include "tsim/data.h"
+#include "tsim/parallel.h"
+#include "tsim/reduce.h"
+
+typedef struct tsim_model {
+  int activation;
+  int64_t d, K;
+  double C, loss_scale;
+} tsim_model;
+
+void model_from_params(const tsim_params *p, tsim_model *m);
+
+/* What one evaluation returns (all identical on every rank of the team). */
+typedef struct model_eval {
+  double loss;  /* s * mean r^2 */
+  double hess_quad; /* vec(V)^T Hess vec(V), if V was given */
+  double *grad; /* K*d, caller-owned, if non-NULL */
+} model_eval;
+
+/* Work space for model_evaluate, sized for one model. */
+typedef struct model_work model_work;
+model_work *model_work_create(const tsim_model *m);
+void model_work_destroy(model_work **w);
+
+/* Loss, gradient (if OUT->grad) and Hessian form along V (if V) over the
+ * whole data set DS, reduced exactly over COMM. */
+void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
+                    const double *W, const double *V, const par_comm *comm,
+                    model_work *work, model_eval *out);
+
+/* Partial sums over one chunk of ROWS samples: part[0..Kd) = sum r_i
+ * (x_i^T w_k) x_i, part[Kd] = sum r_i^2, part[Kd+1] = Hessian-form terms.
+ * Exposed for the tests and the benchmarks. */
+void model_chunk(const tsim_model *m, const double *x, const double *y,
+                 int64_t rows, const double *W, const double *V, double *part);
+
+#endif

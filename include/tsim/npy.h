@@ -1,0 +1,33 @@
+/* npy.h - NumPy .npy files (float64, C order), read by row slices.
+ *
+ * tsim reads user-supplied data and initial weights from .npy files so that a
+ * run can be cross-checked against other tools.  Each rank reads only its own
+ * rows (a contiguous range), never the whole array.  Format reference:
+ * numpy.lib.format (versions 1.0, 2.0 and 3.0 headers). */
+#ifndef TSIM_NPY_H
+#define TSIM_NPY_H
+
+#include <stdint.h>
+#include "tsim/common.h"
+
+typedef struct npy_info {
+  int ndim;           /* 1 or 2 */
+  int64_t shape[2];   /* shape[1] == 1 when ndim == 1 */
+  int64_t data_offset; /* byte offset of element 0 in the file */
+} npy_info;
+
+/* Parse the header of PATH. Only little-endian float64 ('<f8'), C order, with
+ * 1 or 2 dimensions is accepted; anything else is a TSIM_EINPUT error whose
+ * message names the file and says what was found and what is allowed. */
+int npy_read_header(const char *path, npy_info *info, tsim_error *err);
+
+/* Read rows [row_begin, row_end) of a 1-d or 2-d float64 array into OUT
+ * (row-major, (row_end - row_begin) * shape[1] doubles). */
+int npy_read_rows(const char *path, const npy_info *info, int64_t row_begin,
+                  int64_t row_end, double *out, tsim_error *err);
+
+/* Write a float64 C-order array of NDIM (1 or 2) dimensions. */
+int npy_write(const char *path, int ndim, const int64_t *shape,
+              const double *data, tsim_error *err);
+
+#endif

@@ -1,0 +1,62 @@
+/* output.h - the run directory (DESIGN.md section 7): config.yaml,
+ * manifest.json, cells.csv, metrics.csv, neurons.csv.
+ *
+ * Rows are formatted from doubles with 17 significant digits, so they read
+ * back to the same double; the text depends only on the numbers, so equal
+ * trajectories give byte-identical files. Only rank 0 writes. */
+#ifndef TSIM_OUTPUT_H
+#define TSIM_OUTPUT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "tsim/common.h"
+#include "tsim/config.h"
+
+enum cell_status {
+  CELL_PENDING = 0,
+  CELL_CONVERGED = 1,
+  CELL_MAX_ITERATIONS = 2,
+  CELL_DIVERGED = 3
+};
+const char *output_status_name(int status);
+
+#define METRIC_COLS 7  /* t, train_loss, test_loss, pop_loss, dist, q9, grad_norm */
+#define NEURON_COLS 9  /* t, k, par, perp_norm, norm, comp_A..comp_D */
+
+/* Everything one cell produces. Rows are flat doubles (t and k are exact
+ * integers far below 2^53), so a result travels as one message. */
+typedef struct cell_result {
+  int64_t cell;
+  int status;
+  int64_t iterations;
+  int64_t t_q9_positive, t_lemma1, t_gamma; /* -1: never happened */
+  double t_gamma_bound;                     /* NaN: not applicable */
+  double final_train_loss, final_test_loss, final_dist, wall_s;
+  int64_t metric_rows, neuron_rows;
+  double *metrics; /* metric_rows x METRIC_COLS */
+  double *neurons; /* neuron_rows x NEURON_COLS */
+  int64_t metric_cap, neuron_cap;
+} cell_result;
+
+void cell_result_init(cell_result *r, int64_t cell);
+void cell_result_free(cell_result *r);
+double *cell_result_metric_row(cell_result *r);
+double *cell_result_neuron_row(cell_result *r);
+
+typedef struct run_output run_output;
+
+/* Open OUTDIR for a new run: refuses (TSIM_EINPUT) a directory that already
+ * holds results unless FORCE, writes config.yaml and opens the CSV files. */
+int output_open(const tsim_config *cfg, const char *outdir, int force,
+                run_output **out, tsim_error *err);
+/* Append one finished cell (callers pass cells in increasing id order). */
+int output_write_cell(run_output *o, const tsim_config *cfg,
+                      const cell_result *r, tsim_error *err);
+/* Write manifest.json and close everything. EXTRA is a JSON fragment of
+ * further manifest members (may be NULL). */
+int output_close(run_output **o, const char *manifest_extra, tsim_error *err);
+
+/* Format a double so it reads back exactly ("" for NaN when EMPTY_NAN). */
+void output_format_double(char *buf, size_t cap, double v);
+
+#endif

@@ -1,0 +1,32 @@
+/* train.h - one cell: full-batch gradient descent from W0, metrics at every
+ * iteration (events) and at the logged ones (rows), stop rules.
+ *
+ * Iteration t evaluates the loss, gradient and quantity (9) at W_t in one
+ * pass over the data, records events and rows, checks the stop rules, and
+ * only then steps W_{t+1} = W_t - eta grad f(W_t). So t runs from 0 to at
+ * most train.iterations, and the reported `iterations` is the last t seen. */
+#ifndef TSIM_TRAIN_H
+#define TSIM_TRAIN_H
+
+#include "tsim/config.h"
+#include "tsim/output.h"
+#include "tsim/parallel.h"
+
+/* Data kept between the cells a team runs: cells with the same data settings
+ * (seed, n, d, teacher, files) reuse the samples instead of making them
+ * again. */
+typedef struct train_cache train_cache;
+train_cache *train_cache_create(void);
+void train_cache_destroy(train_cache **c);
+
+/* Run cell CELL of CFG on the ranks of TEAM. Every rank of the team returns
+ * the same RES. Errors (unreadable data file on one rank, ...) are agreed
+ * over the team before returning. */
+int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
+               train_cache *cache, cell_result *res, tsim_error *err);
+
+/* Is iteration T one to log? (log_every, or about log_points log-spaced
+ * iterations; t = 0 always.) */
+int train_log_due(const tsim_params *p, int64_t t);
+
+#endif

@@ -1,0 +1,56 @@
+/* common.c - error records, checked allocation, clock. */
+#define _POSIX_C_SOURCE 200809L
+#include "tsim/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int tsim_fail(tsim_error *err, int code, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->code = code;
+  }
+  return code;
+}
+
+static void out_of_memory(size_t bytes) {
+  fprintf(stderr, "tsim: out of memory (asked for %zu bytes)\n", bytes);
+  abort();
+}
+
+void *tsim_xmalloc(size_t bytes) {
+  void *p = malloc(bytes ? bytes : 1);
+  if (!p) out_of_memory(bytes);
+  return p;
+}
+
+void *tsim_xcalloc(size_t count, size_t size) {
+  void *p = calloc(count ? count : 1, size ? size : 1);
+  if (!p) out_of_memory(count * size);
+  return p;
+}
+
+void *tsim_xrealloc(void *ptr, size_t bytes) {
+  void *p = realloc(ptr, bytes ? bytes : 1);
+  if (!p) out_of_memory(bytes);
+  return p;
+}
+
+char *tsim_xstrdup(const char *s) {
+  size_t len = strlen(s) + 1;
+  char *p = tsim_xmalloc(len);
+  memcpy(p, s, len);
+  return p;
+}
+
+double tsim_wtime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,899 @@
+/* config.c - the schema of a run description, its validation, the grid.
+ *
+ * Every accepted key is one row of the schema table below: its type, range,
+ * default, whether it may be a grid axis, and where it lives in tsim_params.
+ * Values are kept as canonical text (so config.yaml, the hash and the grid
+ * labels agree) and converted per cell. */
+#define _POSIX_C_SOURCE 200809L
+#include "tsim/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tsim/npy.h"
+#include "tsim/yamltree.h"
+
+typedef enum { F_INT, F_SEED, F_REAL, F_BOOL, F_ENUM, F_PATH, F_STR } ftype;
+
+#define NO_PARAM ((size_t)-1)
+#define P(member) offsetof(tsim_params, member)
+
+typedef struct field {
+  const char *key;     /* "model.K" */
+  const char *column;  /* column name in cells.csv when it is a grid axis */
+  ftype type;
+  const char *deflt;   /* default as text; NULL: unset unless given */
+  double lo, hi;       /* inclusive range (lo exclusive if lo_open) */
+  int lo_open;
+  const char *choices; /* enum values, '|' separated */
+  int gridable;
+  size_t offset;       /* into tsim_params, or NO_PARAM */
+  const char *help;
+} field;
+
+#define BIG 9.2e18
+/* Order matters twice: grid axes are numbered in this order (first varies
+ * slowest), and config.yaml lists keys in it. */
+static const field schema[] = {
+    {"model.K", "K", F_INT, "1", 1, 100000, 0, NULL, 1, P(K),
+     "number of student neurons"},
+    {"init.seed", "seed", F_SEED, "0", 0, 0, 0, NULL, 1, P(init_seed),
+     "seed of the initial weights"},
+    {"train.eta", "eta", F_REAL, "0.001", 0, INFINITY, 1, NULL, 1, P(eta),
+     "gradient-descent step size"},
+    {"model.C", "C", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1, P(C),
+     "output scale C of objective (13)"},
+    {"data.n", "n", F_INT, "200", 1, BIG, 0, NULL, 1, P(n),
+     "number of training samples"},
+    {"model.d", "d", F_INT, "10", 1, 100000, 0, NULL, 1, P(d),
+     "input dimension"},
+    {"model.activation", "activation", F_ENUM, "quadratic", 0, 0, 0,
+     "quadratic", 1, P(activation), "student activation"},
+    {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
+     P(loss_scale), "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
+    {"teacher.norm", "teacher_norm", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1,
+     P(teacher_norm), "||w*||"},
+    {"teacher.direction", "teacher_direction", F_ENUM, "e1", 0, 0, 0,
+     "e1|random", 1, P(teacher_direction),
+     "w* along e1, or a random unit direction from teacher.seed"},
+    {"teacher.seed", "teacher_seed", F_SEED, "0", 0, 0, 0, NULL, 1,
+     P(teacher_seed), "seed of a random teacher direction"},
+    {"data.seed", "data_seed", F_SEED, "0", 0, 0, 0, NULL, 1, P(data_seed),
+     "seed of the samples"},
+    {"data.n_test", "n_test", F_INT, "200", 0, BIG, 0, NULL, 1, P(n_test),
+     "number of test samples (0: none)"},
+    {"data.chunk", "chunk", F_INT, "2048", 1, 1 << 24, 0, NULL, 0, P(chunk),
+     "samples per chunk of the exact sum (changes the last bits)"},
+    {"data.x_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(x_file),
+     "training inputs, .npy float64 n x d"},
+    {"data.y_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_file),
+     "training labels, .npy float64 n"},
+    {"data.x_test_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(x_test_file),
+     "test inputs, .npy float64 n_test x d"},
+    {"data.y_test_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_test_file),
+     "test labels, .npy float64 n_test"},
+    {"init.scale", "init_scale", F_REAL, "0.01", 0, INFINITY, 0, NULL, 1,
+     P(init_scale), "w_k ~ scale * N(0, I_d / d)"},
+    {"init.w_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(w_file),
+     "initial weights, .npy float64 d x K"},
+    {"train.iterations", "iterations", F_INT, "5000", 0, BIG, 0, NULL, 1,
+     P(iterations), "maximum number of iterations"},
+    {"train.log_every", NULL, F_INT, "1", 1, BIG, 0, NULL, 0, P(log_every),
+     "log a metrics row every N iterations"},
+    {"train.log_points", NULL, F_INT, "0", 0, 1e7, 0, NULL, 0, P(log_points),
+     "log about P log-spaced iterations instead (0: use log_every)"},
+    {"train.diverge_above", NULL, F_REAL, "1e6", 0, INFINITY, 1, NULL, 0,
+     P(diverge_above), "a loss above this (or non-finite) is divergence"},
+    {"train.tol", NULL, F_REAL, "1e-6", 0, INFINITY, 0, NULL, 0, P(tol),
+     "converged once dist(W, w*) < tol"},
+    {"train.loss_tol", NULL, F_REAL, "0", 0, INFINITY, 0, NULL, 0,
+     P(loss_tol), "converged once the train loss < loss_tol (0: off)"},
+    {"train.nu", NULL, F_REAL, "0.14", 0, 1, 1, NULL, 0, P(nu),
+     "Lemma 1 radius: t_lemma1 is the first t with dist <= nu ||w*||/sqrt(C)"},
+    {"output.dir", NULL, F_STR, NULL, 0, 0, 0, NULL, 0, NO_PARAM,
+     "run directory (default out/<name>)"},
+    {"output.neurons", NULL, F_BOOL, "true", 0, 0, 0, NULL, 0, NO_PARAM,
+     "write neurons.csv"},
+};
+#define NFIELDS ((int)(sizeof schema / sizeof schema[0]))
+
+static const char *const sections[] = {"model", "teacher", "data", "init",
+                                       "train", "output"};
+#define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
+
+/* What the file (and --set) said for one field. */
+typedef struct given {
+  const ynode *node; /* value node, NULL if not given */
+  int is_list;
+  int count;
+  char **texts; /* canonical texts */
+} given;
+
+/* ------------------------------------------------------------------ text */
+
+static void shortest_double(char *buf, size_t cap, double v) {
+  for (int prec = 1; prec <= 17; ++prec) {
+    snprintf(buf, cap, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  /* keep reals recognisable as reals in the YAML we write */
+  if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
+static const char *range_text(const field *f, char *buf, size_t cap) {
+  switch (f->type) {
+    case F_INT:
+      if (f->hi >= BIG)
+        snprintf(buf, cap, "an integer >= %.0f", f->lo);
+      else
+        snprintf(buf, cap, "an integer from %.0f to %.0f", f->lo, f->hi);
+      break;
+    case F_SEED: snprintf(buf, cap, "an integer from 0 to 2^64-1"); break;
+    case F_REAL:
+      if (isinf(f->hi))
+        snprintf(buf, cap, "a number %s %g", f->lo_open ? ">" : ">=", f->lo);
+      else
+        snprintf(buf, cap, "a number %s %g and <= %g",
+                 f->lo_open ? ">" : ">=", f->lo, f->hi);
+      break;
+    case F_BOOL: snprintf(buf, cap, "true or false"); break;
+    case F_ENUM: {
+      size_t used = (size_t)snprintf(buf, cap, "one of: ");
+      for (const char *c = f->choices; *c && used + 3 < cap; ++c) {
+        if (*c == '|') {
+          buf[used++] = ',';
+          buf[used++] = ' ';
+        } else {
+          buf[used++] = *c;
+        }
+      }
+      buf[used] = '\0';
+      break;
+    }
+    case F_PATH: snprintf(buf, cap, "a path to a .npy file"); break;
+    case F_STR: snprintf(buf, cap, "a string"); break;
+  }
+  return buf;
+}
+
+static int fail_at(tsim_error *err, const ynode *at, const char *key,
+                   const char *fmt, const char *what, const char *allowed) {
+  char msg[TSIM_MSG_MAX];
+  snprintf(msg, sizeof msg, fmt, what);
+  if (allowed)
+    return tsim_fail(err, TSIM_EINPUT, "%s:%d:%d: %s: %s (%s)", at->src,
+                     at->line, at->col, key, msg, allowed);
+  return tsim_fail(err, TSIM_EINPUT, "%s:%d:%d: %s: %s", at->src, at->line,
+                   at->col, key, msg);
+}
+
+static int parse_int64(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (*s && !*end && !errno) {
+    *out = v;
+    return 1;
+  }
+  double d = strtod(s, &end); /* 1e6 is a fine way to write a count */
+  if (*s && !*end && isfinite(d) && d == floor(d) && fabs(d) < 9.2e18) {
+    *out = (int64_t)d;
+    return 1;
+  }
+  return 0;
+}
+
+static int parse_seed(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  if (*s == '-') return 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (*s && !*end && !errno) {
+    *out = v;
+    return 1;
+  }
+  return 0;
+}
+
+static int parse_real(const char *s, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (!*s || *end || !isfinite(v)) return 0;
+  *out = v;
+  return 1;
+}
+
+static int parse_bool(const char *s, int *out) {
+  static const char *yes[] = {"true", "yes", "on"}, *no[] = {"false", "no", "off"};
+  for (int i = 0; i < 3; ++i) {
+    if (!strcasecmp(s, yes[i])) return *out = 1, 1;
+    if (!strcasecmp(s, no[i])) return *out = 0, 1;
+  }
+  return 0;
+}
+
+static int enum_index(const field *f, const char *s) {
+  int idx = 0;
+  const char *c = f->choices;
+  size_t len = strlen(s);
+  while (*c) {
+    const char *bar = strchr(c, '|');
+    size_t n = bar ? (size_t)(bar - c) : strlen(c);
+    if (n == len && !strncmp(c, s, n)) return idx;
+    if (!bar) break;
+    c = bar + 1;
+    ++idx;
+  }
+  return -1;
+}
+
+/* Validate one scalar and return its canonical text (malloc'd). BASE_DIR
+ * resolves relative paths written in the config file. */
+static int canonical(const field *f, const ynode *v, const char *base_dir,
+                     char **out, tsim_error *err) {
+  char allowed[256], buf[4200];
+  range_text(f, allowed, sizeof allowed);
+  const char *s = v->value;
+  switch (f->type) {
+    case F_INT: {
+      int64_t x;
+      if (v->quoted || !parse_int64(s, &x))
+        return fail_at(err, v, f->key, "'%s' is not an integer", s, allowed);
+      if ((double)x < f->lo || (double)x > f->hi)
+        return fail_at(err, v, f->key, "%s is out of range", s, allowed);
+      snprintf(buf, sizeof buf, "%lld", (long long)x);
+      break;
+    }
+    case F_SEED: {
+      uint64_t x;
+      if (v->quoted || !parse_seed(s, &x))
+        return fail_at(err, v, f->key, "'%s' is not a seed", s, allowed);
+      snprintf(buf, sizeof buf, "%llu", (unsigned long long)x);
+      break;
+    }
+    case F_REAL: {
+      double x;
+      if (v->quoted || !parse_real(s, &x))
+        return fail_at(err, v, f->key, "'%s' is not a number", s, allowed);
+      if (x < f->lo || (f->lo_open && x == f->lo) || x > f->hi)
+        return fail_at(err, v, f->key, "%s is out of range", s, allowed);
+      shortest_double(buf, sizeof buf, x);
+      break;
+    }
+    case F_BOOL: {
+      int x;
+      if (!parse_bool(s, &x))
+        return fail_at(err, v, f->key, "'%s' is not a boolean", s, allowed);
+      snprintf(buf, sizeof buf, "%s", x ? "true" : "false");
+      break;
+    }
+    case F_ENUM:
+      if (enum_index(f, s) < 0)
+        return fail_at(err, v, f->key, "'%s' is not allowed", s, allowed);
+      snprintf(buf, sizeof buf, "%s", s);
+      break;
+    case F_PATH:
+      if (!*s) return fail_at(err, v, f->key, "%s", "empty path", allowed);
+      if (s[0] != '/' && base_dir && strcmp(base_dir, "."))
+        snprintf(buf, sizeof buf, "%s/%s", base_dir, s);
+      else
+        snprintf(buf, sizeof buf, "%s", s);
+      break;
+    case F_STR:
+      if (!*s) return fail_at(err, v, f->key, "%s", "empty string", allowed);
+      snprintf(buf, sizeof buf, "%s", s);
+      break;
+  }
+  *out = tsim_xstrdup(buf);
+  return TSIM_OK;
+}
+
+/* ---------------------------------------------------------------- schema */
+
+static int find_field(const char *section, const char *key) {
+  char full[256];
+  snprintf(full, sizeof full, "%s.%s", section, key);
+  for (int i = 0; i < NFIELDS; ++i)
+    if (!strcmp(schema[i].key, full)) return i;
+  return -1;
+}
+
+static void section_keys(const char *section, char *buf, size_t cap) {
+  size_t used = 0, len = strlen(section);
+  buf[0] = '\0';
+  for (int i = 0; i < NFIELDS; ++i) {
+    if (strncmp(schema[i].key, section, len) || schema[i].key[len] != '.')
+      continue;
+    int n = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "",
+                     schema[i].key + len + 1);
+    if (n < 0 || (size_t)n >= cap - used) break;
+    used += (size_t)n;
+  }
+}
+
+static int read_field(const field *f, const ynode *v, const char *base_dir,
+                      given *g, tsim_error *err) {
+  for (int i = 0; i < g->count; ++i) free(g->texts[i]);
+  free(g->texts);
+  memset(g, 0, sizeof *g);
+  if (v->kind == YNODE_SCALAR && !v->quoted && !f->deflt &&
+      (!strcmp(v->value, "null") || !strcmp(v->value, "~") || !*v->value))
+    return TSIM_OK; /* an optional key explicitly left unset */
+  g->node = v;
+  if (v->kind == YNODE_MAP)
+    return fail_at(err, v, f->key, "%s", "a mapping is not allowed here",
+                   f->gridable ? "a value or a list of values" : "one value");
+  if (v->kind == YNODE_SEQ) {
+    if (!f->gridable)
+      return fail_at(err, v, f->key, "%s", "a list is not allowed here",
+                     "one value: this key is not a grid axis");
+    if (v->count == 0)
+      return fail_at(err, v, f->key, "%s", "empty list",
+                     "a value or a list of values");
+    g->is_list = 1;
+    g->count = v->count;
+    g->texts = tsim_xcalloc((size_t)v->count, sizeof(char *));
+    for (int i = 0; i < v->count; ++i) {
+      const ynode *item = v->items[i];
+      if (item->kind != YNODE_SCALAR)
+        return fail_at(err, item, f->key, "%s", "nested lists are not allowed",
+                       "a list of plain values");
+      TSIM_TRY(canonical(f, item, base_dir, &g->texts[i], err));
+      for (int j = 0; j < i; ++j)
+        if (!strcmp(g->texts[j], g->texts[i]))
+          return fail_at(err, item, f->key, "value %s appears twice in the list",
+                         g->texts[i], "distinct values");
+    }
+    return TSIM_OK;
+  }
+  g->count = 1;
+  g->texts = tsim_xcalloc(1, sizeof(char *));
+  return canonical(f, v, base_dir, &g->texts[0], err);
+}
+
+static int read_tree(const ynode *root, const char *base_dir, given *gv,
+                     const ynode **name_node, tsim_error *err) {
+  if (root->kind != YNODE_MAP)
+    return tsim_fail(err, TSIM_EINPUT,
+                     "%s:%d:%d: the config must be a mapping of sections "
+                     "(name, model, teacher, data, init, train, output)",
+                     root->src, root->line, root->col);
+  for (int i = 0; i < root->count; ++i) {
+    const ynode *k = root->keys[i], *v = root->items[i];
+    if (!strcmp(k->value, "name")) {
+      if (v->kind != YNODE_SCALAR || !*v->value)
+        return fail_at(err, v, "name", "%s", "must be a non-empty string",
+                       "a run name");
+      *name_node = v;
+      continue;
+    }
+    int s = 0;
+    while (s < NSECTIONS && strcmp(sections[s], k->value)) ++s;
+    if (s == NSECTIONS)
+      return fail_at(err, k, k->value, "%s", "unknown key",
+                     "allowed: name, model, teacher, data, init, train, output");
+    if (v->kind != YNODE_MAP)
+      return fail_at(err, v, k->value, "%s", "must be a mapping of keys",
+                     "e.g. model: {d: 10, K: [1, 3]}");
+    for (int j = 0; j < v->count; ++j) {
+      const ynode *kk = v->keys[j];
+      int fi = find_field(k->value, kk->value);
+      if (fi < 0) {
+        char allowed[512], full[256], text[600];
+        section_keys(k->value, allowed, sizeof allowed);
+        snprintf(full, sizeof full, "%s.%s", k->value, kk->value);
+        snprintf(text, sizeof text, "allowed: %s", allowed);
+        return fail_at(err, kk, full, "%s", "unknown key", text);
+      }
+      const char *dir = v->items[j]->src && !strcmp(v->items[j]->src, "--set")
+                            ? "."
+                            : base_dir;
+      TSIM_TRY(read_field(&schema[fi], v->items[j], dir, &gv[fi], err));
+    }
+  }
+  return TSIM_OK;
+}
+
+/* ------------------------------------------------------------ --set */
+
+static int apply_set(ynode *root, const char *arg, tsim_error *err) {
+  const char *eq = strchr(arg, '=');
+  if (!eq || eq == arg)
+    return tsim_fail(err, TSIM_EINPUT,
+                     "--set %s: expected key.path=value (e.g. --set model.K=[2,4])",
+                     arg);
+  char path[256];
+  size_t plen = (size_t)(eq - arg);
+  if (plen >= sizeof path)
+    return tsim_fail(err, TSIM_EINPUT, "--set %s: key too long", arg);
+  memcpy(path, arg, plen);
+  path[plen] = '\0';
+  ynode *value = NULL;
+  TSIM_TRY(ytree_parse_text(eq + 1, "--set", (int)plen + 1, &value, err));
+  if (root->kind != YNODE_MAP) {
+    ytree_free(&value);
+    return TSIM_OK; /* read_tree reports the bad root */
+  }
+  ynode *map = root;
+  char *save = NULL, *part = strtok_r(path, ".", &save);
+  while (part) {
+    char *next = strtok_r(NULL, ".", &save);
+    if (!next) {
+      ytree_set(map, part, value);
+      return TSIM_OK;
+    }
+    ynode *sub = ytree_get(map, part);
+    if (!sub || sub->kind != YNODE_MAP) {
+      sub = ytree_new_map("--set", 1, 1);
+      ytree_set(map, part, sub);
+    }
+    map = sub;
+    part = next;
+  }
+  ytree_free(&value);
+  return tsim_fail(err, TSIM_EINPUT, "--set %s: empty key", arg);
+}
+
+/* ---------------------------------------------------------- the config */
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return tsim_xstrdup(".");
+  size_t n = (size_t)(slash - path);
+  char *d = tsim_xmalloc(n + 1);
+  memcpy(d, path, n);
+  d[n] = '\0';
+  if (n == 0) strcpy(d, "/");
+  return d;
+}
+
+static char *stem_of(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  char *s = tsim_xstrdup(base);
+  char *dot = strrchr(s, '.');
+  if (dot && dot != s) *dot = '\0';
+  return s;
+}
+
+static void store_value(const field *f, const char *text, tsim_params *p) {
+  if (f->offset == NO_PARAM) return;
+  char *at = (char *)p + f->offset;
+  switch (f->type) {
+    case F_INT: parse_int64(text, (int64_t *)(void *)at); break;
+    case F_SEED: parse_seed(text, (uint64_t *)(void *)at); break;
+    case F_REAL: parse_real(text, (double *)(void *)at); break;
+    case F_BOOL: parse_bool(text, (int *)(void *)at); break;
+    case F_ENUM: *(int *)(void *)at = enum_index(f, text); break;
+    case F_PATH:
+    case F_STR: *(const char **)(void *)at = text; break;
+  }
+}
+
+static const ynode *where(const given *g, const ynode *fallback) {
+  return g->node ? g->node : fallback;
+}
+
+static int check_npy(const field *f, const given *g, const ynode *root,
+                     npy_info *info, tsim_error *err) {
+  tsim_error e = {0};
+  if (npy_read_header(g->texts[0], info, &e))
+    return fail_at(err, where(g, root), f->key, "%s", e.msg, NULL);
+  return TSIM_OK;
+}
+
+static int field_index(const char *key) {
+  for (int i = 0; i < NFIELDS; ++i)
+    if (!strcmp(schema[i].key, key)) return i;
+  return -1;
+}
+
+/* Checks that involve more than one key, or the data files. */
+static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
+                       tsim_error *err) {
+  const int ix = field_index("data.x_file"), iy = field_index("data.y_file");
+  const int ixt = field_index("data.x_test_file"),
+            iyt = field_index("data.y_test_file");
+  const int iw = field_index("init.w_file"), in = field_index("data.n"),
+            int_ = field_index("data.n_test"), id = field_index("model.d"),
+            ik = field_index("model.K");
+  const int ile = field_index("train.log_every"),
+            ilp = field_index("train.log_points");
+  if (gv[ile].node && gv[ilp].node && strcmp(gv[ilp].texts[0], "0"))
+    return fail_at(err, gv[ilp].node, "train.log_points", "%s",
+                   "cannot be combined with train.log_every",
+                   "give one of them");
+  const int pairs[2][2] = {{ix, iy}, {ixt, iyt}};
+  for (int p = 0; p < 2; ++p) {
+    const given *a = &gv[pairs[p][0]], *b = &gv[pairs[p][1]];
+    if (!!a->node != !!b->node) {
+      const given *have = a->node ? a : b;
+      const char *missing = schema[pairs[p][a->node ? 1 : 0]].key;
+      char msg[128];
+      snprintf(msg, sizeof msg, "needs %s as well", missing);
+      return fail_at(err, have->node, schema[pairs[p][a->node ? 0 : 1]].key,
+                     "%s", msg, "inputs and labels come in pairs");
+    }
+  }
+  if (gv[ixt].node && !gv[ix].node)
+    return fail_at(err, gv[ixt].node, "data.x_test_file", "%s",
+                   "test files need training files (data.x_file)", NULL);
+  if (gv[ix].node) {
+    if (gv[in].is_list || gv[id].is_list)
+      return fail_at(err, where(&gv[gv[in].is_list ? in : id], root),
+                     gv[in].is_list ? "data.n" : "model.d", "%s",
+                     "cannot be a grid axis when the data come from files",
+                     "one value");
+    npy_info xi, yi;
+    TSIM_TRY(check_npy(&schema[ix], &gv[ix], root, &xi, err));
+    TSIM_TRY(check_npy(&schema[iy], &gv[iy], root, &yi, err));
+    char msg[512];
+    if (xi.ndim != 2 || xi.shape[1] != cfg->base.d) {
+      snprintf(msg, sizeof msg, "%s has shape (%lld, %lld), need (n, d) with d = %lld",
+               gv[ix].texts[0], (long long)xi.shape[0], (long long)xi.shape[1],
+               (long long)cfg->base.d);
+      return fail_at(err, where(&gv[ix], root), "data.x_file", "%s", msg, NULL);
+    }
+    if (yi.shape[1] != 1 || yi.shape[0] != xi.shape[0]) {
+      snprintf(msg, sizeof msg, "%s has shape (%lld, %lld), need (%lld,) to match data.x_file",
+               gv[iy].texts[0], (long long)yi.shape[0], (long long)yi.shape[1],
+               (long long)xi.shape[0]);
+      return fail_at(err, where(&gv[iy], root), "data.y_file", "%s", msg, NULL);
+    }
+    if (gv[in].node && cfg->base.n != xi.shape[0]) {
+      snprintf(msg, sizeof msg, "%lld differs from the %lld rows of %s",
+               (long long)cfg->base.n, (long long)xi.shape[0], gv[ix].texts[0]);
+      return fail_at(err, gv[in].node, "data.n", "%s", msg,
+                     "leave data.n out to take it from the file");
+    }
+    cfg->base.n = xi.shape[0];
+    cfg->base.n_test = 0;
+    if (gv[ixt].node) {
+      TSIM_TRY(check_npy(&schema[ixt], &gv[ixt], root, &xi, err));
+      TSIM_TRY(check_npy(&schema[iyt], &gv[iyt], root, &yi, err));
+      if (xi.ndim != 2 || xi.shape[1] != cfg->base.d ||
+          yi.shape[1] != 1 || yi.shape[0] != xi.shape[0]) {
+        snprintf(msg, sizeof msg,
+                 "test files have shapes (%lld, %lld) and (%lld, %lld), need (n_test, %lld) and (n_test,)",
+                 (long long)xi.shape[0], (long long)xi.shape[1],
+                 (long long)yi.shape[0], (long long)yi.shape[1],
+                 (long long)cfg->base.d);
+        return fail_at(err, where(&gv[ixt], root), "data.x_test_file", "%s",
+                       msg, NULL);
+      }
+      cfg->base.n_test = xi.shape[0];
+    }
+    if (gv[int_].node && !gv[int_].is_list &&
+        cfg->base.n_test != strtoll(gv[int_].texts[0], NULL, 10))
+      return fail_at(err, gv[int_].node, "data.n_test", "%s",
+                     "does not match the test files",
+                     "leave data.n_test out when the data come from files");
+  }
+  if (gv[iw].node) {
+    npy_info wi;
+    TSIM_TRY(check_npy(&schema[iw], &gv[iw], root, &wi, err));
+    for (int a = 0; a < gv[ik].count; ++a)
+      for (int b = 0; b < gv[id].count; ++b) {
+        long long K = strtoll(gv[ik].texts[a], NULL, 10);
+        long long d = strtoll(gv[id].texts[b], NULL, 10);
+        if (wi.ndim != 2 || wi.shape[0] != d || wi.shape[1] != K) {
+          char msg[512];
+          snprintf(msg, sizeof msg, "%s has shape (%lld, %lld), need (d, K) = (%lld, %lld)",
+                   gv[iw].texts[0], (long long)wi.shape[0],
+                   (long long)wi.shape[1], d, K);
+          return fail_at(err, where(&gv[iw], root), "init.w_file", "%s", msg,
+                         NULL);
+        }
+      }
+  }
+  return TSIM_OK;
+}
+
+static char *keep(tsim_config *cfg, char *s) {
+  cfg->strings = tsim_xrealloc(cfg->strings,
+                               (size_t)(cfg->nstrings + 1) * sizeof(char *));
+  cfg->strings[cfg->nstrings++] = s;
+  return s;
+}
+
+static int build(tsim_config *cfg, given *gv, const ynode *root,
+                 const ynode *name_node, tsim_error *err) {
+  cfg->name = name_node ? tsim_xstrdup(name_node->value) : stem_of(cfg->path);
+  for (int i = 0; i < NFIELDS; ++i) {
+    const field *f = &schema[i];
+    given *g = &gv[i];
+    if (!g->node && f->deflt) {
+      g->count = 1;
+      g->texts = tsim_xcalloc(1, sizeof(char *));
+      g->texts[0] = tsim_xstrdup(f->deflt);
+      if (f->type == F_REAL) { /* canonical form of the default */
+        char buf[64];
+        shortest_double(buf, sizeof buf, strtod(f->deflt, NULL));
+        free(g->texts[0]);
+        g->texts[0] = tsim_xstrdup(buf);
+      }
+    }
+    if (g->count > 0) store_value(f, g->texts[0], &cfg->base);
+  }
+  const int iod = field_index("output.dir"), ion = field_index("output.neurons");
+  if (gv[iod].count) {
+    cfg->out_dir = tsim_xstrdup(gv[iod].texts[0]);
+  } else {
+    cfg->out_dir = tsim_xmalloc(strlen(cfg->name) + 5);
+    sprintf(cfg->out_dir, "out/%s", cfg->name);
+  }
+  parse_bool(gv[ion].texts[0], &cfg->out_neurons);
+  TSIM_TRY(cross_check(cfg, gv, root, err));
+  /* the grid */
+  cfg->ncells = 1;
+  for (int i = 0; i < NFIELDS; ++i) {
+    given *g = &gv[i];
+    if (!g->is_list) continue;
+    cfg->axes = tsim_xrealloc(cfg->axes, (size_t)(cfg->naxes + 1) * sizeof *cfg->axes);
+    tsim_axis *a = &cfg->axes[cfg->naxes++];
+    a->field = i;
+    a->key = schema[i].key;
+    a->column = schema[i].column;
+    a->count = g->count;
+    a->values = g->texts;
+    g->texts = NULL;
+    g->count = 0;
+    if (cfg->ncells > INT64_MAX / a->count)
+      return tsim_fail(err, TSIM_EINPUT, "%s: the grid has too many cells",
+                       cfg->path);
+    cfg->ncells *= a->count;
+  }
+  /* scalar texts the params point to must outlive the given[] table */
+  for (int i = 0; i < NFIELDS; ++i) {
+    given *g = &gv[i];
+    if (g->count == 1 && (schema[i].type == F_PATH || schema[i].type == F_STR)) {
+      store_value(&schema[i], keep(cfg, g->texts[0]), &cfg->base);
+      g->texts[0] = NULL;
+    }
+  }
+  for (int64_t id = 0; id < cfg->ncells; ++id) { /* cross-axis sanity */
+    tsim_params p;
+    config_cell(cfg, id, &p);
+    if ((double)p.d * (double)p.K > 1e8)
+      return tsim_fail(err, TSIM_EINPUT,
+                       "%s: model.d * model.K = %lld is too large (at most 1e8)",
+                       cfg->path, (long long)(p.d * p.K));
+  }
+  return TSIM_OK;
+}
+
+int config_load(const char *path, char *const *sets, int nsets,
+                tsim_config **out, tsim_error *err) {
+  *out = NULL;
+  ynode *root = NULL;
+  TSIM_TRY(ytree_parse_file(path, &root, err));
+  int rc = TSIM_OK;
+  for (int i = 0; i < nsets && !rc; ++i) rc = apply_set(root, sets[i], err);
+  given gv[NFIELDS];
+  memset(gv, 0, sizeof gv);
+  tsim_config *cfg = tsim_xcalloc(1, sizeof *cfg);
+  cfg->path = tsim_xstrdup(path);
+  char *base_dir = dir_of(path);
+  const ynode *name_node = NULL;
+  if (!rc) rc = read_tree(root, base_dir, gv, &name_node, err);
+  if (!rc) rc = build(cfg, gv, root, name_node, err);
+  for (int i = 0; i < NFIELDS; ++i) {
+    for (int j = 0; j < gv[i].count; ++j) free(gv[i].texts ? gv[i].texts[j] : NULL);
+    free(gv[i].texts);
+  }
+  free(base_dir);
+  ytree_free(&root);
+  if (rc) {
+    config_destroy(&cfg);
+    return rc;
+  }
+  *out = cfg;
+  return TSIM_OK;
+}
+
+void config_destroy(tsim_config **cfgp) {
+  if (!cfgp || !*cfgp) return;
+  tsim_config *cfg = *cfgp;
+  for (int a = 0; a < cfg->naxes; ++a) {
+    for (int64_t i = 0; i < cfg->axes[a].count; ++i) free(cfg->axes[a].values[i]);
+    free(cfg->axes[a].values);
+  }
+  free(cfg->axes);
+  for (int i = 0; i < cfg->nstrings; ++i) free(cfg->strings[i]);
+  free(cfg->strings);
+  free(cfg->path);
+  free(cfg->name);
+  free(cfg->out_dir);
+  free(cfg);
+  *cfgp = NULL;
+}
+
+static int64_t axis_index(const tsim_config *cfg, int64_t id, int a) {
+  int64_t stride = 1;
+  for (int b = cfg->naxes - 1; b > a; --b) stride *= cfg->axes[b].count;
+  return (id / stride) % cfg->axes[a].count;
+}
+
+void config_cell(const tsim_config *cfg, int64_t id, tsim_params *p) {
+  *p = cfg->base;
+  for (int a = 0; a < cfg->naxes; ++a)
+    store_value(&schema[cfg->axes[a].field],
+                cfg->axes[a].values[axis_index(cfg, id, a)], p);
+}
+
+void config_cell_label(const tsim_config *cfg, int64_t id, char *buf,
+                       size_t cap) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int a = 0; a < cfg->naxes && used + 1 < cap; ++a) {
+    int n = snprintf(buf + used, cap - used, "%s%s=%s", a ? " " : "",
+                     cfg->axes[a].column,
+                     cfg->axes[a].values[axis_index(cfg, id, a)]);
+    if (n < 0) break;
+    used += (size_t)n;
+  }
+}
+
+/* ------------------------------------------------------------- writing */
+
+static const tsim_axis *axis_of(const tsim_config *cfg, int fi) {
+  for (int a = 0; a < cfg->naxes; ++a)
+    if (cfg->axes[a].field == fi) return &cfg->axes[a];
+  return NULL;
+}
+
+/* Canonical text of a scalar field from the base params. */
+static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
+  const field *f = &schema[fi];
+  buf[0] = '\0';
+  if (!strcmp(f->key, "output.dir")) {
+    snprintf(buf, cap, "%s", cfg->out_dir);
+    return;
+  }
+  if (!strcmp(f->key, "output.neurons")) {
+    snprintf(buf, cap, "%s", cfg->out_neurons ? "true" : "false");
+    return;
+  }
+  const char *at = (const char *)&cfg->base + f->offset;
+  switch (f->type) {
+    case F_INT: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)(const void *)at); break;
+    case F_SEED: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)(const void *)at); break;
+    case F_REAL: shortest_double(buf, cap, *(const double *)(const void *)at); break;
+    case F_BOOL: snprintf(buf, cap, "%s", *(const int *)(const void *)at ? "true" : "false"); break;
+    case F_ENUM: {
+      int idx = *(const int *)(const void *)at;
+      const char *c = f->choices;
+      while (idx-- > 0) c = strchr(c, '|') + 1;
+      const char *bar = strchr(c, '|');
+      snprintf(buf, cap, "%.*s", bar ? (int)(bar - c) : (int)strlen(c), c);
+      break;
+    }
+    case F_PATH:
+    case F_STR: {
+      const char *s = *(const char *const *)(const void *)at;
+      if (s) snprintf(buf, cap, "%s", s);
+      break;
+    }
+  }
+}
+
+static int needs_quotes(const field *f) {
+  return f->type == F_PATH || f->type == F_STR;
+}
+
+static void put_quoted(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; ++s) {
+    if (*s == '"' || *s == '\\') fputc('\\', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
+                 int with_output) {
+  const char *nl = json ? "\n" : "\n";
+  if (json) {
+    fprintf(out, "{%s%*s\"name\": ", nl, indent + 2, "");
+    put_quoted(out, cfg->name);
+  } else {
+    fprintf(out, "name: ");
+    put_quoted(out, cfg->name);
+    fputc('\n', out);
+  }
+  for (int s = 0; s < NSECTIONS; ++s) {
+    if (!with_output && !strcmp(sections[s], "output")) continue;
+    size_t len = strlen(sections[s]);
+    int first = 1;
+    for (int i = 0; i < NFIELDS; ++i) {
+      const field *f = &schema[i];
+      if (strncmp(f->key, sections[s], len) || f->key[len] != '.') continue;
+      const tsim_axis *ax = axis_of(cfg, i);
+      char buf[4200];
+      if (!ax) {
+        scalar_text(cfg, i, buf, sizeof buf);
+        if (!buf[0]) continue; /* unset optional file */
+      }
+      if (first) {
+        if (json)
+          fprintf(out, ",\n%*s\"%s\": {\n", indent + 2, "", sections[s]);
+        else
+          fprintf(out, "%s:\n", sections[s]);
+      } else if (json) {
+        fprintf(out, ",\n");
+      }
+      first = 0;
+      if (json)
+        fprintf(out, "%*s\"%s\": ", indent + 4, "", f->key + len + 1);
+      else
+        fprintf(out, "  %s: ", f->key + len + 1);
+      const int quote = json ? (needs_quotes(f) || f->type == F_ENUM) : needs_quotes(f);
+      if (ax) {
+        fputc('[', out);
+        for (int64_t v = 0; v < ax->count; ++v) {
+          if (v) fputs(", ", out);
+          if (quote) put_quoted(out, ax->values[v]);
+          else fputs(ax->values[v], out);
+        }
+        fputc(']', out);
+      } else if (quote) {
+        put_quoted(out, buf);
+      } else {
+        fputs(buf, out);
+      }
+      if (!json) fputc('\n', out);
+    }
+    if (!first && json) fprintf(out, "\n%*s}", indent + 2, "");
+  }
+  if (json) fprintf(out, "\n%*s}", indent, "");
+}
+
+void config_write_yaml(const tsim_config *cfg, FILE *f) {
+  fprintf(f, "# effective tsim config: every default filled in\n");
+  emit(cfg, f, 0, 0, 1);
+}
+
+void config_write_json(const tsim_config *cfg, FILE *f, int indent) {
+  emit(cfg, f, 1, indent, 1);
+}
+
+uint64_t config_hash(const tsim_config *cfg) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  emit(cfg, f, 0, 0, 0);
+  fclose(f);
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (size_t i = 0; i < len; ++i) {
+    h ^= (unsigned char)text[i];
+    h *= 1099511628211ull;
+  }
+  free(text);
+  return h;
+}
+
+const char *config_activation_name(int activation) {
+  switch (activation) {
+    case ACT_QUADRATIC: return "quadratic";
+    case ACT_RELU: return "relu";
+    case ACT_ABS: return "abs";
+    default: return "unknown";
+  }
+}
+
+/* The schema as a help text, for `tsim run --help`. */
+void config_print_keys(FILE *f) {
+  for (int i = 0; i < NFIELDS; ++i) {
+    char allowed[256];
+    fprintf(f, "  %-20s %s%s; default %s; %s\n", schema[i].key,
+            range_text(&schema[i], allowed, sizeof allowed),
+            schema[i].gridable ? ", or a list (grid axis)" : "",
+            schema[i].deflt ? schema[i].deflt : "unset", schema[i].help);
+  }
+}

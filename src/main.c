@@ -1,0 +1,216 @@
+/* main.c - the command line: prolog (MPI, config), the command, epilog.
+ *
+ * Exit statuses: 0 every cell done, 1 failure, 2 bad input (config, command
+ * line, data files), 3 stopped with a checkpoint (requeue me). */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsim/config.h"
+#include "tsim/data.h"
+#include "tsim/parallel.h"
+#include "tsim/sched.h"
+#include "tsim/version.h"
+
+static const char *usage_main =
+    "usage: tsim COMMAND [options]\n"
+    "\n"
+    "tsim simulates gradient descent of two-layer student networks learning a\n"
+    "teacher from Gaussian data, over a grid of settings, under MPI.\n"
+    "\n"
+    "commands:\n"
+    "  run CONFIG [options]     run every cell of the config's grid\n"
+    "  validate CONFIG [--set key=value ...]\n"
+    "                           check a config and print the expanded grid\n"
+    "  export-data CONFIG -o DIR [--cell N]\n"
+    "                           write cell N's samples and initial weights as\n"
+    "                           .npy files (x, y, x_test, y_test, w0) for other tools\n"
+    "  help [COMMAND]           this text, or a command's options\n"
+    "  --version                print the version and build\n"
+    "\n"
+    "Run under MPI: mpirun -np 4 bin/tsim run configs/wang2021_fig1.yaml\n"
+    "Exit status: 0 done, 1 failure, 2 bad input, 3 stopped (requeue me).\n"
+    "See `tsim run --help` for the options and the config keys.\n";
+
+static const char *usage_run =
+    "usage: tsim run CONFIG [-o OUTDIR] [--set key.path=value ...] [--force]\n"
+    "                       [--quiet]\n"
+    "\n"
+    "Runs every cell of the grid in CONFIG and writes OUTDIR/config.yaml,\n"
+    "manifest.json, cells.csv, metrics.csv and (output.neurons) neurons.csv.\n"
+    "\n"
+    "options:\n"
+    "  -o, --outdir DIR        run directory (default: output.dir of the config,\n"
+    "                          else out/<name>)\n"
+    "  --set key.path=value    override a config key; the value is YAML, so\n"
+    "                          --set model.K=[2,4] makes a grid axis (repeatable)\n"
+    "  --force                 replace the results of an earlier run in OUTDIR\n"
+    "                          (without it tsim refuses to touch them)\n"
+    "  -q, --quiet             no line per finished cell\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "config keys (any key marked 'grid axis' may be a list; the grid is the\n"
+    "product of all lists, first axis varying slowest):\n";
+
+static const char *usage_validate =
+    "usage: tsim validate CONFIG [--set key.path=value ...]\n"
+    "\n"
+    "Checks CONFIG (every key, type, range and data file) and prints the\n"
+    "number of cells and each cell's parameters, without running anything.\n"
+    "Errors are one line FILE:LINE:COL: key: what is wrong (what is allowed),\n"
+    "exit status 2.\n";
+
+typedef struct cli {
+  const char *command, *config, *outdir, *cell;
+  char **sets;
+  int nsets, force, quiet, help;
+  char command_line[2048];
+} cli;
+
+static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
+  memset(c, 0, sizeof *c);
+  c->sets = tsim_xcalloc((size_t)argc + 1, sizeof(char *));
+  size_t used = 0;
+  for (int i = 0; i < argc && used + 2 < sizeof c->command_line; ++i) {
+    int n = snprintf(c->command_line + used, sizeof c->command_line - used,
+                     "%s%s", i ? " " : "", argv[i]);
+    if (n > 0) used += (size_t)n;
+  }
+  for (char *q = c->command_line; *q; ++q)
+    if (*q == '"' || *q == '\\') *q = '\''; /* it goes into JSON */
+  for (int i = 1; i < argc; ++i) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      c->help = 1;
+    } else if (!strcmp(a, "--version")) {
+      c->command = "version";
+    } else if (!strcmp(a, "-o") || !strcmp(a, "--outdir") ||
+               !strcmp(a, "--set") || !strcmp(a, "--cell")) {
+      if (i + 1 >= argc)
+        return tsim_fail(err, TSIM_EINPUT, "tsim: %s needs a value", a);
+      if (!strcmp(a, "--set"))
+        c->sets[c->nsets++] = argv[++i];
+      else if (!strcmp(a, "--cell"))
+        c->cell = argv[++i];
+      else
+        c->outdir = argv[++i];
+    } else if (!strncmp(a, "--set=", 6)) {
+      c->sets[c->nsets++] = argv[i] + 6;
+    } else if (!strncmp(a, "--outdir=", 9)) {
+      c->outdir = a + 9;
+    } else if (!strcmp(a, "--force")) {
+      c->force = 1;
+    } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+      c->quiet = 1;
+    } else if (a[0] == '-') {
+      return tsim_fail(err, TSIM_EINPUT, "tsim: unknown option %s (see tsim --help)", a);
+    } else if (!c->command) {
+      c->command = a;
+    } else if (!c->config) {
+      c->config = a;
+    } else {
+      return tsim_fail(err, TSIM_EINPUT, "tsim: unexpected argument %s", a);
+    }
+  }
+  if (c->command && strcmp(c->command, "run") && strcmp(c->command, "validate") &&
+      strcmp(c->command, "help") && strcmp(c->command, "version") &&
+      strcmp(c->command, "export-data"))
+    return tsim_fail(err, TSIM_EINPUT, "tsim: unknown command %s (see tsim --help)",
+                     c->command);
+  return TSIM_OK;
+}
+
+static void print_help(const char *command) {
+  if (command && !strcmp(command, "run")) {
+    fputs(usage_run, stdout);
+    config_print_keys(stdout);
+  } else if (command && !strcmp(command, "validate")) {
+    fputs(usage_validate, stdout);
+  } else {
+    fputs(usage_main, stdout);
+  }
+}
+
+static void print_grid(const tsim_config *cfg) {
+  printf("config %s: name %s, %lld cell%s, output %s\n", cfg->path, cfg->name,
+         (long long)cfg->ncells, cfg->ncells == 1 ? "" : "s", cfg->out_dir);
+  for (int a = 0; a < cfg->naxes; ++a) {
+    printf("  axis %-18s %lld values: [", cfg->axes[a].key,
+           (long long)cfg->axes[a].count);
+    for (int64_t v = 0; v < cfg->axes[a].count; ++v)
+      printf("%s%s", v ? ", " : "", cfg->axes[a].values[v]);
+    printf("]\n");
+  }
+  for (int64_t id = 0; id < cfg->ncells; ++id) {
+    char label[1024];
+    config_cell_label(cfg, id, label, sizeof label);
+    printf("  cell %lld: %s\n", (long long)id, label[0] ? label : "(single cell)");
+  }
+}
+
+static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
+  par_comm *world = par_world();
+  int rc = TSIM_OK;
+  char *end = NULL;
+  long long cell = c->cell ? strtoll(c->cell, &end, 10) : 0;
+  if (!c->outdir)
+    rc = tsim_fail(err, TSIM_EINPUT, "tsim export-data: needs -o DIR");
+  else if (c->cell && (*end || cell < 0 || cell >= cfg->ncells))
+    rc = tsim_fail(err, TSIM_EINPUT, "tsim export-data: --cell %s is not a cell id (0 to %lld)",
+                   c->cell, (long long)cfg->ncells - 1);
+  else if (par_rank(world) == 0) {
+    if (mkdir(c->outdir, 0777) && errno != EEXIST)
+      return par_agree(world, tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s",
+                                        c->outdir, strerror(errno)), err);
+    tsim_params p;
+    config_cell(cfg, cell, &p);
+    rc = data_export(&p, c->outdir, err);
+  }
+  return par_agree(world, rc, err);
+}
+
+int main(int argc, char **argv) {
+  if (par_init(&argc, &argv)) {
+    fprintf(stderr, "tsim: MPI initialisation failed\n");
+    return TSIM_EFAIL;
+  }
+  par_comm *world = par_world();
+  const int rank = par_rank(world);
+  tsim_error err = {0};
+  cli c;
+  int rc = parse_cli(argc, argv, &c, &err);
+  tsim_config *cfg = NULL;
+  if (!rc && (c.help || !c.command || !strcmp(c.command, "help"))) {
+    if (rank == 0) print_help(c.command && strcmp(c.command, "help") ? c.command : c.config);
+  } else if (!rc && !strcmp(c.command, "version")) {
+    if (rank == 0)
+      printf("tsim %s (commit %s; %s; %s)\n", TSIM_VERSION, TSIM_GIT_COMMIT,
+             TSIM_COMPILER, TSIM_CFLAGS);
+  } else if (!rc) {
+    if (!c.config)
+      rc = tsim_fail(&err, TSIM_EINPUT, "tsim %s: missing CONFIG (see tsim %s --help)",
+                     c.command, c.command);
+    else
+      rc = config_load(c.config, c.sets, c.nsets, &cfg, &err);
+    rc = par_agree(world, rc, &err);
+    if (!rc && !strcmp(c.command, "validate")) {
+      if (rank == 0) print_grid(cfg);
+    } else if (!rc && !strcmp(c.command, "export-data")) {
+      rc = export_data(cfg, &c, &err);
+    } else if (!rc) {
+      sched_options opt = {.outdir = c.outdir ? c.outdir : cfg->out_dir,
+                           .force = c.force,
+                           .quiet = c.quiet,
+                           .command_line = c.command_line};
+      rc = sched_run(cfg, &opt, &err);
+    }
+  }
+  if (rc && rank == 0) fprintf(stderr, "%s\n", err.msg);
+  config_destroy(&cfg);
+  free(c.sets);
+  fflush(stdout);
+  par_finalize();
+  return rc;
+}

@@ -1,0 +1,156 @@
+/* model.c - the sharded engine: one fused pass over a chunk of samples
+ * computes the forward pass, the residuals, the loss, the gradient and the
+ * Hessian quadratic form while the chunk's rows are in cache (DESIGN.md
+ * section 3, path 1); chunk partials are summed exactly (reduce.h). */
+#include "tsim/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct model_work {
+  int64_t nvec;     /* K*d + 2 */
+  double *part;     /* one chunk's partial sums */
+  double *total;
+  double *u, *v;    /* W^T x and V^T x for one sample */
+  esum *full, *loss_only;
+};
+
+void model_from_params(const tsim_params *p, tsim_model *m) {
+  m->activation = p->activation;
+  m->d = p->d;
+  m->K = p->K;
+  m->C = p->C;
+  m->loss_scale = p->loss_scale;
+}
+
+model_work *model_work_create(const tsim_model *m) {
+  model_work *w = tsim_xcalloc(1, sizeof *w);
+  w->nvec = m->K * m->d + 2;
+  w->part = tsim_xcalloc((size_t)w->nvec, sizeof(double));
+  w->total = tsim_xcalloc((size_t)w->nvec, sizeof(double));
+  w->u = tsim_xcalloc((size_t)m->K, sizeof(double));
+  w->v = tsim_xcalloc((size_t)m->K, sizeof(double));
+  w->full = esum_create(w->nvec);
+  w->loss_only = esum_create(1);
+  return w;
+}
+
+void model_work_destroy(model_work **wp) {
+  if (!wp || !*wp) return;
+  model_work *w = *wp;
+  free(w->part);
+  free(w->total);
+  free(w->u);
+  free(w->v);
+  esum_destroy(&w->full);
+  esum_destroy(&w->loss_only);
+  free(w);
+  *wp = NULL;
+}
+
+static inline double dot(const double *a, const double *b, int64_t n) {
+  double s = 0.0;
+  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
+}
+
+/* Quadratic student, Wang & Abernethy (5) and (9):
+ *   r_i = C sum_k u_k^2 - y_i,  u_k = x_i^T w_k,  v_k = x_i^T v_k
+ *   grad part: r_i u_k x_i;  loss part: r_i^2;
+ *   Hessian form part: 4 C r_i sum_k v_k^2 + 8 C^2 (sum_k u_k v_k)^2. */
+static void chunk_quadratic(const tsim_model *m, const double *x,
+                            const double *y, int64_t rows, const double *W,
+                            const double *V, double *part, double *u,
+                            double *v) {
+  const int64_t d = m->d, K = m->K;
+  const double C = m->C;
+  double *grad = part;
+  double loss = 0.0, hq = 0.0;
+  memset(part, 0, (size_t)(K * d + 2) * sizeof(double));
+  for (int64_t i = 0; i < rows; ++i) {
+    const double *xi = x + i * d;
+    double s = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+      u[k] = dot(xi, W + k * d, d);
+      s += u[k] * u[k];
+    }
+    const double r = C * s - y[i];
+    loss += r * r;
+    for (int64_t k = 0; k < K; ++k) {
+      const double a = r * u[k];
+      double *gk = grad + k * d;
+      for (int64_t j = 0; j < d; ++j) gk[j] += a * xi[j];
+    }
+    if (V) {
+      double vv = 0.0, uv = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        v[k] = dot(xi, V + k * d, d);
+        vv += v[k] * v[k];
+        uv += u[k] * v[k];
+      }
+      hq += 4.0 * C * r * vv + 8.0 * C * C * uv * uv;
+    }
+  }
+  part[K * d] = loss;
+  part[K * d + 1] = hq;
+}
+
+static double chunk_loss_quadratic(const tsim_model *m, const double *x,
+                                   const double *y, int64_t rows,
+                                   const double *W) {
+  const int64_t d = m->d, K = m->K;
+  double loss = 0.0;
+  for (int64_t i = 0; i < rows; ++i) {
+    const double *xi = x + i * d;
+    double s = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+      const double u = dot(xi, W + k * d, d);
+      s += u * u;
+    }
+    const double r = m->C * s - y[i];
+    loss += r * r;
+  }
+  return loss;
+}
+
+void model_chunk(const tsim_model *m, const double *x, const double *y,
+                 int64_t rows, const double *W, const double *V,
+                 double *part) {
+  double *u = tsim_xmalloc((size_t)m->K * 2 * sizeof(double));
+  chunk_quadratic(m, x, y, rows, W, V, part, u, u + m->K);
+  free(u);
+}
+
+void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
+                    const double *W, const double *V, const par_comm *comm,
+                    model_work *w, model_eval *out) {
+  const int64_t Kd = m->K * m->d;
+  const int full = out->grad != NULL || V != NULL;
+  esum *acc = full ? w->full : w->loss_only;
+  esum_begin(acc);
+  for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
+    const int64_t r0 = c * ds->chunk - ds->row_begin;
+    int64_t rows = ds->chunk;
+    if (c * ds->chunk + rows > ds->n) rows = ds->n - c * ds->chunk;
+    const double *x = ds->x + r0 * m->d, *y = ds->y + r0;
+    if (full) {
+      chunk_quadratic(m, x, y, rows, W, V, w->part, w->u, w->v);
+    } else {
+      w->part[0] = chunk_loss_quadratic(m, x, y, rows, W);
+    }
+    esum_add(acc, w->part);
+  }
+  esum_finish(acc, comm, ds->nchunks, w->total);
+  const double s = m->loss_scale, inv_n = ds->n > 0 ? 1.0 / (double)ds->n : 0.0;
+  if (!full) {
+    out->loss = s * w->total[0] * inv_n;
+    out->hess_quad = 0.0;
+    return;
+  }
+  out->loss = s * w->total[Kd] * inv_n;
+  out->hess_quad = V ? s * w->total[Kd + 1] * inv_n : 0.0;
+  if (out->grad) {
+    const double g = 4.0 * s * m->C * inv_n;
+    for (int64_t e = 0; e < Kd; ++e) out->grad[e] = g * w->total[e];
+  }
+}

@@ -1,0 +1,245 @@
+/* yamltree.c - libyaml events to a tree of positioned nodes. */
+#include "tsim/yamltree.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef struct reader {
+  yaml_parser_t parser;
+  const char *src;
+  int col_offset;
+  tsim_error *err;
+} reader;
+
+static ynode *node_new(ynode_kind kind, const reader *r, yaml_mark_t mark) {
+  ynode *n = tsim_xcalloc(1, sizeof *n);
+  n->kind = kind;
+  n->src = r->src;
+  n->line = (int)mark.line + 1;
+  n->col = (int)mark.column + 1 + (mark.line == 0 ? r->col_offset : 0);
+  return n;
+}
+
+ynode *ytree_new_map(const char *src, int line, int col) {
+  ynode *n = tsim_xcalloc(1, sizeof *n);
+  n->kind = YNODE_MAP;
+  n->src = src;
+  n->line = line;
+  n->col = col;
+  return n;
+}
+
+void ytree_free(ynode **node) {
+  if (!node || !*node) return;
+  ynode *n = *node;
+  for (int i = 0; i < n->count; ++i) {
+    ytree_free(&n->items[i]);
+    if (n->keys) ytree_free(&n->keys[i]);
+  }
+  free(n->items);
+  free(n->keys);
+  free(n->value);
+  free(n);
+  *node = NULL;
+}
+
+static void append(ynode *parent, ynode *key, ynode *item) {
+  parent->items = tsim_xrealloc(parent->items,
+                                (size_t)(parent->count + 1) * sizeof(ynode *));
+  parent->items[parent->count] = item;
+  if (parent->kind == YNODE_MAP) {
+    parent->keys = tsim_xrealloc(parent->keys,
+                                 (size_t)(parent->count + 1) * sizeof(ynode *));
+    parent->keys[parent->count] = key;
+  }
+  parent->count += 1;
+}
+
+static int parser_error(reader *r) {
+  const yaml_parser_t *p = &r->parser;
+  const yaml_mark_t m = p->problem_mark;
+  int col = (int)m.column + 1 + (m.line == 0 ? r->col_offset : 0);
+  return tsim_fail(r->err, TSIM_EINPUT, "%s:%d:%d: malformed YAML: %s%s%s",
+                   r->src, (int)m.line + 1, col,
+                   p->problem ? p->problem : "syntax error",
+                   p->context ? " " : "", p->context ? p->context : "");
+}
+
+static int next_event(reader *r, yaml_event_t *ev) {
+  if (!yaml_parser_parse(&r->parser, ev)) return parser_error(r);
+  return TSIM_OK;
+}
+
+static int parse_node(reader *r, yaml_event_t *ev, ynode **out);
+
+/* Parse the children of a sequence or mapping until its end event. */
+static int parse_children(reader *r, ynode *parent, yaml_event_type_t end) {
+  for (;;) {
+    yaml_event_t ev;
+    TSIM_TRY(next_event(r, &ev));
+    if (ev.type == end) {
+      yaml_event_delete(&ev);
+      return TSIM_OK;
+    }
+    ynode *key = NULL, *item = NULL;
+    if (parent->kind == YNODE_MAP) {
+      int rc = parse_node(r, &ev, &key);
+      yaml_event_delete(&ev);
+      if (rc) return rc;
+      if (key->kind != YNODE_SCALAR) {
+        rc = tsim_fail(r->err, TSIM_EINPUT,
+                       "%s:%d:%d: malformed YAML: a key must be a plain word",
+                       r->src, key->line, key->col);
+        ytree_free(&key);
+        return rc;
+      }
+      if (ytree_get(parent, key->value)) {
+        rc = tsim_fail(r->err, TSIM_EINPUT, "%s:%d:%d: %s: duplicate key",
+                       r->src, key->line, key->col, key->value);
+        ytree_free(&key);
+        return rc;
+      }
+      rc = next_event(r, &ev);
+      if (rc) {
+        ytree_free(&key);
+        return rc;
+      }
+    }
+    int rc = parse_node(r, &ev, &item);
+    yaml_event_delete(&ev);
+    if (rc) {
+      ytree_free(&key);
+      return rc;
+    }
+    append(parent, key, item);
+  }
+}
+
+static int parse_node(reader *r, yaml_event_t *ev, ynode **out) {
+  *out = NULL;
+  switch (ev->type) {
+    case YAML_SCALAR_EVENT: {
+      ynode *n = node_new(YNODE_SCALAR, r, ev->start_mark);
+      n->value = tsim_xstrdup((const char *)ev->data.scalar.value);
+      n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+      *out = n;
+      return TSIM_OK;
+    }
+    case YAML_SEQUENCE_START_EVENT: {
+      ynode *n = node_new(YNODE_SEQ, r, ev->start_mark);
+      int rc = parse_children(r, n, YAML_SEQUENCE_END_EVENT);
+      if (rc) ytree_free(&n);
+      *out = n;
+      return rc;
+    }
+    case YAML_MAPPING_START_EVENT: {
+      ynode *n = node_new(YNODE_MAP, r, ev->start_mark);
+      int rc = parse_children(r, n, YAML_MAPPING_END_EVENT);
+      if (rc) ytree_free(&n);
+      *out = n;
+      return rc;
+    }
+    case YAML_ALIAS_EVENT: {
+      const yaml_mark_t m = ev->start_mark;
+      return tsim_fail(r->err, TSIM_EINPUT,
+                       "%s:%d:%d: malformed YAML: aliases (*name) are not "
+                       "supported (write the value out)",
+                       r->src, (int)m.line + 1, (int)m.column + 1);
+    }
+    default: {
+      const yaml_mark_t m = ev->start_mark;
+      return tsim_fail(r->err, TSIM_EINPUT,
+                       "%s:%d:%d: malformed YAML: unexpected event", r->src,
+                       (int)m.line + 1, (int)m.column + 1);
+    }
+  }
+}
+
+static int parse_document(reader *r, ynode **root) {
+  *root = NULL;
+  yaml_event_t ev;
+  int rc = TSIM_OK;
+  /* stream start, then a document or the stream end (empty file) */
+  TSIM_TRY(next_event(r, &ev));
+  yaml_event_delete(&ev);
+  TSIM_TRY(next_event(r, &ev));
+  if (ev.type == YAML_STREAM_END_EVENT) {
+    yaml_event_delete(&ev);
+    *root = ytree_new_map(r->src, 1, 1);
+    return TSIM_OK;
+  }
+  yaml_event_delete(&ev); /* document start */
+  TSIM_TRY(next_event(r, &ev));
+  rc = parse_node(r, &ev, root);
+  yaml_event_delete(&ev);
+  if (rc) return rc;
+  TSIM_TRY(next_event(r, &ev)); /* document end */
+  yaml_event_delete(&ev);
+  TSIM_TRY(next_event(r, &ev));
+  if (ev.type != YAML_STREAM_END_EVENT) {
+    const yaml_mark_t m = ev.start_mark;
+    yaml_event_delete(&ev);
+    return tsim_fail(r->err, TSIM_EINPUT,
+                     "%s:%d:%d: malformed YAML: more than one document "
+                     "(remove the second '---')",
+                     r->src, (int)m.line + 1, (int)m.column + 1);
+  }
+  yaml_event_delete(&ev);
+  return TSIM_OK;
+}
+
+static int parse_with(reader *r, ynode **root) {
+  int rc = parse_document(r, root);
+  yaml_parser_delete(&r->parser);
+  if (rc) ytree_free(root);
+  return rc;
+}
+
+int ytree_parse_file(const char *path, ynode **root, tsim_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return tsim_fail(err, TSIM_EINPUT, "%s: cannot open config: %s", path,
+                     strerror(errno));
+  reader r = {.src = path, .err = err};
+  yaml_parser_initialize(&r.parser);
+  yaml_parser_set_input_file(&r.parser, f);
+  int rc = parse_with(&r, root);
+  fclose(f);
+  return rc;
+}
+
+int ytree_parse_text(const char *text, const char *src, int col_offset,
+                     ynode **root, tsim_error *err) {
+  reader r = {.src = src, .col_offset = col_offset, .err = err};
+  yaml_parser_initialize(&r.parser);
+  yaml_parser_set_input_string(&r.parser, (const unsigned char *)text,
+                               strlen(text));
+  return parse_with(&r, root);
+}
+
+ynode *ytree_get(const ynode *map, const char *key) {
+  if (!map || map->kind != YNODE_MAP) return NULL;
+  for (int i = 0; i < map->count; ++i)
+    if (!strcmp(map->keys[i]->value, key)) return map->items[i];
+  return NULL;
+}
+
+void ytree_set(ynode *map, const char *key, ynode *value) {
+  for (int i = 0; i < map->count; ++i) {
+    if (!strcmp(map->keys[i]->value, key)) {
+      ytree_free(&map->items[i]);
+      map->items[i] = value;
+      return;
+    }
+  }
+  ynode *k = tsim_xcalloc(1, sizeof *k);
+  k->kind = YNODE_SCALAR;
+  k->src = value->src;
+  k->line = value->line;
+  k->col = value->col;
+  k->value = tsim_xstrdup(key);
+  append(map, k, value);
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# test_configs.sh - bad input: each malformed config gives one line
+# "FILE:LINE:COL: key: what (allowed)" on stderr, exit status 2, no crash,
+# on 1 and on 3 ranks; an existing run directory is never touched.
+SUITE=configs
+source "$(dirname "$0")/lib.sh"
+
+good='name: good
+model:   {d: 4, K: [1, 2]}
+data:    {n: 100, n_test: 50, seed: 1}
+init:    {seed: 0}
+train:   {eta: 0.01, iterations: 20, log_every: 5}'
+echo "$good" > "$TMP/good.yaml"
+
+# bad NAME EXPECTED-REGEX CONTENT: write, run validate + run, check.
+bad() {
+  local name=$1 want=$2 content=$3 f="$TMP/bad-$1.yaml"
+  printf '%s\n' "$content" > "$f"
+  # every case as a singleton; every third also on 3 ranks (all ranks must
+  # leave together: the timeout in run_np catches a hang)
+  local nps=1
+  CASES=$((${CASES:-0} + 1))
+  [ $((CASES % 3)) -eq 1 ] && nps="1 3"
+  for np in $nps; do
+    if [ $np -eq 1 ]; then
+      timeout 60 "$TSIM" run "$f" -o "$TMP/out-$name" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    else
+      run_np $np run "$f" -o "$TMP/out-$name" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    fi
+    local rc=$? lines
+    lines=$(grep -c . "$TMP/$name.err")
+    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qE "^$f:$want" "$TMP/$name.err"; then
+      ok "$name ($np ranks): $(cat "$TMP/$name.err")"
+    else
+      fail "$name ($np ranks): exit $rc, stderr: $(head -c 400 "$TMP/$name.err")"
+    fi
+    check "$name ($np ranks): wrote nothing" test ! -e "$TMP/out-$name"
+  done
+}
+bad unknown_key      '4:3: model.width: unknown key \(allowed: .*K.*\)' \
+'name: x
+model:
+  d: 4
+  width: 3'
+bad unknown_section  '2:1: trian: unknown key \(allowed: name, model' \
+'name: x
+trian: {eta: 0.1}'
+bad wrong_type       '2:12: model.d: .ten. is not an integer' \
+'name: x
+model: {d: ten}'
+bad out_of_range     '2:29: train.eta: -0.5 is out of range \(a number > 0\)' \
+'name: x
+train: {iterations: 5, eta: -0.5}'
+bad zero_K           '2:13: model.K: 0 is out of range \(an integer from 1' \
+'name: x
+model: {K: [0, 1]}'
+bad list_not_allowed '2:20: train.log_every: a list is not allowed here' \
+'name: x
+train: {log_every: [1, 2]}'
+bad bad_enum         '2:21: model.activation: .cubic. is not allowed \(one of: quadratic' \
+'name: x
+model: {activation: cubic}'
+bad malformed_yaml   '3:[0-9]+: malformed YAML: ' \
+'name: x
+model: {d: 4
+train: {eta: 0.1}'
+bad missing_file     '2:16: data.x_file: .*nope.npy.*(No such file|cannot open)' \
+'name: x
+data: {x_file: nope.npy, y_file: nope_y.npy}'
+bad nested_list      '2:13: model.K: nested lists are not allowed' \
+'name: x
+model: {K: [[1, 2], 3]}'
+bad duplicate_key    '3:3: d: duplicate key' \
+'model:
+  d: 4
+  d: 5'
+bad empty_list       '2:14: init.seed: empty list' \
+'name: x
+init: {seed: []}'
+bad mapping_value    '2:14: train.eta: a mapping is not allowed here' \
+'name: x
+train: {eta: {a: 1}}'
+bad both_logs        '2:35: train.log_points: cannot be combined with train.log_every' \
+'name: x
+train: {log_every: 3, log_points: 10}'
+bad lone_x_file      '2:16: data.x_file: needs data.y_file as well' \
+'name: x
+data: {x_file: x.npy}'
+bad not_a_mapping    '1:1: the config must be a mapping' \
+'- just
+- a list'
+
+# --set errors point into the --set text
+run_np 1 validate "$TMP/good.yaml" --set 'model.K=[1, -3]' >/dev/null 2>"$TMP/set.err"
+rc=$?
+check "--set with a bad value: exit 2 and a located message" \
+  bash -c "[ $rc -eq 2 ] && grep -qE '^--set:1:[0-9]+: model.K: -3 is out of range' '$TMP/set.err'"
+
+# an existing run directory is never overwritten
+run_np 2 run "$TMP/good.yaml" -q -o "$TMP/run" >/dev/null 2>&1
+check "good config runs" test -s "$TMP/run/cells.csv"
+sum_before=$(cat "$TMP"/run/* | md5sum)
+printf 'name: x\nmodel: {d: 0}\n' > "$TMP/bad-over.yaml"
+run_np 2 run "$TMP/bad-over.yaml" -q -o "$TMP/run" >/dev/null 2>&1
+rc=$?
+check "bad config into an existing run directory: exit 2" test $rc -eq 2
+run_np 2 run "$TMP/good.yaml" -q -o "$TMP/run" >/dev/null 2>"$TMP/again.err"
+rc=$?
+check "rerun without --force is refused: exit 2, one line" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'use --force' '$TMP/again.err' && [ \$(wc -l < '$TMP/again.err') -eq 1 ]"
+check "the earlier results are untouched" test "$(cat "$TMP"/run/* | md5sum)" = "$sum_before"
+run_np 2 run "$TMP/good.yaml" -q --force -o "$TMP/run" >/dev/null 2>&1
+check "--force replaces them" test $? -eq 0
+
+# validate prints the expanded grid; --set makes an axis
+out=$(run_np 1 validate "$TMP/good.yaml" --set 'model.K=[2,4,8]' --set init.seed=[5,6] 2>&1)
+check "validate: 6 cells from --set axes" grep -q '6 cells' <<<"$out"
+check "validate: cell labels" grep -q 'cell 5: K=8 seed=6' <<<"$out"
+check "tsim --help documents the commands" bash -c "'$TSIM' --help | grep -q 'validate CONFIG'"
+check "tsim run --help documents every key" bash -c "'$TSIM' run --help | grep -q 'train.log_points'"
+"$TSIM" run >/dev/null 2>"$TMP/noarg.err"; rc=$?
+check "run without CONFIG: exit 2" test $rc -eq 2
+"$TSIM" frobnicate >/dev/null 2>&1; rc=$?
+check "unknown command: exit 2" test $rc -eq 2
+finish
