@@ -100,11 +100,13 @@ static const field schema[] = {
      "run directory (default out/<name>)"},
     {"output.neurons", NULL, F_BOOL, "true", 0, 0, 0, NULL, 0, NO_PARAM,
      "write neurons.csv"},
+    {"run.team_size", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0, NO_PARAM,
+     "ranks per team (0: chosen from the world size and the cells)"},
 };
 #define NFIELDS ((int)(sizeof schema / sizeof schema[0]))
 
 static const char *const sections[] = {"model", "teacher", "data", "init",
-                                       "train", "output"};
+                                       "train", "output", "run"};
 #define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
 /* What the file (and --set) said for one field. */
@@ -362,7 +364,7 @@ static int read_tree(const ynode *root, const char *base_dir, given *gv,
   if (root->kind != YNODE_MAP)
     return tsim_fail(err, TSIM_EINPUT,
                      "%s:%d:%d: the config must be a mapping of sections "
-                     "(name, model, teacher, data, init, train, output)",
+                     "(name, model, teacher, data, init, train, output, run)",
                      root->src, root->line, root->col);
   for (int i = 0; i < root->count; ++i) {
     const ynode *k = root->keys[i], *v = root->items[i];
@@ -377,7 +379,7 @@ static int read_tree(const ynode *root, const char *base_dir, given *gv,
     while (s < NSECTIONS && strcmp(sections[s], k->value)) ++s;
     if (s == NSECTIONS)
       return fail_at(err, k, k->value, "%s", "unknown key",
-                     "allowed: name, model, teacher, data, init, train, output");
+                     "allowed: name, model, teacher, data, init, train, output, run");
     if (v->kind != YNODE_MAP)
       return fail_at(err, v, k->value, "%s", "must be a mapping of keys",
                      "e.g. model: {d: 10, K: [1, 3]}");
@@ -629,6 +631,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
     sprintf(cfg->out_dir, "out/%s", cfg->name);
   }
   parse_bool(gv[ion].texts[0], &cfg->out_neurons);
+  parse_int64(gv[field_index("run.team_size")].texts[0], &cfg->team_size);
   TSIM_TRY(cross_check(cfg, gv, root, err));
   /* the grid */
   cfg->ncells = 1;
@@ -760,6 +763,10 @@ static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
     snprintf(buf, cap, "%s", cfg->out_neurons ? "true" : "false");
     return;
   }
+  if (!strcmp(f->key, "run.team_size")) {
+    snprintf(buf, cap, "%lld", (long long)cfg->team_size);
+    return;
+  }
   const char *at = (const char *)&cfg->base + f->offset;
   switch (f->type) {
     case F_INT: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)(const void *)at); break;
@@ -808,7 +815,9 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
     fputc('\n', out);
   }
   for (int s = 0; s < NSECTIONS; ++s) {
-    if (!with_output && !strcmp(sections[s], "output")) continue;
+    /* output and run settings do not change results */
+    if (!with_output && (!strcmp(sections[s], "output") || !strcmp(sections[s], "run")))
+      continue;
     size_t len = strlen(sections[s]);
     int first = 1;
     for (int i = 0; i < NFIELDS; ++i) {
@@ -852,6 +861,11 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
     if (!first && json) fprintf(out, "\n%*s}", indent + 2, "");
   }
   if (json) fprintf(out, "\n%*s}", indent, "");
+}
+
+void config_set_out_dir(tsim_config *cfg, const char *dir) {
+  free(cfg->out_dir);
+  cfg->out_dir = tsim_xstrdup(dir);
 }
 
 void config_write_yaml(const tsim_config *cfg, FILE *f) {

@@ -10,6 +10,7 @@
 
 #include "tsim/config.h"
 #include "tsim/data.h"
+#include "tsim/merge.h"
 #include "tsim/parallel.h"
 #include "tsim/sched.h"
 #include "tsim/version.h"
@@ -27,6 +28,9 @@ static const char *usage_main =
     "  export-data CONFIG -o DIR [--cell N]\n"
     "                           write cell N's samples and initial weights as\n"
     "                           .npy files (x, y, x_test, y_test, w0) for other tools\n"
+    "  merge -o OUTDIR SLICEDIR...\n"
+    "                           join the run directories of grid slices\n"
+    "                           (run --cells i/N) into one run directory\n"
     "  help [COMMAND]           this text, or a command's options\n"
     "  --version                print the version and build\n"
     "\n"
@@ -36,6 +40,8 @@ static const char *usage_main =
 
 static const char *usage_run =
     "usage: tsim run CONFIG [-o OUTDIR] [--set key.path=value ...] [--force]\n"
+    "                       [--team-size G] [--cells a:b | --cells i/N]\n"
+    "                       [--progress live|log|none] [--progress-seconds S]\n"
     "                       [--quiet]\n"
     "\n"
     "Runs every cell of the grid in CONFIG and writes OUTDIR/config.yaml,\n"
@@ -48,7 +54,21 @@ static const char *usage_run =
     "                          --set model.K=[2,4] makes a grid axis (repeatable)\n"
     "  --force                 replace the results of an earlier run in OUTDIR\n"
     "                          (without it tsim refuses to touch them)\n"
-    "  -q, --quiet             no line per finished cell\n"
+    "  --team-size G           ranks per team (a team runs one cell at a time,\n"
+    "                          sharding its samples); default run.team_size,\n"
+    "                          else 1 when there are at least as many cells as\n"
+    "                          ranks; the choice is printed\n"
+    "  --cells a:b             run only cells a <= id < b of the grid\n"
+    "  --cells i/N             run only cells with id %% N == i (for job arrays;\n"
+    "                          join the slices with tsim merge)\n"
+    "  --progress MODE         live: one line redrawn in place; log: a line\n"
+    "                          every --progress-seconds S (default 30) and one\n"
+    "                          per finished cell; none. Default: live when\n"
+    "                          stdout is a terminal, else log. Open MPI's mpirun\n"
+    "                          gives ranks a pseudo-terminal, so pass --progress\n"
+    "                          log when mpirun's output goes to a file\n"
+    "  --progress-seconds S    the period of log mode's progress line\n"
+    "  -q, --quiet             no progress, no line per finished cell\n"
     "  -h, --help              this text\n"
     "\n"
     "config keys (any key marked 'grid axis' may be a list; the grid is the\n"
@@ -63,15 +83,16 @@ static const char *usage_validate =
     "exit status 2.\n";
 
 typedef struct cli {
-  const char *command, *config, *outdir, *cell;
-  char **sets;
-  int nsets, force, quiet, help;
+  const char *command, *config, *outdir, *cell, *cells, *team_size, *progress, *progress_mode;
+  char **sets, **inputs;
+  int nsets, ninputs, force, quiet, help;
   char command_line[2048];
 } cli;
 
 static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
   memset(c, 0, sizeof *c);
   c->sets = tsim_xcalloc((size_t)argc + 1, sizeof(char *));
+  c->inputs = tsim_xcalloc((size_t)argc + 1, sizeof(char *));
   size_t used = 0;
   for (int i = 0; i < argc && used + 2 < sizeof c->command_line; ++i) {
     int n = snprintf(c->command_line + used, sizeof c->command_line - used,
@@ -87,15 +108,19 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
     } else if (!strcmp(a, "--version")) {
       c->command = "version";
     } else if (!strcmp(a, "-o") || !strcmp(a, "--outdir") ||
-               !strcmp(a, "--set") || !strcmp(a, "--cell")) {
+               !strcmp(a, "--set") || !strcmp(a, "--cell") ||
+               !strcmp(a, "--cells") || !strcmp(a, "--team-size") ||
+               !strcmp(a, "--progress-seconds") || !strcmp(a, "--progress")) {
       if (i + 1 >= argc)
         return tsim_fail(err, TSIM_EINPUT, "tsim: %s needs a value", a);
-      if (!strcmp(a, "--set"))
-        c->sets[c->nsets++] = argv[++i];
-      else if (!strcmp(a, "--cell"))
-        c->cell = argv[++i];
-      else
-        c->outdir = argv[++i];
+      const char *v = argv[++i];
+      if (!strcmp(a, "--set")) c->sets[c->nsets++] = argv[i];
+      else if (!strcmp(a, "--cell")) c->cell = v;
+      else if (!strcmp(a, "--cells")) c->cells = v;
+      else if (!strcmp(a, "--team-size")) c->team_size = v;
+      else if (!strcmp(a, "--progress-seconds")) c->progress = v;
+      else if (!strcmp(a, "--progress")) c->progress_mode = v;
+      else c->outdir = v;
     } else if (!strncmp(a, "--set=", 6)) {
       c->sets[c->nsets++] = argv[i] + 6;
     } else if (!strncmp(a, "--outdir=", 9)) {
@@ -108,6 +133,8 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
       return tsim_fail(err, TSIM_EINPUT, "tsim: unknown option %s (see tsim --help)", a);
     } else if (!c->command) {
       c->command = a;
+    } else if (!strcmp(c->command, "merge")) {
+      c->inputs[c->ninputs++] = argv[i];
     } else if (!c->config) {
       c->config = a;
     } else {
@@ -116,7 +143,7 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
   }
   if (c->command && strcmp(c->command, "run") && strcmp(c->command, "validate") &&
       strcmp(c->command, "help") && strcmp(c->command, "version") &&
-      strcmp(c->command, "export-data"))
+      strcmp(c->command, "export-data") && strcmp(c->command, "merge"))
     return tsim_fail(err, TSIM_EINPUT, "tsim: unknown command %s (see tsim --help)",
                      c->command);
   return TSIM_OK;
@@ -148,6 +175,34 @@ static void print_grid(const tsim_config *cfg) {
     config_cell_label(cfg, id, label, sizeof label);
     printf("  cell %lld: %s\n", (long long)id, label[0] ? label : "(single cell)");
   }
+}
+
+static int run_options(const cli *c, sched_options *opt, tsim_error *err) {
+  char *end = NULL;
+  if (c->team_size) {
+    long long g = strtoll(c->team_size, &end, 10);
+    if (*end || g < 1)
+      return tsim_fail(err, TSIM_EINPUT, "tsim run: --team-size %s: need an integer >= 1",
+                       c->team_size);
+    opt->team_size = g;
+  }
+  if (c->progress) {
+    double p = strtod(c->progress, &end);
+    if (*end || !(p > 0))
+      return tsim_fail(err, TSIM_EINPUT, "tsim run: --progress-seconds %s: need a number > 0",
+                       c->progress);
+    opt->progress_seconds = p;
+  }
+  if (c->progress_mode) {
+    static const char *modes[] = {"auto", "live", "log", "none"};
+    opt->progress = -1;
+    for (int m = 0; m < 4; ++m)
+      if (!strcmp(c->progress_mode, modes[m])) opt->progress = m;
+    if (opt->progress < 0)
+      return tsim_fail(err, TSIM_EINPUT, "tsim run: --progress %s: need live, log or none",
+                       c->progress_mode);
+  }
+  return TSIM_OK;
 }
 
 static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
@@ -188,6 +243,14 @@ int main(int argc, char **argv) {
     if (rank == 0)
       printf("tsim %s (commit %s; %s; %s)\n", TSIM_VERSION, TSIM_GIT_COMMIT,
              TSIM_COMPILER, TSIM_CFLAGS);
+  } else if (!rc && !strcmp(c.command, "merge")) {
+    if (!c.outdir)
+      rc = tsim_fail(&err, TSIM_EINPUT, "tsim merge: needs -o OUTDIR");
+    else if (rank == 0)
+      rc = merge_runs(c.outdir, c.inputs, c.ninputs, c.force, &err);
+    rc = par_agree(world, rc, &err);
+    if (!rc && rank == 0)
+      printf("merged %d slice%s into %s\n", c.ninputs, c.ninputs == 1 ? "" : "s", c.outdir);
   } else if (!rc) {
     if (!c.config)
       rc = tsim_fail(&err, TSIM_EINPUT, "tsim %s: missing CONFIG (see tsim %s --help)",
@@ -200,16 +263,23 @@ int main(int argc, char **argv) {
     } else if (!rc && !strcmp(c.command, "export-data")) {
       rc = export_data(cfg, &c, &err);
     } else if (!rc) {
-      sched_options opt = {.outdir = c.outdir ? c.outdir : cfg->out_dir,
-                           .force = c.force,
+      sched_options opt = {.force = c.force,
                            .quiet = c.quiet,
-                           .command_line = c.command_line};
-      rc = sched_run(cfg, &opt, &err);
+                           .command_line = c.command_line,
+                           .cells = c.cells,
+                           .progress_seconds = 30};
+      rc = run_options(&c, &opt, &err);
+      if (!rc) {
+        if (c.outdir) config_set_out_dir(cfg, c.outdir);
+        opt.outdir = cfg->out_dir;
+        rc = sched_run(cfg, &opt, &err);
+      }
     }
   }
   if (rc && rank == 0) fprintf(stderr, "%s\n", err.msg);
   config_destroy(&cfg);
   free(c.sets);
+  free(c.inputs);
   fflush(stdout);
   par_finalize();
   return rc;

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,10 @@ static int parse_dict(const char *path, const char *dict, npy_info *info,
                      "%s: malformed .npy header (need descr, fortran_order, shape)",
                      path);
   char q = *descr;
+  if (q == '[')
+    return tsim_fail(err, TSIM_EINPUT,
+                     "%s: structured dtype is not supported (need float64 '<f8')",
+                     path);
   if (q != '\'' && q != '"')
     return tsim_fail(err, TSIM_EINPUT, "%s: malformed .npy header (descr)", path);
   const char *end = strchr(descr + 1, q);
@@ -75,6 +80,7 @@ static int parse_dict(const char *path, const char *dict, npy_info *info,
     if (ndim < 8) dims[ndim] = v;
     ++ndim;
     p = stop;
+    if (*p == 'L') ++p; /* Python 2 long, as numpy's own reader allows */
     while (isspace((unsigned char)*p)) ++p;
     if (*p == ',') ++p;
     else if (*p != ')')
@@ -87,6 +93,13 @@ static int parse_dict(const char *path, const char *dict, npy_info *info,
   info->ndim = ndim;
   info->shape[0] = dims[0];
   info->shape[1] = ndim == 2 ? dims[1] : 1;
+  /* rows * cols * 8 must fit in int64_t (and so in off_t) */
+  const int64_t limit = INT64_MAX / 8;
+  if (info->shape[1] > limit ||
+      (info->shape[1] > 0 && info->shape[0] > limit / info->shape[1]))
+    return tsim_fail(err, TSIM_EINPUT,
+                     "%s: shape (%lld, %lld) is too large (more than 2^60 values)",
+                     path, (long long)info->shape[0], (long long)info->shape[1]);
   return TSIM_OK;
 }
 
@@ -139,12 +152,19 @@ int npy_read_header(const char *path, npy_info *info, tsim_error *err) {
     info->data_offset = prefix + hlen;
     struct stat st;
     const int64_t need = info->shape[0] * info->shape[1] * 8;
-    if (fstat(fileno(f), &st) == 0 && st.st_size - info->data_offset < need)
+    char dims[64];
+    if (info->ndim == 2)
+      snprintf(dims, sizeof dims, "%lldx%lld", (long long)info->shape[0],
+               (long long)info->shape[1]);
+    else
+      snprintf(dims, sizeof dims, "%lld", (long long)info->shape[0]);
+    if (fstat(fileno(f), &st) != 0)
+      rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot stat: %s", path, strerror(errno));
+    else if (st.st_size - info->data_offset < need)
       rc = tsim_fail(err, TSIM_EINPUT,
-                     "%s: file is truncated (header says %lldx%lld float64, "
+                     "%s: file is truncated (header says %s float64, "
                      "file holds %lld bytes of data)",
-                     path, (long long)info->shape[0], (long long)info->shape[1],
-                     (long long)(st.st_size - info->data_offset));
+                     path, dims, (long long)(st.st_size - info->data_offset));
   }
   fclose(f);
   return rc;
@@ -179,6 +199,11 @@ int npy_write(const char *path, int ndim, const int64_t *shape,
               const double *data, tsim_error *err) {
   if (ndim < 1 || ndim > 2)
     return tsim_fail(err, TSIM_EFAIL, "%s: npy_write supports 1-d and 2-d", path);
+  const int64_t cols = ndim == 2 ? shape[1] : 1;
+  if (shape[0] < 0 || cols < 0 ||
+      (cols > 0 && shape[0] > (int64_t)(SIZE_MAX / 8) / cols))
+    return tsim_fail(err, TSIM_EFAIL, "%s: npy_write: bad shape (%lld, %lld)", path,
+                     (long long)shape[0], (long long)cols);
   char dict[256];
   int len;
   if (ndim == 1)
@@ -205,7 +230,7 @@ int npy_write(const char *path, int ndim, const int64_t *shape,
   FILE *f = fopen(path, "wb");
   if (!f)
     return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
-  const size_t count = (size_t)(shape[0] * (ndim == 2 ? shape[1] : 1));
+  const size_t count = (size_t)(shape[0] * cols);
   int ok = fwrite(header, 1, (size_t)total, f) == (size_t)total &&
            fwrite(data, sizeof(double), count, f) == count;
   ok = (fclose(f) == 0) && ok;

@@ -8,23 +8,32 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tsim/version.h"
 
+/* Cells are written to the three tables in increasing id order. A cell
+ * that finishes before a lower id is parked as CSV fragments in
+ * OUTDIR/pending/ (so a crash loses no finished cell) and appended once the
+ * cells before it are in. */
 struct run_output {
   char *dir;
   FILE *cells, *metrics, *neurons;
   const tsim_config *cfg;
   time_t start;
+  int64_t *ids;      /* the run's cells, ascending */
+  int64_t nids, next; /* ids[next] is the next cell the tables expect */
+  char *parked;      /* parked[i]: ids[i] waits in pending/ */
 };
 
 static const char *const result_files[] = {"cells.csv", "metrics.csv",
                                            "neurons.csv", "manifest.json",
-                                           "config.yaml"};
-#define NRESULT_FILES 5
+                                           "config.yaml", "pending"};
+#define NRESULT_FILES 6
+static const char *const table_names[3] = {"cells", "metrics", "neurons"};
 
 const char *output_status_name(int status) {
   switch (status) {
@@ -75,6 +84,17 @@ void output_format_double(char *buf, size_t cap, double v) {
     snprintf(buf, cap, "%.17g", v + 0.0); /* + 0.0: no "-0" in the tables */
 }
 
+/* The shortest text that reads back to V, for parameters (0.05, not
+ * 0.050000000000000003). */
+static void put_shortest(FILE *f, double v) {
+  char buf[40];
+  for (int prec = 1; prec <= 17; ++prec) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v + 0.0);
+    if (strtod(buf, NULL) == v) break;
+  }
+  fputs(buf, f);
+}
+
 static void put_double(FILE *f, double v) {
   char buf[40];
   output_format_double(buf, sizeof buf, v);
@@ -117,8 +137,11 @@ static int is_fixed_column(const char *column) {
   return 0;
 }
 
+static int remove_pending(const char *dir, tsim_error *err);
+
 int output_open(const tsim_config *cfg, const char *outdir, int force,
-                run_output **out, tsim_error *err) {
+                const int64_t *ids, int64_t nids, run_output **out,
+                tsim_error *err) {
   *out = NULL;
   struct stat st;
   for (int i = 0; i < NRESULT_FILES; ++i) {
@@ -130,7 +153,9 @@ int output_open(const tsim_config *cfg, const char *outdir, int force,
                        "%s: holds the results of an earlier run (%s); use "
                        "--force to replace them or -o to choose another directory",
                        outdir, result_files[i]);
-    if (unlink(path))
+    if (S_ISDIR(st.st_mode)) {
+      TSIM_TRY(remove_pending(path, err));
+    } else if (unlink(path))
       return tsim_fail(err, TSIM_EFAIL, "%s: cannot remove: %s", path,
                        strerror(errno));
   }
@@ -139,6 +164,10 @@ int output_open(const tsim_config *cfg, const char *outdir, int force,
   o->dir = tsim_xstrdup(outdir);
   o->cfg = cfg;
   o->start = time(NULL);
+  o->nids = nids;
+  o->ids = tsim_xmalloc((size_t)(nids ? nids : 1) * sizeof(int64_t));
+  memcpy(o->ids, ids, (size_t)nids * sizeof(int64_t));
+  o->parked = tsim_xcalloc((size_t)(nids ? nids : 1), 1);
   FILE *yaml = open_in(outdir, "config.yaml", err);
   if (!yaml) goto fail;
   config_write_yaml(cfg, yaml);
@@ -167,30 +196,48 @@ fail:
   if (o->cells) fclose(o->cells);
   if (o->metrics) fclose(o->metrics);
   if (o->neurons) fclose(o->neurons);
+  free(o->ids);
+  free(o->parked);
   free(o->dir);
   free(o);
   return err->code;
 }
 
-int output_write_cell(run_output *o, const tsim_config *cfg,
-                      const cell_result *r, tsim_error *err) {
+static int remove_pending(const char *dir, tsim_error *err) {
+  char path[4608];
+  DIR *d = opendir(dir);
+  if (!d) return tsim_fail(err, TSIM_EFAIL, "%s: cannot list: %s", dir, strerror(errno));
+  struct dirent *e;
+  int rc = TSIM_OK;
+  while ((e = readdir(d)) && !rc) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (unlink(path))
+      rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot remove: %s", path, strerror(errno));
+  }
+  closedir(d);
+  if (!rc && rmdir(dir))
+    rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot remove: %s", dir, strerror(errno));
+  return rc;
+}
+
+/* The cell's row, metric rows and neuron rows as CSV text. */
+static void format_cell(const tsim_config *cfg, const cell_result *r,
+                        FILE *cells, FILE *metrics, FILE *neurons) {
   tsim_params p;
   config_cell(cfg, r->cell, &p);
-  FILE *f = o->cells;
+  FILE *f = cells;
   fprintf(f, "%lld,%lld,%llu,", (long long)r->cell, (long long)p.K,
           (unsigned long long)p.init_seed);
-  put_double(f, p.eta);
+  put_shortest(f, p.eta);
   fputc(',', f);
-  put_double(f, p.C);
+  put_shortest(f, p.C);
   fprintf(f, ",%lld,%lld", (long long)p.n, (long long)p.d);
-  char label[4096];
   for (int a = 0; a < cfg->naxes; ++a) {
     if (is_fixed_column(cfg->axes[a].column)) continue;
     int64_t stride = 1;
     for (int b = cfg->naxes - 1; b > a; --b) stride *= cfg->axes[b].count;
-    snprintf(label, sizeof label, "%s",
-             cfg->axes[a].values[(r->cell / stride) % cfg->axes[a].count]);
-    fprintf(f, ",%s", label);
+    fprintf(f, ",%s", cfg->axes[a].values[(r->cell / stride) % cfg->axes[a].count]);
   }
   fprintf(f, ",%s,%lld,", output_status_name(r->status),
           (long long)r->iterations);
@@ -210,24 +257,90 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
   fprintf(f, ",%.3f\n", r->wall_s);
   for (int64_t i = 0; i < r->metric_rows; ++i) {
     const double *row = r->metrics + i * METRIC_COLS;
-    fprintf(o->metrics, "%lld,%lld", (long long)r->cell, (long long)row[0]);
+    fprintf(metrics, "%lld,%lld", (long long)r->cell, (long long)row[0]);
     for (int c = 1; c < METRIC_COLS; ++c) {
-      fputc(',', o->metrics);
-      put_double(o->metrics, row[c]);
+      fputc(',', metrics);
+      put_double(metrics, row[c]);
     }
-    fputc('\n', o->metrics);
+    fputc('\n', metrics);
   }
-  if (o->neurons) {
-    for (int64_t i = 0; i < r->neuron_rows; ++i) {
-      const double *row = r->neurons + i * NEURON_COLS;
-      fprintf(o->neurons, "%lld,%lld,%lld", (long long)r->cell,
-              (long long)row[0], (long long)row[1]);
-      for (int c = 2; c < NEURON_COLS; ++c) {
-        fputc(',', o->neurons);
-        put_double(o->neurons, row[c]);
-      }
-      fputc('\n', o->neurons);
+  for (int64_t i = 0; neurons && i < r->neuron_rows; ++i) {
+    const double *row = r->neurons + i * NEURON_COLS;
+    fprintf(neurons, "%lld,%lld,%lld", (long long)r->cell, (long long)row[0],
+            (long long)row[1]);
+    for (int c = 2; c < NEURON_COLS; ++c) {
+      fputc(',', neurons);
+      put_double(neurons, row[c]);
     }
+    fputc('\n', neurons);
+  }
+}
+
+static void pending_path(const run_output *o, int64_t cell, int table,
+                         char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/pending/%lld.%s.csv", o->dir, (long long)cell,
+           table_names[table]);
+}
+
+/* Append a parked cell's fragments to the tables and remove them. */
+static int unpark(run_output *o, int64_t cell, tsim_error *err) {
+  FILE *tables[3] = {o->cells, o->metrics, o->neurons};
+  char path[4400], buf[65536];
+  for (int t = 0; t < 3; ++t) {
+    if (!tables[t]) continue;
+    pending_path(o, cell, t, path, sizeof path);
+    FILE *in = fopen(path, "r");
+    if (!in)
+      return tsim_fail(err, TSIM_EFAIL, "%s: cannot read: %s", path, strerror(errno));
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, tables[t]);
+    fclose(in);
+    unlink(path);
+  }
+  return TSIM_OK;
+}
+
+static int64_t position_of(const run_output *o, int64_t cell) {
+  int64_t lo = 0, hi = o->nids;
+  while (lo < hi) {
+    int64_t mid = (lo + hi) / 2;
+    if (o->ids[mid] < cell) lo = mid + 1; else hi = mid;
+  }
+  return lo < o->nids && o->ids[lo] == cell ? lo : -1;
+}
+
+int output_write_cell(run_output *o, const tsim_config *cfg,
+                      const cell_result *r, tsim_error *err) {
+  const int64_t pos = position_of(o, r->cell);
+  if (pos < 0 || pos < o->next || o->parked[pos])
+    return tsim_fail(err, TSIM_EFAIL, "internal: cell %lld delivered twice or not in this run",
+                     (long long)r->cell);
+  if (pos > o->next) { /* park it until the cells before it are in */
+    char path[4400], dir[4200];
+    snprintf(dir, sizeof dir, "%s/pending", o->dir);
+    if (mkdir(dir, 0777) && errno != EEXIST)
+      return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", dir, strerror(errno));
+    FILE *f[3] = {NULL, NULL, NULL};
+    int rc = TSIM_OK;
+    for (int t = 0; t < 3 && !rc; ++t) {
+      if (t == 2 && !o->neurons) break;
+      pending_path(o, r->cell, t, path, sizeof path);
+      if (!(f[t] = fopen(path, "w")))
+        rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+    }
+    if (!rc) format_cell(cfg, r, f[0], f[1], f[2]);
+    for (int t = 0; t < 3; ++t)
+      if (f[t] && fclose(f[t]) && !rc)
+        rc = tsim_fail(err, TSIM_EFAIL, "%s/pending: write failed", o->dir);
+    o->parked[pos] = 1;
+    return rc;
+  }
+  format_cell(cfg, r, o->cells, o->metrics, o->neurons);
+  o->next += 1;
+  while (o->next < o->nids && o->parked[o->next]) {
+    TSIM_TRY(unpark(o, o->ids[o->next], err));
+    o->parked[o->next] = 0;
+    o->next += 1;
   }
   FILE *files[3] = {o->cells, o->metrics, o->neurons};
   for (int i = 0; i < 3; ++i)
@@ -272,8 +385,77 @@ int output_close(run_output **op, const char *manifest_extra, tsim_error *err) {
     if (fclose(m) && !rc)
       rc = tsim_fail(err, TSIM_EFAIL, "%s/manifest.json: write failed", o->dir);
   }
+  if (!rc && o->next == o->nids) { /* every cell is in the tables */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/pending", o->dir);
+    rmdir(dir);
+  }
+  free(o->ids);
+  free(o->parked);
   free(o->dir);
   free(o);
   *op = NULL;
   return rc;
+}
+
+/* A cell result as one message: 8 int64 header words, 5 doubles, rows. */
+#define PACK_INTS 8
+#define PACK_REALS 5
+
+size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
+  const size_t rows = (size_t)(r->metric_rows * METRIC_COLS + r->neuron_rows * NEURON_COLS);
+  const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + rows) * sizeof(double);
+  if (*cap < bytes || !*buf) {
+    *buf = tsim_xrealloc(*buf, bytes);
+    *cap = bytes;
+  }
+  int64_t *h = *buf;
+  h[0] = r->cell;
+  h[1] = r->status;
+  h[2] = r->iterations;
+  h[3] = r->t_q9_positive;
+  h[4] = r->t_lemma1;
+  h[5] = r->t_gamma;
+  h[6] = r->metric_rows;
+  h[7] = r->neuron_rows;
+  double *d = (double *)(h + PACK_INTS);
+  d[0] = r->t_gamma_bound;
+  d[1] = r->final_train_loss;
+  d[2] = r->final_test_loss;
+  d[3] = r->final_dist;
+  d[4] = r->wall_s;
+  memcpy(d + PACK_REALS, r->metrics, (size_t)(r->metric_rows * METRIC_COLS) * sizeof(double));
+  memcpy(d + PACK_REALS + r->metric_rows * METRIC_COLS, r->neurons,
+         (size_t)(r->neuron_rows * NEURON_COLS) * sizeof(double));
+  return bytes;
+}
+
+int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
+  if (len < PACK_INTS * sizeof(int64_t) + PACK_REALS * sizeof(double)) return TSIM_EFAIL;
+  const int64_t *h = buf;
+  cell_result_init(r, h[0]);
+  const int64_t mrows = h[6], nrows = h[7];
+  const size_t rows = (size_t)(mrows * METRIC_COLS + nrows * NEURON_COLS);
+  if (mrows < 0 || nrows < 0 ||
+      len != PACK_INTS * sizeof(int64_t) + (PACK_REALS + rows) * sizeof(double))
+    return TSIM_EFAIL;
+  r->status = (int)h[1];
+  r->iterations = h[2];
+  r->t_q9_positive = h[3];
+  r->t_lemma1 = h[4];
+  r->t_gamma = h[5];
+  const double *d = (const double *)(h + PACK_INTS);
+  r->t_gamma_bound = d[0];
+  r->final_train_loss = d[1];
+  r->final_test_loss = d[2];
+  r->final_dist = d[3];
+  r->wall_s = d[4];
+  r->metric_rows = r->metric_cap = mrows;
+  r->neuron_rows = r->neuron_cap = nrows;
+  r->metrics = tsim_xmalloc((size_t)(mrows * METRIC_COLS + 1) * sizeof(double));
+  r->neurons = tsim_xmalloc((size_t)(nrows * NEURON_COLS + 1) * sizeof(double));
+  memcpy(r->metrics, d + PACK_REALS, (size_t)(mrows * METRIC_COLS) * sizeof(double));
+  memcpy(r->neurons, d + PACK_REALS + mrows * METRIC_COLS,
+         (size_t)(nrows * NEURON_COLS) * sizeof(double));
+  return TSIM_OK;
 }

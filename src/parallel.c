@@ -14,15 +14,17 @@
 struct par_comm {
   MPI_Comm comm;
   int rank, size;
+  int world_rank; /* for messages: "rank R" always names the world rank */
 };
 
-static par_comm world_comm = {MPI_COMM_NULL, 0, 1};
+static par_comm world_comm = {MPI_COMM_NULL, 0, 1, 0};
 
 static par_comm *wrap(MPI_Comm c) {
   par_comm *p = tsim_xcalloc(1, sizeof *p);
   p->comm = c;
   MPI_Comm_rank(c, &p->rank);
   MPI_Comm_size(c, &p->size);
+  p->world_rank = world_comm.rank;
   return p;
 }
 
@@ -31,6 +33,7 @@ int par_init(int *argc, char ***argv) {
   MPI_Comm_dup(MPI_COMM_WORLD, &world_comm.comm);
   MPI_Comm_rank(world_comm.comm, &world_comm.rank);
   MPI_Comm_size(world_comm.comm, &world_comm.size);
+  world_comm.world_rank = world_comm.rank;
   return TSIM_OK;
 }
 
@@ -106,8 +109,8 @@ int par_agree(const par_comm *c, int status, tsim_error *err) {
   char msg[TSIM_MSG_MAX];
   if (c->rank == first) {
     int used = 0;
-    if (first != 0 && strncmp(err->msg, "rank ", 5))
-      used = snprintf(msg, sizeof msg, "rank %d: ", first);
+    if (c->world_rank != 0 && strncmp(err->msg, "rank ", 5))
+      used = snprintf(msg, sizeof msg, "rank %d: ", c->world_rank);
     memcpy(msg + used, err->msg, sizeof msg - (size_t)used);
     msg[sizeof msg - 1] = '\0';
   }
@@ -142,6 +145,13 @@ size_t par_recv(const par_comm *c, void **buf, size_t *cap, int source,
   if (from) *from = st.MPI_SOURCE;
   if (tag_out) *tag_out = st.MPI_TAG;
   return (size_t)count;
+}
+
+int par_iprobe(const par_comm *c, int source, int tag) {
+  int flag = 0;
+  MPI_Iprobe(source < 0 ? MPI_ANY_SOURCE : source, tag < 0 ? MPI_ANY_TAG : tag,
+             c->comm, &flag, MPI_STATUS_IGNORE);
+  return flag;
 }
 
 void par_library_version(char *buf, size_t cap) {

@@ -96,7 +96,8 @@ static double norm2(const double *v, int64_t n) {
 }
 
 int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-               train_cache *cache, cell_result *res, tsim_error *err) {
+               train_cache *cache, const train_hooks *hooks, cell_result *res,
+               tsim_error *err) {
   const double t_start = tsim_wtime();
   tsim_params p;
   config_cell(cfg, cell, &p);
@@ -124,6 +125,10 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     res->t_gamma_bound = metrics_t_gamma_bound(&m, teacher, p.eta, gamma, par0);
   }
   for (int64_t t = 0;; ++t) {
+    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx)) {
+      rc = TSIM_ESTOP;
+      break;
+    }
     const double dist = metrics_dist(&m, teacher, W, q);
     metrics_direction(&m, teacher, W, q, V);
     model_eval ev = {.grad = G};

@@ -36,7 +36,7 @@ finish() { echo "$SUITE: $PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; }
 run_np() {
   local np=$1; shift
   local fwd=() v
-  for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS OMPI_MCA_mca_base_component_disable_dlclose; do
+  for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS OMPI_MCA_mca_base_component_disable_dlclose TSIM_FAULT; do
     [ -n "${!v:-}" ] && fwd+=(-x "$v")
   done
   # -q: mpirun's own banner about a non-zero exit would bury tsim's one line

@@ -57,6 +57,7 @@ typedef struct tsim_config {
   char *name;
   char *out_dir;
   int out_neurons;
+  int64_t team_size; /* run.team_size: 0 = automatic */
   tsim_params base; /* every setting; axes override theirs per cell */
   int naxes;
   tsim_axis *axes;
@@ -78,12 +79,15 @@ void config_cell(const tsim_config *cfg, int64_t id, tsim_params *p);
 void config_cell_label(const tsim_config *cfg, int64_t id, char *buf,
                        size_t cap);
 
+/* The run directory actually used (-o), so config.yaml records it. */
+void config_set_out_dir(tsim_config *cfg, const char *dir);
+
 /* The effective config (defaults filled in, lists kept) as YAML / JSON. */
 void config_write_yaml(const tsim_config *cfg, FILE *f);
 void config_write_json(const tsim_config *cfg, FILE *f, int indent);
 
 /* A 64-bit hash of everything that changes results (FNV-1a of the
- * effective YAML with output settings left out). */
+ * effective YAML with the output and run sections left out). */
 uint64_t config_hash(const tsim_config *cfg);
 
 const char *config_activation_name(int activation);

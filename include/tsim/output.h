@@ -43,13 +43,21 @@ void cell_result_free(cell_result *r);
 double *cell_result_metric_row(cell_result *r);
 double *cell_result_neuron_row(cell_result *r);
 
+/* One message holding a whole result (grows *BUF to fit; returns bytes). */
+size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap);
+int cell_result_unpack(const void *buf, size_t len, cell_result *r);
+
 typedef struct run_output run_output;
 
-/* Open OUTDIR for a new run: refuses (TSIM_EINPUT) a directory that already
- * holds results unless FORCE, writes config.yaml and opens the CSV files. */
+/* Open OUTDIR for a new run of the cells IDS[0..nids) (ascending): refuses
+ * (TSIM_EINPUT) a directory that already holds results unless FORCE, writes
+ * config.yaml and opens the CSV files. */
 int output_open(const tsim_config *cfg, const char *outdir, int force,
-                run_output **out, tsim_error *err);
-/* Append one finished cell (callers pass cells in increasing id order). */
+                const int64_t *ids, int64_t nids, run_output **out,
+                tsim_error *err);
+/* Hand over one finished cell, in any order: the tables receive cells in
+ * increasing id order; a cell that arrives early waits as CSV fragments in
+ * OUTDIR/pending/ until the cells before it are written. */
 int output_write_cell(run_output *o, const tsim_config *cfg,
                       const cell_result *r, tsim_error *err);
 /* Write manifest.json and close everything. EXTRA is a JSON fragment of

@@ -39,7 +39,8 @@ void par_bcast(const par_comm *comm, void *buf, size_t bytes, int root);
 /* Collective error agreement (HPL reduces its error flag with MAX so every
  * rank leaves together).  Every rank passes its local status; all receive
  * the largest one, and ERR holds the message of the lowest-numbered rank
- * with that status (prefixed with "rank R: " when R is not 0). */
+ * with that status (prefixed with "rank R: ", R its world rank, when R is
+ * not 0). */
 int par_agree(const par_comm *comm, int status, tsim_error *err);
 
 /* Point-to-point messages, for the coordinator and its teams. */
@@ -50,6 +51,9 @@ void par_send(const par_comm *comm, const void *buf, size_t bytes, int dest,
  * grown with realloc to fit. */
 size_t par_recv(const par_comm *comm, void **buf, size_t *cap, int source,
                 int tag, int *from, int *tag_out);
+
+/* Is a message from SOURCE with TAG (< 0: any) waiting? */
+int par_iprobe(const par_comm *comm, int source, int tag);
 
 /* The MPI library's version string (for the manifest). */
 void par_library_version(char *buf, size_t cap);

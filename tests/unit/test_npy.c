@@ -67,19 +67,47 @@ int main(void) {
   CHECK(npy_read_rows(path_of("a1.npy"), &info, 0, 21, b, &err) == 0 &&
             !memcmp(a, b, sizeof a),
         "1-d data read back bit for bit");
-  CHECK(npy_read_rows(path_of("a1.npy"), &info, 5, 30, b, &err) == TSIM_EINPUT,
-        "a row range past the end is refused");
+  memset(b, 0, sizeof b);
+  CHECK(npy_read_rows(path_of("a1.npy"), &info, 8, 13, b, &err) == 0 &&
+            !memcmp(b, a + 8, 5 * sizeof(double)),
+        "1-d rows [8, 13) read back bit for bit");
+  err.msg[0] = '\0';
+  CHECK(npy_read_rows(path_of("a1.npy"), &info, 5, 30, b, &err) == TSIM_EINPUT &&
+            strstr(err.msg, "a1.npy") && strstr(err.msg, "out of range"),
+        "a row range past the end is refused: %s", err.msg);
+  CHECK(npy_read_rows(path_of("a1.npy"), &info, -1, 3, b, &err) == TSIM_EINPUT &&
+            npy_read_rows(path_of("a1.npy"), &info, 4, 3, b, &err) == TSIM_EINPUT,
+        "a negative or reversed row range is refused");
+  FILE *hf = fopen(path_of("a2.npy"), "rb");
+  unsigned char head[128];
+  size_t hn = hf ? fread(head, 1, sizeof head, hf) : 0;
+  if (hf) fclose(hf);
+  CHECK(hn == 128 && head[6] == 1 && head[7] == 0 &&
+            head[8] + 256 * head[9] == 118 && head[127] == '\n' &&
+            !memcmp(head + 10, "{'descr': '<f8', 'fortran_order': False, "
+                               "'shape': (7, 3), }", 59) &&
+            head[69] == ' ' && head[126] == ' ',
+        "v1.0 header as numpy writes it: dict, space padding, '\\n' at byte 127");
   write_raw("v2.npy", 2,
             "{\"shape\": (4, 2), \"fortran_order\": False, \"descr\": \"<f8\"}   \n", 64);
   CHECK(npy_read_header(path_of("v2.npy"), &info, &err) == 0 && info.shape[0] == 4 &&
             info.shape[1] == 2,
         "version 2.0 header, keys in another order, double quotes");
+  write_raw("v3.npy", 3, "{'descr':'<f8','fortran_order':False,'shape':( 5 , ),}\n", 40);
+  CHECK(npy_read_header(path_of("v3.npy"), &info, &err) == 0 && info.ndim == 1 &&
+            info.shape[0] == 5 && info.shape[1] == 1 && info.data_offset == 12 + 55,
+        "version 3.0 header, no spaces, 1-d");
   write_raw("f4.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), }\n", 32);
   CHECK(fails_with("f4.npy", "dtype '<f4'"), "float32 refused: %s", "dtype");
   write_raw("fo.npy", 1, "{'descr': '<f8', 'fortran_order': True, 'shape': (4, 2), }\n", 64);
   CHECK(fails_with("fo.npy", "Fortran order"), "Fortran order refused");
   write_raw("3d.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2, 2), }\n", 64);
   CHECK(fails_with("3d.npy", "3-d array"), "3-d refused");
+  write_raw("0d.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (), }\n", 8);
+  CHECK(fails_with("0d.npy", "0-d array"), "0-d refused");
+  write_raw("huge.npy", 1, "{'descr': '<f8', 'fortran_order': False, "
+            "'shape': (4611686018427387904, 4611686018427387904), }\n", 8);
+  CHECK(fails_with("huge.npy", "too large"), "a shape whose size overflows is refused");
   write_raw("short.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (100, 10), }\n", 80);
   CHECK(fails_with("short.npy", "truncated"), "truncated data refused");
   FILE *f = fopen(path_of("junk.npy"), "wb");
@@ -87,9 +115,14 @@ int main(void) {
   fclose(f);
   CHECK(fails_with("junk.npy", "bad magic"), "bad magic refused");
   CHECK(fails_with("missing.npy", "cannot open"), "missing file refused");
-  const char *names[] = {"a2.npy", "a1.npy", "v2.npy", "f4.npy", "fo.npy",
-                         "3d.npy", "short.npy", "junk.npy"};
-  for (int i = 0; i < 8; ++i) unlink(path_of(names[i]));
+  const int64_t bad[2] = {-1, 3};
+  CHECK(npy_write(path_of("bad.npy"), 2, bad, a, &err) == TSIM_EFAIL &&
+            strstr(err.msg, "bad.npy"),
+        "npy_write refuses a negative shape");
+  const char *names[] = {"a2.npy", "a1.npy", "v2.npy", "v3.npy", "f4.npy",
+                         "fo.npy", "3d.npy", "0d.npy", "huge.npy", "short.npy",
+                         "junk.npy"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; ++i) unlink(path_of(names[i]));
   rmdir(dir);
   return check_summary();
 }

@@ -1,0 +1,758 @@
+#!/usr/bin/python3
+"""plot_run.py - figures and a summary of one tsim run directory, after
+Wang & Abernethy (2021), "Understanding how over-parametrization leads to
+acceleration: a case of learning a single teacher neuron".
+
+    /usr/bin/python3 analysis/plot_run.py OUTDIR
+
+reads OUTDIR/{manifest.json, cells.csv, metrics.csv, neurons.csv} and writes
+OUTDIR/figures/*.png and *.pdf and OUTDIR/summary.md (analysis/README.md
+lists the figures). Needs only the standard library, numpy and matplotlib.
+
+Grouping: cells that differ only in a replicate axis (init seed, data seed,
+teacher seed) form one group; every other grid axis (K, eta, C, n, d, ...)
+is a parameter. Diverged cells are left out of the means, bands and entry-time
+statistics and counted instead. An empty CSV field (an event that never
+happened) reads as NaN.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import warnings
+
+import numpy as np
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
+
+REPLICATE_AXES = ("seed", "data_seed", "teacher_seed")
+FINISHED = ("converged", "max_iterations", "diverged")
+PAPER = "Wang & Abernethy (2021)"
+MAX_ROWS_PER_PAGE = 5      # fig1: settings (eta, C, ...) per image
+MAX_PLOT_POINTS = 4000     # points per drawn curve; longer series are thinned
+AXIS_LABEL = {"eta": "η", "K": "K", "C": "C", "n": "n", "d": "d",
+              "teacher_norm": "‖w*‖", "init_scale": "init scale",
+              "loss_scale": "loss scale", "n_test": "n_test"}
+
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 9.5, "legend.fontsize": 8,
+                     "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
+
+
+# ----------------------------------------------------------------- reading
+
+def to_float(s):
+    """A CSV field as a float; '' (never happened) and junk give NaN."""
+    try:
+        return float(s)
+    except ValueError:
+        return math.nan
+
+
+def axis_value(s):
+    """A grid-axis field: a float when numeric (so it sorts), else the text."""
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def fmt(v):
+    """Compact text of an axis value or a statistic."""
+    if isinstance(v, str):
+        return v
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return "%.4g" % v
+
+
+def _fill_empty(lines):
+    """Empty CSV fields as 'nan' so numpy's fast loadtxt can parse them."""
+    for line in lines:
+        if ",," in line or line.endswith(",\n") or line.endswith(","):
+            line = line.replace(",,", ",nan,").replace(",,", ",nan,")
+            if line.endswith(",\n"):
+                line = line[:-1] + "nan\n"
+            elif line.endswith(","):
+                line += "nan"
+        yield line
+
+
+def read_numeric_csv(path, names, cells=None):
+    """Columns `names` of a numeric CSV with a header, as {name: array}, rows
+    sorted by (cell, t[, k]). With `cells`, only rows of those cell ids are
+    parsed (a cheap prefix test, so a huge neurons.csv costs little)."""
+    with open(path, "r") as f:
+        header = f.readline().strip().split(",")
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise KeyError("%s: no column %s" % (path, ", ".join(missing)))
+        lines = f
+        if cells is not None:
+            prefixes = tuple("%d," % c for c in sorted(cells))
+            lines = (line for line in f if line.startswith(prefixes))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "empty input file"
+            data = np.loadtxt(_fill_empty(lines), delimiter=",", ndmin=2,
+                              usecols=[header.index(n) for n in names])
+    if data.shape[0] == 0:
+        data = np.zeros((0, len(names)))
+    cols = {n: data[:, i] for i, n in enumerate(names)}
+    keys = [cols[n] for n in ("k", "t", "cell") if n in cols]
+    order = np.lexsort(keys)
+    return {n: a[order] for n, a in cols.items()}
+
+
+def cell_slices(cols):
+    """{cell id: slice of its rows} for a table sorted by cell."""
+    if len(cols["cell"]) == 0:
+        return {}
+    ids, first = np.unique(cols["cell"], return_index=True)
+    ends = list(first[1:]) + [len(cols["cell"])]
+    return {int(c): slice(int(a), int(b)) for c, a, b in zip(ids, first, ends)}
+
+
+class Run:
+    """One run directory: the manifest, the cell table and the groups."""
+
+    def __init__(self, outdir):
+        self.outdir = outdir
+        self.notes = []          # what was skipped and why (for summary.md)
+        mpath = os.path.join(outdir, "manifest.json")
+        try:
+            with open(mpath) as f:
+                self.manifest = json.load(f)
+        except (OSError, ValueError) as e:
+            self.manifest = {}
+            self.notes.append("manifest.json unreadable (%s)" % e)
+        self.config = self.manifest.get("config", {})
+        self.name = self.manifest.get("config", {}).get("name") or os.path.basename(
+            os.path.normpath(outdir))
+        with open(os.path.join(outdir, "cells.csv"), newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            rows = [r for r in reader if r]
+        if "status" not in header or "K" not in header:
+            raise ValueError("cells.csv: no 'status' or 'K' column")
+        self.axes = header[1:header.index("status")]
+        self.params = [a for a in self.axes if a not in REPLICATE_AXES]
+        col = {name: [r[i] for r in rows] for i, name in enumerate(header)}
+        self.cell = np.array([int(v) for v in col["cell"]], dtype=np.int64)
+        self.status = np.array(col["status"])
+        self.value = {a: [axis_value(v) for v in col[a]] for a in self.axes}
+        self.num = {}
+        for name in ("K", "eta", "C", "iterations", "t_q9_positive", "t_lemma1",
+                     "t_gamma", "t_gamma_bound", "final_train_loss", "final_dist"):
+            if name in col:
+                self.num[name] = np.array([to_float(v) for v in col[name]])
+        self.K = self.num["K"].astype(np.int64)
+        self.diverged = self.status == "diverged"
+        self.finished = np.isin(self.status, FINISHED)
+        # the parameter tuple of each cell (replicates dropped) -> its group
+        self.key = [tuple(self.value[a][i] for a in self.params) for i in range(len(rows))]
+        self.groups = {}
+        for i, k in enumerate(self.key):
+            self.groups.setdefault(k, []).append(i)
+        self.Ks = sorted(set(int(k) for k in self.K))
+        self.metrics = self.neurons_path = None
+        self.metric_rows = {}
+
+    # ---- groups and settings
+
+    def sorted_keys(self, keys):
+        return sorted(keys, key=lambda k: tuple((isinstance(v, str), v) for v in k))
+
+    def setting(self, i, drop=("K",)):
+        """Cell i's parameters other than `drop`, as a tuple of (axis, value)."""
+        return tuple((a, self.value[a][i]) for a in self.params if a not in drop)
+
+    def settings(self, drop=("K",)):
+        """The distinct parameter combinations other than `drop`, sorted, each
+        with its cell indices."""
+        out = {}
+        for i in range(len(self.cell)):
+            out.setdefault(self.setting(i, drop), []).append(i)
+        return [(s, out[s]) for s in sorted(
+            out, key=lambda s: tuple((isinstance(v, str), v) for _, v in s))]
+
+    def varying(self, drop=("K",)):
+        """Parameter axes (other than `drop`) that take more than one value."""
+        return [a for a in self.params if a not in drop and len(set(self.value[a])) > 1]
+
+    def unique(self, axis):
+        return sorted(set(self.value[axis])) if axis in self.value else []
+
+    def setting_text(self, setting, only=None):
+        """'η = 0.001, C = 1' for the axes in `only` (default: all of them)."""
+        parts = ["%s = %s" % (AXIS_LABEL.get(a, a), fmt(v)) for a, v in setting
+                 if only is None or a in only]
+        return ", ".join(parts)
+
+    def reference_setting(self, cells_with_data):
+        """The (eta, C, ...) setting to show one seed of in figs 2 and 3: the
+        paper's (eta = 1e-3, C = 1) if present, else the nearest one (in log),
+        among settings with a non-diverged cell that has data."""
+        best = None
+        for s, idx in self.settings():
+            if not any(not self.diverged[i] and int(self.cell[i]) in cells_with_data for i in idx):
+                continue
+            d = dict(s)
+            score = 0.0
+            for a, ref in (("eta", 1e-3), ("C", 1.0)):
+                v = d.get(a)
+                if isinstance(v, float) and v > 0:
+                    score += abs(math.log10(v / ref))
+            if best is None or score < best[0]:
+                best = (score, s, idx)
+        return (best[1], best[2]) if best else (None, [])
+
+    def pick_cell(self, idx, K, cells_with_data):
+        """The first non-diverged cell (lowest cell id: lowest seed) with K."""
+        for i in sorted(idx, key=lambda i: self.cell[i]):
+            if self.K[i] == K and not self.diverged[i] and int(self.cell[i]) in cells_with_data:
+                return i
+        return None
+
+    # ---- tables
+
+    def load_metrics(self):
+        path = os.path.join(self.outdir, "metrics.csv")
+        if not os.path.exists(path):
+            self.notes.append("metrics.csv absent: fig1_wang skipped")
+            return False
+        self.metrics = read_numeric_csv(
+            path, ["cell", "t", "train_loss", "test_loss", "dist", "q9"])
+        self.metric_rows = cell_slices(self.metrics)
+        return True
+
+    def load_neurons(self, cells):
+        path = os.path.join(self.outdir, "neurons.csv")
+        if not os.path.exists(path):
+            return None
+        cols = read_numeric_csv(path, ["cell", "t", "k", "par", "perp_norm", "norm",
+                                       "comp_A", "comp_B", "comp_C", "comp_D"], cells=cells)
+        out = {}
+        for c, sl in cell_slices(cols).items():
+            t = cols["t"][sl]
+            k = cols["k"][sl].astype(np.int64)
+            ts, ti = np.unique(t, return_inverse=True)
+            K = int(k.max()) + 1
+            d = {"t": ts}
+            for name in ("par", "perp_norm", "norm", "comp_A", "comp_B", "comp_C", "comp_D"):
+                m = np.full((len(ts), K), np.nan)
+                m[ti, k] = cols[name][sl]
+                d[name] = m
+            out[c] = d
+        return out
+
+    def series(self, idx, name):
+        """Common t axis and a (cells x t) matrix of metric `name` for the
+        cells idx (NaN where a cell has no row). A converged cell holds its
+        last value after it stopped, so it stays in the mean."""
+        per = []
+        for i in idx:
+            sl = self.metric_rows.get(int(self.cell[i]))
+            if sl is not None:
+                per.append((i, self.metrics["t"][sl], self.metrics[name][sl]))
+        if not per:
+            return np.zeros(0), np.zeros((0, 0))
+        t = np.unique(np.concatenate([p[1] for p in per]))
+        v = np.full((len(per), len(t)), np.nan)
+        for row, (i, tc, vc) in enumerate(per):
+            pos = np.searchsorted(t, tc)
+            v[row, pos] = vc
+            if self.status[i] == "converged" and len(pos):
+                v[row, pos[-1] + 1:] = vc[-1]
+        return t, v
+
+
+# ------------------------------------------------------------------ helpers
+
+def k_colors(Ks):
+    cmap = plt.get_cmap("tab10") if len(Ks) <= 10 else plt.get_cmap("viridis")
+    n = max(len(Ks) - 1, 1)
+    return {K: (cmap(j) if len(Ks) <= 10 else cmap(j / n)) for j, K in enumerate(Ks)}
+
+
+def thin(n):
+    """Indices of at most MAX_PLOT_POINTS of n points (first and last kept)."""
+    if n <= MAX_PLOT_POINTS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_PLOT_POINTS).astype(np.int64))
+
+
+def positive(a):
+    a = np.array(a, dtype=float)
+    a[~(a > 0)] = np.nan
+    return a
+
+
+def nanstats(v):
+    """Mean, min, max over axis 0, NaN (no warning) where a column is all NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(v, axis=0), np.nanmin(v, axis=0), np.nanmax(v, axis=0)
+
+
+def save(fig, figdir, stem, written):
+    for ext in ("png", "pdf"):
+        path = os.path.join(figdir, "%s.%s" % (stem, ext))
+        fig.savefig(path, bbox_inches="tight")
+        written.append(path)
+    plt.close(fig)
+
+
+def empty_note(ax, text):
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
+            color="0.4", fontsize=9, wrap=True)
+
+
+def run_title(run, what, extra=""):
+    s = "%s  %s - run '%s'" % (PAPER, what, run.name)
+    return s + ("\n" + extra if extra else "")
+
+
+# ------------------------------------------------------------------- fig 1
+
+FIG1_PANELS = (
+    ("train_loss", "(a) objective on the training data", "f(W_t), training", True),
+    ("test_loss", "(a') objective on the test data", "f(W_t), test", True),
+    ("dist", "(b) dist(W_t, w*) vs. t", "dist(W_t, w*)", True),
+    ("q9", "(c) quantity (9) over t", "vec(V)ᵀ ∇²f(W_t) vec(V)", False),
+)
+
+
+def fig1(run, figdir, written):
+    colors = k_colors(run.Ks)
+    settings = run.settings()
+    vary = run.varying()
+    pages = [settings[i:i + MAX_ROWS_PER_PAGE]
+             for i in range(0, len(settings), MAX_ROWS_PER_PAGE)]
+    for p, page in enumerate(pages):
+        nrow = len(page)
+        fig, axes = plt.subplots(nrow, 4, figsize=(17, 3.5 * nrow + 0.9), squeeze=False)
+        for r, (setting, idx) in enumerate(page):
+            stext = run.setting_text(setting, vary)
+            byK = {}
+            for i in idx:
+                byK.setdefault(int(run.K[i]), []).append(i)
+            entry = {}
+            for c, (name, title, ylabel, logy) in enumerate(FIG1_PANELS):
+                ax = axes[r][c]
+                drawn = False
+                for K in sorted(byK):
+                    cells = byK[K]
+                    good = [i for i in cells if not run.diverged[i]]
+                    ndiv = len(cells) - len(good)
+                    label = "K = %d (%d seed%s" % (K, len(cells), "" if len(cells) == 1 else "s")
+                    label += "; %d diverged, not shown)" % ndiv if ndiv else ")"
+                    t, v = run.series(good, name)
+                    if len(t) == 0 or np.all(np.isnan(v)):
+                        ax.plot([], [], color=colors[K], label=label)
+                        continue
+                    mean, lo, hi = nanstats(v)
+                    if logy:
+                        mean, lo, hi = positive(mean), positive(lo), positive(hi)
+                    s = thin(len(t))
+                    ax.fill_between(t[s], lo[s], hi[s], color=colors[K], alpha=0.22, lw=0)
+                    ax.plot(t[s], mean[s], color=colors[K], lw=1.5, label=label)
+                    drawn = True
+                    if name == "q9":
+                        tq = run.num["t_q9_positive"][good]
+                        tq = tq[np.isfinite(tq)]
+                        if len(tq):
+                            entry[K] = float(np.median(tq))
+                if logy:
+                    ax.set_yscale("log")
+                if name == "q9":
+                    ax.axhline(0.0, color="k", lw=0.8)
+                    for K, tq in entry.items():
+                        ax.axvline(tq, color=colors[K], lw=0.8, ls=":")
+                if not drawn:
+                    empty_note(ax, "no data" if name != "test_loss" else "no test data (n_test = 0?)")
+                ax.set_title(title + ("\n" + stext if stext else ""))
+                ax.set_xlabel("iteration t")
+                ax.set_ylabel(ylabel)
+            axes[r][0].legend(loc="best", framealpha=0.85)
+            if entry:
+                axes[r][3].text(0.98, 0.04, "dotted: median first t with (9) > 0",
+                                transform=axes[r][3].transAxes, ha="right", va="bottom",
+                                fontsize=7.5, color="0.3")
+        common = run.setting_text(settings[0][0], [a for a in run.params
+                                                   if a != "K" and a not in vary])
+        page_note = "  (page %d of %d)" % (p + 1, len(pages)) if len(pages) > 1 else ""
+        fig.suptitle(run_title(run, "Fig. 1: training dynamics per K" + page_note,
+                               "line: mean over seeds, band: min-max over seeds"
+                               + ("; " + common if common else "")), y=1.0)
+        fig.tight_layout()
+        save(fig, figdir, "fig1_wang" if p == 0 else "fig1_wang_p%d" % (p + 1), written)
+
+
+# ------------------------------------------------------------------- fig 2
+
+def fig2(run, neur, setting, chosen, figdir, written):
+    """chosen: {K: cell index}. Rows: one per K; a last row compares the Ks."""
+    colors = k_colors(run.Ks)
+    Ks = sorted(chosen)
+    d1 = neur.get(int(run.cell[chosen[1]])) if 1 in chosen else None
+    nrow = len(Ks) + 1
+    fig, axes = plt.subplots(nrow, 3, figsize=(15, 3.1 * nrow + 0.9), squeeze=False)
+    for r, K in enumerate(Ks):
+        i = chosen[K]
+        d = neur[int(run.cell[i])]
+        t = d["t"]
+        s = thin(len(t))
+        seed = "seed %s" % fmt(run.value["seed"][i]) if "seed" in run.value else "cell %d" % run.cell[i]
+        cmap = plt.get_cmap("viridis")
+        nk = d["par"].shape[1]
+        shade = [cmap(0.1 + 0.8 * j / max(nk - 1, 1)) for j in range(nk)]
+        par = np.abs(d["par"])
+        sq = d["norm"] ** 2
+        for j in range(nk):
+            axes[r][0].plot(t[s], par[s, j], color=shade[j], lw=0.8)
+            axes[r][1].plot(t[s], sq[s, j], color=shade[j], lw=0.8)
+            axes[r][2].plot(t[s], d["perp_norm"][s, j], color=shade[j], lw=0.8)
+        if nk > 1:
+            axes[r][0].plot(t[s], np.sqrt(np.sum(par ** 2, axis=1))[s], color="k", lw=1.6,
+                            label="l2 norm √(Σ_k |w_∥^(k)|²)")
+            axes[r][1].plot(t[s], np.sum(sq, axis=1)[s], color="k", lw=1.6,
+                            label="sum ‖W‖_F²")
+        if d1 is not None and K != 1:
+            s1 = thin(len(d1["t"]))
+            axes[r][0].plot(d1["t"][s1], np.abs(d1["par"][s1, 0]), color=colors[1], ls="--",
+                            lw=1.3, label="K = 1")
+            axes[r][1].plot(d1["t"][s1], d1["norm"][s1, 0] ** 2, color=colors[1], ls="--",
+                            lw=1.3, label="K = 1")
+        axes[r][0].plot([], [], color=shade[0], lw=0.8, label="each neuron k (%d)" % nk)
+        axes[r][0].set_title("|w_∥^(k)| = |⟨w_k, w*⟩|/‖w*‖, K = %d (%s)" % (K, seed))
+        axes[r][1].set_title("‖w_k‖², K = %d (%s)" % (K, seed))
+        axes[r][2].set_title("perpendicular part ‖w_⊥^(k)‖, K = %d (%s)" % (K, seed))
+        axes[r][0].set_ylabel("|par_k|")
+        axes[r][1].set_ylabel("‖w_k‖²")
+        axes[r][2].set_ylabel("perp_norm_k")
+        for ax in axes[r][:2]:
+            ax.legend(loc="upper left", framealpha=0.85)
+    # comparison row: aggregate projection vs sqrt(K) x the K = 1 projection
+    ax_par, ax_perp, ax_fro = axes[-1]
+    for K in Ks:
+        d = neur[int(run.cell[chosen[K]])]
+        s = thin(len(d["t"]))
+        l2 = np.sqrt(np.sum(d["par"] ** 2, axis=1))
+        ax_par.plot(d["t"][s], positive(l2[s]), color=colors[K], lw=1.5, label="K = %d" % K)
+        if d1 is not None and K != 1:
+            s1 = thin(len(d1["t"]))
+            ax_par.plot(d1["t"][s1], positive(math.sqrt(K) * np.abs(d1["par"][s1, 0])),
+                        color=colors[K], lw=1.0, ls="--")
+        ax_perp.plot(d["t"][s], np.max(d["perp_norm"], axis=1)[s], color=colors[K], lw=1.5,
+                     label="K = %d" % K)
+        ax_fro.plot(d["t"][s], np.sum(d["norm"] ** 2, axis=1)[s], color=colors[K], lw=1.5,
+                    label="K = %d" % K)
+    if d1 is not None and len(Ks) > 1:
+        ax_par.plot([], [], color="0.3", ls="--", label="√K · |w_∥| of K = 1 (Lemma 3)")
+    ax_par.set_yscale("log")
+    ax_par.set_title("all K: aggregate projection √(Σ_k |w_∥^(k)|²) (log)")
+    ax_par.set_ylabel("√(Σ_k par_k²)")
+    ax_perp.set_title("all K: largest perpendicular part max_k ‖w_⊥^(k)‖")
+    ax_perp.set_ylabel("max_k perp_norm_k")
+    ax_fro.set_title("all K: ‖W_t‖_F²")
+    ax_fro.set_ylabel("Σ_k ‖w_k‖²")
+    for ax in axes[-1]:
+        ax.legend(loc="best", framealpha=0.85)
+    for row in axes:
+        for ax in row:
+            ax.set_xlabel("iteration t")
+    fig.suptitle(run_title(run, "Figs. 2 and 6: parallel and perpendicular parts, one seed per K",
+                           run.setting_text(setting)), y=1.0)
+    fig.tight_layout()
+    save(fig, figdir, "fig2_neurons", written)
+
+
+# ------------------------------------------------------------------- fig 3
+
+FIG3_PANELS = (
+    ("comp_A", True, "(a) |component A| (self, parallel)", "|A_k|"),
+    ("comp_B", True, "(b) |component B| (interaction, parallel)", "|B_k|"),
+    ("comp_C", False, "(c) ‖component C‖ (self, perpendicular)", "‖C_k‖"),
+    ("comp_D", False, "(d) ‖component D‖ (interaction, perp.)", "‖D_k‖"),
+)
+
+
+def fig3(run, neur, setting, chosen, figdir, written):
+    """chosen: {K: cell index} for the largest K and K = 3."""
+    Ks = sorted(chosen, reverse=True)
+    fig, axes = plt.subplots(len(Ks), 5, figsize=(20, 3.3 * len(Ks) + 0.9), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for r, K in enumerate(Ks):
+        i = chosen[K]
+        d = neur[int(run.cell[i])]
+        t = d["t"]
+        s = thin(len(t))
+        seed = "seed %s" % fmt(run.value["seed"][i]) if "seed" in run.value else "cell %d" % run.cell[i]
+        nk = d["par"].shape[1]
+        shade = [cmap(0.1 + 0.8 * j / max(nk - 1, 1)) for j in range(nk)]
+        for c, (name, absval, title, ylabel) in enumerate(FIG3_PANELS):
+            ax = axes[r][c]
+            v = np.abs(d[name]) if absval else d[name]
+            v = positive(v)
+            if np.all(np.isnan(v)):
+                empty_note(ax, "zero for K = 1\n(no other neurons)" if K == 1 else "no positive values")
+            else:
+                for j in range(nk):
+                    ax.plot(t[s], v[s, j], color=shade[j], lw=0.8)
+                ax.set_yscale("log")
+            ax.set_title("%s, K = %d (%s)" % (title, K, seed))
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel("iteration t")
+        ax = axes[r][4]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ba = positive(np.nanmax(np.abs(d["comp_B"]) / np.abs(d["comp_A"]), axis=1))
+            dc = positive(np.nanmax(d["comp_D"] / d["comp_C"], axis=1))
+        if np.all(np.isnan(ba)) and np.all(np.isnan(dc)):
+            empty_note(ax, "B = D = 0 for K = 1" if K == 1 else "no positive ratios")
+        else:
+            ax.plot(t[s], ba[s], color="C3", lw=1.3, label="max_k |B_k| / |A_k|")
+            ax.plot(t[s], dc[s], color="C0", lw=1.3, label="max_k ‖D_k‖ / ‖C_k‖")
+            ax.set_yscale("log")
+            ax.legend(loc="best", framealpha=0.85)
+        ax.set_title("(e) interaction / self ratios (paper Fig. 4), K = %d" % K)
+        ax.set_ylabel("ratio")
+        ax.set_xlabel("iteration t")
+    fig.suptitle(run_title(run, "Figs. 3 and 5: components A, B, C, D of the population dynamics (8), "
+                           "one line per neuron k", run.setting_text(setting)), y=1.0)
+    fig.tight_layout()
+    save(fig, figdir, "fig3_components", written)
+
+
+# --------------------------------------------------------- figs 9 and 4
+
+def entry_figure(run, axis, figdir, stem, what, ref_label, written):
+    """t_q9_positive vs `axis` (eta or C) on log-log axes, one line per K and
+    per setting of the other varying axes; median over seeds with a min-max
+    band; a slope -1 reference; below, the fraction of diverged cells."""
+    colors = k_colors(run.Ks)
+    vary = run.varying(drop=("K", axis))
+    styles = ["-", "--", "-.", ":"]
+    markers = ["o", "s", "^", "D", "v", "P"]
+    fig, (ax, axd) = plt.subplots(2, 1, figsize=(8, 7.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    ref_pts = []
+    for j, (setting, idx) in enumerate(run.settings(drop=("K", axis))):
+        for K in run.Ks:
+            cells = [i for i in idx if run.K[i] == K]
+            if not cells:
+                continue
+            xs = sorted(set(run.value[axis][i] for i in cells))
+            med, lo, hi, xok, frac, never = [], [], [], [], [], 0
+            for x in xs:
+                at = [i for i in cells if run.value[axis][i] == x]
+                good = [i for i in at if not run.diverged[i]]
+                frac.append(1.0 - len(good) / len(at))
+                tq = run.num["t_q9_positive"][good]
+                never += int(np.sum(~np.isfinite(tq)))
+                tq = tq[np.isfinite(tq) & (tq > 0)]
+                if len(tq):
+                    xok.append(x)
+                    med.append(np.median(tq))
+                    lo.append(tq.min())
+                    hi.append(tq.max())
+                    ref_pts.append((x, np.median(tq)))
+            ndiv = int(np.sum(run.diverged[cells]))
+            label = "K = %d" % K
+            if vary:
+                label += ", " + run.setting_text(setting, vary)
+            notes = []
+            if ndiv:
+                notes.append("%d/%d diverged" % (ndiv, len(cells)))
+            if never:
+                notes.append("%d never > 0" % never)
+            if notes:
+                label += " (" + "; ".join(notes) + ")"
+            st = styles[j % len(styles)]
+            mk = markers[j % len(markers)]
+            if xok:
+                ax.fill_between(xok, lo, hi, color=colors[K], alpha=0.18, lw=0)
+            ax.plot(xok, med, color=colors[K], ls=st, marker=mk, ms=4, lw=1.5, label=label)
+            axd.plot(xs, frac, color=colors[K], ls=st, marker=mk, ms=4, lw=1.0)
+    if ref_pts:
+        xs = np.array([p[0] for p in ref_pts])
+        ys = np.array([p[1] for p in ref_pts])
+        c = math.exp(float(np.mean(np.log(xs * ys))))  # geometric mean of x * t
+        xr = np.array([xs.min(), xs.max()])
+        ax.plot(xr, c / xr, color="0.35", ls="--", lw=1.1, label=ref_label)
+    else:
+        empty_note(ax, "no cell reached (9) > 0")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylabel("iterations until quantity (9) > 0")
+    ax.set_title("line: median over seeds, band: min-max; diverged cells left out")
+    ax.legend(loc="best", framealpha=0.85)
+    axd.set_ylim(-0.05, 1.05)
+    axd.set_ylabel("fraction diverged")
+    axd.set_xlabel({"eta": "step size η", "C": "output scale C"}.get(axis, axis))
+    common = run.setting_text(run.settings(drop=("K", axis))[0][0],
+                              [a for a in run.params if a not in ("K", axis) and a not in vary])
+    fig.suptitle(run_title(run, what, common), y=1.0)
+    fig.tight_layout()
+    save(fig, figdir, stem, written)
+
+
+# ---------------------------------------------------------------- summary
+
+def stats(v):
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return ["-"] * 4
+    return [fmt(float(np.mean(v))), fmt(float(np.median(v))), fmt(float(v.min())), fmt(float(v.max()))]
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def summary(run, written, path):
+    m = run.manifest
+    cfg = run.config
+    lines = ["# %s: run summary" % run.name, ""]
+    lines += ["- run: `%s` (%s)" % (run.name, os.path.abspath(run.outdir)),
+              "- tsim version: %s" % m.get("tsim_version", "?"),
+              "- git commit: %s" % m.get("git_commit", "?"),
+              "- started %s, %s rank(s) on %s, wall %s s" % (
+                  m.get("start", "?"), m.get("ranks", "?"), m.get("hosts", "?"), m.get("wall_s", "?")),
+              "- cells: %d (%d converged, %d max_iterations, %d diverged%s)" % (
+                  len(run.cell), int(np.sum(run.status == "converged")),
+                  int(np.sum(run.status == "max_iterations")), int(np.sum(run.diverged)),
+                  ", %d not finished" % int(np.sum(~run.finished)) if not np.all(run.finished) else ""),
+              ]
+    tr = cfg.get("train", {})
+    if tr:
+        lines.append("- train: iterations %s, log_every %s, nu %s" % (
+            tr.get("iterations", "?"), tr.get("log_every", "?"), tr.get("nu", "?")))
+    lines += ["- replicates (grouped over): %s" % (", ".join(
+        a for a in run.axes if a in REPLICATE_AXES) or "none"), ""]
+
+    params = run.params
+    head = [AXIS_LABEL.get(a, a) for a in params]
+    lines += ["## Entry times per setting", "",
+              "Statistics over the non-diverged cells that reached the event; "
+              "`reached` counts them out of the non-diverged cells. "
+              "`t_q9>0`: first t with quantity (9) > 0; `t_lemma1`: first t with "
+              "dist <= nu ||w*||/sqrt(C).", ""]
+    rows, krows = [], []
+    for key in run.sorted_keys(run.groups):
+        idx = np.array(run.groups[key])
+        good = idx[~run.diverged[idx] & run.finished[idx]]
+        ndiv = int(np.sum(run.diverged[idx]))
+        vals = [fmt(v) for v in key]
+        row = vals + [str(len(idx)), "%.2f" % (ndiv / len(idx))]
+        for name in ("t_q9_positive", "t_lemma1"):
+            v = run.num[name][good]
+            row += ["%d/%d" % (int(np.sum(np.isfinite(v))), len(good))] + stats(v)
+        rows.append(row)
+        if int(run.K[idx[0]]) == 1 and "t_gamma" in run.num:
+            tg = run.num["t_gamma"][good]
+            tb = run.num["t_gamma_bound"][good]
+            both = np.isfinite(tg) & np.isfinite(tb)
+            ratio = fmt(float(np.mean(tg[both] / tb[both]))) if np.any(both) else "-"
+            krows.append(vals + ["%d/%d" % (int(np.sum(np.isfinite(tg))), len(good)),
+                                 stats(tg)[0], stats(tb)[0], ratio])
+    lines += table(head + ["cells", "frac. diverged",
+                           "t_q9>0 reached", "mean", "median", "min", "max",
+                           "t_lemma1 reached", "mean", "median", "min", "max"], rows)
+    lines.append("")
+    if krows:
+        lines += ["## K = 1: T_gamma measured vs the bound of Theorems 1/3", "",
+                  "`t_gamma`: first t with | |par| - ||w*||/sqrt(C) | <= gamma and perp <= gamma; "
+                  "`bound`: log((||w*||/sqrt(C) - gamma)/|w0_par|) / log(1 + eta' Delta_C). "
+                  "Means over the non-diverged seeds.", ""]
+        lines += table(head + ["t_gamma reached", "mean t_gamma", "mean bound",
+                               "mean t_gamma / bound"], krows)
+        lines.append("")
+    lines += ["## Figures", ""]
+    figdir = os.path.join(run.outdir, "figures")
+    pngs = [p for p in written if p.endswith(".png")]
+    for p in pngs:
+        lines.append("- `%s` (+ .pdf)" % os.path.relpath(p, run.outdir))
+    if not pngs:
+        lines.append("- none written")
+    for note in run.notes:
+        lines.append("- skipped: %s" % note)
+    lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    del figdir
+
+
+# ------------------------------------------------------------------- main
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="Figures (Wang & Abernethy 2021) and "
+                                 "summary.md of one tsim run directory.")
+    ap.add_argument("outdir", help="run directory written by `tsim run`")
+    args = ap.parse_args(argv)
+    if not os.path.exists(os.path.join(args.outdir, "cells.csv")):
+        print("plot_run.py: %s: no cells.csv (not a tsim run directory?)" % args.outdir,
+              file=sys.stderr)
+        return 2
+    run = Run(args.outdir)
+    figdir = os.path.join(args.outdir, "figures")
+    os.makedirs(figdir, exist_ok=True)
+    written = []
+
+    if run.load_metrics():
+        fig1(run, figdir, written)
+
+    # figs 2 and 3: one seed per K of one (eta, C) setting, from neurons.csv
+    npath = os.path.join(run.outdir, "neurons.csv")
+    if not os.path.exists(npath):
+        run.notes.append("neurons.csv absent (output.neurons: false): fig2_neurons and "
+                         "fig3_components skipped")
+    else:
+        # every finished cell logs t = 0, so it has neuron rows
+        present = set(int(c) for c in run.cell[run.finished])
+        setting, idx = run.reference_setting(present)
+        chosen = {}
+        for K in run.Ks:
+            i = run.pick_cell(idx, K, present)
+            if i is not None:
+                chosen[K] = i
+        if chosen:
+            want3 = {K: chosen[K] for K in (max(chosen), 3) if K in chosen}
+            neur = run.load_neurons([int(run.cell[i]) for i in chosen.values()])
+            chosen = {K: i for K, i in chosen.items() if int(run.cell[i]) in neur}
+            want3 = {K: i for K, i in want3.items() if int(run.cell[i]) in neur}
+        if chosen:
+            fig2(run, neur, setting, chosen, figdir, written)
+            fig3(run, neur, setting, want3, figdir, written)
+        else:
+            run.notes.append("no non-diverged cell with neuron rows: fig2_neurons and "
+                             "fig3_components skipped")
+
+    if len(run.unique("eta")) > 1:
+        entry_figure(run, "eta", figdir, "fig9_entry",
+                     "App. F (Figs. 7-9): iterations until (9) > 0 vs step size η",
+                     "∝ 1/η (slope −1)", written)
+    else:
+        run.notes.append("one step size η: fig9_entry not drawn")
+    if len(run.unique("C")) > 1:
+        entry_figure(run, "C", figdir, "fig4_scale",
+                     "Fig. 4: iterations until (9) > 0 vs output scale C",
+                     "∝ 1/C (slope −1)", written)
+    else:
+        run.notes.append("one output scale C: fig4_scale not drawn")
+
+    spath = os.path.join(run.outdir, "summary.md")
+    summary(run, written, spath)
+    for p in written + [spath]:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

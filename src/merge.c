@@ -1,0 +1,215 @@
+/* merge.c - k-way merge of slice tables by cell id (see merge.h).
+ *
+ * Every table of a run directory is sorted by cell id, and one cell's rows
+ * are contiguous, so merging the slices is a k-way merge on the leading
+ * integer of each line that copies whole cells. */
+#define _POSIX_C_SOURCE 200809L
+#include "tsim/merge.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tsim/version.h"
+
+typedef struct slice {
+  const char *dir;
+  FILE *f;
+  char *line;
+  size_t cap;
+  long long id; /* of the current line, -1 at the end */
+} slice;
+
+static int read_file(const char *path, char **text, tsim_error *err) {
+  FILE *f = fopen(path, "r");
+  if (!f) return tsim_fail(err, TSIM_EINPUT, "%s: cannot read: %s", path, strerror(errno));
+  size_t len = 0, cap = 4096;
+  *text = tsim_xmalloc(cap);
+  size_t got;
+  while ((got = fread(*text + len, 1, cap - len - 1, f)) > 0) {
+    len += got;
+    if (cap - len - 1 == 0) *text = tsim_xrealloc(*text, cap *= 2);
+  }
+  (*text)[len] = '\0';
+  fclose(f);
+  return TSIM_OK;
+}
+
+/* The text of "key": "value" or "key": number in a manifest. */
+static int manifest_field(const char *json, const char *key, char *out, size_t cap) {
+  char pattern[64];
+  snprintf(pattern, sizeof pattern, "\"%s\": ", key);
+  const char *at = strstr(json, pattern);
+  if (!at) return 0;
+  at += strlen(pattern);
+  if (*at == '"') ++at;
+  size_t n = strcspn(at, "\",\n");
+  if (n >= cap) n = cap - 1;
+  memcpy(out, at, n);
+  out[n] = '\0';
+  return 1;
+}
+
+static void advance(slice *s) {
+  if (getline(&s->line, &s->cap, s->f) < 0) {
+    s->id = -1;
+    return;
+  }
+  s->id = strtoll(s->line, NULL, 10);
+}
+
+/* Merge TABLE of every slice into OUT; counts cells when COUNT. */
+static int merge_table(const char *outdir, const char *table, char *const *dirs,
+                       int n, long long ncells, int count_cells, tsim_error *err) {
+  slice *s = tsim_xcalloc((size_t)n, sizeof *s);
+  char path[4400], *header = NULL;
+  int rc = TSIM_OK;
+  for (int i = 0; i < n && !rc; ++i) {
+    s[i].dir = dirs[i];
+    snprintf(path, sizeof path, "%s/%s", dirs[i], table);
+    if (!(s[i].f = fopen(path, "r"))) {
+      rc = tsim_fail(err, TSIM_EINPUT, "%s: cannot read: %s", path, strerror(errno));
+      break;
+    }
+    if (getline(&s[i].line, &s[i].cap, s[i].f) < 0) {
+      rc = tsim_fail(err, TSIM_EINPUT, "%s: empty table (no header)", path);
+      break;
+    }
+    if (!header) header = tsim_xstrdup(s[i].line);
+    else if (strcmp(header, s[i].line))
+      rc = tsim_fail(err, TSIM_EINPUT, "%s: its columns differ from %s/%s", path,
+                     dirs[0], table);
+    advance(&s[i]);
+  }
+  FILE *out = NULL;
+  if (!rc) {
+    snprintf(path, sizeof path, "%s/%s", outdir, table);
+    if (!(out = fopen(path, "w")))
+      rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+    else
+      fputs(header, out);
+  }
+  long long expect = 0, last = -1;
+  while (!rc) {
+    int best = -1;
+    for (int i = 0; i < n; ++i)
+      if (s[i].id >= 0 && (best < 0 || s[i].id < s[best].id)) best = i;
+    if (best < 0) break;
+    const long long id = s[best].id;
+    if (id == last) {
+      rc = tsim_fail(err, TSIM_EINPUT, "%s: cell %lld is in more than one slice (%s)",
+                     table, id, s[best].dir);
+      break;
+    }
+    if (count_cells && id != expect) {
+      rc = tsim_fail(err, TSIM_EINPUT,
+                     "cell %lld is in no slice: the slices do not cover the grid", expect);
+      break;
+    }
+    while (s[best].id == id) {
+      fputs(s[best].line, out);
+      advance(&s[best]);
+    }
+    last = id;
+    expect = id + 1;
+  }
+  if (!rc && count_cells && expect != ncells)
+    rc = tsim_fail(err, TSIM_EINPUT,
+                   "cell %lld is in no slice: the slices do not cover the grid (%lld cells)",
+                   expect, ncells);
+  if (out && fclose(out) && !rc)
+    rc = tsim_fail(err, TSIM_EFAIL, "%s/%s: write failed", outdir, table);
+  for (int i = 0; i < n; ++i) {
+    if (s[i].f) fclose(s[i].f);
+    free(s[i].line);
+  }
+  free(s);
+  free(header);
+  return rc;
+}
+
+int merge_runs(const char *outdir, char *const *dirs, int n, int force,
+               tsim_error *err) {
+  if (n < 1) return tsim_fail(err, TSIM_EINPUT, "tsim merge: no slice directories given");
+  char hash0[64] = "", total0[64] = "", path[4400];
+  int with_neurons = 0;
+  for (int i = 0; i < n; ++i) {
+    char *json = NULL, hash[64], total[64], status[64] = "";
+    snprintf(path, sizeof path, "%s/manifest.json", dirs[i]);
+    TSIM_TRY(read_file(path, &json, err));
+    int ok = manifest_field(json, "config_hash", hash, sizeof hash) &&
+             manifest_field(json, "cells_total", total, sizeof total);
+    manifest_field(json, "status", status, sizeof status);
+    free(json);
+    if (!ok)
+      return tsim_fail(err, TSIM_EINPUT, "%s: not a tsim manifest (no config_hash)", path);
+    if (strcmp(status, "complete"))
+      return tsim_fail(err, TSIM_EINPUT, "%s: the slice did not complete (status %s)",
+                       dirs[i], status[0] ? status : "unknown");
+    if (i == 0) {
+      snprintf(hash0, sizeof hash0, "%s", hash);
+      snprintf(total0, sizeof total0, "%s", total);
+    } else if (strcmp(hash, hash0)) {
+      return tsim_fail(err, TSIM_EINPUT,
+                       "%s: comes from another config than %s (config_hash %s vs %s)",
+                       dirs[i], dirs[0], hash, hash0);
+    }
+    snprintf(path, sizeof path, "%s/neurons.csv", dirs[i]);
+    const int has = access(path, R_OK) == 0;
+    if (i == 0) with_neurons = has;
+    else if (has != with_neurons)
+      return tsim_fail(err, TSIM_EINPUT, "%s: neurons.csv %s, unlike %s", dirs[i],
+                       has ? "present" : "missing", dirs[0]);
+  }
+  const char *outputs[] = {"cells.csv", "metrics.csv", "neurons.csv", "config.yaml",
+                           "manifest.json"};
+  struct stat st;
+  for (int i = 0; i < 5; ++i) {
+    snprintf(path, sizeof path, "%s/%s", outdir, outputs[i]);
+    if (stat(path, &st) == 0 && !force)
+      return tsim_fail(err, TSIM_EINPUT,
+                       "%s: holds the results of an earlier run (%s); use --force",
+                       outdir, outputs[i]);
+  }
+  if (mkdir(outdir, 0777) && errno != EEXIST)
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", outdir, strerror(errno));
+  const long long ncells = strtoll(total0, NULL, 10);
+  TSIM_TRY(merge_table(outdir, "cells.csv", dirs, n, ncells, 1, err));
+  TSIM_TRY(merge_table(outdir, "metrics.csv", dirs, n, ncells, 0, err));
+  if (with_neurons) TSIM_TRY(merge_table(outdir, "neurons.csv", dirs, n, ncells, 0, err));
+  /* config.yaml: the slices' own, naming the merged directory */
+  char *yaml = NULL;
+  snprintf(path, sizeof path, "%s/config.yaml", dirs[0]);
+  TSIM_TRY(read_file(path, &yaml, err));
+  snprintf(path, sizeof path, "%s/config.yaml", outdir);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    free(yaml);
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+  }
+  for (char *line = yaml; *line;) {
+    char *nl = strchr(line, '\n');
+    size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
+    if (!strncmp(line, "  dir: ", 7))
+      fprintf(f, "  dir: \"%s\"\n", outdir);
+    else
+      fwrite(line, 1, len, f);
+    line += len;
+  }
+  free(yaml);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/manifest.json", outdir);
+  if (!(f = fopen(path, "w")))
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+  fprintf(f, "{\n  \"tsim_version\": \"%s\",\n  \"git_commit\": \"%s\",\n"
+             "  \"config_hash\": \"%s\",\n  \"cells_total\": %lld,\n"
+             "  \"status\": \"complete\",\n  \"merged_from\": [",
+          TSIM_VERSION, TSIM_GIT_COMMIT, hash0, ncells);
+  for (int i = 0; i < n; ++i) fprintf(f, "%s\"%s\"", i ? ", " : "", dirs[i]);
+  fprintf(f, "]\n}\n");
+  fclose(f);
+  return TSIM_OK;
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# test_sched.sh - the grid scheduler: byte-identical outputs for world sizes
+# 1-4 and team sizes 1-2; cells of very different lengths all present once;
+# slices merged equal the whole; a failing or dying rank ends the job with a
+# clear error and no hang.
+SUITE=sched
+source "$(dirname "$0")/lib.sh"
+
+# 12 cells: eta = 3 diverges within a few iterations, the others run to the
+# end; n spans several chunks so teams of 2 really shard the samples
+cat > "$TMP/grid.yaml" <<'YAML'
+name: grid
+model: {d: 5, K: [1, 4]}
+data:  {n: 1500, n_test: 300, seed: 2, chunk: 256}
+init:  {scale: 0.3, seed: [0, 1]}
+train: {eta: [0.02, 3.0, 0.05], iterations: 150, log_every: 25}
+YAML
+cells=12
+ref="$TMP/ref"
+run_np 1 run "$TMP/grid.yaml" -q -o "$ref" >/dev/null 2>&1
+check "reference run on 1 rank" test -s "$ref/cells.csv"
+for spec in "2 1" "2 2" "3 1" "3 2" "4 1" "4 2"; do
+  set -- $spec
+  out="$TMP/w$1g$2"
+  run_np "$1" run "$TMP/grid.yaml" -q --team-size "$2" -o "$out" >/dev/null 2>"$out.err"
+  for f in cells.csv metrics.csv neurons.csv; do
+    check "world $1, team size $2: $f byte-identical to 1 rank" same_csv "$ref/$f" "$out/$f"
+  done
+done
+check "every cell present once, in id order" \
+  test "$(tail -n +2 "$ref/cells.csv" | cut -d, -f1 | tr '\n' ' ')" = "$(seq -s ' ' 0 $((cells - 1))) "
+check "the eta = 3 cells diverged within 5 iterations, no other did" \
+  bash -c "test \$(grep -cE ',diverged,[1-5],' '$ref/cells.csv') -eq 4 && test \$(grep -c ',diverged,' '$ref/cells.csv') -eq 4"
+check "no pending/ left behind" test ! -e "$TMP/w4g1/pending"
+check "manifest records teams" grep -q '"teams": 2' "$TMP/w4g2/manifest.json"
+
+# a non-terminal run prints one line per cell and a closing tally
+run_np 2 run "$TMP/grid.yaml" -o "$TMP/log" --progress log --progress-seconds 0.001 >"$TMP/log.txt" 2>&1
+check "log output: a line per finished cell" test "$(grep -c '^cell [0-9]* (' "$TMP/log.txt")" -eq $cells
+check "log output: progress lines" grep -qE '^cells [0-9]+/12 \| running [0-9]+ \| [0-9]+ diverged \| [0-9.]+ cells/s \| ETA' "$TMP/log.txt"
+check "log output: HPL-style tally" grep -qE '^tally: 12 cells: 2 converged, 6 max_iterations, 4 diverged, 0 skipped\(invalid\)' "$TMP/log.txt"
+
+# slices: i/N and a:b, merged, equal the whole
+for i in 0 1 2; do run_np 2 run "$TMP/grid.yaml" -q --cells $i/3 -o "$TMP/slice$i" >/dev/null 2>&1; done
+check "slice 1/3 holds cells 1, 4, 7, 10" \
+  test "$(tail -n +2 "$TMP/slice1/cells.csv" | cut -d, -f1 | tr '\n' ' ')" = "1 4 7 10 "
+"$TSIM" merge -o "$TMP/merged" "$TMP/slice2" "$TMP/slice0" "$TMP/slice1" >/dev/null 2>"$TMP/merge.err"
+check "merge of three i/N slices succeeds" test $? -eq 0
+for f in cells.csv metrics.csv neurons.csv; do
+  check "merged $f equals the whole run's" same_csv "$ref/$f" "$TMP/merged/$f"
+done
+run_np 1 run "$TMP/grid.yaml" -q --cells 0:5 -o "$TMP/a" >/dev/null 2>&1
+run_np 1 run "$TMP/grid.yaml" -q --cells 5:12 -o "$TMP/b" >/dev/null 2>&1
+"$TSIM" merge -o "$TMP/merged2" "$TMP/a" "$TMP/b" >/dev/null 2>&1
+check "merge of a:b slices equals the whole run" same_csv "$ref/metrics.csv" "$TMP/merged2/metrics.csv"
+"$TSIM" merge -o "$TMP/merged3" "$TMP/a" "$TMP/slice1" >/dev/null 2>"$TMP/merge3.err"; rc=$?
+check "overlapping slices are refused" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'more than one slice' '$TMP/merge3.err'"
+"$TSIM" merge -o "$TMP/merged4" "$TMP/slice0" "$TMP/slice1" >/dev/null 2>"$TMP/merge4.err"; rc=$?
+check "a missing slice is refused, naming the first missing cell" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'cell 2 is in no slice' '$TMP/merge4.err'"
+"$TSIM" run "$TMP/grid.yaml" -q --cells 7/3 -o "$TMP/bad" >/dev/null 2>"$TMP/bad.err"; rc=$?
+check "--cells 7/3 is refused" bash -c "[ $rc -eq 2 ] && grep -q 'need i/N with 0 <= i < N' '$TMP/bad.err'"
+
+# a rank that fails in the middle: world rank 2 (team 2 of 3) fails when it
+# starts its second cell
+TSIM_FAULT=2:2 run_np 3 run "$TMP/grid.yaml" -q -o "$TMP/fault" >"$TMP/fault.out" 2>"$TMP/fault.err"; rc=$?
+check "injected failure: exit 1 with one line naming the rank" \
+  bash -c "[ $rc -eq 1 ] && grep -qE '^rank 2: TSIM_FAULT: injected failure in cell [0-9]+$' '$TMP/fault.err' && [ \$(wc -l < '$TMP/fault.err') -eq 1 ]"
+export TSIM_FAULT=2:2
+run_np 4 run "$TMP/grid.yaml" -q --team-size 2 -o "$TMP/fault2" >/dev/null 2>"$TMP/fault2.err"; rc=$?
+unset TSIM_FAULT
+check "injected failure inside a team of 2: exit 1, message names world rank 2" \
+  bash -c "[ $rc -eq 1 ] && grep -q '^rank 2: TSIM_FAULT' '$TMP/fault2.err'"
+check "the failed run's manifest says failed" grep -q '"status": "failed"' "$TMP/fault/manifest.json"
+done_rows=$(tail -n +2 "$TMP/fault/cells.csv" | wc -l)
+pending=$(ls "$TMP/fault/pending" 2>/dev/null | grep -c cells || true)
+check "finished cells are kept (tables: $done_rows, pending: $pending)" test $((done_rows + pending)) -ge 1
+
+# a rank that dies: mpirun reports it, nothing hangs, finished cells stay
+SECONDS=0
+TSIM_FAULT=1:3:exit TSIM_TEST_TIMEOUT=120 run_np 2 run "$TMP/grid.yaml" -q -o "$TMP/dead" >/dev/null 2>"$TMP/dead.err"; rc=$?
+check "a dying rank ends the job (exit $rc, ${SECONDS} s, no hang)" bash -c "[ $rc -ne 0 ] && [ $rc -ne 124 ]"
+check "the dying rank said so" grep -qE 'rank 1 exits during cell [0-9]+' "$TMP/dead.err"
+rows=$(( $(tail -n +2 "$TMP/dead/cells.csv" | wc -l) + $(ls "$TMP/dead/pending" 2>/dev/null | grep -c cells || true) ))
+check "cells finished before the death are on disk ($rows)" test "$rows" -ge 1
+finish
