@@ -6,6 +6,7 @@
 #   make test       the suite once, normal build
 #   make test-sanitize   the suite with -fsanitize=address,undefined
 #   make deps       install (as root) or print the missing Debian packages
+#   make bench      performance figures (out/bench/bench.csv), never a test
 #
 # Site overrides: CC, CFLAGS, YAML_CFLAGS, YAML_LIBS, BLAS_LIBS, MPIRUN.
 
@@ -68,6 +69,10 @@ test-sanitize: deps
 	@BUILD=build-san BIN=bin-san TSIM_SANITIZE=1 tests/run_all.sh
 
 check: test test-sanitize
+
+# performance figures: prints a table and writes out/bench/bench.csv
+bench: deps $(BIN)/tsim
+	@scripts/bench.sh
 
 clean:
 	rm -rf build build-san bin bin-san

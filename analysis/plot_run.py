@@ -300,11 +300,27 @@ def nanstats(v):
 
 
 def save(fig, figdir, stem, written):
+    """Lay out (room for a two-line suptitle) and write stem.png and .pdf.
+    tight_layout once, not bbox_inches='tight' per file: log axes make every
+    layout pass slow."""
+    h = fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.5 / h), h_pad=1.2)
     for ext in ("png", "pdf"):
         path = os.path.join(figdir, "%s.%s" % (stem, ext))
-        fig.savefig(path, bbox_inches="tight")
+        fig.savefig(path)
         written.append(path)
     plt.close(fig)
+
+
+def suptitle(fig, text):
+    """A (two-line) title 0.06 in below the top edge; save() keeps 0.5 in for it."""
+    fig.suptitle(text, y=1.0 - 0.06 / fig.get_figheight(), va="top")
+
+
+def legend(ax, **kw):
+    """A legend only when something is labelled (no matplotlib warning)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(framealpha=0.85, **kw)
 
 
 def empty_note(ax, text):
@@ -319,11 +335,12 @@ def run_title(run, what, extra=""):
 
 # ------------------------------------------------------------------- fig 1
 
-FIG1_PANELS = (
-    ("train_loss", "(a) objective on the training data", "f(W_t), training", True),
-    ("test_loss", "(a') objective on the test data", "f(W_t), test", True),
-    ("dist", "(b) dist(W_t, w*) vs. t", "dist(W_t, w*)", True),
-    ("q9", "(c) quantity (9) over t", "vec(V)ᵀ ∇²f(W_t) vec(V)", False),
+FIG1_PANELS = (  # (column, title, y label, log y); OBJ: "(2)" or "(13)"
+    ("train_loss", "(a) Obj. OBJ on training data", r"$f(W_t)$, training data", True),
+    ("test_loss", "(a) Obj. OBJ on testing data", r"$f(W_t)$, test data", True),
+    ("dist", r"(b) dist$(W_t, w^*)$ vs. $t$", r"dist$(W_t, w^*)$", True),
+    ("q9", r"(c) quantity (9) over $t$, $V = w^* q_t^\top/\sqrt{C} - W_t$",
+     r"$\mathrm{vec}(V)^\top\,\nabla^2 f(W_t)\,\mathrm{vec}(V)$", False),
 )
 
 
@@ -331,6 +348,8 @@ def fig1(run, figdir, written):
     colors = k_colors(run.Ks)
     settings = run.settings()
     vary = run.varying()
+    Cs = run.unique("C")
+    obj = "(2)" if Cs in ([], [1.0]) else "(13)"
     pages = [settings[i:i + MAX_ROWS_PER_PAGE]
              for i in range(0, len(settings), MAX_ROWS_PER_PAGE)]
     for p, page in enumerate(pages):
@@ -375,10 +394,10 @@ def fig1(run, figdir, written):
                         ax.axvline(tq, color=colors[K], lw=0.8, ls=":")
                 if not drawn:
                     empty_note(ax, "no data" if name != "test_loss" else "no test data (n_test = 0?)")
-                ax.set_title(title + ("\n" + stext if stext else ""))
+                ax.set_title(title.replace("OBJ", obj) + ("\n" + stext if stext else ""))
                 ax.set_xlabel("iteration t")
                 ax.set_ylabel(ylabel)
-            axes[r][0].legend(loc="best", framealpha=0.85)
+            legend(axes[r][0], loc="best")
             if entry:
                 axes[r][3].text(0.98, 0.04, "dotted: median first t with (9) > 0",
                                 transform=axes[r][3].transAxes, ha="right", va="bottom",
@@ -386,10 +405,9 @@ def fig1(run, figdir, written):
         common = run.setting_text(settings[0][0], [a for a in run.params
                                                    if a != "K" and a not in vary])
         page_note = "  (page %d of %d)" % (p + 1, len(pages)) if len(pages) > 1 else ""
-        fig.suptitle(run_title(run, "Fig. 1: training dynamics per K" + page_note,
+        suptitle(fig, run_title(run, "Fig. 1: training dynamics per K" + page_note,
                                "line: mean over seeds, band: min-max over seeds"
-                               + ("; " + common if common else "")), y=1.0)
-        fig.tight_layout()
+                               + ("; " + common if common else "")))
         save(fig, figdir, "fig1_wang" if p == 0 else "fig1_wang_p%d" % (p + 1), written)
 
 
@@ -419,24 +437,27 @@ def fig2(run, neur, setting, chosen, figdir, written):
             axes[r][2].plot(t[s], d["perp_norm"][s, j], color=shade[j], lw=0.8)
         if nk > 1:
             axes[r][0].plot(t[s], np.sqrt(np.sum(par ** 2, axis=1))[s], color="k", lw=1.6,
-                            label="l2 norm √(Σ_k |w_∥^(k)|²)")
+                            label=r"l2 norm $\sqrt{\sum_k |w_\parallel^{(k)}|^2}$")
             axes[r][1].plot(t[s], np.sum(sq, axis=1)[s], color="k", lw=1.6,
-                            label="sum ‖W‖_F²")
+                            label=r"sum $\Vert W_t\Vert _F^2$")
         if d1 is not None and K != 1:
             s1 = thin(len(d1["t"]))
             axes[r][0].plot(d1["t"][s1], np.abs(d1["par"][s1, 0]), color=colors[1], ls="--",
                             lw=1.3, label="K = 1")
             axes[r][1].plot(d1["t"][s1], d1["norm"][s1, 0] ** 2, color=colors[1], ls="--",
                             lw=1.3, label="K = 1")
-        axes[r][0].plot([], [], color=shade[0], lw=0.8, label="each neuron k (%d)" % nk)
-        axes[r][0].set_title("|w_∥^(k)| = |⟨w_k, w*⟩|/‖w*‖, K = %d (%s)" % (K, seed))
-        axes[r][1].set_title("‖w_k‖², K = %d (%s)" % (K, seed))
-        axes[r][2].set_title("perpendicular part ‖w_⊥^(k)‖, K = %d (%s)" % (K, seed))
-        axes[r][0].set_ylabel("|par_k|")
-        axes[r][1].set_ylabel("‖w_k‖²")
-        axes[r][2].set_ylabel("perp_norm_k")
+        if nk > 1:
+            for ax in axes[r][:2]:
+                ax.plot([], [], color=shade[nk // 2], lw=0.8, label="neurons k = 1..%d" % nk)
+        axes[r][0].set_title(r"parallel part $|w_\parallel^{(k)}|$ of each neuron, K = %d (%s)"
+                             % (K, seed))
+        axes[r][1].set_title(r"square norm $\Vert w^{(k)}\Vert ^2$ of each neuron, K = %d (%s)" % (K, seed))
+        axes[r][2].set_title(r"perpendicular part $\Vert w_\perp^{(k)}\Vert $, K = %d (%s)" % (K, seed))
+        axes[r][0].set_ylabel(r"$|w_\parallel^{(k)}|$ = |par$_k$|")
+        axes[r][1].set_ylabel(r"$\Vert w^{(k)}\Vert ^2$")
+        axes[r][2].set_ylabel(r"$\Vert w_\perp^{(k)}\Vert $ = perp_norm$_k$")
         for ax in axes[r][:2]:
-            ax.legend(loc="upper left", framealpha=0.85)
+            legend(ax, loc="upper left")
     # comparison row: aggregate projection vs sqrt(K) x the K = 1 projection
     ax_par, ax_perp, ax_fro = axes[-1]
     for K in Ks:
@@ -453,32 +474,32 @@ def fig2(run, neur, setting, chosen, figdir, written):
         ax_fro.plot(d["t"][s], np.sum(d["norm"] ** 2, axis=1)[s], color=colors[K], lw=1.5,
                     label="K = %d" % K)
     if d1 is not None and len(Ks) > 1:
-        ax_par.plot([], [], color="0.3", ls="--", label="√K · |w_∥| of K = 1 (Lemma 3)")
+        ax_par.plot([], [], color="0.3", ls="--",
+                    label=r"$\sqrt{K}\,|w_\parallel|$ of K = 1 (Lemma 3, early phase)")
     ax_par.set_yscale("log")
-    ax_par.set_title("all K: aggregate projection √(Σ_k |w_∥^(k)|²) (log)")
-    ax_par.set_ylabel("√(Σ_k par_k²)")
-    ax_perp.set_title("all K: largest perpendicular part max_k ‖w_⊥^(k)‖")
-    ax_perp.set_ylabel("max_k perp_norm_k")
-    ax_fro.set_title("all K: ‖W_t‖_F²")
-    ax_fro.set_ylabel("Σ_k ‖w_k‖²")
+    ax_par.set_title(r"all K: aggregate projection $\sqrt{\sum_k |w_\parallel^{(k)}|^2}$")
+    ax_par.set_ylabel(r"$\sqrt{\sum_k |w_\parallel^{(k)}|^2}$")
+    ax_perp.set_title(r"all K: largest perpendicular part $\max_k \Vert w_\perp^{(k)}\Vert $")
+    ax_perp.set_ylabel(r"$\max_k \Vert w_\perp^{(k)}\Vert $")
+    ax_fro.set_title(r"all K: $\Vert W_t\Vert _F^2 = \sum_k \Vert w^{(k)}\Vert ^2$")
+    ax_fro.set_ylabel(r"$\Vert W_t\Vert _F^2$")
     for ax in axes[-1]:
-        ax.legend(loc="best", framealpha=0.85)
+        legend(ax, loc="best")
     for row in axes:
         for ax in row:
             ax.set_xlabel("iteration t")
-    fig.suptitle(run_title(run, "Figs. 2 and 6: parallel and perpendicular parts, one seed per K",
-                           run.setting_text(setting)), y=1.0)
-    fig.tight_layout()
+    suptitle(fig, run_title(run, "Figs. 2 and 6: parallel and perpendicular parts, one seed per K",
+                           run.setting_text(setting)))
     save(fig, figdir, "fig2_neurons", written)
 
 
 # ------------------------------------------------------------------- fig 3
 
 FIG3_PANELS = (
-    ("comp_A", True, "(a) |component A| (self, parallel)", "|A_k|"),
-    ("comp_B", True, "(b) |component B| (interaction, parallel)", "|B_k|"),
-    ("comp_C", False, "(c) ‖component C‖ (self, perpendicular)", "‖C_k‖"),
-    ("comp_D", False, "(d) ‖component D‖ (interaction, perp.)", "‖D_k‖"),
+    ("comp_A", True, "(a) component A (self, parallel)", r"$|A_k|$"),
+    ("comp_B", True, "(b) component B (interaction, parallel)", r"$|B_k|$"),
+    ("comp_C", False, "(c) component C (self, perpendicular)", r"$\Vert C_k\Vert $"),
+    ("comp_D", False, "(d) component D (interaction, perp.)", r"$\Vert D_k\Vert $"),
 )
 
 
@@ -515,16 +536,15 @@ def fig3(run, neur, setting, chosen, figdir, written):
         if np.all(np.isnan(ba)) and np.all(np.isnan(dc)):
             empty_note(ax, "B = D = 0 for K = 1" if K == 1 else "no positive ratios")
         else:
-            ax.plot(t[s], ba[s], color="C3", lw=1.3, label="max_k |B_k| / |A_k|")
-            ax.plot(t[s], dc[s], color="C0", lw=1.3, label="max_k ‖D_k‖ / ‖C_k‖")
+            ax.plot(t[s], ba[s], color="C3", lw=1.3, label=r"$\max_k |B_k| / |A_k|$")
+            ax.plot(t[s], dc[s], color="C0", lw=1.3, label=r"$\max_k \Vert D_k\Vert  / \Vert C_k\Vert $")
             ax.set_yscale("log")
-            ax.legend(loc="best", framealpha=0.85)
-        ax.set_title("(e) interaction / self ratios (paper Fig. 4), K = %d" % K)
+            legend(ax, loc="best")
+        ax.set_title("(e) interaction / self ratios, K = %d" % K)
         ax.set_ylabel("ratio")
         ax.set_xlabel("iteration t")
-    fig.suptitle(run_title(run, "Figs. 3 and 5: components A, B, C, D of the population dynamics (8), "
-                           "one line per neuron k", run.setting_text(setting)), y=1.0)
-    fig.tight_layout()
+    suptitle(fig, run_title(run, "Figs. 3 and 5: components A, B, C, D of the population dynamics (8), "
+                           "one line per neuron k", run.setting_text(setting)))
     save(fig, figdir, "fig3_components", written)
 
 
@@ -590,14 +610,13 @@ def entry_figure(run, axis, figdir, stem, what, ref_label, written):
     ax.set_yscale("log")
     ax.set_ylabel("iterations until quantity (9) > 0")
     ax.set_title("line: median over seeds, band: min-max; diverged cells left out")
-    ax.legend(loc="best", framealpha=0.85)
+    legend(ax, loc="best")
     axd.set_ylim(-0.05, 1.05)
     axd.set_ylabel("fraction diverged")
     axd.set_xlabel({"eta": "step size η", "C": "output scale C"}.get(axis, axis))
     common = run.setting_text(run.settings(drop=("K", axis))[0][0],
                               [a for a in run.params if a not in ("K", axis) and a not in vary])
-    fig.suptitle(run_title(run, what, common), y=1.0)
-    fig.tight_layout()
+    suptitle(fig, run_title(run, what, common))
     save(fig, figdir, stem, written)
 
 
@@ -729,7 +748,8 @@ def main(argv):
             want3 = {K: i for K, i in want3.items() if int(run.cell[i]) in neur}
         if chosen:
             fig2(run, neur, setting, chosen, figdir, written)
-            fig3(run, neur, setting, want3, figdir, written)
+            if want3:
+                fig3(run, neur, setting, want3, figdir, written)
         else:
             run.notes.append("no non-diverged cell with neuron rows: fig2_neurons and "
                              "fig3_components skipped")
