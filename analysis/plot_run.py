@@ -27,6 +27,7 @@ import numpy as np
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 
 REPLICATE_AXES = ("seed", "data_seed", "teacher_seed")
@@ -131,6 +132,10 @@ class Run:
             self.manifest = {}
             self.notes.append("manifest.json unreadable (%s)" % e)
         self.config = self.manifest.get("config", {})
+        try:
+            self.log_spaced = int(self.config.get("train", {}).get("log_points", 0) or 0) > 0
+        except (TypeError, ValueError):
+            self.log_spaced = False
         self.name = self.manifest.get("config", {}).get("name") or os.path.basename(
             os.path.normpath(outdir))
         with open(os.path.join(outdir, "cells.csv"), newline="") as f:
@@ -159,7 +164,7 @@ class Run:
         for i, k in enumerate(self.key):
             self.groups.setdefault(k, []).append(i)
         self.Ks = sorted(set(int(k) for k in self.K))
-        self.metrics = self.neurons_path = None
+        self.metrics = None
         self.metric_rows = {}
 
     # ---- groups and settings
@@ -299,12 +304,44 @@ def nanstats(v):
         return np.nanmean(v, axis=0), np.nanmin(v, axis=0), np.nanmax(v, axis=0)
 
 
+def plain_log_ticks(axis, values=None):
+    """Readable log-axis ticks. With `values` (few grid values on x): a tick
+    at each, as a plain number. Otherwise, when the axis spans less than two
+    decades (the default then labels one power of ten or none): ticks at
+    1, 2, 5 x 10^j, as plain numbers."""
+    fmtr = matplotlib.ticker.FuncFormatter(lambda v, _: "%g" % v)
+    if values is not None:
+        values = [v for v in values if isinstance(v, float) and v > 0]
+        if not values or len(values) > 12:
+            return
+        axis.set_major_locator(matplotlib.ticker.FixedLocator(values))
+    else:
+        lo, hi = axis.get_view_interval()
+        if not (lo > 0 and hi > lo) or math.log10(hi / lo) >= 2:
+            return
+        subs = (1.0, 2.0, 5.0) if math.log10(hi / lo) >= 0.7 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0)
+        axis.set_major_locator(matplotlib.ticker.LogLocator(10, subs=subs))
+    axis.set_major_formatter(fmtr)
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def t_axis(ax, run):
+    """The iteration axis: linear as in the paper, but symmetric-log when the
+    run logged log-spaced points (train.log_points), whose early part a linear
+    axis would squeeze into one pixel column."""
+    if run.log_spaced:
+        ax.set_xscale("symlog", linthresh=1.0, linscale=0.3)
+        ax.set_xlim(left=0)
+        ax.set_xlabel("iteration t (symlog: the run logged log-spaced points)")
+    else:
+        ax.set_xlabel("iteration t")
+
+
 def save(fig, figdir, stem, written):
-    """Lay out (room for a two-line suptitle) and write stem.png and .pdf.
+    """Lay out and write stem.png and stem.pdf.
     tight_layout once, not bbox_inches='tight' per file: log axes make every
     layout pass slow."""
-    h = fig.get_figheight()
-    fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.5 / h), h_pad=1.2)
+    fig.tight_layout(h_pad=1.2)
     for ext in ("png", "pdf"):
         path = os.path.join(figdir, "%s.%s" % (stem, ext))
         fig.savefig(path)
@@ -313,7 +350,7 @@ def save(fig, figdir, stem, written):
 
 
 def suptitle(fig, text):
-    """A (two-line) title 0.06 in below the top edge; save() keeps 0.5 in for it."""
+    """A (two-line) title 0.06 in below the top edge (tight_layout keeps room)."""
     fig.suptitle(text, y=1.0 - 0.06 / fig.get_figheight(), va="top")
 
 
@@ -360,7 +397,7 @@ def fig1(run, figdir, written):
             byK = {}
             for i in idx:
                 byK.setdefault(int(run.K[i]), []).append(i)
-            entry = {}
+            entry, tmax = {}, 0.0
             for c, (name, title, ylabel, logy) in enumerate(FIG1_PANELS):
                 ax = axes[r][c]
                 drawn = False
@@ -368,12 +405,16 @@ def fig1(run, figdir, written):
                     cells = byK[K]
                     good = [i for i in cells if not run.diverged[i]]
                     ndiv = len(cells) - len(good)
+                    nconv = int(np.sum(run.status[cells] == "converged"))
                     label = "K = %d (%d seed%s" % (K, len(cells), "" if len(cells) == 1 else "s")
+                    if nconv:
+                        label += "; %d converged" % nconv
                     label += "; %d diverged, not shown)" % ndiv if ndiv else ")"
                     t, v = run.series(good, name)
                     if len(t) == 0 or np.all(np.isnan(v)):
                         ax.plot([], [], color=colors[K], label=label)
                         continue
+                    tmax = max(tmax, float(t[-1]))
                     mean, lo, hi = nanstats(v)
                     if logy:
                         mean, lo, hi = positive(mean), positive(lo), positive(hi)
@@ -386,22 +427,38 @@ def fig1(run, figdir, written):
                         tq = tq[np.isfinite(tq)]
                         if len(tq):
                             entry[K] = float(np.median(tq))
+                title = title.replace("OBJ", obj)
+                if not drawn:
+                    alldiv = all(run.diverged[i] for i in idx)
+                    empty_note(ax, "every cell diverged" if alldiv else
+                               "no test data (n_test = 0)" if name == "test_loss" else "no data")
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    ax.set_title(title + ("\n" + stext if stext else ""))
+                    ax.set_ylabel(ylabel)
+                    ax.set_xlabel("iteration t")
+                    continue
                 if logy:
                     ax.set_yscale("log")
+                    plain_log_ticks(ax.yaxis)
                 if name == "q9":
                     ax.axhline(0.0, color="k", lw=0.8)
                     for K, tq in entry.items():
                         ax.axvline(tq, color=colors[K], lw=0.8, ls=":")
-                if not drawn:
-                    empty_note(ax, "no data" if name != "test_loss" else "no test data (n_test = 0?)")
-                ax.set_title(title.replace("OBJ", obj) + ("\n" + stext if stext else ""))
-                ax.set_xlabel("iteration t")
+                    # large steps enter within a few iterations: zoom on the entry
+                    # (the paper's Fig. 6 also gives each step size its own t axis)
+                    if entry and 8 * max(entry.values()) < 0.8 * tmax and not run.log_spaced:
+                        xmax = 8 * max(entry.values())
+                        ax.set_xlim(-0.02 * xmax, xmax)
+                        title += "\n(zoomed: t <= %s)" % fmt(xmax)
+                ax.set_title(title + ("\n" + stext if stext else ""))
+                t_axis(ax, run)
                 ax.set_ylabel(ylabel)
             legend(axes[r][0], loc="best")
             if entry:
-                axes[r][3].text(0.98, 0.04, "dotted: median first t with (9) > 0",
-                                transform=axes[r][3].transAxes, ha="right", va="bottom",
-                                fontsize=7.5, color="0.3")
+                h, = axes[r][3].plot([], [], color="0.3", lw=0.8, ls=":")
+                axes[r][3].legend([h], ["median first t with (9) > 0"], loc="best",
+                                  framealpha=0.85)
         common = run.setting_text(settings[0][0], [a for a in run.params
                                                    if a != "K" and a not in vary])
         page_note = "  (page %d of %d)" % (p + 1, len(pages)) if len(pages) > 1 else ""
@@ -477,6 +534,7 @@ def fig2(run, neur, setting, chosen, figdir, written):
         ax_par.plot([], [], color="0.3", ls="--",
                     label=r"$\sqrt{K}\,|w_\parallel|$ of K = 1 (Lemma 3, early phase)")
     ax_par.set_yscale("log")
+    plain_log_ticks(ax_par.yaxis)
     ax_par.set_title(r"all K: aggregate projection $\sqrt{\sum_k |w_\parallel^{(k)}|^2}$")
     ax_par.set_ylabel(r"$\sqrt{\sum_k |w_\parallel^{(k)}|^2}$")
     ax_perp.set_title(r"all K: largest perpendicular part $\max_k \Vert w_\perp^{(k)}\Vert $")
@@ -487,7 +545,7 @@ def fig2(run, neur, setting, chosen, figdir, written):
         legend(ax, loc="best")
     for row in axes:
         for ax in row:
-            ax.set_xlabel("iteration t")
+            t_axis(ax, run)
     suptitle(fig, run_title(run, "Figs. 2 and 6: parallel and perpendicular parts, one seed per K",
                            run.setting_text(setting)))
     save(fig, figdir, "fig2_neurons", written)
@@ -526,9 +584,10 @@ def fig3(run, neur, setting, chosen, figdir, written):
                 for j in range(nk):
                     ax.plot(t[s], v[s, j], color=shade[j], lw=0.8)
                 ax.set_yscale("log")
+                plain_log_ticks(ax.yaxis)
             ax.set_title("%s, K = %d (%s)" % (title, K, seed))
             ax.set_ylabel(ylabel)
-            ax.set_xlabel("iteration t")
+            t_axis(ax, run)
         ax = axes[r][4]
         with np.errstate(divide="ignore", invalid="ignore"):
             ba = positive(np.nanmax(np.abs(d["comp_B"]) / np.abs(d["comp_A"]), axis=1))
@@ -542,7 +601,7 @@ def fig3(run, neur, setting, chosen, figdir, written):
             legend(ax, loc="best")
         ax.set_title("(e) interaction / self ratios, K = %d" % K)
         ax.set_ylabel("ratio")
-        ax.set_xlabel("iteration t")
+        t_axis(ax, run)
     suptitle(fig, run_title(run, "Figs. 3 and 5: components A, B, C, D of the population dynamics (8), "
                            "one line per neuron k", run.setting_text(setting)))
     save(fig, figdir, "fig3_components", written)
@@ -597,7 +656,9 @@ def entry_figure(run, axis, figdir, stem, what, ref_label, written):
             if xok:
                 ax.fill_between(xok, lo, hi, color=colors[K], alpha=0.18, lw=0)
             ax.plot(xok, med, color=colors[K], ls=st, marker=mk, ms=4, lw=1.5, label=label)
-            axd.plot(xs, frac, color=colors[K], ls=st, marker=mk, ms=4, lw=1.0)
+            # shrinking markers: equal fractions of several K stay visible
+            axd.plot(xs, frac, color=colors[K], ls=st, marker=mk, lw=1.0,
+                     ms=max(8 - 2 * run.Ks.index(K), 2), mfc="none" if run.Ks.index(K) % 2 else None)
     if ref_pts:
         xs = np.array([p[0] for p in ref_pts])
         ys = np.array([p[1] for p in ref_pts])
@@ -608,6 +669,8 @@ def entry_figure(run, axis, figdir, stem, what, ref_label, written):
         empty_note(ax, "no cell reached (9) > 0")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain_log_ticks(ax.xaxis, sorted(set(run.value[axis])))
+    plain_log_ticks(ax.yaxis)
     ax.set_ylabel("iterations until quantity (9) > 0")
     ax.set_title("line: median over seeds, band: min-max; diverged cells left out")
     legend(ax, loc="best")
@@ -694,7 +757,6 @@ def summary(run, written, path):
                                "mean t_gamma / bound"], krows)
         lines.append("")
     lines += ["## Figures", ""]
-    figdir = os.path.join(run.outdir, "figures")
     pngs = [p for p in written if p.endswith(".png")]
     for p in pngs:
         lines.append("- `%s` (+ .pdf)" % os.path.relpath(p, run.outdir))
@@ -705,7 +767,6 @@ def summary(run, written, path):
     lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
-    del figdir
 
 
 # ------------------------------------------------------------------- main

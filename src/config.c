@@ -102,6 +102,8 @@ static const field schema[] = {
      "write neurons.csv"},
     {"run.team_size", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0, NO_PARAM,
      "ranks per team (0: chosen from the world size and the cells)"},
+    {"run.checkpoint_seconds", NULL, F_REAL, "600", 0, INFINITY, 1, NULL, 0,
+     NO_PARAM, "write a checkpoint this often (and whenever a stop is requested)"},
 };
 #define NFIELDS ((int)(sizeof schema / sizeof schema[0]))
 
@@ -280,13 +282,17 @@ static int canonical(const field *f, const ynode *v, const char *base_dir,
         return fail_at(err, v, f->key, "'%s' is not allowed", s, allowed);
       snprintf(buf, sizeof buf, "%s", s);
       break;
-    case F_PATH:
+    case F_PATH: {
+      /* absolute, so that config.yaml in the run directory (and `tsim
+       * resume`) names the same file wherever it is read from */
       if (!*s) return fail_at(err, v, f->key, "%s", "empty path", allowed);
-      if (s[0] != '/' && base_dir && strcmp(base_dir, "."))
-        snprintf(buf, sizeof buf, "%s/%s", base_dir, s);
-      else
+      char dir[4096];
+      if (s[0] == '/' || !realpath(base_dir ? base_dir : ".", dir))
         snprintf(buf, sizeof buf, "%s", s);
+      else
+        snprintf(buf, sizeof buf, "%s/%s", dir, s);
       break;
+    }
     case F_STR:
       if (!*s) return fail_at(err, v, f->key, "%s", "empty string", allowed);
       snprintf(buf, sizeof buf, "%s", s);
@@ -632,6 +638,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   }
   parse_bool(gv[ion].texts[0], &cfg->out_neurons);
   parse_int64(gv[field_index("run.team_size")].texts[0], &cfg->team_size);
+  parse_real(gv[field_index("run.checkpoint_seconds")].texts[0], &cfg->checkpoint_seconds);
   TSIM_TRY(cross_check(cfg, gv, root, err));
   /* the grid */
   cfg->ncells = 1;
@@ -767,6 +774,10 @@ static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
     snprintf(buf, cap, "%lld", (long long)cfg->team_size);
     return;
   }
+  if (!strcmp(f->key, "run.checkpoint_seconds")) {
+    shortest_double(buf, cap, cfg->checkpoint_seconds);
+    return;
+  }
   const char *at = (const char *)&cfg->base + f->offset;
   switch (f->type) {
     case F_INT: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)(const void *)at); break;
@@ -877,12 +888,67 @@ void config_write_json(const tsim_config *cfg, FILE *f, int indent) {
   emit(cfg, f, 1, indent, 1);
 }
 
-uint64_t config_hash(const tsim_config *cfg) {
+char *config_results_text(const tsim_config *cfg) {
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   emit(cfg, f, 0, 0, 0);
   fclose(f);
+  return text;
+}
+
+/* "section.key" -> value lines of a results text, for comparing two. */
+static const char *find_value(const char *text, const char *key, char *out,
+                              size_t cap) {
+  char section[64] = "";
+  const char *line = text;
+  while (*line) {
+    const char *nl = strchr(line, '\n');
+    size_t len = nl ? (size_t)(nl - line) : strlen(line);
+    if (len && line[0] != ' ' && line[len - 1] == ':') {
+      snprintf(section, sizeof section, "%.*s", (int)(len - 1), line);
+    } else if (len > 2 && line[0] == ' ') {
+      const char *colon = memchr(line, ':', len);
+      if (colon) {
+        char full[128];
+        snprintf(full, sizeof full, "%s.%.*s", section, (int)(colon - line - 2), line + 2);
+        if (!strcmp(full, key)) {
+          snprintf(out, cap, "%.*s", (int)(len - (size_t)(colon - line) - 2), colon + 2);
+          return out;
+        }
+      }
+    } else if (len > 6 && !strncmp(line, "name: ", 6) && !strcmp(key, "name")) {
+      snprintf(out, cap, "%.*s", (int)len - 6, line + 6);
+      return out;
+    }
+    line += len + (nl ? 1 : 0);
+  }
+  return NULL;
+}
+
+int config_changed_keys(const char *old_text, const char *new_text, char *buf,
+                        size_t cap) {
+  int count = 0;
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = -1; i < NFIELDS; ++i) {
+    const char *key = i < 0 ? "name" : schema[i].key;
+    if (!strncmp(key, "output.", 7) || !strncmp(key, "run.", 4)) continue;
+    char a[4200], b[4200];
+    const char *va = find_value(old_text, key, a, sizeof a);
+    const char *vb = find_value(new_text, key, b, sizeof b);
+    if ((!va && !vb) || (va && vb && !strcmp(va, vb))) continue;
+    int n = snprintf(buf + used, cap - used, "%s%s (%s -> %s)", count ? ", " : "", key,
+                     va ? va : "unset", vb ? vb : "unset");
+    if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
+    ++count;
+  }
+  return count;
+}
+
+uint64_t config_hash(const tsim_config *cfg) {
+  char *text = config_results_text(cfg);
+  const size_t len = strlen(text);
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
   for (size_t i = 0; i < len; ++i) {
     h ^= (unsigned char)text[i];

@@ -13,6 +13,7 @@
 #include "tsim/merge.h"
 #include "tsim/parallel.h"
 #include "tsim/sched.h"
+#include "tsim/stop.h"
 #include "tsim/version.h"
 
 static const char *usage_main =
@@ -28,6 +29,8 @@ static const char *usage_main =
     "  export-data CONFIG -o DIR [--cell N]\n"
     "                           write cell N's samples and initial weights as\n"
     "                           .npy files (x, y, x_test, y_test, w0) for other tools\n"
+    "  resume OUTDIR [options]  continue a stopped run from its newest checkpoint\n"
+    "                           (the same as run OUTDIR/config.yaml -o OUTDIR --resume)\n"
     "  merge -o OUTDIR SLICEDIR...\n"
     "                           join the run directories of grid slices\n"
     "                           (run --cells i/N) into one run directory\n"
@@ -42,6 +45,7 @@ static const char *usage_run =
     "usage: tsim run CONFIG [-o OUTDIR] [--set key.path=value ...] [--force]\n"
     "                       [--team-size G] [--cells a:b | --cells i/N]\n"
     "                       [--progress live|log|none] [--progress-seconds S]\n"
+    "                       [--resume] [--checkpoint-seconds S] [--time-limit S]\n"
     "                       [--quiet]\n"
     "\n"
     "Runs every cell of the grid in CONFIG and writes OUTDIR/config.yaml,\n"
@@ -68,6 +72,17 @@ static const char *usage_run =
     "                          gives ranks a pseudo-terminal, so pass --progress\n"
     "                          log when mpirun's output goes to a file\n"
     "  --progress-seconds S    the period of log mode's progress line\n"
+    "  --resume                continue OUTDIR from its newest valid checkpoint\n"
+    "                          (start afresh if it has none): finished cells are\n"
+    "                          kept, running ones continue from their saved state,\n"
+    "                          on any number of ranks, with the bits of an\n"
+    "                          uninterrupted run\n"
+    "  --checkpoint-seconds S  checkpoint every S seconds (run.checkpoint_seconds,\n"
+    "                          default 600) and whenever a stop is requested\n"
+    "  --time-limit S          stop with a checkpoint (exit status 3) after S\n"
+    "                          seconds; inside a Slurm job tsim also stops 60 s\n"
+    "                          before the job's end time. SIGTERM, SIGINT,\n"
+    "                          SIGUSR1 and a file OUTDIR/STOP do the same\n"
     "  -q, --quiet             no progress, no line per finished cell\n"
     "  -h, --help              this text\n"
     "\n"
@@ -83,9 +98,10 @@ static const char *usage_validate =
     "exit status 2.\n";
 
 typedef struct cli {
-  const char *command, *config, *outdir, *cell, *cells, *team_size, *progress, *progress_mode;
+  const char *command, *config, *outdir, *cell, *cells, *team_size, *progress, *progress_mode,
+      *ckpt_seconds, *time_limit;
   char **sets, **inputs;
-  int nsets, ninputs, force, quiet, help;
+  int nsets, ninputs, force, quiet, help, resume;
   char command_line[2048];
 } cli;
 
@@ -110,7 +126,8 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
     } else if (!strcmp(a, "-o") || !strcmp(a, "--outdir") ||
                !strcmp(a, "--set") || !strcmp(a, "--cell") ||
                !strcmp(a, "--cells") || !strcmp(a, "--team-size") ||
-               !strcmp(a, "--progress-seconds") || !strcmp(a, "--progress")) {
+               !strcmp(a, "--progress-seconds") || !strcmp(a, "--progress") ||
+               !strcmp(a, "--checkpoint-seconds") || !strcmp(a, "--time-limit")) {
       if (i + 1 >= argc)
         return tsim_fail(err, TSIM_EINPUT, "tsim: %s needs a value", a);
       const char *v = argv[++i];
@@ -120,6 +137,8 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
       else if (!strcmp(a, "--team-size")) c->team_size = v;
       else if (!strcmp(a, "--progress-seconds")) c->progress = v;
       else if (!strcmp(a, "--progress")) c->progress_mode = v;
+      else if (!strcmp(a, "--checkpoint-seconds")) c->ckpt_seconds = v;
+      else if (!strcmp(a, "--time-limit")) c->time_limit = v;
       else c->outdir = v;
     } else if (!strncmp(a, "--set=", 6)) {
       c->sets[c->nsets++] = argv[i] + 6;
@@ -127,6 +146,8 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
       c->outdir = a + 9;
     } else if (!strcmp(a, "--force")) {
       c->force = 1;
+    } else if (!strcmp(a, "--resume")) {
+      c->resume = 1;
     } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
       c->quiet = 1;
     } else if (a[0] == '-') {
@@ -143,7 +164,8 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
   }
   if (c->command && strcmp(c->command, "run") && strcmp(c->command, "validate") &&
       strcmp(c->command, "help") && strcmp(c->command, "version") &&
-      strcmp(c->command, "export-data") && strcmp(c->command, "merge"))
+      strcmp(c->command, "export-data") && strcmp(c->command, "merge") &&
+      strcmp(c->command, "resume"))
     return tsim_fail(err, TSIM_EINPUT, "tsim: unknown command %s (see tsim --help)",
                      c->command);
   return TSIM_OK;
@@ -193,6 +215,17 @@ static int run_options(const cli *c, sched_options *opt, tsim_error *err) {
                        c->progress);
     opt->progress_seconds = p;
   }
+  const char *reals[2] = {c->ckpt_seconds, c->time_limit};
+  const char *names[2] = {"--checkpoint-seconds", "--time-limit"};
+  double *into[2] = {&opt->checkpoint_seconds, &opt->time_limit};
+  for (int i = 0; i < 2; ++i) {
+    if (!reals[i]) continue;
+    double v = strtod(reals[i], &end);
+    if (*end || !(v > 0))
+      return tsim_fail(err, TSIM_EINPUT, "tsim run: %s %s: need a number > 0", names[i],
+                       reals[i]);
+    *into[i] = v;
+  }
   if (c->progress_mode) {
     static const char *modes[] = {"auto", "live", "log", "none"};
     opt->progress = -1;
@@ -237,6 +270,20 @@ int main(int argc, char **argv) {
   cli c;
   int rc = parse_cli(argc, argv, &c, &err);
   tsim_config *cfg = NULL;
+  char resume_config[4200];
+  if (!rc && c.command && !strcmp(c.command, "resume") && !c.help) {
+    /* tsim resume OUTDIR == tsim run OUTDIR/config.yaml -o OUTDIR --resume */
+    if (!c.config) {
+      rc = tsim_fail(&err, TSIM_EINPUT, "tsim resume: missing OUTDIR");
+    } else {
+      snprintf(resume_config, sizeof resume_config, "%s/config.yaml", c.config);
+      c.outdir = c.config;
+      c.config = resume_config;
+      c.resume = 1;
+      c.command = "run";
+    }
+  }
+  if (!rc) stop_install_handlers();
   if (!rc && (c.help || !c.command || !strcmp(c.command, "help"))) {
     if (rank == 0) print_help(c.command && strcmp(c.command, "help") ? c.command : c.config);
   } else if (!rc && !strcmp(c.command, "version")) {
@@ -267,6 +314,8 @@ int main(int argc, char **argv) {
                            .quiet = c.quiet,
                            .command_line = c.command_line,
                            .cells = c.cells,
+                           .resume = c.resume,
+                           .checkpoint_seconds = cfg->checkpoint_seconds,
                            .progress_seconds = 30};
       rc = run_options(&c, &opt, &err);
       if (!rc) {

@@ -55,6 +55,9 @@ void cell_result_init(cell_result *r, int64_t cell) {
 void cell_result_free(cell_result *r) {
   free(r->metrics);
   free(r->neurons);
+  free(r->W);
+  r->W = NULL;
+  r->nW = 0;
   r->metrics = r->neurons = NULL;
   r->metric_rows = r->neuron_rows = r->metric_cap = r->neuron_cap = 0;
 }
@@ -122,10 +125,11 @@ static int mkdir_p(const char *path, tsim_error *err) {
   return TSIM_OK;
 }
 
-static FILE *open_in(const char *dir, const char *name, tsim_error *err) {
+static FILE *open_in(const char *dir, const char *name, const char *mode,
+                     tsim_error *err) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "w");
+  FILE *f = fopen(path, mode);
   if (!f) tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
   return f;
 }
@@ -139,6 +143,64 @@ static int is_fixed_column(const char *column) {
 
 static int remove_pending(const char *dir, tsim_error *err);
 
+static void pending_path(const run_output *o, int64_t cell, int table,
+                         char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/pending/%lld.%s.csv", o->dir, (long long)cell,
+           table_names[table]);
+}
+
+static void write_headers(run_output *o, const tsim_config *cfg) {
+  fprintf(o->cells, "cell,K,seed,eta,C,n,d");
+  for (int a = 0; a < cfg->naxes; ++a)
+    if (!is_fixed_column(cfg->axes[a].column))
+      fprintf(o->cells, ",%s", cfg->axes[a].column);
+  fprintf(o->cells,
+          ",status,iterations,t_q9_positive,t_lemma1,t_gamma,t_gamma_bound,"
+          "final_train_loss,final_test_loss,final_dist,wall_s\n");
+  fprintf(o->metrics, "cell,t,train_loss,test_loss,pop_loss,dist,q9,grad_norm\n");
+  if (o->neurons)
+    fprintf(o->neurons,
+            "cell,t,k,par,perp_norm,norm,comp_A,comp_B,comp_C,comp_D\n");
+}
+
+/* Shared by a new run and a resumed one: the state, config.yaml, tables
+ * opened with MODE ("w" new, "a" resumed). */
+static int open_tables(const tsim_config *cfg, const char *outdir,
+                       const int64_t *ids, int64_t nids, const char *mode,
+                       run_output **out, tsim_error *err) {
+  TSIM_TRY(mkdir_p(outdir, err));
+  run_output *o = tsim_xcalloc(1, sizeof *o);
+  o->dir = tsim_xstrdup(outdir);
+  o->cfg = cfg;
+  o->start = time(NULL);
+  o->nids = nids;
+  o->ids = tsim_xmalloc((size_t)(nids ? nids : 1) * sizeof(int64_t));
+  memcpy(o->ids, ids, (size_t)nids * sizeof(int64_t));
+  o->parked = tsim_xcalloc((size_t)(nids ? nids : 1), 1);
+  FILE *yaml = open_in(outdir, "config.yaml", "w", err);
+  if (!yaml) goto fail;
+  config_write_yaml(cfg, yaml);
+  if (fclose(yaml)) {
+    tsim_fail(err, TSIM_EFAIL, "%s/config.yaml: write failed", outdir);
+    goto fail;
+  }
+  if (!(o->cells = open_in(outdir, "cells.csv", mode, err))) goto fail;
+  if (!(o->metrics = open_in(outdir, "metrics.csv", mode, err))) goto fail;
+  if (cfg->out_neurons && !(o->neurons = open_in(outdir, "neurons.csv", mode, err)))
+    goto fail;
+  *out = o;
+  return TSIM_OK;
+fail:
+  if (o->cells) fclose(o->cells);
+  if (o->metrics) fclose(o->metrics);
+  if (o->neurons) fclose(o->neurons);
+  free(o->ids);
+  free(o->parked);
+  free(o->dir);
+  free(o);
+  return err->code;
+}
+
 int output_open(const tsim_config *cfg, const char *outdir, int force,
                 const int64_t *ids, int64_t nids, run_output **out,
                 tsim_error *err) {
@@ -151,7 +213,8 @@ int output_open(const tsim_config *cfg, const char *outdir, int force,
     if (!force)
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: holds the results of an earlier run (%s); use "
-                       "--force to replace them or -o to choose another directory",
+                       "--force to replace them, --resume to continue them, or -o "
+                       "to choose another directory",
                        outdir, result_files[i]);
     if (S_ISDIR(st.st_mode)) {
       TSIM_TRY(remove_pending(path, err));
@@ -159,48 +222,59 @@ int output_open(const tsim_config *cfg, const char *outdir, int force,
       return tsim_fail(err, TSIM_EFAIL, "%s: cannot remove: %s", path,
                        strerror(errno));
   }
-  TSIM_TRY(mkdir_p(outdir, err));
-  run_output *o = tsim_xcalloc(1, sizeof *o);
-  o->dir = tsim_xstrdup(outdir);
-  o->cfg = cfg;
-  o->start = time(NULL);
-  o->nids = nids;
-  o->ids = tsim_xmalloc((size_t)(nids ? nids : 1) * sizeof(int64_t));
-  memcpy(o->ids, ids, (size_t)nids * sizeof(int64_t));
-  o->parked = tsim_xcalloc((size_t)(nids ? nids : 1), 1);
-  FILE *yaml = open_in(outdir, "config.yaml", err);
-  if (!yaml) goto fail;
-  config_write_yaml(cfg, yaml);
-  if (fclose(yaml)) {
-    tsim_fail(err, TSIM_EFAIL, "%s/config.yaml: write failed", outdir);
-    goto fail;
-  }
-  if (!(o->cells = open_in(outdir, "cells.csv", err))) goto fail;
-  if (!(o->metrics = open_in(outdir, "metrics.csv", err))) goto fail;
-  if (cfg->out_neurons && !(o->neurons = open_in(outdir, "neurons.csv", err)))
-    goto fail;
-  fprintf(o->cells, "cell,K,seed,eta,C,n,d");
-  for (int a = 0; a < cfg->naxes; ++a)
-    if (!is_fixed_column(cfg->axes[a].column))
-      fprintf(o->cells, ",%s", cfg->axes[a].column);
-  fprintf(o->cells,
-          ",status,iterations,t_q9_positive,t_lemma1,t_gamma,t_gamma_bound,"
-          "final_train_loss,final_test_loss,final_dist,wall_s\n");
-  fprintf(o->metrics, "cell,t,train_loss,test_loss,pop_loss,dist,q9,grad_norm\n");
-  if (o->neurons)
-    fprintf(o->neurons,
-            "cell,t,k,par,perp_norm,norm,comp_A,comp_B,comp_C,comp_D\n");
-  *out = o;
+  TSIM_TRY(open_tables(cfg, outdir, ids, nids, "w", out, err));
+  write_headers(*out, cfg);
   return TSIM_OK;
-fail:
-  if (o->cells) fclose(o->cells);
-  if (o->metrics) fclose(o->metrics);
-  if (o->neurons) fclose(o->neurons);
-  free(o->ids);
-  free(o->parked);
-  free(o->dir);
-  free(o);
-  return err->code;
+}
+
+int output_resume(const tsim_config *cfg, const char *outdir,
+                  const int64_t *ids, int64_t nids, const unsigned char *done,
+                  int64_t written, const int64_t table_bytes[3],
+                  run_output **out, tsim_error *err) {
+  *out = NULL;
+  char path[4400];
+  for (int t = 0; t < 3; ++t) { /* drop rows written after the checkpoint */
+    if (t == 2 && !cfg->out_neurons) break;
+    snprintf(path, sizeof path, "%s/%s.csv", outdir, table_names[t]);
+    if (truncate(path, (off_t)table_bytes[t]))
+      return tsim_fail(err, TSIM_EINPUT, "%s: cannot cut back to the checkpoint: %s",
+                       path, strerror(errno));
+  }
+  TSIM_TRY(open_tables(cfg, outdir, ids, nids, "a", out, err));
+  run_output *o = *out;
+  o->next = written;
+  /* finished cells past the tables wait in pending/; anything else there
+   * was written after the checkpoint and goes */
+  for (int64_t i = 0; i < nids; ++i) {
+    const int keep = i >= written && done[ids[i]];
+    for (int t = 0; t < 3; ++t) {
+      pending_path(o, ids[i], t, path, sizeof path);
+      if (keep && t < (o->neurons ? 3 : 2) && access(path, R_OK))
+        return tsim_fail(err, TSIM_EINPUT, "%s: missing, but the checkpoint counts cell %lld as done",
+                         path, (long long)ids[i]);
+      if (!keep) unlink(path);
+    }
+    o->parked[i] = (unsigned char)keep;
+  }
+  return TSIM_OK;
+}
+
+int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[3],
+                        tsim_error *err) {
+  FILE *files[3] = {o->cells, o->metrics, o->neurons};
+  for (int t = 0; t < 3; ++t) {
+    table_bytes[t] = 0;
+    if (!files[t]) continue;
+    if (fflush(files[t]))
+      return tsim_fail(err, TSIM_EFAIL, "%s/%s.csv: write failed: %s", o->dir,
+                       table_names[t], strerror(errno));
+    if (fsync(fileno(files[t])))
+      return tsim_fail(err, TSIM_EFAIL, "%s/%s.csv: fsync failed: %s", o->dir,
+                       table_names[t], strerror(errno));
+    table_bytes[t] = (int64_t)ftello(files[t]);
+  }
+  *written = o->next;
+  return TSIM_OK;
 }
 
 static int remove_pending(const char *dir, tsim_error *err) {
@@ -274,12 +348,6 @@ static void format_cell(const tsim_config *cfg, const cell_result *r,
     }
     fputc('\n', neurons);
   }
-}
-
-static void pending_path(const run_output *o, int64_t cell, int table,
-                         char *buf, size_t cap) {
-  snprintf(buf, cap, "%s/pending/%lld.%s.csv", o->dir, (long long)cell,
-           table_names[table]);
 }
 
 /* Append a parked cell's fragments to the tables and remove them. */
@@ -364,7 +432,7 @@ int output_close(run_output **op, const char *manifest_extra, tsim_error *err) {
     if (files[i] && fclose(files[i]) && !rc)
       rc = tsim_fail(err, TSIM_EFAIL, "%s: closing results failed: %s", o->dir,
                      strerror(errno));
-  FILE *m = open_in(o->dir, "manifest.json", err);
+  FILE *m = open_in(o->dir, "manifest.json", "w", err);
   if (!m) {
     rc = err->code;
   } else {
@@ -398,12 +466,13 @@ int output_close(run_output **op, const char *manifest_extra, tsim_error *err) {
   return rc;
 }
 
-/* A cell result as one message: 8 int64 header words, 5 doubles, rows. */
-#define PACK_INTS 8
+/* A cell result as one message: 9 int64 header words, 5 doubles, rows, W. */
+#define PACK_INTS 9
 #define PACK_REALS 5
 
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
-  const size_t rows = (size_t)(r->metric_rows * METRIC_COLS + r->neuron_rows * NEURON_COLS);
+  const size_t rows = (size_t)(r->metric_rows * METRIC_COLS +
+                               r->neuron_rows * NEURON_COLS + r->nW);
   const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + rows) * sizeof(double);
   if (*cap < bytes || !*buf) {
     *buf = tsim_xrealloc(*buf, bytes);
@@ -418,6 +487,7 @@ size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
   h[5] = r->t_gamma;
   h[6] = r->metric_rows;
   h[7] = r->neuron_rows;
+  h[8] = r->nW;
   double *d = (double *)(h + PACK_INTS);
   d[0] = r->t_gamma_bound;
   d[1] = r->final_train_loss;
@@ -427,6 +497,9 @@ size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
   memcpy(d + PACK_REALS, r->metrics, (size_t)(r->metric_rows * METRIC_COLS) * sizeof(double));
   memcpy(d + PACK_REALS + r->metric_rows * METRIC_COLS, r->neurons,
          (size_t)(r->neuron_rows * NEURON_COLS) * sizeof(double));
+  if (r->nW)
+    memcpy(d + PACK_REALS + r->metric_rows * METRIC_COLS + r->neuron_rows * NEURON_COLS,
+           r->W, (size_t)r->nW * sizeof(double));
   return bytes;
 }
 
@@ -434,9 +507,9 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
   if (len < PACK_INTS * sizeof(int64_t) + PACK_REALS * sizeof(double)) return TSIM_EFAIL;
   const int64_t *h = buf;
   cell_result_init(r, h[0]);
-  const int64_t mrows = h[6], nrows = h[7];
-  const size_t rows = (size_t)(mrows * METRIC_COLS + nrows * NEURON_COLS);
-  if (mrows < 0 || nrows < 0 ||
+  const int64_t mrows = h[6], nrows = h[7], nW = h[8];
+  const size_t rows = (size_t)(mrows * METRIC_COLS + nrows * NEURON_COLS + nW);
+  if (mrows < 0 || nrows < 0 || nW < 0 ||
       len != PACK_INTS * sizeof(int64_t) + (PACK_REALS + rows) * sizeof(double))
     return TSIM_EFAIL;
   r->status = (int)h[1];
@@ -457,5 +530,9 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
   memcpy(r->metrics, d + PACK_REALS, (size_t)(mrows * METRIC_COLS) * sizeof(double));
   memcpy(r->neurons, d + PACK_REALS + mrows * METRIC_COLS,
          (size_t)(nrows * NEURON_COLS) * sizeof(double));
+  r->nW = nW;
+  r->W = tsim_xmalloc((size_t)(nW + 1) * sizeof(double));
+  memcpy(r->W, d + PACK_REALS + mrows * METRIC_COLS + nrows * NEURON_COLS,
+         (size_t)nW * sizeof(double));
   return TSIM_OK;
 }

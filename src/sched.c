@@ -4,10 +4,19 @@
  *   TAG_DONE   leader -> 0: ready for work; payload = the packed result of
  *              the cell just finished (empty the first time or after abort)
  *   TAG_FAIL   leader -> 0: the team failed; payload = the error message
- *   TAG_ASSIGN 0 -> leader: int64 cell id, or -1 to stop
+ *   TAG_ASSIGN 0 -> leader: int64 cell id (-1 to stop), then the packed
+ *              saved state to resume the cell from, if it has one
  *   TAG_ABORT  0 -> leader: stop the running cell (another team failed)
- * Each leader broadcasts the assignment (and, at every iteration, the abort
- * flag) inside its team, so the ranks of a team always agree. */
+ *   TAG_SNAPSHOT 0 -> leader: send the running cell's state; int64 payload
+ *              1 = and stop the cell (a stop was requested)
+ *   TAG_STATE  leader -> 0: the packed state (t, W_t, rows, events)
+ * Each leader broadcasts the assignment (and, at every iteration, the stop
+ * flag) inside its team, so the ranks of a team always agree.
+ *
+ * Checkpoints (checkpoint.h): rank 0 asks every busy team for its cell's
+ * state, takes team 0's own at its next iteration boundary, and once all
+ * are in writes the tables' lengths, the finished cells and those states.
+ * Cells that finish meanwhile are simply finished in the checkpoint. */
 #include "tsim/sched.h"
 
 #include <math.h>
@@ -16,10 +25,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tsim/checkpoint.h"
 #include "tsim/output.h"
+#include "tsim/stop.h"
 #include "tsim/train.h"
 
-enum { TAG_DONE = 11, TAG_FAIL = 12, TAG_ASSIGN = 13, TAG_ABORT = 14 };
+enum {
+  TAG_DONE = 11,
+  TAG_FAIL = 12,
+  TAG_ASSIGN = 13,
+  TAG_ABORT = 14,
+  TAG_SNAPSHOT = 15,
+  TAG_STATE = 16
+};
 
 typedef struct sched {
   const tsim_config *cfg;
@@ -41,6 +59,21 @@ typedef struct sched {
   double t0, last_progress;
   void *buf;
   size_t cap;
+  /* checkpoints (rank 0) */
+  unsigned char *finished;   /* per cell id of the grid */
+  cell_result **resume_from; /* per cell id: saved state, or NULL */
+  stop_watch watch;
+  int stopping;              /* a stop was requested: hand out nothing */
+  int ckpt_active, ckpt_stop;
+  int *waiting;              /* per team: its state is still to come */
+  cell_result *snap;         /* per team: the state it sent */
+  int *have_snap;
+  double last_ckpt;
+  int64_t ckpt_written;      /* generations written by this run */
+  int64_t finished_before;   /* cells a resumed run found finished */
+  /* team members: the state their assignment came with */
+  cell_result assigned_state;
+  int have_assigned_state;
 } sched;
 
 /* ---------------------------------------------------------- the cells */
@@ -188,17 +221,126 @@ static void record_failure(sched *s, int rc, const tsim_error *err) {
     if (s->running[t] >= 0) par_send(s->world, NULL, 0, leader_of(s, t), TAG_ABORT);
 }
 
+static void maybe_finish_checkpoint(sched *s);
+
 static void accept_result(sched *s, const cell_result *r) {
   tsim_error err = {0};
   s->by_status[r->status] += 1;
   s->done += 1;
+  s->finished[r->cell] = 1;
   if (output_write_cell(s->out, s->cfg, r, &err)) record_failure(s, err.code, &err);
   cell_line(s, r);
 }
 
 static int64_t next_cell(sched *s) {
-  if (s->failing || s->cursor >= s->norder) return -1;
+  if (s->failing || s->stopping || s->cursor >= s->norder) return -1;
   return s->order[s->cursor++];
+}
+
+/* ----------------------------------------------------------- checkpoint */
+
+static void write_checkpoint(sched *s) {
+  ckpt_data d;
+  memset(&d, 0, sizeof d);
+  tsim_error err = {0};
+  d.config_hash = config_hash(s->cfg);
+  d.ncells = s->cfg->ncells;
+  d.done = s->finished;
+  d.states = tsim_xcalloc((size_t)s->nteams + 1, sizeof(cell_result));
+  for (int t = 0; t < s->nteams; ++t)
+    if (s->have_snap[t] && !s->finished[s->snap[t].cell]) d.states[d.nstates++] = s->snap[t];
+  char *text = config_results_text(s->cfg);
+  const size_t len = strlen(text) + 64 + (s->opt->cells ? strlen(s->opt->cells) : 0);
+  d.config_yaml = tsim_xmalloc(len);
+  snprintf(d.config_yaml, len, "%scells: %s\n", text, s->opt->cells ? s->opt->cells : "all");
+  free(text);
+  int rc = output_tables_state(s->out, &d.written, d.table_bytes, &err);
+  if (!rc) rc = ckpt_commit(s->opt->outdir, &d, &err);
+  if (rc) record_failure(s, rc, &err);
+  else s->ckpt_written += 1;
+  free(d.states);
+  free(d.config_yaml);
+  if (s->stopping) return; /* the interrupted cells' states go in the final one too */
+  for (int t = 0; t < s->nteams; ++t)
+    if (s->have_snap[t]) {
+      cell_result_free(&s->snap[t]);
+      s->have_snap[t] = 0;
+    }
+}
+
+static void maybe_finish_checkpoint(sched *s) {
+  if (!s->ckpt_active) return;
+  for (int t = 0; t < s->nteams; ++t)
+    if (s->waiting[t]) return;
+  write_checkpoint(s);
+  s->ckpt_active = 0;
+  s->last_ckpt = tsim_wtime();
+}
+
+static void start_checkpoint(sched *s, int stop) {
+  s->ckpt_active = 1;
+  s->ckpt_stop = stop;
+  if (stop) s->stopping = 1;
+  for (int t = 1; t < s->nteams; ++t) {
+    if (s->running[t] < 0) continue;
+    const int64_t flag = stop;
+    s->waiting[t] = 1;
+    par_send(s->world, &flag, sizeof flag, leader_of(s, t), TAG_SNAPSHOT);
+  }
+  s->waiting[0] = s->running[0] >= 0; /* taken at team 0's next boundary */
+  maybe_finish_checkpoint(s);
+}
+
+/* A stop request or a due periodic checkpoint starts one (rank 0). */
+static void check_triggers(sched *s) {
+  if (s->ckpt_active || s->stopping || s->failing) return;
+  if (stop_check(&s->watch)) {
+    if (s->progress != PROGRESS_NONE)
+      printf("%stsim: stop requested (%s): checkpointing\n",
+             s->progress == PROGRESS_LIVE ? "\n" : "", s->watch.reason);
+    start_checkpoint(s, 1);
+  } else if (tsim_wtime() - s->last_ckpt >= s->opt->checkpoint_seconds) {
+    start_checkpoint(s, 0);
+  }
+}
+
+static void take_state(cell_result *into, const cell_result *from) {
+  void *buf = NULL;
+  size_t cap = 0;
+  const size_t len = cell_result_pack(from, &buf, &cap);
+  cell_result_unpack(buf, len, into);
+  free(buf);
+}
+
+/* The assignment of CELL: its id, then its saved state if it has one. */
+static void *assignment_message(const sched *s, int64_t cell, size_t *len) {
+  void *msg = NULL;
+  size_t cap = 0;
+  *len = sizeof cell;
+  if (cell >= 0 && s->resume_from[cell]) {
+    *len = cell_result_pack(s->resume_from[cell], &msg, &cap);
+    msg = tsim_xrealloc(msg, *len + sizeof cell);
+    memmove((char *)msg + sizeof cell, msg, *len);
+    *len += sizeof cell;
+  } else {
+    msg = tsim_xmalloc(sizeof cell);
+  }
+  memcpy(msg, &cell, sizeof cell);
+  return msg;
+}
+
+/* Send team leader FROM its next cell (with the saved state to resume
+ * from, if any), or -1 to stop. */
+static void assign(sched *s, int from, int team) {
+  const int64_t cell = next_cell(s);
+  size_t len;
+  void *msg = assignment_message(s, cell, &len);
+  par_send(s->world, msg, len, from, TAG_ASSIGN);
+  free(msg);
+  if (cell < 0)
+    s->stopped[team] = 1;
+  else
+    s->running[team] = cell;
 }
 
 /* Handle one message from a team leader. */
@@ -206,6 +348,19 @@ static void serve(sched *s) {
   int from = 0, tag = 0;
   const size_t len = par_recv(s->world, &s->buf, &s->cap, -1, -1, &from, &tag);
   const int team = team_of_rank(s, from);
+  if (tag == TAG_STATE) {
+    cell_result st;
+    if (cell_result_unpack(s->buf, len, &st) == TSIM_OK && s->ckpt_active &&
+        s->waiting[team] && st.cell == s->running[team] && !s->have_snap[team]) {
+      s->snap[team] = st;
+      s->have_snap[team] = 1;
+      s->waiting[team] = 0;
+      maybe_finish_checkpoint(s);
+    } else {
+      cell_result_free(&st);
+    }
+    return;
+  }
   s->running[team] = -1;
   if (tag == TAG_FAIL) {
     tsim_error err = {TSIM_EFAIL, ""};
@@ -218,33 +373,54 @@ static void serve(sched *s) {
     if (cell_result_unpack(s->buf, len, &r) == TSIM_OK) accept_result(s, &r);
     cell_result_free(&r);
   }
-  int64_t cell = next_cell(s);
-  par_send(s->world, &cell, sizeof cell, from, TAG_ASSIGN);
-  if (cell < 0)
-    s->stopped[team] = 1;
-  else
-    s->running[team] = cell;
+  if (s->waiting[team]) { /* its cell ended before it saw the request */
+    s->waiting[team] = 0;
+    maybe_finish_checkpoint(s);
+  }
+  assign(s, from, team);
 }
 
 /* Team 0's interrupt hook on rank 0: serve every waiting message, print
  * progress, and stop team 0's cell if the run is failing. */
-static int coordinator_poll(sched *s) {
+static int coordinator_poll(sched *s, const cell_result *progress) {
   while (par_iprobe(s->world, -1, -1)) serve(s);
+  check_triggers(s);
+  int stop_here = 0;
+  if (s->ckpt_active && s->waiting[0]) {
+    take_state(&s->snap[0], progress);
+    s->have_snap[0] = 1;
+    s->waiting[0] = 0;
+    stop_here = s->ckpt_stop;
+    maybe_finish_checkpoint(s);
+  }
   maybe_progress(s);
-  return s->failing;
+  return s->failing || stop_here;
 }
 
 /* -------------------------------------------------------------- teams */
 
-static int team_interrupt(void *ctx) {
+static int team_interrupt(void *ctx, const cell_result *progress) {
   sched *s = ctx;
   int64_t flag = 0;
   if (s->team_rank == 0) {
     if (s->rank == 0) {
-      flag = coordinator_poll(s);
-    } else if (par_iprobe(s->world, 0, TAG_ABORT)) {
-      par_recv(s->world, &s->buf, &s->cap, 0, TAG_ABORT, NULL, NULL);
-      flag = 1;
+      flag = coordinator_poll(s, progress);
+    } else {
+      if (par_iprobe(s->world, 0, TAG_ABORT)) {
+        par_recv(s->world, &s->buf, &s->cap, 0, TAG_ABORT, NULL, NULL);
+        flag = 1;
+      }
+      if (par_iprobe(s->world, 0, TAG_SNAPSHOT)) {
+        int64_t stop = 0;
+        par_recv(s->world, &s->buf, &s->cap, 0, TAG_SNAPSHOT, NULL, NULL);
+        memcpy(&stop, s->buf, sizeof stop);
+        void *msg = NULL;
+        size_t cap = 0;
+        const size_t len = cell_result_pack(progress, &msg, &cap);
+        par_send(s->world, msg, len, 0, TAG_STATE);
+        free(msg);
+        if (stop) flag = 1;
+      }
     }
   }
   if (s->team_size > 1) par_bcast(s->team, &flag, sizeof flag, 0);
@@ -255,7 +431,29 @@ static int team_interrupt(void *ctx) {
  * agreed over the team. */
 static int run_cell(sched *s, int64_t cell, cell_result *res, tsim_error *err) {
   const train_hooks hooks = {team_interrupt, s};
-  return train_cell(s->cfg, cell, s->team, s->cache, &hooks, res, err);
+  const cell_result *from = s->have_assigned_state ? &s->assigned_state : NULL;
+  return train_cell(s->cfg, cell, s->team, s->cache, &hooks, from, res, err);
+}
+
+/* The leader's assignment message (cell id, optional state) to every rank
+ * of the team; returns the cell id. */
+static int64_t share_assignment(sched *s, const void *msg, size_t len) {
+  int64_t header[2] = {-1, 0};
+  if (s->team_rank == 0) {
+    memcpy(&header[0], msg, sizeof(int64_t));
+    header[1] = (int64_t)(len - sizeof(int64_t));
+  }
+  if (s->team_size > 1) par_bcast(s->team, header, sizeof header, 0);
+  if (s->have_assigned_state) cell_result_free(&s->assigned_state);
+  s->have_assigned_state = 0;
+  if (header[0] < 0 || header[1] == 0) return header[0];
+  void *state = tsim_xmalloc((size_t)header[1]);
+  if (s->team_rank == 0) memcpy(state, (const char *)msg + sizeof(int64_t), (size_t)header[1]);
+  if (s->team_size > 1) par_bcast(s->team, state, (size_t)header[1], 0);
+  s->have_assigned_state =
+      cell_result_unpack(state, (size_t)header[1], &s->assigned_state) == TSIM_OK;
+  free(state);
+  return header[0];
 }
 
 /* Test hook (fault injection for the test suite): TSIM_FAULT="RANK:N"
@@ -290,12 +488,10 @@ static int team_loop(sched *s, tsim_error *err) {
   int tag = TAG_DONE;
   for (;;) {
     if (s->team_rank == 0) par_send(s->world, s->buf, len, 0, tag);
-    int64_t cell = -1;
-    if (s->team_rank == 0) {
-      par_recv(s->world, &s->buf, &s->cap, 0, TAG_ASSIGN, NULL, NULL);
-      memcpy(&cell, s->buf, sizeof cell);
-    }
-    if (s->team_size > 1) par_bcast(s->team, &cell, sizeof cell, 0);
+    size_t got = 0;
+    if (s->team_rank == 0)
+      got = par_recv(s->world, &s->buf, &s->cap, 0, TAG_ASSIGN, NULL, NULL);
+    const int64_t cell = share_assignment(s, s->buf, got);
     if (cell < 0) break;
     cell_result res;
     int rc = team_cell(s, cell, &res, err);
@@ -314,9 +510,11 @@ static int team_loop(sched *s, tsim_error *err) {
     }
     cell_result_free(&res);
   }
-  /* an abort sent just as the last cell finished is still waiting */
-  while (s->team_rank == 0 && par_iprobe(s->world, 0, TAG_ABORT))
-    par_recv(s->world, &s->buf, &s->cap, 0, TAG_ABORT, NULL, NULL);
+  /* an abort or snapshot request sent as the last cell finished */
+  while (s->team_rank == 0 && (par_iprobe(s->world, 0, TAG_ABORT) ||
+                               par_iprobe(s->world, 0, TAG_SNAPSHOT)))
+    par_recv(s->world, &s->buf, &s->cap, 0, -1, NULL, NULL);
+  if (s->have_assigned_state) cell_result_free(&s->assigned_state);
   return TSIM_OK;
 }
 
@@ -324,18 +522,28 @@ static int team_loop(sched *s, tsim_error *err) {
 static int coordinator_loop(sched *s) {
   for (;;) {
     int64_t cell = -1;
+    void *msg = NULL;
+    size_t len = sizeof cell;
     if (s->team_rank == 0) {
+      check_triggers(s);
       cell = next_cell(s);
       while (cell < 0) { /* team 0 is done: serve the others until all stop */
         int open = 0;
         for (int t = 1; t < s->nteams; ++t) open += !s->stopped[t];
         if (!open) break;
-        serve(s);
+        if (par_iprobe(s->world, -1, -1)) {
+          serve(s);
+        } else {
+          check_triggers(s);
+          usleep(1000);
+        }
         maybe_progress(s);
       }
       s->running[0] = cell;
+      msg = assignment_message(s, cell, &len);
     }
-    if (s->team_size > 1) par_bcast(s->team, &cell, sizeof cell, 0);
+    cell = share_assignment(s, msg, len);
+    free(msg);
     if (cell < 0) break;
     cell_result res;
     tsim_error err = {0};
@@ -376,6 +584,63 @@ static void write_manifest(sched *s, int rc, double wall) {
     record_failure(s, err.code, &err);
 }
 
+/* Rank 0: continue OUTDIR from its checkpoint (or start afresh if it has
+ * none): finished cells are left out of the order, running ones resume. */
+static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *err) {
+  const char *outdir = s->opt->outdir;
+  if (!ckpt_any(outdir))
+    return output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
+  ckpt_data d;
+  char warning[TSIM_MSG_MAX];
+  TSIM_TRY(ckpt_load(outdir, &d, warning, sizeof warning, err));
+  if (warning[0]) fprintf(stderr, "tsim: warning: %s\n", warning);
+  char *text = config_results_text(s->cfg);
+  const size_t len = strlen(text) + 64 + (s->opt->cells ? strlen(s->opt->cells) : 0);
+  char *now = tsim_xmalloc(len), changed[TSIM_MSG_MAX / 2];
+  snprintf(now, len, "%scells: %s\n", text, s->opt->cells ? s->opt->cells : "all");
+  free(text);
+  int rc = TSIM_OK;
+  if (strcmp(now, d.config_yaml)) {
+    if (config_changed_keys(d.config_yaml, now, changed, sizeof changed) == 0)
+      snprintf(changed, sizeof changed, "--cells");
+    rc = tsim_fail(err, TSIM_EINPUT,
+                   "%s: the checkpoint was made with another config: %s changed; "
+                   "resume with the same config, or start anew with -o or --force",
+                   outdir, changed);
+  }
+  free(now);
+  if (!rc && d.ncells != s->cfg->ncells)
+    rc = tsim_fail(err, TSIM_EINPUT, "%s: the checkpoint's grid has %lld cells, not %lld",
+                   outdir, (long long)d.ncells, (long long)s->cfg->ncells);
+  if (!rc)
+    rc = output_resume(s->cfg, outdir, ids, nids, d.done, d.written, d.table_bytes,
+                       &s->out, err);
+  if (!rc) {
+    memcpy(s->finished, d.done, (size_t)d.ncells);
+    for (int64_t i = 0; i < d.nstates; ++i) {
+      const int64_t cell = d.states[i].cell;
+      if (cell < 0 || cell >= d.ncells || s->finished[cell] || s->resume_from[cell]) continue;
+      s->resume_from[cell] = tsim_xmalloc(sizeof(cell_result));
+      *s->resume_from[cell] = d.states[i];
+      memset(&d.states[i], 0, sizeof d.states[i]);
+    }
+    int64_t kept = 0, earlier = 0;
+    for (int64_t i = 0; i < s->norder; ++i) {
+      if (s->finished[s->order[i]]) ++earlier;
+      else s->order[kept++] = s->order[i];
+    }
+    s->norder = kept;
+    s->finished_before = earlier;
+    if (s->progress != PROGRESS_NONE)
+      printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cells finished, "
+             "%lld to run (%lld from a saved state)\n",
+             outdir, (long long)d.generation, (long long)earlier, (long long)kept,
+             (long long)d.nstates);
+  }
+  ckpt_free(&d);
+  return rc;
+}
+
 int sched_run(const tsim_config *cfg, const sched_options *opt,
               tsim_error *err) {
   sched s;
@@ -384,7 +649,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.opt = opt;
   s.world = par_world();
   s.rank = par_rank(s.world);
-  s.t0 = s.last_progress = tsim_wtime();
+  s.t0 = s.last_progress = s.last_ckpt = tsim_wtime();
   s.progress = opt->quiet ? PROGRESS_NONE : opt->progress;
   if (s.progress == PROGRESS_AUTO)
     s.progress = isatty(STDOUT_FILENO) ? PROGRESS_LIVE : PROGRESS_LOG;
@@ -405,15 +670,27 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.running = tsim_xmalloc((size_t)s.nteams * sizeof(int64_t));
   for (int t = 0; t < s.nteams; ++t) s.running[t] = -1;
   s.stopped = tsim_xcalloc((size_t)s.nteams, sizeof(int));
+  s.waiting = tsim_xcalloc((size_t)s.nteams, sizeof(int));
+  s.have_snap = tsim_xcalloc((size_t)s.nteams, sizeof(int));
+  s.snap = tsim_xcalloc((size_t)s.nteams, sizeof(cell_result));
+  s.finished = tsim_xcalloc((size_t)cfg->ncells + 1, 1);
+  s.resume_from = tsim_xcalloc((size_t)cfg->ncells + 1, sizeof(cell_result *));
   s.cache = train_cache_create();
+  char stop_file[4200];
+  snprintf(stop_file, sizeof stop_file, "%s/STOP", opt->outdir);
 
   int rc = TSIM_OK;
   if (s.rank == 0) {
-    rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
-    if (!rc && !opt->quiet)
-      printf("tsim: %lld cells on %d ranks as %d team%s of %d%s\n", (long long)nids,
+    stop_watch_init(&s.watch, stop_file, opt->time_limit, 60.0);
+    if (opt->resume)
+      rc = open_resumed(&s, ids, nids, err);
+    else
+      rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
+    if (!rc && s.progress != PROGRESS_NONE)
+      printf("tsim: %lld cells on %d ranks as %d team%s of %d%s\n", (long long)s.norder,
              size, s.nteams, s.nteams == 1 ? "" : "s", s.g,
              size % s.g ? " (the last team takes the remainder)" : "");
+    fflush(stdout);
   }
   rc = par_agree(s.world, rc, err);
   if (!rc) {
@@ -424,15 +701,21 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
     const double wall = tsim_wtime() - s.t0;
     if (s.rank == 0) {
       if (s.progress == PROGRESS_LIVE) progress_line(&s, 1);
+      if (!s.failing) write_checkpoint(&s); /* the final state of the run */
+      const int unfinished = s.done < s.norder;
       write_manifest(&s, s.failing ? s.fail_rc : 0, wall);
       /* skipped(invalid) stays 0: a config is checked whole before any cell
        * runs, so no cell is ever skipped for its settings */
       printf("tally: %lld cells: %lld converged, %lld max_iterations, "
-             "%lld diverged, 0 skipped(invalid)%s; wall %.2f s; %s\n",
-             (long long)s.norder, (long long)s.by_status[CELL_CONVERGED],
+             "%lld diverged, 0 skipped(invalid)%s%s; wall %.2f s; %s\n",
+             (long long)(s.norder + s.finished_before),
+             (long long)s.by_status[CELL_CONVERGED],
              (long long)s.by_status[CELL_MAX_ITERATIONS],
              (long long)s.by_status[CELL_DIVERGED],
-             s.done < s.norder ? ", some not run (failure)" : "", wall, opt->outdir);
+             s.finished_before ? ", the rest finished before the resume" : "",
+             !unfinished ? "" : s.failing ? ", some not run (failure)"
+                                          : ", some not run (stopped: resume with --resume)",
+             wall, opt->outdir);
       fflush(stdout);
     } else {
       char hosts[16];
@@ -442,9 +725,25 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
     if (s.rank == 0 && s.failing) {
       mine = s.fail_rc;
       *err = s.fail_err;
+    } else if (s.rank == 0 && s.stopping && s.done < s.norder) {
+      mine = TSIM_ESTOP;
+      tsim_fail(err, TSIM_ESTOP, "tsim: stopped (%s) with a checkpoint in %s/checkpoint; "
+                "continue with --resume", s.watch.reason, opt->outdir);
     }
     rc = par_agree(s.world, mine, err);
   }
+  for (int64_t c = 0; c < cfg->ncells; ++c)
+    if (s.resume_from[c]) {
+      cell_result_free(s.resume_from[c]);
+      free(s.resume_from[c]);
+    }
+  for (int t = 0; t < s.nteams; ++t)
+    if (s.have_snap[t]) cell_result_free(&s.snap[t]);
+  free(s.resume_from);
+  free(s.finished);
+  free(s.snap);
+  free(s.have_snap);
+  free(s.waiting);
   train_cache_destroy(&s.cache);
   par_comm_free(&s.team);
   free(s.running);

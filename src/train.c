@@ -95,9 +95,18 @@ static double norm2(const double *v, int64_t n) {
   return sqrt(s);
 }
 
+/* RES becomes a deep copy of the saved state FROM. */
+static void copy_state(const cell_result *from, cell_result *res) {
+  void *buf = NULL;
+  size_t cap = 0;
+  const size_t len = cell_result_pack(from, &buf, &cap);
+  cell_result_unpack(buf, len, res);
+  free(buf);
+}
+
 int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-               train_cache *cache, const train_hooks *hooks, cell_result *res,
-               tsim_error *err) {
+               train_cache *cache, const train_hooks *hooks,
+               const cell_result *resume, cell_result *res, tsim_error *err) {
   const double t_start = tsim_wtime();
   tsim_params p;
   config_cell(cfg, cell, &p);
@@ -107,25 +116,38 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   tsim_model m;
   model_from_params(&p, &m);
   const int64_t d = p.d, K = p.K, Kd = K * d;
-  double *W = tsim_xcalloc((size_t)Kd, sizeof(double));
+  int64_t t_first = 0;
+  double wall_before = 0.0;
+  int rc = TSIM_OK;
+  if (resume && resume->nW == Kd && resume->cell == cell) {
+    copy_state(resume, res); /* rows, events and W_t of the saved state */
+    t_first = res->iterations;
+    wall_before = res->wall_s;
+  } else {
+    res->W = tsim_xcalloc((size_t)Kd, sizeof(double));
+    res->nW = Kd;
+    rc = par_agree(team, data_init_weights(&p, res->W, err), err);
+    if (rc) return rc;
+  }
+  double *W = res->W;
   double *G = tsim_xcalloc((size_t)Kd, sizeof(double));
   double *V = tsim_xcalloc((size_t)Kd, sizeof(double));
   double *q = tsim_xcalloc((size_t)K, sizeof(double));
   neuron_stats *ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
-  int rc = par_agree(team, data_init_weights(&p, W, err), err);
-  if (rc) goto done;
   model_work *work = model_work_create(&m);
 
   const double target = teacher->norm / sqrt(p.C);   /* ||w*|| / sqrt(C) */
   const double lemma_radius = p.nu * target;         /* Lemma 1 */
   const double gamma = p.nu * teacher->norm / sqrt(2.0); /* Theorems 1, 3 */
-  if (K == 1) {
+  if (K == 1 && t_first == 0) {
     double par0 = 0.0;
     for (int64_t j = 0; j < d; ++j) par0 += W[j] * teacher->u[j];
     res->t_gamma_bound = metrics_t_gamma_bound(&m, teacher, p.eta, gamma, par0);
   }
-  for (int64_t t = 0;; ++t) {
-    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx)) {
+  for (int64_t t = t_first;; ++t) {
+    res->iterations = t; /* the state the hook sees: W_t, rows before t */
+    res->wall_s = wall_before + tsim_wtime() - t_start;
+    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, res)) {
       rc = TSIM_ESTOP;
       break;
     }
@@ -190,12 +212,10 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     for (int64_t e = 0; e < Kd; ++e) W[e] -= p.eta * G[e];
   }
   model_work_destroy(&work);
-done:
-  free(W);
   free(G);
   free(V);
   free(q);
   free(ns);
-  res->wall_s = tsim_wtime() - t_start;
+  res->wall_s = wall_before + tsim_wtime() - t_start;
   return rc;
 }

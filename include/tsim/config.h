@@ -58,6 +58,7 @@ typedef struct tsim_config {
   char *out_dir;
   int out_neurons;
   int64_t team_size; /* run.team_size: 0 = automatic */
+  double checkpoint_seconds; /* run.checkpoint_seconds */
   tsim_params base; /* every setting; axes override theirs per cell */
   int naxes;
   tsim_axis *axes;
@@ -89,6 +90,12 @@ void config_write_json(const tsim_config *cfg, FILE *f, int indent);
 /* A 64-bit hash of everything that changes results (FNV-1a of the
  * effective YAML with the output and run sections left out). */
 uint64_t config_hash(const tsim_config *cfg);
+/* The text that hash is taken of (malloc'd): everything but output, run. */
+char *config_results_text(const tsim_config *cfg);
+/* Compare two such texts: the number of keys whose values differ, listed in
+ * BUF as "key (old -> new), ...". */
+int config_changed_keys(const char *old_text, const char *new_text, char *buf,
+                        size_t cap);
 
 const char *config_activation_name(int activation);
 /* Every accepted key with its type, default and meaning (for --help). */

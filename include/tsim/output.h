@@ -36,6 +36,11 @@ typedef struct cell_result {
   double *metrics; /* metric_rows x METRIC_COLS */
   double *neurons; /* neuron_rows x NEURON_COLS */
   int64_t metric_cap, neuron_cap;
+  /* The weights: W_t at the last iteration evaluated, neuron-major. While a
+   * cell runs (status CELL_PENDING) `iterations` is the next t to evaluate,
+   * so (iterations, W, rows, events) is everything needed to resume it. */
+  int64_t nW;
+  double *W;
 } cell_result;
 
 void cell_result_init(cell_result *r, int64_t cell);
@@ -55,6 +60,17 @@ typedef struct run_output run_output;
 int output_open(const tsim_config *cfg, const char *outdir, int force,
                 const int64_t *ids, int64_t nids, run_output **out,
                 tsim_error *err);
+/* Continue the run in OUTDIR from a checkpoint: the tables are cut back to
+ * TABLE_BYTES (rows written after the checkpoint go), the first WRITTEN of
+ * IDS are in the tables, and the other cells marked in DONE (indexed by
+ * cell id) wait in pending/. */
+int output_resume(const tsim_config *cfg, const char *outdir,
+                  const int64_t *ids, int64_t nids, const unsigned char *done,
+                  int64_t written, const int64_t table_bytes[3],
+                  run_output **out, tsim_error *err);
+/* Flush and fsync the tables; how many cells and bytes they hold. */
+int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[3],
+                        tsim_error *err);
 /* Hand over one finished cell, in any order: the tables receive cells in
  * increasing id order; a cell that arrives early waits as CSV fragments in
  * OUTDIR/pending/ until the cells before it are written. */

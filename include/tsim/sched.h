@@ -27,6 +27,9 @@ typedef struct sched_options {
   const char *cells;        /* "a:b" or "i/N" slice of the grid, or NULL */
   double progress_seconds;  /* progress line period in log mode */
   int progress;             /* PROGRESS_*; AUTO: live if stdout is a tty */
+  int resume;               /* continue OUTDIR from its checkpoint */
+  double checkpoint_seconds;
+  double time_limit;        /* seconds; stop with a checkpoint after them */
 } sched_options;
 
 /* The cell ids a slice spec selects, ascending: "a:b" is a <= id < b,
@@ -34,7 +37,7 @@ typedef struct sched_options {
 int sched_parse_cells(const char *spec, int64_t ncells, int64_t **ids,
                       int64_t *nids, tsim_error *err);
 
-/* Collective over the world. Returns the exit status (0, 1, 2). */
+/* Collective over the world. Returns the exit status (0, 1, 2, 3). */
 int sched_run(const tsim_config *cfg, const sched_options *opt,
               tsim_error *err);
 

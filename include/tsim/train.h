@@ -19,21 +19,25 @@ typedef struct train_cache train_cache;
 train_cache *train_cache_create(void);
 void train_cache_destroy(train_cache **c);
 
-/* Called on every rank of the team at every iteration boundary; a non-zero
- * return stops the cell there. The hook must return the same value on
- * every rank of the team (the scheduler's hook agrees over the team). */
+/* Called on every rank of the team at every iteration boundary, with the
+ * cell's state so far (PROGRESS: status CELL_PENDING, `iterations` the next
+ * t, W = W_t, rows and events before t), which it may save; a non-zero
+ * return stops the cell there. It must return the same value on every rank
+ * of the team (the scheduler's hook agrees over the team). */
 typedef struct train_hooks {
-  int (*interrupt)(void *ctx);
+  int (*interrupt)(void *ctx, const cell_result *progress);
   void *ctx;
 } train_hooks;
 
-/* Run cell CELL of CFG on the ranks of TEAM. Every rank of the team returns
- * the same RES. Errors (unreadable data file on one rank, ...) are agreed
- * over the team before returning. Returns TSIM_ESTOP when HOOKS (may be
- * NULL) interrupted the cell; RES is then incomplete. */
+/* Run cell CELL of CFG on the ranks of TEAM, from the start or, if RESUME
+ * is a saved state of this cell (see train_hooks), from there: the result
+ * has the bits of an uninterrupted run either way. Every rank of the team
+ * returns the same RES. Errors (unreadable data file on one rank, ...) are
+ * agreed over the team before returning. Returns TSIM_ESTOP when HOOKS (may
+ * be NULL) interrupted the cell; RES then holds the state at that point. */
 int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-               train_cache *cache, const train_hooks *hooks, cell_result *res,
-               tsim_error *err);
+               train_cache *cache, const train_hooks *hooks,
+               const cell_result *resume, cell_result *res, tsim_error *err);
 
 /* Is iteration T one to log? (log_every, or about log_points log-spaced
  * iterations; t = 0 always.) */
