@@ -69,6 +69,8 @@ def fmt(v):
         return "-"
     if float(v).is_integer() and abs(v) < 1e15:
         return str(int(v))
+    if 1e3 <= abs(v) < 1e9:      # iteration counts: no exponent
+        return "%.0f" % v
     return "%.4g" % v
 
 
@@ -269,10 +271,18 @@ class Run:
         t = np.unique(np.concatenate([p[1] for p in per]))
         v = np.full((len(per), len(t)), np.nan)
         for row, (i, tc, vc) in enumerate(per):
-            pos = np.searchsorted(t, tc)
-            v[row, pos] = vc
-            if self.status[i] == "converged" and len(pos):
-                v[row, pos[-1] + 1:] = vc[-1]
+            if len(tc) == 0:
+                continue
+            # within the cell's own range, interpolate at the other cells' t
+            # (a cell logs its last iteration off the common schedule)
+            lo, hi = np.searchsorted(t, tc[0]), np.searchsorted(t, tc[-1], side="right")
+            ok = np.isfinite(vc)
+            if np.all(ok):
+                v[row, lo:hi] = np.interp(t[lo:hi], tc, vc)
+            else:
+                v[row, np.searchsorted(t, tc)] = vc
+            if self.status[i] == "converged":
+                v[row, hi:] = vc[-1]
         return t, v
 
 

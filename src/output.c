@@ -227,6 +227,55 @@ int output_open(const tsim_config *cfg, const char *outdir, int force,
   return TSIM_OK;
 }
 
+/* A cell the checkpoint saw parked may have reached the tables since (and
+ * its fragments gone from pending/): before the tables are cut back, copy
+ * its rows from past the cut into pending/ again. */
+static int recover_parked(const char *outdir, int table, const char *path,
+                          int64_t keep_bytes, const int64_t *ids, int64_t nids,
+                          const unsigned char *done, int64_t written,
+                          tsim_error *err) {
+  FILE *in = fopen(path, "r");
+  if (!in) return tsim_fail(err, TSIM_EINPUT, "%s: cannot read: %s", path, strerror(errno));
+  if (fseeko(in, (off_t)keep_bytes, SEEK_SET)) {
+    fclose(in);
+    return tsim_fail(err, TSIM_EINPUT, "%s: shorter than its checkpoint says", path);
+  }
+  char *line = NULL, frag[4400], dir[4300];
+  size_t cap = 0;
+  long long current = -1;
+  FILE *out = NULL;
+  int rc = TSIM_OK;
+  snprintf(dir, sizeof dir, "%s/pending", outdir);
+  while (!rc && getline(&line, &cap, in) > 0) {
+    const long long cell = strtoll(line, NULL, 10);
+    if (cell != current) {
+      if (out) fclose(out);
+      out = NULL;
+      current = cell;
+      int64_t lo = 0, hi = nids; /* position of the cell among the run's */
+      while (lo < hi) {
+        int64_t mid = (lo + hi) / 2;
+        if (ids[mid] < cell) lo = mid + 1; else hi = mid;
+      }
+      if (lo < nids && ids[lo] == cell && lo >= written && done[cell]) {
+        snprintf(frag, sizeof frag, "%s/%lld.%s.csv", dir, cell, table_names[table]);
+        if (access(frag, F_OK)) {
+          mkdir(dir, 0777);
+          if (!(out = fopen(frag, "w")))
+            rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", frag, strerror(errno));
+        }
+      }
+    }
+    if (out && fputs(line, out) == EOF)
+      rc = tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", frag, strerror(errno));
+  }
+  if (out && fclose(out) && !rc)
+    rc = tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", frag, strerror(errno));
+  free(line);
+  fclose(in);
+  return rc;
+}
+
 int output_resume(const tsim_config *cfg, const char *outdir,
                   const int64_t *ids, int64_t nids, const unsigned char *done,
                   int64_t written, const int64_t table_bytes[3],
@@ -236,6 +285,7 @@ int output_resume(const tsim_config *cfg, const char *outdir,
   for (int t = 0; t < 3; ++t) { /* drop rows written after the checkpoint */
     if (t == 2 && !cfg->out_neurons) break;
     snprintf(path, sizeof path, "%s/%s.csv", outdir, table_names[t]);
+    TSIM_TRY(recover_parked(outdir, t, path, table_bytes[t], ids, nids, done, written, err));
     if (truncate(path, (off_t)table_bytes[t]))
       return tsim_fail(err, TSIM_EINPUT, "%s: cannot cut back to the checkpoint: %s",
                        path, strerror(errno));
@@ -399,7 +449,8 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
     if (!rc) format_cell(cfg, r, f[0], f[1], f[2]);
     for (int t = 0; t < 3; ++t)
       if (f[t] && fclose(f[t]) && !rc)
-        rc = tsim_fail(err, TSIM_EFAIL, "%s/pending: write failed", o->dir);
+        rc = tsim_fail(err, TSIM_EFAIL, "%s/pending: write failed: %s", o->dir,
+                       strerror(errno));
     o->parked[pos] = 1;
     return rc;
   }
@@ -535,4 +586,81 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
   memcpy(r->W, d + PACK_REALS + mrows * METRIC_COLS + nrows * NEURON_COLS,
          (size_t)nW * sizeof(double));
   return TSIM_OK;
+}
+
+/* Mark in MARK (by cell id) the cells whose cells.csv row, in the table or
+ * in pending/, has status STATUS. */
+static void mark_rows(FILE *in, int status_col, const char *status, int64_t ncells,
+                      unsigned char *mark) {
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, in) > 0) {
+    const long long cell = strtoll(line, NULL, 10);
+    const char *field = line;
+    for (int c = 0; c < status_col && field; ++c) {
+      field = strchr(field, ',');
+      if (field) ++field;
+    }
+    if (field && cell >= 0 && cell < ncells && !strncmp(field, status, strlen(status)) &&
+        field[strlen(status)] == ',')
+      mark[cell] = 1;
+  }
+  free(line);
+}
+
+int output_mark_status(const char *outdir, const char *status, int64_t ncells,
+                       unsigned char *mark, tsim_error *err) {
+  char path[4400];
+  snprintf(path, sizeof path, "%s/cells.csv", outdir);
+  FILE *in = fopen(path, "r");
+  if (!in) return tsim_fail(err, TSIM_EINPUT, "%s: cannot read: %s", path, strerror(errno));
+  char *header = NULL;
+  size_t cap = 0;
+  int col = -1;
+  if (getline(&header, &cap, in) > 0) {
+    int c = 0;
+    for (char *tok = strtok(header, ",\n"); tok; tok = strtok(NULL, ",\n"), ++c)
+      if (!strcmp(tok, "status")) col = c;
+  }
+  free(header);
+  if (col < 0) {
+    fclose(in);
+    return tsim_fail(err, TSIM_EINPUT, "%s: no status column", path);
+  }
+  mark_rows(in, col, status, ncells, mark);
+  fclose(in);
+  snprintf(path, sizeof path, "%s/pending", outdir);
+  DIR *d = opendir(path);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (!strstr(e->d_name, ".cells.csv")) continue;
+    char frag[4700];
+    snprintf(frag, sizeof frag, "%s/%s", path, e->d_name);
+    FILE *f = fopen(frag, "r");
+    if (f) {
+      mark_rows(f, col, status, ncells, mark);
+      fclose(f);
+    }
+  }
+  if (d) closedir(d);
+  return TSIM_OK;
+}
+
+int64_t output_table_offset(const char *outdir, int table, int64_t first_cell) {
+  char path[4400];
+  snprintf(path, sizeof path, "%s/%s.csv", outdir, table_names[table]);
+  FILE *in = fopen(path, "r");
+  if (!in) return -1;
+  char *line = NULL;
+  size_t cap = 0;
+  int64_t at = 0;
+  ssize_t n = getline(&line, &cap, in); /* header */
+  if (n > 0) at = n;
+  while ((n = getline(&line, &cap, in)) > 0) {
+    if (strtoll(line, NULL, 10) >= first_cell) break;
+    at += n;
+  }
+  free(line);
+  fclose(in);
+  return at;
 }

@@ -584,6 +584,41 @@ static void write_manifest(sched *s, int rc, double wall) {
     record_failure(s, err.code, &err);
 }
 
+/* train.iterations grew: cells that stopped at the old limit
+ * (max_iterations) run again to the new one. They are recomputed from the
+ * start, so their rows are exactly those of an uninterrupted run with the new
+ * limit; the tables are cut back to the first of them (later finished cells
+ * wait in pending/ again). With log_points the log schedule depends on the
+ * limit, so saved states are dropped too and those cells restart. */
+static int extend_iterations(sched *s, ckpt_data *d, const int64_t *ids, int64_t nids,
+                             tsim_error *err) {
+  unsigned char *again = tsim_xcalloc((size_t)d->ncells + 1, 1);
+  int rc = output_mark_status(s->opt->outdir, "max_iterations", d->ncells, again, err);
+  int64_t first = -1, count = 0;
+  for (int64_t i = 0; !rc && i < nids; ++i) {
+    if (!again[ids[i]] || !d->done[ids[i]]) continue;
+    d->done[ids[i]] = 0;
+    ++count;
+    if (first < 0) first = i;
+  }
+  if (!rc && first >= 0 && first < d->written) {
+    d->written = first;
+    for (int t = 0; t < 3; ++t) {
+      const int64_t at = output_table_offset(s->opt->outdir, t, ids[first]);
+      if (at >= 0 && at < d->table_bytes[t]) d->table_bytes[t] = at;
+    }
+  }
+  if (!rc && s->cfg->base.log_points > 0) {
+    for (int64_t i = 0; i < d->nstates; ++i) cell_result_free(&d->states[i]);
+    d->nstates = 0;
+  }
+  if (!rc && s->progress != PROGRESS_NONE)
+    printf("tsim: train.iterations grew to %lld: %lld max_iterations cells run again\n",
+           (long long)s->cfg->base.iterations, (long long)count);
+  free(again);
+  return rc;
+}
+
 /* Rank 0: continue OUTDIR from its checkpoint (or start afresh if it has
  * none): finished cells are left out of the order, running ones resume. */
 static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *err) {
@@ -601,12 +636,19 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
   free(text);
   int rc = TSIM_OK;
   if (strcmp(now, d.config_yaml)) {
-    if (config_changed_keys(d.config_yaml, now, changed, sizeof changed) == 0)
-      snprintf(changed, sizeof changed, "--cells");
-    rc = tsim_fail(err, TSIM_EINPUT,
-                   "%s: the checkpoint was made with another config: %s changed; "
-                   "resume with the same config, or start anew with -o or --force",
-                   outdir, changed);
+    const int n = config_changed_keys(d.config_yaml, now, changed, sizeof changed);
+    long long before = 0;
+    if (n == 1 && sscanf(changed, "train.iterations (%lld ->", &before) == 1 &&
+        before < s->cfg->base.iterations && s->cfg->base.iterations > 0) {
+      rc = extend_iterations(s, &d, ids, nids, err);
+    } else {
+      if (n == 0) snprintf(changed, sizeof changed, "--cells");
+      rc = tsim_fail(err, TSIM_EINPUT,
+                     "%s: the checkpoint was made with another config: %s changed; "
+                     "resume with the same config (train.iterations may grow), or "
+                     "start anew with -o or --force",
+                     outdir, changed);
+    }
   }
   free(now);
   if (!rc && d.ncells != s->cfg->ncells)

@@ -68,6 +68,12 @@ int output_resume(const tsim_config *cfg, const char *outdir,
                   const int64_t *ids, int64_t nids, const unsigned char *done,
                   int64_t written, const int64_t table_bytes[3],
                   run_output **out, tsim_error *err);
+/* Mark (by cell id) the finished cells of OUTDIR whose status is STATUS. */
+int output_mark_status(const char *outdir, const char *status, int64_t ncells,
+                       unsigned char *mark, tsim_error *err);
+/* Byte offset in TABLE (0 cells, 1 metrics, 2 neurons) of the first row of a
+ * cell with id >= FIRST_CELL (the length if none); -1 if unreadable. */
+int64_t output_table_offset(const char *outdir, int table, int64_t first_cell);
 /* Flush and fsync the tables; how many cells and bytes they hold. */
 int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[3],
                         tsim_error *err);

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# test_checkpoint.sh - checkpoints and exact resume (DESIGN.md section 6):
+# stop requests (STOP file, SIGTERM, time limit) exit 3 and resume to the
+# bits of an uninterrupted run on another rank count; kill -9 at random
+# moments, resumed at other rank counts, gives identical tables; damaged
+# checkpoints fall back to the previous generation; a changed config is
+# refused; a failing checkpoint write leaves the previous one intact.
+SUITE=checkpoint
+source "$(dirname "$0")/lib.sh"
+
+cat > "$TMP/long.yaml" <<'YAML'
+name: long
+model: {d: 5, K: [1, 4]}
+data:  {n: 3000, n_test: 300, seed: 2, chunk: 256}
+init:  {scale: 0.3, seed: [0, 1]}
+train: {eta: [0.02, 3.0, 0.05], iterations: 5000, log_every: 50}
+YAML
+run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref" >/dev/null 2>&1
+check "uninterrupted reference run" test -s "$TMP/ref/metrics.csv"
+same_run() { # same_run DIR: all three tables equal the reference's
+  local f
+  for f in cells.csv metrics.csv neurons.csv; do same_csv "$TMP/ref/$f" "$1/$f" || return 1; done
+}
+wait_for() { # wait_for FILE [seconds]
+  local n=0; while [ ! -e "$1" ] && [ $n -lt $(( ${2:-20} * 10 )) ]; do sleep 0.1; n=$((n + 1)); done
+}
+
+# STOP file: exit 3, then resume on another rank count
+(run_np 3 run "$TMP/long.yaml" -o "$TMP/stop" --progress log --checkpoint-seconds 0.2 >"$TMP/stop.log" 2>&1; echo $? > "$TMP/stop.rc") &
+wait_for "$TMP/stop/metrics.csv"; sleep 0.7; touch "$TMP/stop/STOP"; wait
+check "STOP file: exit status 3" test "$(cat "$TMP/stop.rc")" = 3
+check "STOP file: the log says why" grep -q 'stop requested (STOP file)' "$TMP/stop.log"
+rm -f "$TMP/stop/STOP"
+run_np 2 resume "$TMP/stop" -q >/dev/null 2>"$TMP/stop2.err"
+check "resume on 2 ranks: exit 0" test $? -eq 0
+check "STOP + resume: tables byte-identical to the uninterrupted run" same_run "$TMP/stop"
+check "no pending/ left" test ! -e "$TMP/stop/pending"
+
+# SIGTERM to the ranks (as srun and Slurm deliver it), resume on 1 rank
+(run_np 2 run "$TMP/long.yaml" -o "$TMP/term" -q >/dev/null 2>&1; echo $? > "$TMP/term.rc") &
+wait_for "$TMP/term/metrics.csv"; sleep 0.7
+pkill -TERM -f "^$TSIM run $TMP/long.yaml -o $TMP/term" ; wait
+check "SIGTERM: exit status 3" test "$(cat "$TMP/term.rc")" = 3
+run_np 1 run "$TMP/long.yaml" -o "$TMP/term" --resume -q >/dev/null 2>&1
+check "SIGTERM + resume on 1 rank: identical tables" same_run "$TMP/term"
+# SIGUSR1 to mpirun, which forwards it to the ranks (the job scripts' signal)
+(run_np 3 run "$TMP/long.yaml" -o "$TMP/usr1" -q >/dev/null 2>&1; echo $? > "$TMP/usr1.rc") &
+wait_for "$TMP/usr1/metrics.csv"; sleep 0.7
+pkill -USR1 -f "^mpirun -q --oversubscribe -np 3 .*-o $TMP/usr1" ; wait
+check "SIGUSR1 through mpirun: exit status 3" test "$(cat "$TMP/usr1.rc")" = 3
+run_np 2 resume "$TMP/usr1" -q >/dev/null 2>&1
+check "SIGUSR1 + resume on 2 ranks: identical tables" same_run "$TMP/usr1"
+
+# --time-limit: stops by itself with 3, resumes with a team of 2
+run_np 2 run "$TMP/long.yaml" -o "$TMP/tl" -q --time-limit 0.8 >/dev/null 2>&1; rc=$?
+check "--time-limit: exit status 3" test $rc -eq 3
+run_np 2 run "$TMP/long.yaml" -o "$TMP/tl" -q --resume --team-size 2 >/dev/null 2>&1
+check "time limit + resume with a team of 2: identical tables" same_run "$TMP/tl"
+
+# kill -9 of mpirun at random moments, resumed each time on another count
+nps=(3 1 2 4 2)
+for i in 0 1 2; do
+  delay=$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.4 + rand() * 1.2 }')
+  (run_np ${nps[$i]} run "$TMP/long.yaml" -o "$TMP/k9" --resume -q --checkpoint-seconds 0.1 >/dev/null 2>&1) &
+  pid=$!; sleep "$delay"
+  pkill -KILL -f "^mpirun -q --oversubscribe -np ${nps[$i]} .*-o $TMP/k9" ; pkill -KILL -f "^$TSIM run $TMP/long.yaml -o $TMP/k9"
+  wait $pid 2>/dev/null
+  echo "  (kill -9 after $delay s on ${nps[$i]} ranks)"
+done
+run_np 4 run "$TMP/long.yaml" -o "$TMP/k9" --resume -q >/dev/null 2>&1
+check "three kill -9 at random moments, resumed on 1-4 ranks: identical tables" same_run "$TMP/k9"
+
+# damaged checkpoints: the newest broken three ways, the previous one used
+cp -r "$TMP/stop" "$TMP/dmg"
+gens=$(ls "$TMP/dmg/checkpoint")
+newest=$(ls "$TMP/dmg/checkpoint" | tail -1)
+check "two generations are kept" test "$(echo "$gens" | wc -l)" -eq 2
+for how in truncate flip missing; do
+  rm -rf "$TMP/d-$how"; cp -r "$TMP/stop" "$TMP/d-$how"
+  f="$TMP/d-$how/checkpoint/$newest/state.bin"
+  case $how in
+    truncate) truncate -s -7 "$f" ;;
+    flip) printf '\xff' | dd of="$f" bs=1 seek=20 conv=notrunc status=none ;;
+    missing) rm "$TMP/d-$how/checkpoint/$newest/config.yaml" ;;
+  esac
+  run_np 1 resume "$TMP/d-$how" -q >/dev/null 2>"$TMP/d-$how.err"; rc=$?
+  check "damaged newest checkpoint ($how): reported in one line, previous used, exit 0" \
+    bash -c "[ $rc -eq 0 ] && grep -q 'newest generation is damaged' '$TMP/d-$how.err' && [ \$(wc -l < '$TMP/d-$how.err') -eq 1 ]"
+done
+rm -rf "$TMP/none"; cp -r "$TMP/stop" "$TMP/none"
+for g in "$TMP"/none/checkpoint/gen-*; do truncate -s 10 "$g/state.bin"; done
+before=$(find "$TMP/none" -type f | sort | xargs md5sum | md5sum)
+run_np 1 resume "$TMP/none" -q >/dev/null 2>"$TMP/none.err"; rc=$?
+check "no valid checkpoint: exit 2 with a clear message" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'no valid checkpoint' '$TMP/none.err'"
+check "no valid checkpoint: nothing deleted or changed" \
+  test "$(find "$TMP/none" -type f | sort | xargs md5sum | md5sum)" = "$before"
+
+# a changed config is refused, naming the keys
+run_np 1 run "$TMP/long.yaml" -o "$TMP/stop" --resume -q --set model.C=2 --set data.seed=5 >/dev/null 2>"$TMP/chg.err"; rc=$?
+check "changed config: exit 2 naming model.C and data.seed" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'model.C (1.0 -> 2.0)' '$TMP/chg.err' && grep -q 'data.seed (2 -> 5)' '$TMP/chg.err'"
+run_np 1 run "$TMP/long.yaml" -o "$TMP/stop" --resume -q --set run.checkpoint_seconds=5 >/dev/null 2>&1
+check "a run-only setting may change on resume (nothing left to do: exit 0)" test $? -eq 0
+
+# growing train.iterations extends the max_iterations cells: the result is
+# the run made with the larger limit from the start
+run_np 2 run "$TMP/long.yaml" -q -o "$TMP/grow" --set train.iterations=300 >/dev/null 2>&1
+run_np 3 run "$TMP/long.yaml" -q -o "$TMP/grow" --resume --set train.iterations=900 >/dev/null 2>"$TMP/grow.err"
+check "train.iterations 300 -> 900 on resume is accepted" test $? -eq 0
+run_np 2 run "$TMP/long.yaml" -q -o "$TMP/grow_ref" --set train.iterations=900 >/dev/null 2>&1
+for f in cells.csv metrics.csv neurons.csv; do
+  check "... and $f equals a run with 900 from the start" same_csv "$TMP/grow_ref/$f" "$TMP/grow/$f"
+done
+run_np 1 run "$TMP/long.yaml" -q -o "$TMP/grow" --resume --set train.iterations=600 >/dev/null 2>"$TMP/shrink.err"; rc=$?
+check "shrinking train.iterations is refused, naming it" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'train.iterations (900 -> 600)' '$TMP/shrink.err'"
+
+# a checkpoint write that fails: the run directory on a small tmpfs that is
+# then filled up; the previous generation stays intact and usable
+mnt="$TMP/small"
+mkdir -p "$mnt"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=8m tmpfs "$mnt" 2>/dev/null; then
+  trap 'umount "$mnt" 2>/dev/null; rm -rf "$TMP"' EXIT
+  (run_np 2 run "$TMP/long.yaml" -o "$mnt/run" -q --checkpoint-seconds 0.2 >/dev/null 2>&1) &
+  wait_for "$mnt/run/metrics.csv"; sleep 0.7; touch "$mnt/run/STOP"; wait
+  rm -f "$mnt/run/STOP"
+  prev=$(ls "$mnt/run/checkpoint" | tail -1)
+  sum_prev=$(cat "$mnt/run/checkpoint/$prev"/* | md5sum)
+  dd if=/dev/zero of="$mnt/filler" bs=4k status=none 2>/dev/null
+  run_np 1 resume "$mnt/run" -q >/dev/null 2>"$TMP/full.err"; rc=$?
+  check "a write that fails on a full disk: exit 1 with one clear line ($(head -c 120 "$TMP/full.err"))" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'No space left on device' '$TMP/full.err' && [ \$(wc -l < '$TMP/full.err') -eq 1 ]"
+  check "... the previous checkpoint is intact" test "$(cat "$mnt/run/checkpoint/$prev"/* | md5sum)" = "$sum_prev"
+  check "... and no temporary generation is left" bash -c "! ls -a '$mnt/run/checkpoint' | grep -q tmp"
+  rm -f "$mnt/filler"
+  run_np 2 resume "$mnt/run" -q >/dev/null 2>&1
+  check "... and once there is room the run resumes from it to the same bits" same_run "$mnt/run"
+  umount "$mnt"
+else
+  echo "skip $SUITE: full-disk checkpoint test needs root to mount a tmpfs"
+fi
+finish

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# test_slurm.sh - the Slurm job scripts in jobs/ against a real single-node
+# Slurm started for the test (tests/slurm/start.sh, as root; stopped in the
+# EXIT trap): a plain job, a job array with its merge job, a job requeued by
+# force in the middle and a job that runs out of time, checkpoints and
+# requeues itself. Every run's tables must equal a direct mpirun run's byte
+# for byte. Tests that cannot run here print "skip ... (reason)"; the closing
+# line is "slurm: N passed, N failed, N skipped".
+# TSIM_SKIP_SLURM=1 skips everything.
+SUITE=slurm
+source "$(dirname "$0")/lib.sh"
+SKIPPED=0
+skip() { SKIPPED=$((SKIPPED + 1)); echo "skip $SUITE: $1 ($2)"; }
+done_() { echo "$SUITE: $PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$FAILED" -eq 0 ]; }
+TESTS=("a: tsim.sbatch -n 2 equals a direct run"
+       "b: job array of 3 + merge job equals a direct run"
+       "c: a job requeued by force in the middle resumes and equals a direct run"
+       "d: a job out of time checkpoints, requeues itself and equals a direct run")
+skip_all() { local t; for t in "${TESTS[@]}"; do skip "$t" "$1"; done; done_; exit; }
+
+[ "${TSIM_SKIP_SLURM:-0}" = 1 ] && skip_all "TSIM_SKIP_SLURM=1"
+command -v mpirun >/dev/null || skip_all "no mpirun"
+
+PREFIX="$TMP/slurm"
+cleanup() {
+  if [ -f "$PREFIX/etc/slurm.conf" ]; then
+    PREFIX="$PREFIX" bash "$ROOT/tests/slurm/stop.sh" >"$TMP/stop.log" 2>&1 \
+      || { echo "slurm stop.sh failed:"; cat "$TMP/stop.log"; }
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+mkdir -p "$PREFIX" "$TMP/jobs"
+chmod 711 "$TMP"   # munged wants every directory above its socket searchable by all
+SECONDS=0
+PREFIX="$PREFIX" bash "$ROOT/tests/slurm/start.sh" >"$TMP/start.log" 2>&1
+rc=$?
+if [ $rc -eq 77 ]; then
+  skip_all "$(grep -h '^start.sh:' "$TMP/start.log" | tail -1 | sed 's/^start.sh: //')"
+elif [ $rc -ne 0 ]; then
+  fail "local Slurm starts (tests/slurm/start.sh exit $rc)"
+  sed 's/^/  | /' "$TMP/start.log" | tail -n 20
+  skip_all "Slurm did not start"
+fi
+echo "# local Slurm up in ${SECONDS} s: $(grep -h 'up:' "$TMP/start.log" | sed 's/^\[[^]]*\] //')"
+source "$PREFIX/env.sh"
+export TSIM_ROOT="$ROOT" TSIM_BIN="$TSIM"
+
+has_resume=0
+"$TSIM" run --help 2>/dev/null | grep -q -- --resume && has_resume=1
+
+# --- helpers
+TERMINAL='^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)'
+# job_states ID: the state of the job (or of every task of an array)
+job_states() { squeue -h -t all -j "$1" -o %T 2>/dev/null; }
+# wait_jobs SECONDS ID...: until every job (and array task) has ended
+wait_jobs() {
+  local limit=$1 t0=$SECONDS id st; shift
+  while [ $((SECONDS - t0)) -lt "$limit" ]; do
+    local busy=0
+    for id in "$@"; do
+      st=$(job_states "$id")
+      if [ -z "$st" ] || grep -qvE "$TERMINAL" <<<"$st"; then busy=1; break; fi
+    done
+    [ $busy = 0 ] && return 0
+    sleep 1
+  done
+  echo "# timeout after $limit s waiting for jobs $*:"; squeue -t all | sed 's/^/#   /'
+  return 1
+}
+# all_completed ID: the job (every task) COMPLETED
+all_completed() { local st; st=$(job_states "$1"); [ -n "$st" ] && ! grep -qv '^COMPLETED' <<<"$st"; }
+same_tables() { # same_tables REFDIR DIR
+  local f
+  for f in cells.csv metrics.csv neurons.csv; do
+    same_csv "$1/$f" "$2/$f" || { echo "# $2/$f differs from $1/$f"; return 1; }
+  done
+}
+show_log() { echo "# --- $1"; sed 's/^/#   /' "$1" 2>/dev/null | tail -n "${2:-30}"; }
+
+# --- configs and direct reference runs
+cat > "$TMP/small.yaml" <<'YAML'
+name: small
+model: {d: 5, K: [1, 3]}
+data:  {n: 2000, n_test: 200, chunk: 256}
+init:  {seed: [0, 1]}
+train: {eta: 0.02, iterations: 2000, log_every: 100}
+YAML
+# about 30 s on 2 ranks here: long enough to be stopped in the middle
+cat > "$TMP/long.yaml" <<'YAML'
+name: long
+model: {d: 20, K: [2, 4]}
+data:  {n: 12000, n_test: 500, chunk: 1024}
+init:  {seed: [0, 1, 2]}
+train: {eta: 0.005, iterations: 4000, log_every: 100}
+YAML
+
+cd "$TMP/jobs" || exit 1   # the jobs' default log files land here
+
+# a. one job on 2 tasks (mpirun); b. an array of 3 tasks (srun) + merge
+ja=$(sbatch --parsable -n 2 "$ROOT/jobs/tsim.sbatch" "$TMP/small.yaml" "$TMP/a" 2>"$TMP/a.err")
+TSIM_LAUNCHER=srun TSIM_SBATCH_ARGS="-n 2" "$ROOT/jobs/submit-array.sh" \
+  "$TMP/small.yaml" 3 "$TMP/b" >"$TMP/b.submit" 2>&1
+read -r jb jm < <(tail -n 1 "$TMP/b.submit")
+check "a: sbatch jobs/tsim.sbatch accepted (job ${ja:-none})" test -n "$ja"
+check "b: submit-array.sh printed two job ids ($(tail -n 1 "$TMP/b.submit"))" \
+  bash -c "[[ '${jb:-}' =~ ^[0-9]+\$ && '${jm:-}' =~ ^[0-9]+\$ ]]"
+
+run_np 2 run "$TMP/small.yaml" -q -o "$TMP/ref_small" >/dev/null 2>&1
+check "direct mpirun -np 2 run of the small grid" test -s "$TMP/ref_small/neurons.csv"
+if [ $has_resume = 1 ]; then
+  t0=$SECONDS
+  run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref_long" >/dev/null 2>&1
+  check "direct mpirun -np 2 run of the long grid ($((SECONDS - t0)) s)" test -s "$TMP/ref_long/neurons.csv"
+fi
+
+if [ -n "$ja" ]; then
+  wait_jobs 120 "$ja"
+  check "a: job $ja COMPLETED" all_completed "$ja"
+  check "a: the log says tsim finished" grep -q 'tsim exit 0: all cells finished' "$TMP/jobs/tsim-$ja.out"
+  check "a: cells.csv (but wall_s), metrics.csv, neurons.csv equal the direct run's" \
+    same_tables "$TMP/ref_small" "$TMP/a"
+  all_completed "$ja" && same_tables "$TMP/ref_small" "$TMP/a" >/dev/null || show_log "$TMP/jobs/tsim-$ja.out"
+else
+  show_log "$TMP/a.err"
+fi
+
+if [ -n "${jb:-}" ] && [ -n "${jm:-}" ]; then
+  wait_jobs 180 "$jb" "$jm"
+  check "b: the 3 array tasks COMPLETED" \
+    bash -c "[ \$(squeue -h -t all -j $jb -o %T | grep -c '^COMPLETED') -eq 3 ]"
+  check "b: slice i holds the cells with id % 3 == i" \
+    test "$(tail -n +2 "$TMP/b/slice-1/cells.csv" | cut -d, -f1 | tr '\n' ' ')" = "1 "
+  check "b: merge job $jm COMPLETED after the array" all_completed "$jm"
+  check "b: merged tables equal the direct run's" same_tables "$TMP/ref_small" "$TMP/b/merged"
+  all_completed "$jm" || { show_log "$TMP/b.submit"; for f in "$TMP"/jobs/tsim-"$jb"_*.out "$TMP/jobs/tsim-$jm.out"; do show_log "$f" 15; done; }
+else
+  show_log "$TMP/b.submit"
+fi
+
+if [ $has_resume = 0 ]; then
+  skip "${TESTS[2]}" "bin/tsim run has no --resume yet"
+  skip "${TESTS[3]}" "bin/tsim run has no --resume yet"
+  done_; exit
+fi
+
+# c. forced requeue in the middle; d. a 1-minute job stopped by SIGUSR1 45 s
+# before its end (or by tsim's own deadline from squeue), requeued by the
+# script. Both want the 2 CPUs, so Slurm runs them in turns; each waits
+# about 30 s (cred_expire) after a requeue before it runs again.
+jc=$(sbatch --parsable -n 2 "$ROOT/jobs/tsim.sbatch" "$TMP/long.yaml" "$TMP/c" --progress-seconds 5)
+jd=$(sbatch --parsable -n 2 --time=1 --signal=B:USR1@45 "$ROOT/jobs/tsim.sbatch" \
+       "$TMP/long.yaml" "$TMP/d" --progress-seconds 5)
+requeued=0
+t0=$SECONDS
+while [ $((SECONDS - t0)) -lt 120 ]; do
+  if [ "$(job_states "$jc")" = RUNNING ] && [ -s "$TMP/c/metrics.csv" ]; then
+    sleep 2
+    scontrol requeue "$jc" && requeued=1
+    break
+  fi
+  sleep 0.5
+done
+check "c: job $jc RUNNING with metrics.csv, then scontrol requeue" test $requeued = 1
+wait_jobs 300 "$jc" "$jd"
+logc="$TMP/jobs/tsim-$jc.out" logd="$TMP/jobs/tsim-$jd.out"
+check "c: job $jc COMPLETED by itself" all_completed "$jc"
+check "c: it ran again with SLURM_RESTART_COUNT >= 1" grep -qE 'SLURM_RESTART_COUNT=[1-9]' "$logc"
+check "c: the first run saw the SIGTERM of the requeue and did not requeue itself" \
+  grep -q 'ended by SIGTERM from Slurm' "$logc"
+check "c: tables equal the direct run's" same_tables "$TMP/ref_long" "$TMP/c"
+check "d: job $jd COMPLETED" all_completed "$jd"
+check "d: tsim stopped with exit 3 and the script requeued the job" \
+  grep -q 'tsim exit 3: stopped with a checkpoint.*scontrol requeue' "$logd"
+how=$(grep -oE 'got SIGUSR1|stop requested \(time limit\)' "$logd" | head -n 1)
+check "d: stopped by SIGUSR1 from Slurm or tsim's own deadline (${how:-neither})" test -n "$how"
+check "d: resumed from a checkpoint with SLURM_RESTART_COUNT >= 1" \
+  bash -c "grep -qE 'SLURM_RESTART_COUNT=[1-9]' '$logd' && grep -q 'resuming .* from checkpoint' '$logd'"
+check "d: tables equal the direct run's" same_tables "$TMP/ref_long" "$TMP/d"
+echo "# c restarted $(grep -c 'start: SLURM_RESTART_COUNT' "$logc") time(s) in all, d $(grep -c 'start: SLURM_RESTART_COUNT' "$logd"); $SECONDS s since Slurm started"
+if ! all_completed "$jc" || ! all_completed "$jd" || ! same_tables "$TMP/ref_long" "$TMP/c" >/dev/null \
+   || ! same_tables "$TMP/ref_long" "$TMP/d" >/dev/null; then
+  show_log "$logc" 40; show_log "$logd" 40
+fi
+done_
