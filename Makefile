@@ -7,6 +7,7 @@
 #   make test-sanitize   the suite with -fsanitize=address,undefined
 #   make deps       install (as root) or print the missing Debian packages
 #   make bench      performance figures (out/bench/bench.csv), never a test
+#   make figures RUN=out/NAME   paper figures + summary.md into out/NAME/figures
 #
 # Site overrides: CC, CFLAGS, YAML_CFLAGS, YAML_LIBS, BLAS_LIBS, MPIRUN.
 
@@ -38,7 +39,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test test-sanitize check deps bench
+.PHONY: all clean test test-sanitize check deps bench figures
 all: $(BIN)/tsim $(UNIT_BIN)
 
 $(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) | $(BUILD)
@@ -69,6 +70,12 @@ test-sanitize: deps
 	@BUILD=build-san BIN=bin-san TSIM_SANITIZE=1 tests/run_all.sh
 
 check: test test-sanitize
+
+# the paper's figures and summary.md for a run directory: make figures RUN=out/NAME
+PYTHON ?= /usr/bin/python3
+figures: deps
+	@test -n "$(RUN)" || { echo "usage: make figures RUN=out/NAME"; exit 2; }
+	$(PYTHON) analysis/plot_run.py $(RUN)
 
 # performance figures: prints a table and writes out/bench/bench.csv
 bench: deps $(BIN)/tsim
