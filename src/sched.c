@@ -127,12 +127,24 @@ static double expected_cost(const tsim_config *cfg, int64_t id) {
   return (double)p.iterations * (double)p.n * (double)p.K;
 }
 
-static const tsim_config *sort_cfg; /* qsort has no context argument */
+typedef struct costed {
+  double cost;
+  int64_t cell;
+} costed;
+
 static int by_cost_desc(const void *x, const void *y) {
-  const int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-  const double ca = expected_cost(sort_cfg, a), cb = expected_cost(sort_cfg, b);
-  if (ca != cb) return ca > cb ? -1 : 1;
-  return a < b ? -1 : a > b;
+  const costed *a = x, *b = y;
+  if (a->cost != b->cost) return a->cost > b->cost ? -1 : 1;
+  return a->cell < b->cell ? -1 : a->cell > b->cell;
+}
+
+/* Longest expected first (iterations x n x K), ties by id. */
+static void order_by_cost(const tsim_config *cfg, int64_t *cells, int64_t n) {
+  costed *c = tsim_xmalloc((size_t)(n ? n : 1) * sizeof *c);
+  for (int64_t i = 0; i < n; ++i) c[i] = (costed){expected_cost(cfg, cells[i]), cells[i]};
+  qsort(c, (size_t)n, sizeof *c, by_cost_desc);
+  for (int64_t i = 0; i < n; ++i) cells[i] = c[i].cell;
+  free(c);
 }
 
 /* Team size: from the command line, else the config, else one rank per
@@ -701,8 +713,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.order = tsim_xmalloc((size_t)nids * sizeof(int64_t));
   memcpy(s.order, ids, (size_t)nids * sizeof(int64_t));
   s.norder = nids;
-  sort_cfg = cfg;
-  qsort(s.order, (size_t)nids, sizeof(int64_t), by_cost_desc);
+  order_by_cost(cfg, s.order, nids);
   s.g = choose_team_size(&s, opt->team_size > 0 ? opt->team_size : cfg->team_size, size);
   s.nteams = size / s.g;
   s.team_id = team_of_rank(&s, s.rank);

@@ -103,6 +103,9 @@ YAML
 
 cd "$TMP/jobs" || exit 1   # the jobs' default log files land here
 
+# Everything is queued at once and the direct reference runs go on beside
+# the jobs: Slurm runs the jobs (2 CPUs each) in turns, and after a requeue
+# a job waits about 30 s (cred_expire) before it runs again.
 # a. one job on 2 tasks (mpirun); b. an array of 3 tasks (srun) + merge
 ja=$(sbatch --parsable -n 2 "$ROOT/jobs/tsim.sbatch" "$TMP/small.yaml" "$TMP/a" 2>"$TMP/a.err")
 TSIM_LAUNCHER=srun TSIM_SBATCH_ARGS="-n 2" "$ROOT/jobs/submit-array.sh" \
@@ -111,15 +114,34 @@ read -r jb jm < <(tail -n 1 "$TMP/b.submit")
 check "a: sbatch jobs/tsim.sbatch accepted (job ${ja:-none})" test -n "$ja"
 check "b: submit-array.sh printed two job ids ($(tail -n 1 "$TMP/b.submit"))" \
   bash -c "[[ '${jb:-}' =~ ^[0-9]+\$ && '${jm:-}' =~ ^[0-9]+\$ ]]"
+# c. requeued by force in the middle; d. a 1-minute job stopped by SIGUSR1
+# 45 s before its end (or by tsim's own deadline from squeue), requeued by
+# the script
+if [ $has_resume = 1 ]; then
+  jc=$(sbatch --parsable -n 2 "$ROOT/jobs/tsim.sbatch" "$TMP/long.yaml" "$TMP/c" --progress-seconds 5)
+  jd=$(sbatch --parsable -n 2 --time=1 --signal=B:USR1@45 "$ROOT/jobs/tsim.sbatch" \
+         "$TMP/long.yaml" "$TMP/d" --progress-seconds 5)
+  ( t0=$SECONDS
+    run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref_long" >/dev/null 2>&1
+    echo $((SECONDS - t0)) > "$TMP/ref_long.seconds" ) &
+  ref_pid=$!
+fi
 
 run_np 2 run "$TMP/small.yaml" -q -o "$TMP/ref_small" >/dev/null 2>&1
 check "direct mpirun -np 2 run of the small grid" test -s "$TMP/ref_small/neurons.csv"
+
 if [ $has_resume = 1 ]; then
+  requeued=0
   t0=$SECONDS
-  run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref_long" >/dev/null 2>&1
-  long_s=$((SECONDS - t0))
-  check "direct mpirun -np 2 run of the long grid ($long_s s, with the jobs of a and b beside it)" \
-    test -s "$TMP/ref_long/neurons.csv"
+  while [ $((SECONDS - t0)) -lt 200 ]; do
+    if [ "$(job_states "$jc")" = RUNNING ] && [ -e "$TMP/c/metrics.csv" ]; then
+      sleep 2
+      scontrol requeue "$jc" && requeued=1
+      break
+    fi
+    sleep 0.5
+  done
+  check "c: job $jc RUNNING with metrics.csv, then scontrol requeue ($SECONDS s)" test $requeued = 1
 fi
 
 if [ -n "$ja" ]; then
@@ -152,24 +174,9 @@ if [ $has_resume = 0 ]; then
   done_; exit
 fi
 
-# c. forced requeue in the middle; d. a 1-minute job stopped by SIGUSR1 45 s
-# before its end (or by tsim's own deadline from squeue), requeued by the
-# script. Both want the 2 CPUs, so Slurm runs them in turns; each waits
-# about 30 s (cred_expire) after a requeue before it runs again.
-jc=$(sbatch --parsable -n 2 "$ROOT/jobs/tsim.sbatch" "$TMP/long.yaml" "$TMP/c" --progress-seconds 5)
-jd=$(sbatch --parsable -n 2 --time=1 --signal=B:USR1@45 "$ROOT/jobs/tsim.sbatch" \
-       "$TMP/long.yaml" "$TMP/d" --progress-seconds 5)
-requeued=0
-t0=$SECONDS
-while [ $((SECONDS - t0)) -lt 120 ]; do
-  if [ "$(job_states "$jc")" = RUNNING ] && [ -s "$TMP/c/metrics.csv" ]; then
-    sleep 2
-    scontrol requeue "$jc" && requeued=1
-    break
-  fi
-  sleep 0.5
-done
-check "c: job $jc RUNNING with metrics.csv, then scontrol requeue" test $requeued = 1
+wait "$ref_pid"
+long_s=$(cat "$TMP/ref_long.seconds" 2>/dev/null || echo '?')
+check "direct mpirun -np 2 run of the long grid ($long_s s, beside the jobs)" test -s "$TMP/ref_long/neurons.csv"
 wait_jobs 300 "$jc" "$jd"
 logc="$TMP/jobs/tsim-$jc.out" logd="$TMP/jobs/tsim-$jd.out"
 check "c: job $jc COMPLETED by itself" all_completed "$jc"
@@ -182,11 +189,11 @@ check "d: tsim stopped with exit 3 and the script requeued the job" \
   grep -q 'tsim exit 3: stopped with a checkpoint.*scontrol requeue' "$logd"
 how=$(grep -oE 'got SIGUSR1|stop requested \(time limit\)' "$logd" | head -n 1)
 check "d: stopped by SIGUSR1 from Slurm or tsim's own deadline (${how:-neither})" test -n "$how"
-[ -z "$how" ] && echo "# d was not stopped: the grid took $long_s s beside other jobs; under 30 s alone it can end before any stop (make long.yaml longer)"
+[ -z "$how" ] && echo "# d was not stopped: a grid that takes under 30 s can end before any stop (make long.yaml longer)"
 check "d: resumed from a checkpoint with SLURM_RESTART_COUNT >= 1" \
   bash -c "grep -qE 'SLURM_RESTART_COUNT=[1-9]' '$logd' && grep -q 'resuming .* from checkpoint' '$logd'"
 check "d: tables equal the direct run's" same_tables "$TMP/ref_long" "$TMP/d"
-echo "# c restarted $(grep -c 'start: SLURM_RESTART_COUNT' "$logc") time(s) in all, d $(grep -c 'start: SLURM_RESTART_COUNT' "$logd"); $SECONDS s since Slurm started"
+echo "# c started $(grep -c 'start: SLURM_RESTART_COUNT' "$logc") times, d $(grep -c 'start: SLURM_RESTART_COUNT' "$logd"); $SECONDS s since Slurm started"
 if ! all_completed "$jc" || ! all_completed "$jd" || ! same_tables "$TMP/ref_long" "$TMP/c" >/dev/null \
    || ! same_tables "$TMP/ref_long" "$TMP/d" >/dev/null; then
   show_log "$logc" 40; show_log "$logd" 40
