@@ -555,36 +555,40 @@ size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
 }
 
 int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
-  if (len < PACK_INTS * sizeof(int64_t) + PACK_REALS * sizeof(double)) return TSIM_EFAIL;
-  const int64_t *h = buf;
+  /* BUF may sit at any offset of a checkpoint file or message buffer, so the
+   * header is copied out rather than loaded in place (alignment). */
+  int64_t h[PACK_INTS];
+  double hd[PACK_REALS];
+  if (len < sizeof h + sizeof hd) return TSIM_EFAIL;
+  memcpy(h, buf, sizeof h);
+  memcpy(hd, (const char *)buf + sizeof h, sizeof hd);
   cell_result_init(r, h[0]);
   const int64_t mrows = h[6], nrows = h[7], nW = h[8];
   const size_t rows = (size_t)(mrows * METRIC_COLS + nrows * NEURON_COLS + nW);
-  if (mrows < 0 || nrows < 0 || nW < 0 ||
-      len != PACK_INTS * sizeof(int64_t) + (PACK_REALS + rows) * sizeof(double))
+  if (mrows < 0 || nrows < 0 || nW < 0 || len != sizeof h + sizeof hd + rows * sizeof(double))
     return TSIM_EFAIL;
   r->status = (int)h[1];
   r->iterations = h[2];
   r->t_q9_positive = h[3];
   r->t_lemma1 = h[4];
   r->t_gamma = h[5];
-  const double *d = (const double *)(h + PACK_INTS);
-  r->t_gamma_bound = d[0];
-  r->final_train_loss = d[1];
-  r->final_test_loss = d[2];
-  r->final_dist = d[3];
-  r->wall_s = d[4];
+  r->t_gamma_bound = hd[0];
+  r->final_train_loss = hd[1];
+  r->final_test_loss = hd[2];
+  r->final_dist = hd[3];
+  r->wall_s = hd[4];
+  const char *body = (const char *)buf + sizeof h + sizeof hd;
+  const size_t mbytes = (size_t)(mrows * METRIC_COLS) * sizeof(double);
+  const size_t nbytes = (size_t)(nrows * NEURON_COLS) * sizeof(double);
   r->metric_rows = r->metric_cap = mrows;
   r->neuron_rows = r->neuron_cap = nrows;
-  r->metrics = tsim_xmalloc((size_t)(mrows * METRIC_COLS + 1) * sizeof(double));
-  r->neurons = tsim_xmalloc((size_t)(nrows * NEURON_COLS + 1) * sizeof(double));
-  memcpy(r->metrics, d + PACK_REALS, (size_t)(mrows * METRIC_COLS) * sizeof(double));
-  memcpy(r->neurons, d + PACK_REALS + mrows * METRIC_COLS,
-         (size_t)(nrows * NEURON_COLS) * sizeof(double));
+  r->metrics = tsim_xmalloc(mbytes + sizeof(double));
+  r->neurons = tsim_xmalloc(nbytes + sizeof(double));
+  memcpy(r->metrics, body, mbytes);
+  memcpy(r->neurons, body + mbytes, nbytes);
   r->nW = nW;
   r->W = tsim_xmalloc((size_t)(nW + 1) * sizeof(double));
-  memcpy(r->W, d + PACK_REALS + mrows * METRIC_COLS + nrows * NEURON_COLS,
-         (size_t)nW * sizeof(double));
+  memcpy(r->W, body + mbytes + nbytes, (size_t)nW * sizeof(double));
   return TSIM_OK;
 }
 
