@@ -33,7 +33,14 @@ typedef struct tsim_dataset {
   int64_t chunk_begin, chunk_end; /* this rank's chunks */
   int64_t row_begin, row_end;     /* this rank's rows */
   double *x;                      /* (row_end - row_begin) x d, row-major */
-  double *y;
+  double *y;                      /* (both NULL with data.storage: regenerate) */
+  /* data.storage: regenerate: no rows are kept; data_chunk makes a chunk's
+   * rows again from the seeds into these one-chunk buffers when asked. */
+  int regenerate;
+  tsim_params source;
+  const tsim_teacher *teacher;
+  tsim_split split;
+  double *chunk_x, *chunk_y;
 } tsim_dataset;
 
 /* This rank's contiguous share [*begin, *end) of NCHUNKS chunks when they
@@ -46,6 +53,17 @@ void data_chunk_range(int64_t nchunks, int rank, int size, int64_t *begin,
 int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
               int rank, int size, tsim_dataset **out, tsim_error *err);
 void data_destroy(tsim_dataset **ds);
+
+/* Inputs x_i, i = ROW0 .. ROW0+ROWS-1, of split SPLIT made from the seed
+ * (rows x d, row-major): the very rows data_make stores. */
+void data_generate_x(const tsim_params *p, tsim_split split, int64_t row0,
+                     int64_t rows, double *x);
+
+/* Rows of global chunk C (one of this rank's): pointers into the stored
+ * samples, or (data.storage: regenerate) the chunk made again from the
+ * seeds into DS's one-chunk buffers (valid until the next call). */
+void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
+                const double **y, int64_t *rows);
 
 /* Initial weights W0, neuron-major (W[k*d + j] = coordinate j of w_k):
  * scale * N(0, I_d / d) from (init seed, k, j), or init.w_file (d x K). */
