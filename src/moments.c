@@ -94,7 +94,7 @@ static inline void segment_add1(double *restrict seg, int64_t len, double a0,
 /* The build's inner loop: ~C(d+3,4) multiply-adds per sample, which the
  * compiler vectorizes (each entry's sum stays in sample order, so the bits
  * do not depend on the vector width). */
-__attribute__((optimize("O3")))
+__attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void moments_chunk(const moments_tensor *t, const double *x, int64_t rows,
                    double *part) {
   const int64_t d = t->d, np = t->npairs;

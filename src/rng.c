@@ -86,7 +86,7 @@ void rng_normals(uint64_t seed, uint32_t stream, uint64_t index, int64_t count,
 /* Philox4x32-10 on RNG_LANES counters at once: the loop over lanes has no
  * dependences, so it becomes vector multiplies; integer arithmetic, so the
  * bits are those of rng_philox. */
-__attribute__((optimize("O3")))
+__attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void philox_lanes(uint32_t *restrict c0, uint32_t *restrict c1,
                          uint32_t *restrict c2, uint32_t *restrict c3,
                          uint32_t k0, uint32_t k1) {
