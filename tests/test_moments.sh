@@ -98,6 +98,24 @@ small=$(rss 100000) large=$(rss 1000000)
 check "regenerate: peak memory $small KB at n = 1e5, $large KB at n = 1e6 (no growth)" \
   test $((large - small)) -lt 3000
 
+# stop with a checkpoint and resume on another rank count: the tensor is
+# built again from the seeds and the tables end with the uninterrupted bits
+cat > "$TMP/long.yaml" <<'YAML'
+name: long
+model: {d: 6, K: [2, 3]}
+data:  {n: 5000, n_test: 500, seed: 5, chunk: 512, engine: moments}
+init:  {scale: 0.3}
+train: {eta: 0.002, iterations: 300000, log_every: 5000, loss_tol: 1.0e-30, tol: 1.0e-30}
+YAML
+run_np 2 run "$TMP/long.yaml" -q -o "$TMP/long-ref" >/dev/null 2>&1
+run_np 2 run "$TMP/long.yaml" -q -o "$TMP/long" --time-limit 0.5 >/dev/null 2>&1; rc=$?
+check "moments: --time-limit stops with a checkpoint (exit 3)" test $rc -eq 3
+run_np 1 resume "$TMP/long" -q >/dev/null 2>&1
+for f in cells.csv metrics.csv neurons.csv; do
+  check "moments: stop + resume on 1 rank: $f identical to the uninterrupted run" \
+    same_csv "$TMP/long-ref/$f" "$TMP/long/$f"
+done
+
 # the engine choice: printed by validate, with the cost model
 out=$(run_np 1 validate "$TMP/grid.yaml" --set data.engine=auto --set data.n=1000000 2>&1)
 check "validate prints each cell's engine" grep -q 'cell 7: .*engine=moments' <<<"$out"
