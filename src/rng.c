@@ -106,43 +106,59 @@ static void philox_lanes(uint32_t *restrict c0, uint32_t *restrict c1,
   }
 }
 
+/* Box-Muller's cheap steps on all lanes: integer-to-double conversions,
+ * products and sqrt are correctly rounded, so vector code gives the bits
+ * of the scalar rng_normal_pair; log, cos and sin stay libm calls. */
+__attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void uniforms_lanes(const uint32_t *restrict c0, const uint32_t *restrict c1,
+                           const uint32_t *restrict c2, const uint32_t *restrict c3,
+                           double *restrict u1, double *restrict angle) {
+  for (int l = 0; l < RNG_LANES; ++l) {
+    u1[l] = unit_open(c0[l], c1[l]);
+    angle[l] = 6.283185307179586 * unit_open(c2[l], c3[l]);
+  }
+}
+
+__attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void radius_lanes(double *restrict v) {
+  for (int l = 0; l < RNG_LANES; ++l) v[l] = sqrt(-2.0 * v[l]);
+}
+
 void rng_normals_rows(uint64_t seed, uint32_t stream, uint64_t first,
                       int64_t rows, int64_t count, double *out) {
   const int64_t npairs = (count + 1) / 2, total = rows * npairs;
   const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   uint32_t c0[RNG_LANES], c1[RNG_LANES], c2[RNG_LANES], c3[RNG_LANES];
-  int64_t row[RNG_LANES], pair[RNG_LANES];
-  int64_t next_row = 0, next_pair = 0;
+  double u1[RNG_LANES], angle[RNG_LANES];
+  int64_t row = 0, pair = 0; /* the item of lane 0 */
   for (int64_t base = 0; base < total; base += RNG_LANES) {
-    const int64_t lanes = total - base < RNG_LANES ? total - base : RNG_LANES;
+    const int lanes = total - base < RNG_LANES ? (int)(total - base) : RNG_LANES;
+    int64_t r = row, q = pair;
     for (int l = 0; l < RNG_LANES; ++l) {
-      if (l < lanes) { /* item (row, pair) of this lane */
-        row[l] = next_row;
-        pair[l] = next_pair;
-        if (++next_pair == npairs) {
-          next_pair = 0;
-          ++next_row;
-        }
-      } else { /* lanes past the end repeat an item; their output is dropped */
-        row[l] = row[0];
-        pair[l] = pair[0];
-      }
-      const uint64_t index = first + (uint64_t)row[l];
-      c0[l] = (uint32_t)pair[l];
+      /* lanes past the end repeat the last item; their output is dropped */
+      const uint64_t index = first + (uint64_t)r;
+      c0[l] = (uint32_t)q;
       c1[l] = (uint32_t)index;
       c2[l] = (uint32_t)(index >> 32);
       c3[l] = stream;
+      if (l + 1 < lanes && ++q == npairs) {
+        q = 0;
+        ++r;
+      }
     }
     philox_lanes(c0, c1, c2, c3, k0, k1);
+    uniforms_lanes(c0, c1, c2, c3, u1, angle);
+    for (int l = 0; l < lanes; ++l) u1[l] = log(u1[l]);
+    radius_lanes(u1);
     for (int l = 0; l < lanes; ++l) {
-      /* rng_normal_pair's Box-Muller, operation for operation */
-      const double u1 = unit_open(c0[l], c1[l]);
-      const double u2 = unit_open(c2[l], c3[l]);
-      const double radius = sqrt(-2.0 * log(u1));
-      const double angle = 6.283185307179586 * u2;
-      double *o = out + row[l] * count + 2 * pair[l];
-      o[0] = radius * cos(angle);
-      if (2 * pair[l] + 1 < count) o[1] = radius * sin(angle);
+      /* rng_normal_pair's radius * cos(angle), radius * sin(angle) */
+      double *o = out + row * count + 2 * pair;
+      o[0] = u1[l] * cos(angle[l]);
+      if (2 * pair + 1 < count) o[1] = u1[l] * sin(angle[l]);
+      if (++pair == npairs) {
+        pair = 0;
+        ++row;
+      }
     }
   }
 }
