@@ -68,62 +68,78 @@ static inline void pair_monomials(const double *x, int64_t d, double *p) {
     for (int64_t b = a; b < d; ++b) p[at++] = x[a] * x[b];
 }
 
-/* One segment for four samples at once: seg[e] += a0 t0[e], then a1 t1[e],
- * ... - the additions happen in sample order, exactly as four single-sample
- * passes would do them, but the segment is loaded and stored once. */
+/* The chunk kernel works on a padded copy of the packed layout: each pair's
+ * segment rounded up to a multiple of LANE entries, and each sample's pair
+ * monomials followed by LANE zeros, so that every segment is whole vectors
+ * (no scalar remainder loops); the padding entries are dropped at the end. */
+#define LANE 8
+
+/* One padded segment for four samples at once: seg[e] += a0 t0[e], then
+ * a1 t1[e], ... - the additions happen in sample order, exactly as four
+ * single-sample passes would do them, but the segment is loaded and stored
+ * once per four samples. */
 static inline void segment_add4(double *restrict seg, int64_t len, double a0,
                                 const double *restrict t0, double a1,
                                 const double *restrict t1, double a2,
                                 const double *restrict t2, double a3,
                                 const double *restrict t3) {
-  for (int64_t e = 0; e < len; ++e) {
-    double s = seg[e];
-    s += a0 * t0[e];
-    s += a1 * t1[e];
-    s += a2 * t2[e];
-    s += a3 * t3[e];
-    seg[e] = s;
-  }
+  for (int64_t e = 0; e < len; e += LANE)
+    for (int j = 0; j < LANE; ++j) {
+      double s = seg[e + j];
+      s += a0 * t0[e + j];
+      s += a1 * t1[e + j];
+      s += a2 * t2[e + j];
+      s += a3 * t3[e + j];
+      seg[e + j] = s;
+    }
 }
 
 static inline void segment_add1(double *restrict seg, int64_t len, double a0,
                                 const double *restrict t0) {
-  for (int64_t e = 0; e < len; ++e) seg[e] += a0 * t0[e];
+  for (int64_t e = 0; e < len; e += LANE)
+    for (int j = 0; j < LANE; ++j) seg[e + j] += a0 * t0[e + j];
 }
 
 /* The build's inner loop: ~C(d+3,4) multiply-adds per sample, which the
  * compiler vectorizes (each entry's sum stays in sample order, so the bits
- * do not depend on the vector width). */
+ * do not depend on the vector width or the padding). */
 __attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void moments_chunk(const moments_tensor *t, const double *x, int64_t rows,
                    double *part) {
-  const int64_t d = t->d, np = t->npairs;
-  double *p = tsim_xmalloc((size_t)(4 * np) * sizeof(double));
-  int64_t *tail = tsim_xmalloc((size_t)np * sizeof(int64_t));
+  const int64_t d = t->d, np = t->npairs, ld = np + LANE;
+  double *p = tsim_xcalloc((size_t)(4 * ld), sizeof(double)); /* pads stay 0 */
+  int64_t *tail = tsim_xmalloc((size_t)(3 * np) * sizeof(int64_t));
+  int64_t *len = tail + np, *at = tail + 2 * np, padded = 0;
   for (int64_t a = 0; a < d; ++a)
-    for (int64_t b = a; b < d; ++b)
-      tail[moments_pair_index(d, a, b)] = moments_pair_index(d, b, b);
-  memset(part, 0, (size_t)t->nentries * sizeof(double));
+    for (int64_t b = a; b < d; ++b) {
+      const int64_t P = moments_pair_index(d, a, b);
+      tail[P] = moments_pair_index(d, b, b);
+      len[P] = (np - tail[P] + LANE - 1) / LANE * LANE;
+      at[P] = padded;
+      padded += len[P];
+    }
+  double *acc = tsim_xcalloc((size_t)padded, sizeof(double));
   int64_t i = 0;
   for (; i + 4 <= rows; i += 4) {
-    double *p0 = p, *p1 = p + np, *p2 = p + 2 * np, *p3 = p + 3 * np;
+    double *p0 = p, *p1 = p + ld, *p2 = p + 2 * ld, *p3 = p + 3 * ld;
     pair_monomials(x + i * d, d, p0);
     pair_monomials(x + (i + 1) * d, d, p1);
     pair_monomials(x + (i + 2) * d, d, p2);
     pair_monomials(x + (i + 3) * d, d, p3);
     for (int64_t P = 0; P < np; ++P) {
       const int64_t tb = tail[P];
-      segment_add4(part + t->segment[P], np - tb, p0[P], p0 + tb, p1[P],
-                   p1 + tb, p2[P], p2 + tb, p3[P], p3 + tb);
+      segment_add4(acc + at[P], len[P], p0[P], p0 + tb, p1[P], p1 + tb, p2[P],
+                   p2 + tb, p3[P], p3 + tb);
     }
   }
   for (; i < rows; ++i) {
     pair_monomials(x + i * d, d, p);
-    for (int64_t P = 0; P < np; ++P) {
-      const int64_t tb = tail[P];
-      segment_add1(part + t->segment[P], np - tb, p[P], p + tb);
-    }
+    for (int64_t P = 0; P < np; ++P)
+      segment_add1(acc + at[P], len[P], p[P], p + tail[P]);
   }
+  for (int64_t P = 0; P < np; ++P)
+    memcpy(part + t->segment[P], acc + at[P], (size_t)(np - tail[P]) * sizeof(double));
+  free(acc);
   free(p);
   free(tail);
 }
