@@ -166,9 +166,11 @@ int data_export(const tsim_params *p, const char *dir, tsim_error *err) {
   char path[4200];
   int rc = TSIM_OK;
   const char *names[2][2] = {{"x.npy", "y.npy"}, {"x_test.npy", "y_test.npy"}};
+  tsim_params stored = *p; /* the rows themselves, whatever data.storage says */
+  stored.storage = STORAGE_MEMORY;
   for (int split = 0; split < 2 && !rc; ++split) {
     tsim_dataset *ds = NULL;
-    rc = data_make(p, &t, split ? DATA_TEST : DATA_TRAIN, 0, 1, &ds, err);
+    rc = data_make(&stored, &t, split ? DATA_TEST : DATA_TRAIN, 0, 1, &ds, err);
     if (rc) break;
     const int64_t xs[2] = {ds->n, ds->d}, ys[1] = {ds->n};
     snprintf(path, sizeof path, "%s/%s", dir, names[split][0]);

@@ -81,6 +81,9 @@ run_np 2 run "$TMP/grid.yaml" -q --set data.engine=sharded --set data.storage=re
 for f in cells.csv metrics.csv; do
   check "sharded, regenerate: $f byte-identical to memory storage" same_csv "$TMP/s2/$f" "$TMP/r2/$f"
 done
+"$TSIM" export-data "$TMP/grid.yaml" --set data.storage=regenerate -o "$TMP/exp" >/dev/null 2>&1
+check "export-data writes the samples whatever data.storage says" \
+  test "$(stat -c %s "$TMP/exp/x.npy")" -eq $((128 + 3000 * 6 * 8))
 # ... and its memory does not grow with n (10x the samples; stored, they would
 # add 8.8 MB per rank)
 cat > "$TMP/big.yaml" <<'YAML'
