@@ -8,7 +8,9 @@
 const char *engine_moments_unsupported(const tsim_params *p) {
   /* Residuals are quadratic forms x^T A x only for a quadratic student
    * and a quadratic teacher with noiseless labels; labels read from a file
-   * can be anything. */
+   * can be anything. Every new model setting that breaks this (another
+   * teacher activation, label noise) must return a reason here: then auto
+   * falls back to sharded and data.engine: moments is a config error. */
   if (p->activation != ACT_QUADRATIC)
     return "the student activation is not quadratic";
   if (p->y_file) return "labels from data.y_file are not a quadratic form of x";

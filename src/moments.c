@@ -192,7 +192,9 @@ int moments_build(const tsim_params *p, const tsim_teacher *teacher,
 }
 
 void moments_teacher_matrix(const tsim_teacher *t, double *Astar) {
-  /* Wang & Abernethy's teacher y = (x^T w*)^2: A* = w* w*^T */
+  /* Wang & Abernethy's teacher y = (x^T w*)^2: A* = w* w*^T. (Teachers
+   * y = c sum_j (v_j^T x)^2 give A* = c sum_j v_j v_j^T: the only place
+   * the engine sees the teacher.) */
   for (int64_t a = 0; a < t->d; ++a)
     for (int64_t b = 0; b < t->d; ++b) Astar[a * t->d + b] = t->w[a] * t->w[b];
 }
