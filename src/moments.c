@@ -159,6 +159,7 @@ static void make_gram(moments_tensor *t) {
 
 int moments_build(const tsim_params *p, const tsim_teacher *teacher,
                   tsim_split split, const par_comm *comm,
+                  int (*poll)(void *ctx), void *poll_ctx,
                   moments_tensor **out, tsim_error *err) {
   (void)teacher; /* the tensor needs the inputs only */
   const double t0 = tsim_wtime();
@@ -173,12 +174,27 @@ int moments_build(const tsim_params *p, const tsim_teacher *teacher,
   double *part = tsim_xmalloc((size_t)t->nentries * sizeof(double));
   esum *acc = esum_create(t->nentries);
   esum_begin(acc);
-  for (int64_t c = c0; c < c1; ++c) {
-    const int64_t row0 = c * chunk;
-    const int64_t rows = row0 + chunk > t->n ? t->n - row0 : chunk;
-    data_generate_x(p, split, row0, rows, x);
-    moments_chunk(t, x, rows, part);
-    esum_add(acc, part);
+  /* every rank takes the largest share's number of steps, so that all
+   * call POLL together */
+  const int64_t steps = (nchunks + size - 1) / size;
+  int stopped = 0;
+  for (int64_t step = 0; step < steps && !stopped; ++step) {
+    const int64_t c = c0 + step;
+    if (c < c1) {
+      const int64_t row0 = c * chunk;
+      const int64_t rows = row0 + chunk > t->n ? t->n - row0 : chunk;
+      data_generate_x(p, split, row0, rows, x);
+      moments_chunk(t, x, rows, part);
+      esum_add(acc, part);
+    }
+    if (poll && (step + 1) % MOMENTS_POLL_CHUNKS == 0) stopped = poll(poll_ctx);
+  }
+  if (stopped) {
+    esum_destroy(&acc);
+    free(part);
+    free(x);
+    moments_destroy(&t);
+    return tsim_fail(err, TSIM_ESTOP, "tensor build interrupted");
   }
   esum_finish(acc, comm, nchunks, t->sum);
   esum_destroy(&acc);
@@ -187,7 +203,6 @@ int moments_build(const tsim_params *p, const tsim_teacher *teacher,
   make_gram(t);
   t->build_seconds = tsim_wtime() - t0;
   *out = t;
-  (void)err;
   return TSIM_OK;
 }
 

@@ -69,10 +69,26 @@ static int same_data(const tsim_params *a, const tsim_params *b) {
          same_str(a->y_test_file, b->y_test_file);
 }
 
+/* The interrupt hook during a tensor build: the cell's state is the one
+ * it started from (W_t, t = the first iteration to evaluate). */
+typedef struct build_poll {
+  const train_hooks *hooks;
+  cell_result *res;
+  double wall_before, t_start;
+} build_poll;
+
+static int poll_build(void *ctx) {
+  build_poll *b = ctx;
+  b->res->wall_s = b->wall_before + tsim_wtime() - b->t_start;
+  return b->hooks->interrupt(b->hooks->ctx, b->res);
+}
+
 /* What ENGINE needs for cell P: the samples (sharded) or the tensors
- * (moments), made once per data set and kept for the next cells. */
+ * (moments), made once per data set and kept for the next cells. POLL
+ * (may be NULL) keeps a long tensor build interruptible. */
 static int cache_fill(train_cache *c, const tsim_params *p, int engine,
-                      const par_comm *team, tsim_error *err) {
+                      const par_comm *team, build_poll *poll, tsim_error *err) {
+  int (*poll_fn)(void *) = poll ? poll_build : NULL;
   const int rank = par_rank(team), size = par_size(team);
   int rc = TSIM_OK;
   if (!(c->valid && c->rank == rank && c->size == size && same_data(&c->key, p))) {
@@ -85,9 +101,9 @@ static int cache_fill(train_cache *c, const tsim_params *p, int engine,
     if (!rc) rc = data_make(p, &c->teacher, DATA_TEST, rank, size, &c->test, err);
   }
   if (!rc && engine == ENGINE_MOMENTS && !c->mtrain) {
-    rc = moments_build(p, &c->teacher, DATA_TRAIN, team, &c->mtrain, err);
+    rc = moments_build(p, &c->teacher, DATA_TRAIN, team, poll_fn, poll, &c->mtrain, err);
     if (!rc && p->n_test > 0)
-      rc = moments_build(p, &c->teacher, DATA_TEST, team, &c->mtest, err);
+      rc = moments_build(p, &c->teacher, DATA_TEST, team, poll_fn, poll, &c->mtest, err);
     if (!rc) {
       c->Astar = tsim_xmalloc((size_t)(p->d * p->d) * sizeof(double));
       moments_teacher_matrix(&c->teacher, c->Astar);
@@ -144,10 +160,6 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   tsim_params p;
   config_cell(cfg, cell, &p);
   cell_result_init(res, cell);
-  const int engine = engine_choose(&p);
-  TSIM_TRY(cache_fill(cache, &p, engine, team, err));
-  const double t_loop = tsim_wtime();
-  const tsim_teacher *teacher = &cache->teacher;
   tsim_model m;
   model_from_params(&p, &m);
   const int64_t d = p.d, K = p.K, Kd = K * d;
@@ -164,6 +176,15 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     rc = par_agree(team, data_init_weights(&p, res->W, err), err);
     if (rc) return rc;
   }
+  const int engine = engine_choose(&p);
+  build_poll poll = {hooks, res, wall_before, t_start};
+  rc = cache_fill(cache, &p, engine, team, hooks && hooks->interrupt ? &poll : NULL, err);
+  if (rc) { /* failed, or stopped during a tensor build: RES is the start */
+    res->wall_s = wall_before + tsim_wtime() - t_start;
+    return rc;
+  }
+  const double t_loop = tsim_wtime();
+  const tsim_teacher *teacher = &cache->teacher;
   double *W = res->W;
   double *G = tsim_xcalloc((size_t)Kd, sizeof(double));
   double *V = tsim_xcalloc((size_t)Kd, sizeof(double));

@@ -68,12 +68,17 @@ void moments_chunk(const moments_tensor *t, const double *x, int64_t rows,
                    double *part);
 
 /* Build the tensor of split SPLIT of cell P over the ranks of COMM (NULL:
- * one process): each rank makes (or reads from DS, if non-NULL and holding
- * the rows) its chunks' samples, sums them chunk by chunk and the chunk
- * partials are added exactly. Samples are made one chunk at a time and never
- * kept, so memory does not grow with n. Collective over COMM. */
+ * one process): each rank makes its chunks' samples from the seed, sums
+ * them chunk by chunk, and the chunk partials are added exactly. Samples are
+ * made one chunk at a time and never kept, so memory does not grow with n.
+ * Collective over COMM. A long build stays responsive: every
+ * MOMENTS_POLL_CHUNKS chunk steps (the same number of calls on every rank)
+ * POLL(POLL_CTX) is called if non-NULL, collectively; when it returns
+ * non-zero (on every rank alike) the build is abandoned with TSIM_ESTOP. */
+#define MOMENTS_POLL_CHUNKS 64
 int moments_build(const tsim_params *p, const tsim_teacher *teacher,
                   tsim_split split, const par_comm *comm,
+                  int (*poll)(void *ctx), void *poll_ctx,
                   moments_tensor **out, tsim_error *err);
 
 /* The teacher as the symmetric d x d matrix A* with y = x^T A* x
