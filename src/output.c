@@ -545,9 +545,13 @@ size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
   d[2] = r->final_test_loss;
   d[3] = r->final_dist;
   d[4] = r->wall_s;
-  memcpy(d + PACK_REALS, r->metrics, (size_t)(r->metric_rows * METRIC_COLS) * sizeof(double));
-  memcpy(d + PACK_REALS + r->metric_rows * METRIC_COLS, r->neurons,
-         (size_t)(r->neuron_rows * NEURON_COLS) * sizeof(double));
+  /* (no rows yet: a state saved before the first iteration has NULL rows,
+   * which memcpy must not see even for 0 bytes) */
+  if (r->metric_rows)
+    memcpy(d + PACK_REALS, r->metrics, (size_t)(r->metric_rows * METRIC_COLS) * sizeof(double));
+  if (r->neuron_rows)
+    memcpy(d + PACK_REALS + r->metric_rows * METRIC_COLS, r->neurons,
+           (size_t)(r->neuron_rows * NEURON_COLS) * sizeof(double));
   if (r->nW)
     memcpy(d + PACK_REALS + r->metric_rows * METRIC_COLS + r->neuron_rows * NEURON_COLS,
            r->W, (size_t)r->nW * sizeof(double));
