@@ -103,7 +103,7 @@ static inline void segment_add1(double *restrict seg, int64_t len, double a0,
 /* The build's inner loop: ~C(d+3,4) multiply-adds per sample, which the
  * compiler vectorizes (each entry's sum stays in sample order, so the bits
  * do not depend on the vector width or the padding). */
-__attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+TSIM_HOT
 void moments_chunk(const moments_tensor *t, const double *x, int64_t rows,
                    double *part) {
   const int64_t d = t->d, np = t->npairs, ld = np + LANE;
@@ -247,7 +247,7 @@ void moments_work_destroy(moments_work **wp) {
 
 /* out = gram * v (gram symmetric): column by column, so the loop over
  * entries is a plain multiply-add that vectorizes without reordering. */
-__attribute__((optimize("O3")))
+TSIM_HOT
 static void gram_apply(const moments_tensor *t, const double *restrict v,
                        double *restrict out) {
   const int64_t np = t->npairs;

@@ -8,6 +8,8 @@
  * rank. */
 #include "tsim/rng.h"
 
+#include "tsim/common.h"
+
 #include <math.h>
 
 #define PHILOX_M0 0xD2511F53u
@@ -86,7 +88,7 @@ void rng_normals(uint64_t seed, uint32_t stream, uint64_t index, int64_t count,
 /* Philox4x32-10 on RNG_LANES counters at once: the loop over lanes has no
  * dependences, so it becomes vector multiplies; integer arithmetic, so the
  * bits are those of rng_philox. */
-__attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+TSIM_HOT
 static void philox_lanes(uint32_t *restrict c0, uint32_t *restrict c1,
                          uint32_t *restrict c2, uint32_t *restrict c3,
                          uint32_t k0, uint32_t k1) {
@@ -109,7 +111,7 @@ static void philox_lanes(uint32_t *restrict c0, uint32_t *restrict c1,
 /* Box-Muller's cheap steps on all lanes: integer-to-double conversions,
  * products and sqrt are correctly rounded, so vector code gives the bits
  * of the scalar rng_normal_pair; log, cos and sin stay libm calls. */
-__attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+TSIM_HOT
 static void uniforms_lanes(const uint32_t *restrict c0, const uint32_t *restrict c1,
                            const uint32_t *restrict c2, const uint32_t *restrict c3,
                            double *restrict u1, double *restrict angle) {
@@ -119,7 +121,7 @@ static void uniforms_lanes(const uint32_t *restrict c0, const uint32_t *restrict
   }
 }
 
-__attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+TSIM_HOT
 static void radius_lanes(double *restrict v) {
   for (int l = 0; l < RNG_LANES; ++l) v[l] = sqrt(-2.0 * v[l]);
 }
