@@ -157,11 +157,9 @@ static void make_gram(moments_tensor *t) {
               t->sum[moments_index(t, a, b, c, e)];
 }
 
-int moments_build(const tsim_params *p, const tsim_teacher *teacher,
-                  tsim_split split, const par_comm *comm,
+int moments_build(const tsim_params *p, tsim_split split, const par_comm *comm,
                   int (*poll)(void *ctx), void *poll_ctx,
                   moments_tensor **out, tsim_error *err) {
-  (void)teacher; /* the tensor needs the inputs only */
   const double t0 = tsim_wtime();
   *out = NULL;
   moments_tensor *t = moments_create(p->d);

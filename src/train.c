@@ -101,9 +101,9 @@ static int cache_fill(train_cache *c, const tsim_params *p, int engine,
     if (!rc) rc = data_make(p, &c->teacher, DATA_TEST, rank, size, &c->test, err);
   }
   if (!rc && engine == ENGINE_MOMENTS && !c->mtrain) {
-    rc = moments_build(p, &c->teacher, DATA_TRAIN, team, poll_fn, poll, &c->mtrain, err);
+    rc = moments_build(p, DATA_TRAIN, team, poll_fn, poll, &c->mtrain, err);
     if (!rc && p->n_test > 0)
-      rc = moments_build(p, &c->teacher, DATA_TEST, team, poll_fn, poll, &c->mtest, err);
+      rc = moments_build(p, DATA_TEST, team, poll_fn, poll, &c->mtest, err);
     if (!rc) {
       c->Astar = tsim_xmalloc((size_t)(p->d * p->d) * sizeof(double));
       moments_teacher_matrix(&c->teacher, c->Astar);

@@ -76,8 +76,7 @@ void moments_chunk(const moments_tensor *t, const double *x, int64_t rows,
  * POLL(POLL_CTX) is called if non-NULL, collectively; when it returns
  * non-zero (on every rank alike) the build is abandoned with TSIM_ESTOP. */
 #define MOMENTS_POLL_CHUNKS 64
-int moments_build(const tsim_params *p, const tsim_teacher *teacher,
-                  tsim_split split, const par_comm *comm,
+int moments_build(const tsim_params *p, tsim_split split, const par_comm *comm,
                   int (*poll)(void *ctx), void *poll_ctx,
                   moments_tensor **out, tsim_error *err);
 

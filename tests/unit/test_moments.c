@@ -56,8 +56,8 @@ static both compare(const tsim_params *p, const double *W) {
   data_make(p, &t, DATA_TRAIN, 0, 1, &train, &err);
   data_make(p, &t, DATA_TEST, 0, 1, &test, &err);
   moments_tensor *mt = NULL, *ms = NULL;
-  moments_build(p, &t, DATA_TRAIN, NULL, NULL, NULL, &mt, &err);
-  moments_build(p, &t, DATA_TEST, NULL, NULL, NULL, &ms, &err);
+  moments_build(p, DATA_TRAIN, NULL, NULL, NULL, &mt, &err);
+  moments_build(p, DATA_TEST, NULL, NULL, NULL, &ms, &err);
   const int64_t Kd = p->K * p->d;
   double *Astar = malloc((size_t)(p->d * p->d) * sizeof(double));
   double *g0 = calloc((size_t)Kd, sizeof(double)), *g1 = calloc((size_t)Kd, sizeof(double));
