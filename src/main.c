@@ -194,10 +194,8 @@ static void print_grid(const tsim_config *cfg) {
     printf("]\n");
   }
   /* each cell's engine, and the cost model once per distinct setting */
-  char (*seen)[512] = tsim_xcalloc((size_t)cfg->ncells, sizeof *seen);
-  int64_t *count = tsim_xcalloc((size_t)cfg->ncells, sizeof(int64_t));
-  int64_t *first = tsim_xcalloc((size_t)cfg->ncells, sizeof(int64_t));
-  int64_t nseen = 0;
+  char (*seen)[512] = NULL;
+  int64_t *count = NULL, *first = NULL, nseen = 0;
   for (int64_t id = 0; id < cfg->ncells; ++id) {
     char label[1024], engine[512];
     tsim_params p;
@@ -208,8 +206,12 @@ static void print_grid(const tsim_config *cfg) {
            engine_name(engine_choose(&p)));
     int64_t s = 0;
     while (s < nseen && strcmp(seen[s], engine)) ++s;
-    if (s == nseen) {
+    if (s == nseen) { /* a new distinct setting */
+      seen = tsim_xrealloc(seen, (size_t)(nseen + 1) * sizeof *seen);
+      count = tsim_xrealloc(count, (size_t)(nseen + 1) * sizeof *count);
+      first = tsim_xrealloc(first, (size_t)(nseen + 1) * sizeof *first);
       snprintf(seen[nseen], sizeof seen[nseen], "%s", engine);
+      count[nseen] = 0;
       first[nseen++] = id;
     }
     count[s] += 1;
