@@ -7,7 +7,7 @@ SUITE=moments
 source "$(dirname "$0")/lib.sh"
 # sizes of the two runs that must be stopped on the way: long enough to stop,
 # smaller under the sanitizers, which are 3-5x slower
-if [ "${TSIM_SANITIZE:-0}" = 1 ]; then LONG_ITERS=200000 BUILD_N=1000000
+if [ "${TSIM_SANITIZE:-0}" = 1 ]; then LONG_ITERS=200000 BUILD_N=3000000
 else LONG_ITERS=1000000 BUILD_N=6000000; fi
 
 cat > "$TMP/grid.yaml" <<'YAML'
