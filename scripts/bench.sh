@@ -35,3 +35,28 @@ row load_balance "fig9 n=1e5 120 cells, 2 ranks: wall" "$wall" s
 row load_balance "sum of cell times / $teams teams (ideal)" "$ideal" s
 row load_balance "wall / ideal" "$(awk -v w="$wall" -v i="$ideal" 'BEGIN { printf "%.3f", w / i }')" ratio
 echo "wrote $CSV"
+
+# --- fourth-moment engine (issue 6, part 3) ---------------------------------
+# One cell (d = 10, K = 10, Fig. 1's settings) on 2 ranks, samples
+# regenerated, data.engine: moments: the time to build the tensor (sharded
+# over the ranks, exact sum) and the time per iteration (all metrics
+# included), which should not depend on n. Then the whole Fig. 9 grid
+# (600 cells, up to 20000 iterations each) at n = 1e7 (target: < 60 s).
+echo "moments engine: tensor build and time per iteration, d = 10, K = 10, 2 ranks"
+manifest_num() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" "$2"; }
+for n in 100000 1000000 10000000 100000000; do
+  rm -rf "$OUT/moments_n$n"
+  mpirun -q --oversubscribe -np 2 bin/tsim run configs/wang2021_fig1.yaml -q \
+    --set data.n=$n --set data.n_test=1000 --set model.K=10 --set init.seed=0 \
+    --set data.engine=moments --set data.storage=regenerate --set output.neurons=false \
+    --set train.iterations=2000 --set train.log_every=100 -o "$OUT/moments_n$n" >/dev/null
+  row moments "tensor build n=$n d=10 (2 ranks)" "$(manifest_num moments_build_s "$OUT/moments_n$n/manifest.json")" s
+  per=$(manifest_num moments_s_per_iteration "$OUT/moments_n$n/manifest.json")
+  row moments "per iteration n=$n d=10 K=10" "$(awk -v s="$per" 'BEGIN { printf "%.2f", s * 1e6 }')" us
+done
+echo "moments engine: the Fig. 9 grid at n = 1e7, 600 cells, 2 ranks"
+rm -rf "$OUT/fig9_n1e7"
+mpirun -q --oversubscribe -np 2 bin/tsim run configs/wang2021_fig9.yaml -q \
+  --set data.n=10000000 --set data.engine=moments -o "$OUT/fig9_n1e7" >/dev/null
+row moments "fig9 n=1e7 600 cells, 2 ranks: wall" "$(manifest_num wall_s "$OUT/fig9_n1e7/manifest.json")" s
+row moments "fig9 n=1e7: tensor build (per team)" "$(manifest_num moments_build_s "$OUT/fig9_n1e7/manifest.json")" s

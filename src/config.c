@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tsim/engine.h"
 #include "tsim/npy.h"
 #include "tsim/yamltree.h"
 
@@ -70,6 +71,17 @@ static const field schema[] = {
      "number of test samples (0: none)"},
     {"data.chunk", "chunk", F_INT, "2048", 1, 1 << 24, 0, NULL, 0, P(chunk),
      "samples per chunk of the exact sum (changes the last bits)"},
+    {"data.engine", "engine", F_ENUM, "auto", 0, 0, 0, "auto|sharded|moments", 1,
+     P(engine),
+     "sharded: a pass over the samples every iteration; moments: the exact "
+     "fourth-moment tensor, built once, then O(d^4) per iteration (quadratic "
+     "model, labels from the teacher); auto: the cheaper by the cost model "
+     "`tsim validate` prints (the two engines differ in the last bits)"},
+    {"data.storage", NULL, F_ENUM, "memory", 0, 0, 0, "memory|regenerate", 0,
+     P(storage),
+     "memory: each rank keeps its samples; regenerate: samples are made "
+     "again chunk by chunk whenever needed and never kept (memory does not "
+     "grow with n; same results)"},
     {"data.x_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(x_file),
      "training inputs, .npy float64 n x d"},
     {"data.y_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_file),
@@ -675,6 +687,20 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
                        "%s: model.d * model.K = %lld is too large (at most 1e8)",
                        cfg->path, (long long)(p.d * p.K));
   }
+  const int ieng = field_index("data.engine"), isto = field_index("data.storage");
+  for (int64_t id = 0; id < cfg->ncells; ++id) { /* the engine can do the cell */
+    tsim_params p;
+    config_cell(cfg, id, &p);
+    const char *why = engine_moments_unsupported(&p);
+    if (p.engine == ENGINE_MOMENTS && why)
+      return fail_at(err, where(&gv[ieng], root), "data.engine",
+                     "moments cannot compute this model: %s", why,
+                     "auto or sharded");
+  }
+  if (cfg->base.storage == STORAGE_REGENERATE && cfg->base.x_file)
+    return fail_at(err, where(&gv[isto], root), "data.storage", "%s",
+                   "regenerate makes samples from data.seed, not from data.x_file",
+                   "memory when the data come from files");
   return TSIM_OK;
 }
 

@@ -67,6 +67,17 @@ int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
   if (ds->row_end > ds->n) ds->row_end = ds->n;
   if (ds->row_begin > ds->row_end) ds->row_begin = ds->row_end;
   const int64_t rows = ds->row_end - ds->row_begin;
+  if (p->storage == STORAGE_REGENERATE && !p->x_file) {
+    /* nothing kept: data_chunk makes each chunk again when it is needed */
+    ds->regenerate = 1;
+    ds->source = *p;
+    ds->teacher = t;
+    ds->split = split;
+    ds->chunk_x = tsim_xmalloc((size_t)(ds->chunk * ds->d) * sizeof(double));
+    ds->chunk_y = tsim_xmalloc((size_t)ds->chunk * sizeof(double));
+    *out = ds;
+    return TSIM_OK;
+  }
   ds->x = tsim_xmalloc((size_t)(rows * ds->d) * sizeof(double));
   ds->y = tsim_xmalloc((size_t)rows * sizeof(double));
   const char *xf = split == DATA_TRAIN ? p->x_file : p->x_test_file;
@@ -86,20 +97,40 @@ int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
       return rc;
     }
   } else {
-    const uint32_t stream = split == DATA_TRAIN ? RNG_TRAIN_X : RNG_TEST_X;
-    for (int64_t i = 0; i < rows; ++i)
-      rng_normals(p->data_seed, stream, (uint64_t)(ds->row_begin + i), ds->d,
-                  ds->x + i * ds->d);
+    data_generate_x(p, split, ds->row_begin, rows, ds->x);
     teacher_labels(t, ds->x, rows, ds->y);
   }
   *out = ds;
   return TSIM_OK;
 }
 
+void data_generate_x(const tsim_params *p, tsim_split split, int64_t row0,
+                     int64_t rows, double *x) {
+  const uint32_t stream = split == DATA_TRAIN ? RNG_TRAIN_X : RNG_TEST_X;
+  rng_normals_rows(p->data_seed, stream, (uint64_t)row0, rows, p->d, x);
+}
+
+void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
+                const double **y, int64_t *rows) {
+  const int64_t row0 = c * ds->chunk;
+  *rows = row0 + ds->chunk > ds->n ? ds->n - row0 : ds->chunk;
+  if (!ds->regenerate) {
+    *x = ds->x + (row0 - ds->row_begin) * ds->d;
+    *y = ds->y + (row0 - ds->row_begin);
+    return;
+  }
+  data_generate_x(&ds->source, ds->split, row0, *rows, ds->chunk_x);
+  teacher_labels(ds->teacher, ds->chunk_x, *rows, ds->chunk_y);
+  *x = ds->chunk_x;
+  *y = ds->chunk_y;
+}
+
 void data_destroy(tsim_dataset **ds) {
   if (!ds || !*ds) return;
   free((*ds)->x);
   free((*ds)->y);
+  free((*ds)->chunk_x);
+  free((*ds)->chunk_y);
   free(*ds);
   *ds = NULL;
 }
@@ -135,9 +166,11 @@ int data_export(const tsim_params *p, const char *dir, tsim_error *err) {
   char path[4200];
   int rc = TSIM_OK;
   const char *names[2][2] = {{"x.npy", "y.npy"}, {"x_test.npy", "y_test.npy"}};
+  tsim_params stored = *p; /* the rows themselves, whatever data.storage says */
+  stored.storage = STORAGE_MEMORY;
   for (int split = 0; split < 2 && !rc; ++split) {
     tsim_dataset *ds = NULL;
-    rc = data_make(p, &t, split ? DATA_TEST : DATA_TRAIN, 0, 1, &ds, err);
+    rc = data_make(&stored, &t, split ? DATA_TEST : DATA_TRAIN, 0, 1, &ds, err);
     if (rc) break;
     const int64_t xs[2] = {ds->n, ds->d}, ys[1] = {ds->n};
     snprintf(path, sizeof path, "%s/%s", dir, names[split][0]);

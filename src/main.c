@@ -10,6 +10,7 @@
 
 #include "tsim/config.h"
 #include "tsim/data.h"
+#include "tsim/engine.h"
 #include "tsim/merge.h"
 #include "tsim/parallel.h"
 #include "tsim/sched.h"
@@ -192,11 +193,36 @@ static void print_grid(const tsim_config *cfg) {
       printf("%s%s", v ? ", " : "", cfg->axes[a].values[v]);
     printf("]\n");
   }
+  /* each cell's engine, and the cost model once per distinct setting */
+  char (*seen)[512] = NULL;
+  int64_t *count = NULL, *first = NULL, nseen = 0;
   for (int64_t id = 0; id < cfg->ncells; ++id) {
-    char label[1024];
+    char label[1024], engine[512];
+    tsim_params p;
+    config_cell(cfg, id, &p);
     config_cell_label(cfg, id, label, sizeof label);
-    printf("  cell %lld: %s\n", (long long)id, label[0] ? label : "(single cell)");
+    engine_describe(&p, engine, sizeof engine);
+    printf("  cell %lld: %s  engine=%s\n", (long long)id, label[0] ? label : "(single cell)",
+           engine_name(engine_choose(&p)));
+    int64_t s = 0;
+    while (s < nseen && strcmp(seen[s], engine)) ++s;
+    if (s == nseen) { /* a new distinct setting */
+      seen = tsim_xrealloc(seen, (size_t)(nseen + 1) * sizeof *seen);
+      count = tsim_xrealloc(count, (size_t)(nseen + 1) * sizeof *count);
+      first = tsim_xrealloc(first, (size_t)(nseen + 1) * sizeof *first);
+      snprintf(seen[nseen], sizeof seen[nseen], "%s", engine);
+      count[nseen] = 0;
+      first[nseen++] = id;
+    }
+    count[s] += 1;
   }
+  printf("engines (data.engine; cost model per distinct setting):\n");
+  for (int64_t s = 0; s < nseen; ++s)
+    printf("  %lld cell%s like cell %lld: %s\n", (long long)count[s], count[s] == 1 ? "" : "s",
+           (long long)first[s], seen[s]);
+  free(seen);
+  free(count);
+  free(first);
 }
 
 static int run_options(const cli *c, sched_options *opt, tsim_error *err) {

@@ -129,10 +129,9 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
   esum *acc = full ? w->full : w->loss_only;
   esum_begin(acc);
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
-    const int64_t r0 = c * ds->chunk - ds->row_begin;
-    int64_t rows = ds->chunk;
-    if (c * ds->chunk + rows > ds->n) rows = ds->n - c * ds->chunk;
-    const double *x = ds->x + r0 * m->d, *y = ds->y + r0;
+    const double *x, *y;
+    int64_t rows;
+    data_chunk(ds, c, &x, &y, &rows); /* stored, or made again (regenerate) */
     if (full) {
       chunk_quadratic(m, x, y, rows, W, V, w->part, w->u, w->v);
     } else {

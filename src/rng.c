@@ -8,6 +8,8 @@
  * rank. */
 #include "tsim/rng.h"
 
+#include "tsim/common.h"
+
 #include <math.h>
 
 #define PHILOX_M0 0xD2511F53u
@@ -78,6 +80,88 @@ void rng_normals(uint64_t seed, uint32_t stream, uint64_t index, int64_t count,
     double pair[2];
     rng_normal_pair(seed, stream, index, (uint32_t)(j / 2), pair);
     out[j] = pair[0];
+  }
+}
+
+#define RNG_LANES 32
+
+/* Philox4x32-10 on RNG_LANES counters at once: the loop over lanes has no
+ * dependences, so it becomes vector multiplies; integer arithmetic, so the
+ * bits are those of rng_philox. */
+TSIM_HOT
+static void philox_lanes(uint32_t *restrict c0, uint32_t *restrict c1,
+                         uint32_t *restrict c2, uint32_t *restrict c3,
+                         uint32_t k0, uint32_t k1) {
+  for (int round = 0; round < 10; ++round) {
+    for (int l = 0; l < RNG_LANES; ++l) {
+      const uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l];
+      const uint64_t p1 = (uint64_t)PHILOX_M1 * c2[l];
+      const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0;
+      const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+      c1[l] = (uint32_t)p1;
+      c3[l] = (uint32_t)p0;
+      c0[l] = n0;
+      c2[l] = n2;
+    }
+    k0 += PHILOX_W0;
+    k1 += PHILOX_W1;
+  }
+}
+
+/* Box-Muller's cheap steps on all lanes: integer-to-double conversions,
+ * products and sqrt are correctly rounded, so vector code gives the bits
+ * of the scalar rng_normal_pair; log, cos and sin stay libm calls. */
+TSIM_HOT
+static void uniforms_lanes(const uint32_t *restrict c0, const uint32_t *restrict c1,
+                           const uint32_t *restrict c2, const uint32_t *restrict c3,
+                           double *restrict u1, double *restrict angle) {
+  for (int l = 0; l < RNG_LANES; ++l) {
+    u1[l] = unit_open(c0[l], c1[l]);
+    angle[l] = 6.283185307179586 * unit_open(c2[l], c3[l]);
+  }
+}
+
+TSIM_HOT
+static void radius_lanes(double *restrict v) {
+  for (int l = 0; l < RNG_LANES; ++l) v[l] = sqrt(-2.0 * v[l]);
+}
+
+void rng_normals_rows(uint64_t seed, uint32_t stream, uint64_t first,
+                      int64_t rows, int64_t count, double *out) {
+  const int64_t npairs = (count + 1) / 2, total = rows * npairs;
+  const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+  uint32_t c0[RNG_LANES], c1[RNG_LANES], c2[RNG_LANES], c3[RNG_LANES];
+  double u1[RNG_LANES], angle[RNG_LANES];
+  int64_t row = 0, pair = 0; /* the item of lane 0 */
+  for (int64_t base = 0; base < total; base += RNG_LANES) {
+    const int lanes = total - base < RNG_LANES ? (int)(total - base) : RNG_LANES;
+    int64_t r = row, q = pair;
+    for (int l = 0; l < RNG_LANES; ++l) {
+      /* lanes past the end repeat the last item; their output is dropped */
+      const uint64_t index = first + (uint64_t)r;
+      c0[l] = (uint32_t)q;
+      c1[l] = (uint32_t)index;
+      c2[l] = (uint32_t)(index >> 32);
+      c3[l] = stream;
+      if (l + 1 < lanes && ++q == npairs) {
+        q = 0;
+        ++r;
+      }
+    }
+    philox_lanes(c0, c1, c2, c3, k0, k1);
+    uniforms_lanes(c0, c1, c2, c3, u1, angle);
+    for (int l = 0; l < lanes; ++l) u1[l] = log(u1[l]);
+    radius_lanes(u1);
+    for (int l = 0; l < lanes; ++l) {
+      /* rng_normal_pair's radius * cos(angle), radius * sin(angle) */
+      double *o = out + row * count + 2 * pair;
+      o[0] = u1[l] * cos(angle[l]);
+      if (2 * pair + 1 < count) o[1] = u1[l] * sin(angle[l]);
+      if (++pair == npairs) {
+        pair = 0;
+        ++row;
+      }
+    }
   }
 }
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "tsim/checkpoint.h"
+#include "tsim/engine.h"
 #include "tsim/output.h"
 #include "tsim/stop.h"
 #include "tsim/train.h"
@@ -46,6 +47,7 @@ typedef struct sched {
   int rank, nteams, team_id, team_rank, team_size, g;
   int64_t *order, norder, cursor; /* cells in the order they are handed out */
   train_cache *cache;
+  char engine_json[512]; /* the moments engine's timings, for the manifest */
   int64_t cells_started; /* by this rank, for the fault-injection hook */
   int progress;          /* PROGRESS_LIVE, _LOG or _NONE */
   /* coordinator (rank 0) */
@@ -154,15 +156,29 @@ static int choose_team_size(const sched *s, int64_t requested, int size) {
   if (requested > 0) return (int)(requested < size ? requested : size);
   int g = 1;
   if (s->norder < size) g = (int)(size / s->norder);
-  double max_bytes = 0;
+  double max_bytes = 0, max_build = 0, iterations_cost = 0;
+  int all_moments = 1;
   for (int64_t i = 0; i < s->norder; ++i) {
     tsim_params p;
     config_cell(s->cfg, s->order[i], &p);
+    /* the moments engine and regenerated samples keep no samples */
+    const int moments = engine_choose(&p) == ENGINE_MOMENTS;
     double bytes = (double)(p.n + p.n_test) * (double)(p.d + 1) * 8.0;
+    if (moments || p.storage == STORAGE_REGENERATE) bytes = 0;
     if (bytes > max_bytes) max_bytes = bytes;
+    engine_costs c;
+    engine_costs_of(&p, &c);
+    all_moments &= moments;
+    if (c.moments_build > max_build) max_build = c.moments_build;
+    iterations_cost += (double)p.iterations * c.moments_iteration;
   }
   const double per_rank_limit = 4.0e9; /* keep a rank's samples under 4 GB */
   while (g < size && max_bytes / g > per_rank_limit) ++g;
+  /* Moments cells: every team builds the tensors of the data sets it meets
+   * (on its g ranks), then iterates without sharding. When building one
+   * tensor costs more than all the iterations, one team of every rank
+   * builds it fastest. */
+  if (all_moments && max_build > iterations_cost) g = size;
   return g;
 }
 
@@ -573,6 +589,37 @@ static int coordinator_loop(sched *s) {
   return TSIM_OK;
 }
 
+/* Collective: the moments engine's tensor builds and iterations over all
+ * ranks, printed on rank 0 and kept for the manifest. */
+static void engine_summary(sched *s) {
+  train_engine_stats st;
+  train_cache_stats(s->cache, &st);
+  if (s->team_rank != 0) /* a team's ranks build and iterate together: count once */
+    st.tensor_builds = st.moments_iterations = 0, st.moments_seconds = 0.0;
+  int64_t counts[2] = {st.tensor_builds, st.moments_iterations};
+  par_sum_int64(s->world, counts, 2);
+  int64_t iter_us[1] = {llround(st.moments_seconds * 1e6)};
+  par_sum_int64(s->world, iter_us, 1);
+  const int64_t build_us = par_max_int64(s->world, llround(st.build_seconds * 1e6));
+  const int64_t build_n = par_max_int64(s->world, st.build_n);
+  s->engine_json[0] = '\0';
+  if (counts[0] == 0) return;
+  const double per_iter = counts[1] ? (double)iter_us[0] * 1e-6 / (double)counts[1] : 0.0;
+  snprintf(s->engine_json, sizeof s->engine_json,
+           "  \"moments_tensor_builds\": %lld,\n  \"moments_build_s\": %.3f,\n"
+           "  \"moments_build_n\": %lld,\n  \"moments_iterations\": %lld,\n"
+           "  \"moments_s_per_iteration\": %.3e",
+           (long long)counts[0], (double)build_us * 1e-6, (long long)build_n,
+           (long long)counts[1], per_iter);
+  if (s->rank == 0 && s->progress != PROGRESS_NONE) {
+    printf("moments engine: %lld tensor build%s on the ranks (longest %.3f s, n = %lld), "
+           "%lld iterations at %.3g s each (all metrics included)\n",
+           (long long)counts[0], counts[0] == 1 ? "" : "s", (double)build_us * 1e-6,
+           (long long)build_n, (long long)counts[1], per_iter);
+    fflush(stdout);
+  }
+}
+
 static void write_manifest(sched *s, int rc, double wall) {
   char extra[8192], hosts[4096], mpi[256];
   par_library_version(mpi, sizeof mpi);
@@ -591,6 +638,8 @@ static void write_manifest(sched *s, int rc, double wall) {
            (long long)s->by_status[CELL_MAX_ITERATIONS],
            (long long)s->by_status[CELL_DIVERGED], rc ? "failed" : "complete",
            wall);
+  if (s->engine_json[0])
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ",\n%s", s->engine_json);
   tsim_error err = {0};
   if (output_close(&s->out, extra, &err) && !rc && !s->failing)
     record_failure(s, err.code, &err);
@@ -752,6 +801,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
     else
       team_loop(&s, err);
     const double wall = tsim_wtime() - s.t0;
+    engine_summary(&s);
     if (s.rank == 0) {
       if (s.progress == PROGRESS_LIVE) progress_line(&s, 1);
       if (!s.failing) write_checkpoint(&s); /* the final state of the run */

@@ -10,15 +10,20 @@
 #include <string.h>
 
 #include "tsim/data.h"
+#include "tsim/engine.h"
 #include "tsim/metrics.h"
 #include "tsim/model.h"
+#include "tsim/moments.h"
 
 struct train_cache {
   int valid;
   tsim_params key; /* the data settings the cached samples were made with */
   int rank, size;
   tsim_teacher teacher;
-  tsim_dataset *train, *test;
+  tsim_dataset *train, *test; /* sharded engine: made on first use */
+  moments_tensor *mtrain, *mtest; /* moments engine: built on first use */
+  double *Astar;                  /* the teacher as y = x^T A* x */
+  train_engine_stats stats;
 };
 
 train_cache *train_cache_create(void) {
@@ -29,7 +34,15 @@ static void cache_clear(train_cache *c) {
   if (c->valid) teacher_free(&c->teacher);
   data_destroy(&c->train);
   data_destroy(&c->test);
+  moments_destroy(&c->mtrain);
+  moments_destroy(&c->mtest);
+  free(c->Astar);
+  c->Astar = NULL;
   c->valid = 0;
+}
+
+void train_cache_stats(const train_cache *c, train_engine_stats *s) {
+  *s = c->stats;
 }
 
 void train_cache_destroy(train_cache **c) {
@@ -47,6 +60,7 @@ static int same_str(const char *a, const char *b) {
 static int same_data(const tsim_params *a, const tsim_params *b) {
   return a->d == b->d && a->n == b->n && a->n_test == b->n_test &&
          a->chunk == b->chunk && a->data_seed == b->data_seed &&
+         a->storage == b->storage &&
          a->teacher_norm == b->teacher_norm &&
          a->teacher_direction == b->teacher_direction &&
          a->teacher_seed == b->teacher_seed && same_str(a->x_file, b->x_file) &&
@@ -55,16 +69,51 @@ static int same_data(const tsim_params *a, const tsim_params *b) {
          same_str(a->y_test_file, b->y_test_file);
 }
 
-static int cache_fill(train_cache *c, const tsim_params *p,
-                      const par_comm *team, tsim_error *err) {
+/* The interrupt hook during a tensor build: the cell's state is the one
+ * it started from (W_t, t = the first iteration to evaluate). */
+typedef struct build_poll {
+  const train_hooks *hooks;
+  cell_result *res;
+  double wall_before, t_start;
+} build_poll;
+
+static int poll_build(void *ctx) {
+  build_poll *b = ctx;
+  b->res->wall_s = b->wall_before + tsim_wtime() - b->t_start;
+  return b->hooks->interrupt(b->hooks->ctx, b->res);
+}
+
+/* What ENGINE needs for cell P: the samples (sharded) or the tensors
+ * (moments), made once per data set and kept for the next cells. POLL
+ * (may be NULL) keeps a long tensor build interruptible. */
+static int cache_fill(train_cache *c, const tsim_params *p, int engine,
+                      const par_comm *team, build_poll *poll, tsim_error *err) {
+  int (*poll_fn)(void *) = poll ? poll_build : NULL;
   const int rank = par_rank(team), size = par_size(team);
-  if (c->valid && c->rank == rank && c->size == size && same_data(&c->key, p))
-    return TSIM_OK;
-  cache_clear(c);
-  int rc = teacher_make(p, &c->teacher, err);
-  c->valid = 1;
-  if (!rc) rc = data_make(p, &c->teacher, DATA_TRAIN, rank, size, &c->train, err);
-  if (!rc) rc = data_make(p, &c->teacher, DATA_TEST, rank, size, &c->test, err);
+  int rc = TSIM_OK;
+  if (!(c->valid && c->rank == rank && c->size == size && same_data(&c->key, p))) {
+    cache_clear(c);
+    rc = teacher_make(p, &c->teacher, err);
+    c->valid = 1;
+  }
+  if (!rc && engine == ENGINE_SHARDED && !c->train) {
+    rc = data_make(p, &c->teacher, DATA_TRAIN, rank, size, &c->train, err);
+    if (!rc) rc = data_make(p, &c->teacher, DATA_TEST, rank, size, &c->test, err);
+  }
+  if (!rc && engine == ENGINE_MOMENTS && !c->mtrain) {
+    rc = moments_build(p, DATA_TRAIN, team, poll_fn, poll, &c->mtrain, err);
+    if (!rc && p->n_test > 0)
+      rc = moments_build(p, DATA_TEST, team, poll_fn, poll, &c->mtest, err);
+    if (!rc) {
+      c->Astar = tsim_xmalloc((size_t)(p->d * p->d) * sizeof(double));
+      moments_teacher_matrix(&c->teacher, c->Astar);
+      c->stats.tensor_builds += 1;
+      if (c->mtrain->build_seconds > c->stats.build_seconds) {
+        c->stats.build_seconds = c->mtrain->build_seconds;
+        c->stats.build_n = c->mtrain->n;
+      }
+    }
+  }
   rc = par_agree(team, rc, err);
   if (rc) {
     cache_clear(c);
@@ -111,8 +160,6 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   tsim_params p;
   config_cell(cfg, cell, &p);
   cell_result_init(res, cell);
-  TSIM_TRY(cache_fill(cache, &p, team, err));
-  const tsim_teacher *teacher = &cache->teacher;
   tsim_model m;
   model_from_params(&p, &m);
   const int64_t d = p.d, K = p.K, Kd = K * d;
@@ -129,12 +176,22 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     rc = par_agree(team, data_init_weights(&p, res->W, err), err);
     if (rc) return rc;
   }
+  const int engine = engine_choose(&p);
+  build_poll poll = {hooks, res, wall_before, t_start};
+  rc = cache_fill(cache, &p, engine, team, hooks && hooks->interrupt ? &poll : NULL, err);
+  if (rc) { /* failed, or stopped during a tensor build: RES is the start */
+    res->wall_s = wall_before + tsim_wtime() - t_start;
+    return rc;
+  }
+  const double t_loop = tsim_wtime();
+  const tsim_teacher *teacher = &cache->teacher;
   double *W = res->W;
   double *G = tsim_xcalloc((size_t)Kd, sizeof(double));
   double *V = tsim_xcalloc((size_t)Kd, sizeof(double));
   double *q = tsim_xcalloc((size_t)K, sizeof(double));
   neuron_stats *ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
   model_work *work = model_work_create(&m);
+  moments_work *mwork = engine == ENGINE_MOMENTS ? moments_work_create(&m) : NULL;
 
   const double target = teacher->norm / sqrt(p.C);   /* ||w*|| / sqrt(C) */
   const double lemma_radius = p.nu * target;         /* Lemma 1 */
@@ -154,7 +211,10 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     const double dist = metrics_dist(&m, teacher, W, q);
     metrics_direction(&m, teacher, W, q, V);
     model_eval ev = {.grad = G};
-    model_evaluate(&m, cache->train, W, V, team, work, &ev);
+    if (mwork)
+      moments_evaluate(&m, cache->mtrain, cache->Astar, W, V, mwork, &ev);
+    else
+      model_evaluate(&m, cache->train, W, V, team, work, &ev);
     const double q9 = ev.hess_quad;
     if (res->t_q9_positive < 0 && q9 > 0.0) res->t_q9_positive = t;
     if (res->t_lemma1 < 0 && dist <= lemma_radius) res->t_lemma1 = t;
@@ -173,7 +233,10 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     if (status != CELL_PENDING || train_log_due(&p, t)) {
       model_eval test = {0};
       double test_loss = NAN;
-      if (cache->test->n > 0) {
+      if (mwork && cache->mtest) {
+        moments_evaluate(&m, cache->mtest, cache->Astar, W, NULL, mwork, &test);
+        test_loss = test.loss;
+      } else if (!mwork && cache->test->n > 0) {
         model_evaluate(&m, cache->test, W, NULL, team, work, &test);
         test_loss = test.loss;
       }
@@ -211,6 +274,11 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     }
     for (int64_t e = 0; e < Kd; ++e) W[e] -= p.eta * G[e];
   }
+  if (mwork) {
+    cache->stats.moments_iterations += res->iterations - t_first + (rc == TSIM_OK);
+    cache->stats.moments_seconds += tsim_wtime() - t_loop;
+  }
+  moments_work_destroy(&mwork);
   model_work_destroy(&work);
   free(G);
   free(V);

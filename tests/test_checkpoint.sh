@@ -11,10 +11,12 @@ source "$(dirname "$0")/lib.sh"
 cat > "$TMP/long.yaml" <<'YAML'
 name: long
 model: {d: 5, K: [1, 4]}
-data:  {n: 3000, n_test: 300, seed: 2, chunk: 256}
+data:  {n: 3000, n_test: 300, seed: 2, chunk: 256, engine: sharded}
 init:  {scale: 0.3, seed: [0, 1]}
 train: {eta: [0.02, 3.0, 0.05], iterations: 5000, log_every: 50}
 YAML
+# (engine: sharded keeps the run long enough to be stopped on the way;
+# tests/test_moments.sh stops and resumes the moments engine)
 run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref" >/dev/null 2>&1
 check "uninterrupted reference run" test -s "$TMP/ref/metrics.csv"
 same_run() { # same_run DIR: all three tables equal the reference's

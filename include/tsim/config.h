@@ -18,6 +18,10 @@
 
 typedef enum { ACT_QUADRATIC = 0, ACT_RELU = 1, ACT_ABS = 2 } tsim_activation;
 typedef enum { DIR_E1 = 0, DIR_RANDOM = 1 } tsim_direction;
+/* data.engine: how a cell's sums over the samples are computed (moments.h) */
+typedef enum { ENGINE_AUTO = 0, ENGINE_SHARDED = 1, ENGINE_MOMENTS = 2 } tsim_engine;
+/* data.storage: samples kept in memory, or made again when needed */
+typedef enum { STORAGE_MEMORY = 0, STORAGE_REGENERATE = 1 } tsim_storage;
 
 /* Every setting of one cell. Strings point into the owning tsim_config. */
 typedef struct tsim_params {
@@ -33,6 +37,7 @@ typedef struct tsim_params {
   int64_t n, n_test, chunk;
   uint64_t data_seed;
   const char *x_file, *y_file, *x_test_file, *y_test_file;
+  int engine, storage; /* ENGINE_*, STORAGE_* */
   /* init: w_k ~ scale * N(0, I_d / d) */
   double init_scale;
   uint64_t init_seed;

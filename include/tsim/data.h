@@ -33,7 +33,14 @@ typedef struct tsim_dataset {
   int64_t chunk_begin, chunk_end; /* this rank's chunks */
   int64_t row_begin, row_end;     /* this rank's rows */
   double *x;                      /* (row_end - row_begin) x d, row-major */
-  double *y;
+  double *y;                      /* (both NULL with data.storage: regenerate) */
+  /* data.storage: regenerate: no rows are kept; data_chunk makes a chunk's
+   * rows again from the seeds into these one-chunk buffers when asked. */
+  int regenerate;
+  tsim_params source;
+  const tsim_teacher *teacher;
+  tsim_split split;
+  double *chunk_x, *chunk_y;
 } tsim_dataset;
 
 /* This rank's contiguous share [*begin, *end) of NCHUNKS chunks when they
@@ -47,6 +54,17 @@ int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
               int rank, int size, tsim_dataset **out, tsim_error *err);
 void data_destroy(tsim_dataset **ds);
 
+/* Inputs x_i, i = ROW0 .. ROW0+ROWS-1, of split SPLIT made from the seed
+ * (rows x d, row-major): the very rows data_make stores. */
+void data_generate_x(const tsim_params *p, tsim_split split, int64_t row0,
+                     int64_t rows, double *x);
+
+/* Rows of global chunk C (one of this rank's): pointers into the stored
+ * samples, or (data.storage: regenerate) the chunk made again from the
+ * seeds into DS's one-chunk buffers (valid until the next call). */
+void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
+                const double **y, int64_t *rows);
+
 /* Initial weights W0, neuron-major (W[k*d + j] = coordinate j of w_k):
  * scale * N(0, I_d / d) from (init seed, k, j), or init.w_file (d x K). */
 int data_init_weights(const tsim_params *p, double *W, tsim_error *err);
@@ -54,7 +72,8 @@ int data_init_weights(const tsim_params *p, double *W, tsim_error *err);
 /* Write the samples and W0 of cell settings P as .npy files into DIR:
  * x.npy (n x d), y.npy (n), x_test.npy, y_test.npy, w0.npy (d x K) - the
  * layout data.*_file and init.w_file read, so a run from these files gives
- * the bits of the run from seeds, and other tools can use the same data. */
+ * the bits of the run from seeds with data.engine: sharded (labels from a
+ * file never take the moments engine), and other tools can use the same data. */
 int data_export(const tsim_params *p, const char *dir, tsim_error *err);
 
 #endif

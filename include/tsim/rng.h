@@ -33,6 +33,12 @@ void rng_normal_pair(uint64_t seed, uint32_t stream, uint64_t index,
 void rng_normals(uint64_t seed, uint32_t stream, uint64_t index, int64_t count,
                  double *out);
 
+/* ROWS consecutive items FIRST, FIRST+1, ... of STREAM, COUNT normals each
+ * (out[r*count + j]): the same bits as ROWS calls of rng_normals, with the
+ * Philox rounds of many items run side by side (vectorized). */
+void rng_normals_rows(uint64_t seed, uint32_t stream, uint64_t first,
+                      int64_t rows, int64_t count, double *out);
+
 /* A uniform double in (0, 1) for (seed, stream, index, pair). */
 double rng_uniform(uint64_t seed, uint32_t stream, uint64_t index,
                    uint32_t pair);

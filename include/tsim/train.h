@@ -19,6 +19,16 @@ typedef struct train_cache train_cache;
 train_cache *train_cache_create(void);
 void train_cache_destroy(train_cache **c);
 
+/* What the moments engine cost on this rank so far (for the manifest). */
+typedef struct train_engine_stats {
+  int64_t tensor_builds;      /* training tensors built */
+  double build_seconds;       /* the longest build (train tensor) */
+  int64_t build_n;            /* its sample count */
+  int64_t moments_iterations; /* iterations run by the moments engine */
+  double moments_seconds;     /* their wall time (all metrics included) */
+} train_engine_stats;
+void train_cache_stats(const train_cache *c, train_engine_stats *s);
+
 /* Called on every rank of the team at every iteration boundary, with the
  * cell's state so far (PROGRESS: status CELL_PENDING, `iterations` the next
  * t, W = W_t, rows and events before t), which it may save; a non-zero
