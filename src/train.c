@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tsim/data.h"
+#include "tsim/evolve.h"
 #include "tsim/metrics.h"
 #include "tsim/model.h"
 
@@ -110,6 +111,8 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   const double t_start = tsim_wtime();
   tsim_params p;
   config_cell(cfg, cell, &p);
+  if (evolve_applies(&p)) /* the wider model family: its own engine */
+    return evolve_cell(cfg, cell, team, hooks, resume, res, err);
   cell_result_init(res, cell);
   TSIM_TRY(cache_fill(cache, &p, team, err));
   const tsim_teacher *teacher = &cache->teacher;

@@ -1,0 +1,39 @@
+/* evolve.h - one cell of the model family beyond Wang & Abernethy's
+ * empirical gradient descent (train.c keeps that one, bit for bit): relu,
+ * abs, the norm tie, several teachers, label noise, the other
+ * initialisations, the population loss (data.regime: population) and
+ * gradient flow (train.method: flow).
+ *
+ * Gradient descent: as in train.h (iteration t evaluates W_t, logs, checks
+ * the stop rules, then steps). Gradient flow: the "iterations" are the
+ * logged times t_0 = 0 < t_1 < ... (train.T, or train.iterations, as the
+ * final time; train.log_points log-spaced times in [1, T], or every
+ * train.log_every time units): segment j integrates from t_j to t_{j+1}
+ * (flow.h), every t_j is logged, and t_j is where a cell can stop and
+ * resume exactly. The `t` column of metrics.csv holds the time.
+ *
+ * Columns: train_loss is the loss being minimised (the population loss in
+ * the population regime, where test_loss is empty); pop_loss is the closed
+ * form when teacher and student share an activation; dist, q9 and the
+ * neuron components are Wang & Abernethy's notions, left empty unless the
+ * model is theirs (quadratic, no norm tie, one teacher), q9 also in the
+ * population regime; par / perp_norm / norm of neurons.csv refer to
+ * teacher 0's direction for every model. */
+#ifndef TSIM_EVOLVE_H
+#define TSIM_EVOLVE_H
+
+#include "tsim/train.h"
+
+/* Does cell setting P need this engine (anything but Wang & Abernethy's
+ * empirical, single quadratic teacher, scaled init, GD)? */
+int evolve_applies(const tsim_params *p);
+
+/* Run the cell as train_cell does (same contract, hooks and resume). */
+int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
+                const train_hooks *hooks, const cell_result *resume,
+                cell_result *res, tsim_error *err);
+
+/* Flow: the time of logged point J, and whether it is the last one. */
+double evolve_flow_time(const tsim_params *p, int64_t j, int *last);
+
+#endif
