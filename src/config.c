@@ -643,6 +643,43 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
   return TSIM_OK;
 }
 
+/* Settings of the model family that only make sense together, checked per
+ * cell (grid axes may combine them): the key named is where it is reported. */
+static int check_family(const tsim_params *p, given *gv, const ynode *root,
+                        tsim_error *err) {
+  const char *key = NULL, *what = NULL, *allowed = NULL;
+  const int tact = p->teacher_activation == 0 ? p->activation : p->teacher_activation - 1;
+  if (p->regime == REGIME_POPULATION && tact != p->activation) {
+    key = "teacher.activation";
+    what = "differs from model.activation in the population regime";
+    allowed = "the closed forms are for a matching teacher and student";
+  } else if (p->regime == REGIME_POPULATION && gv[field_index("data.x_file")].node) {
+    key = "data.regime";
+    what = "population cannot use data files";
+    allowed = "empirical";
+  } else if (p->teacher_direction == DIR_E1 && p->teacher_neurons > 1) {
+    key = "teacher.direction";
+    what = "e1 is for one teacher neuron";
+    allowed = "random, orthonormal, random_orthonormal or separated when teacher.neurons > 1";
+  } else if ((p->teacher_direction == DIR_ORTHONORMAL ||
+              p->teacher_direction == DIR_RANDOM_ORTHONORMAL) &&
+             p->teacher_neurons > p->d) {
+    key = "teacher.neurons";
+    what = "more orthonormal teacher directions than model.d";
+    allowed = "teacher.neurons <= model.d";
+  } else if (p->init_method == INIT_ORTHONORMAL && p->K > p->d) {
+    key = "init.method";
+    what = "orthonormal needs model.K <= model.d";
+    allowed = "scaled, gaussian or near_teacher";
+  } else if (p->init_method == INIT_CLAIM2 && (p->K > 2 || p->d < 2)) {
+    key = "init.method";
+    what = "claim2 needs model.K of 1 or 2 (and d >= 2)";
+    allowed = "model.K: 1 or 2";
+  }
+  if (!key) return TSIM_OK;
+  return fail_at(err, where(&gv[field_index(key)], root), key, "%s", what, allowed);
+}
+
 static char *keep(tsim_config *cfg, char *s) {
   cfg->strings = tsim_xrealloc(cfg->strings,
                                (size_t)(cfg->nstrings + 1) * sizeof(char *));
@@ -710,6 +747,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* cross-axis sanity */
     tsim_params p;
     config_cell(cfg, id, &p);
+    TSIM_TRY(check_family(&p, gv, root, err));
     if ((double)p.d * (double)p.K > 1e8)
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: model.d * model.K = %lld is too large (at most 1e8)",
