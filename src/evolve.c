@@ -23,6 +23,15 @@ int evolve_applies(const tsim_params *p) {
          p->init_method != INIT_SCALED || p->method != METHOD_GD;
 }
 
+int evolve_config_uses(const tsim_config *cfg) {
+  for (int64_t id = 0; id < cfg->ncells; ++id) {
+    tsim_params p;
+    config_cell(cfg, id, &p);
+    if (evolve_applies(&p)) return 1;
+  }
+  return 0;
+}
+
 double evolve_flow_time(const tsim_params *p, int64_t j, int *last) {
   const double T = p->T > 0.0 ? p->T : (double)p->iterations;
   double t;
@@ -119,7 +128,7 @@ static void neuron_rows(const objective *o, const double *W, double eta,
     }
   }
   for (int64_t k = 0; k < K; ++k) {
-    double *nr = cell_result_neuron_row(res);
+    double *nr = cell_result_row(res, TABLE_NEURONS);
     nr[0] = t;
     nr[1] = (double)k;
     nr[2] = ns[k].par;
@@ -129,6 +138,39 @@ static void neuron_rows(const objective *o, const double *W, double eta,
     nr[6] = ns[k].comp_B;
     nr[7] = ns[k].comp_C;
     nr[8] = ns[k].comp_D;
+  }
+}
+
+/* teachers.csv rows (see evolve.h) */
+static void teacher_rows(const objective *o, const double *W, double t,
+                         double match_degrees, cell_result *res) {
+  const int64_t K = o->m.K, d = o->m.d;
+  const int lines = o->m.activation != ACT_RELU;
+  const double PI_ = 3.14159265358979323846, match = match_degrees * PI_ / 180.0;
+  double total = 0.0;
+  for (int64_t e = 0; e < K * d; ++e) total += W[e] * W[e];
+  for (int64_t l = 0; l < o->teacher.m; ++l) {
+    const double *v = o->teacher.V + l * d, nv = norm2(v, d);
+    double best = NAN, along = 0.0;
+    int64_t matched = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const double *wk = W + k * d;
+      double a = population_angle(wk, v, d);
+      if (norm2(wk, d) == 0.0) continue; /* no direction */
+      if (lines && a > PI_ / 2) a = PI_ - a;
+      const double c = cos(a);
+      if (isnan(best) || c > best) best = c;
+      if (a <= match) ++matched;
+      double pv = 0.0;
+      for (int64_t j = 0; j < d; ++j) pv += wk[j] * v[j];
+      along += (pv / nv) * (pv / nv);
+    }
+    double *row = cell_result_row(res, TABLE_TEACHERS);
+    row[0] = t;
+    row[1] = (double)l;
+    row[2] = best;
+    row[3] = (double)matched;
+    row[4] = total > 0.0 ? along / total : NAN;
   }
 }
 
@@ -227,7 +269,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
         model_evaluate(&o.m, o.test, W, NULL, team, o.work, &test);
         test_loss = test.loss;
       }
-      double *row = cell_result_metric_row(res);
+      double *row = cell_result_row(res, TABLE_METRICS);
       row[0] = time;
       row[1] = loss;
       row[2] = test_loss;
@@ -238,6 +280,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
       row[5] = q9;
       row[6] = norm2(G, Kd);
       if (cfg->out_neurons) neuron_rows(&o, W, p.eta, time, ns, res);
+      teacher_rows(&o, W, time, p.match_angle, res);
     }
     if (status != CELL_PENDING) {
       res->status = status;

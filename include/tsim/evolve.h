@@ -18,7 +18,15 @@
  * neuron components are Wang & Abernethy's notions, left empty unless the
  * model is theirs (quadratic, no norm tie, one teacher), q9 also in the
  * population regime; par / perp_norm / norm of neurons.csv refer to
- * teacher 0's direction for every model. */
+ * teacher 0's direction for every model.
+ *
+ * teachers.csv, per logged row and teacher l: best_cos = the largest cosine
+ * between v_l and a student, n_matched = the number of students within
+ * metrics.match_angle degrees of v_l (for abs and quadratic neurons, whose
+ * w and -w are the same function, the angle between lines: |cos|), and
+ * energy = sum_k (v_l^ . w_k)^2 / sum_k ||w_k||^2, the share of the
+ * students' weight along v_l (summed over orthonormal teachers: the overlap
+ * of the students with the teacher subspace, Martin, Bach & Biroli). */
 #ifndef TSIM_EVOLVE_H
 #define TSIM_EVOLVE_H
 
@@ -27,6 +35,9 @@
 /* Does cell setting P need this engine (anything but Wang & Abernethy's
  * empirical, single quadratic teacher, scaled init, GD)? */
 int evolve_applies(const tsim_params *p);
+
+/* Does any cell of CFG need this engine? (teachers.csv is written then.) */
+int evolve_config_uses(const tsim_config *cfg);
 
 /* Run the cell as train_cell does (same contract, hooks and resume). */
 int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
