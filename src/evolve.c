@@ -258,7 +258,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     int status = CELL_PENDING;
     if (blown || !isfinite(loss) || loss > p.diverge_above)
       status = CELL_DIVERGED;
-    else if (dist < p.tol || loss < p.loss_tol)
+    else if (dist < p.tol || (p.loss_tol > 0.0 && loss < p.loss_tol))
       status = CELL_CONVERGED;
     else if (flow ? last : t >= p.iterations)
       status = CELL_MAX_ITERATIONS;

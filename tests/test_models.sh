@@ -68,6 +68,9 @@ print("exponents K=1 %.2f, K=2 %.2f" % (ex["0"], ex["1"]))
 assert ex["0"] < 2 * ex["1"] and -5 < ex["1"] < -1, ex
 PY
 
+check "family_summary.py: one row per cell with the exponent" \
+  bash -c "/usr/bin/python3 '$ROOT/analysis/family_summary.py' '$TMP/xu' --at 100 | grep -c '^| [12] |' | grep -qx 2"
+
 # Zhou, Ge & Jin Claim 2 through the command line: the logged loss at t = 0
 cat > "$TMP/claim2.yaml" <<'YAML'
 name: claim2
