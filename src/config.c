@@ -83,7 +83,8 @@ static const field schema[] = {
     {"data.y_test_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_test_file),
      "test labels, .npy float64 n_test"},
     {"init.scale", "init_scale", F_REAL, "0.01", 0, INFINITY, 0, NULL, 1,
-     P(init_scale), "w_k ~ scale * N(0, I_d / d)"},
+     P(init_scale), "w_k ~ scale * N(0, I_d / d) (init.method scaled); the "
+     "family's norm (orthonormal); the perturbation's norm (near_teacher)"},
     {"init.w_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(w_file),
      "initial weights, .npy float64 d x K"},
     {"train.iterations", "iterations", F_INT, "5000", 0, BIG, 0, NULL, 1,

@@ -47,7 +47,7 @@ typedef struct tsim_params {
   int activation;
   int64_t d, K;
   double C, loss_scale;
-  /* teacher: y = (x^T w*)^2 with w* = norm * direction */
+  /* teacher: y = sum_l act*(v_l^T x), ||v_l|| = norm (data.h) */
   double teacher_norm;
   int teacher_direction;
   uint64_t teacher_seed;
@@ -55,7 +55,7 @@ typedef struct tsim_params {
   int64_t n, n_test, chunk;
   uint64_t data_seed;
   const char *x_file, *y_file, *x_test_file, *y_test_file;
-  /* init: w_k ~ scale * N(0, I_d / d) */
+  /* init: w_k ~ scale * N(0, I_d / d), or by init_method (data.h) */
   double init_scale;
   uint64_t init_seed;
   const char *w_file;
