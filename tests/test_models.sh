@@ -13,7 +13,7 @@ model:   {d: 5, K: [2, 4], activation: [relu, abs], norm_tied: true, loss_scale:
 teacher: {neurons: 2, direction: separated, min_angle: 40, seed: 3}
 data:    {n: 2500, n_test: 300, seed: 5, chunk: 256, label_noise: 0.05}
 init:    {method: gaussian, sigma: 0.4, seed: 1}
-train:   {method: [gd, flow], eta: 0.05, iterations: 40, T: 2, log_points: 5}
+train:   {method: [gd, flow], eta: 0.05, iterations: 40, T: 2, log_points: 5, rtol: 1e-5, atol: 1e-8}
 output:  {neurons: true}
 YAML
 same_nonempty() { [ -s "$1" ] && [ -s "$2" ] && same_csv "$1" "$2"; }
@@ -97,7 +97,7 @@ check "population with teacher.activation != model.activation: exit 2, FILE:LINE
 # times are the resume points, the tables equal an uninterrupted run's
 cat > "$TMP/long.yaml" <<'YAML'
 name: long
-model:   {activation: [quadratic, relu], d: 600, K: 8, loss_scale: 0.5, normalisation: 1/m}
+model:   {activation: [quadratic, relu], d: 400, K: 8, loss_scale: 0.5, normalisation: 1/m}
 teacher: {neurons: 4, direction: random_orthonormal, seed: 2}
 data:    {regime: population}
 init:    {method: orthonormal, scale: 1.0, seed: 0}
