@@ -93,6 +93,22 @@ bad_rc=$?
 check "population with teacher.activation != model.activation: exit 2, FILE:LINE:COL: key" \
   bash -c "[ $bad_rc -eq 2 ] && grep -q '^--set:1:[0-9]*: teacher.activation: differs' '$TMP/bad.log'"
 
+# the shipped configs validate; inconsistent family settings are user errors
+for c in xu2023_fig1 xu2023_empirical zhou2021_claim2 zhou2021_local martin2024_recovery; do
+  check "configs/$c.yaml validates" bash -c "'$TSIM' validate '$ROOT/configs/$c.yaml' >/dev/null 2>&1"
+done
+bad_family() { # bad_family WHAT KEY SETS...
+  local what=$1 key=$2; shift 2
+  local sets=() s
+  for s in "$@"; do sets+=(--set "$s"); done
+  "$TSIM" validate "$TMP/claim2.yaml" "${sets[@]}" >"$TMP/bf.out" 2>&1
+  local rc=$?
+  check "$what: exit 2 naming $key" bash -c "[ $rc -eq 2 ] && grep -q ': $key: ' '$TMP/bf.out'"
+}
+bad_family "e1 with 3 teachers" teacher.direction teacher.neurons=3
+bad_family "claim2 with K = 3" init.method model.K=3
+bad_family "4 orthonormal teachers in d = 3" teacher.neurons teacher.neurons=4 teacher.direction=orthonormal
+
 # stop (time limit) and resume in the middle of gradient flows: the logged
 # times are the resume points, the tables equal an uninterrupted run's
 cat > "$TMP/long.yaml" <<'YAML'
