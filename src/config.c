@@ -111,7 +111,7 @@ static const field schema[] = {
     {"teacher.activation", NULL, F_ENUM, "same", 0, 0, 0, "same|quadratic|relu|abs",
      0, P(teacher_activation), "teacher activation (same: the student's)"},
     {"teacher.min_angle", "min_angle", F_REAL, "30", 0, 90, 0, NULL, 1,
-     P(teacher_min_angle), "degrees between teacher directions (direction: separated)"},
+     P(teacher_min_angle), "degrees between the lines of teacher directions (direction: separated)"},
     {"data.label_noise", "label_noise", F_REAL, "0", 0, INFINITY, 0, NULL, 1,
      P(label_noise), "y += label_noise * N(0, 1), keyed by sample index"},
     {"data.regime", "regime", F_ENUM, "empirical", 0, 0, 0, "empirical|population",

@@ -10,7 +10,9 @@
  * final time; train.log_points log-spaced times in [1, T], or every
  * train.log_every time units): segment j integrates from t_j to t_{j+1}
  * (flow.h), every t_j is logged, and t_j is where a cell can stop and
- * resume exactly. The `t` column of metrics.csv holds the time.
+ * resume exactly. The `t` column of metrics.csv holds the time. A flow
+ * whose step size underflows (a blow-up) or whose gradient is not finite is
+ * reported diverged at the next logged time.
  *
  * Columns: train_loss is the loss being minimised (the population loss in
  * the population regime, where test_loss is empty); pop_loss is the closed
