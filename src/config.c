@@ -55,14 +55,18 @@ static const field schema[] = {
     {"model.d", "d", F_INT, "10", 1, 100000, 0, NULL, 1, P(d),
      "input dimension"},
     {"model.activation", "activation", F_ENUM, "quadratic", 0, 0, 0,
-     "quadratic", 1, P(activation), "student activation"},
+     "quadratic|relu|abs", 1, P(activation),
+     "student activation: z^2, max(z, 0) or |z| (subgradient 0 at z = 0)"},
     {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
      P(loss_scale), "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
     {"teacher.norm", "teacher_norm", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1,
      P(teacher_norm), "||w*||"},
     {"teacher.direction", "teacher_direction", F_ENUM, "e1", 0, 0, 0,
-     "e1|random", 1, P(teacher_direction),
-     "w* along e1, or a random unit direction from teacher.seed"},
+     "e1|random|orthonormal|random_orthonormal|separated", 1,
+     P(teacher_direction),
+     "e1 (one teacher); random unit vectors, the first m axes, a random "
+     "orthonormal family, or random directions at least teacher.min_angle "
+     "apart, from teacher.seed"},
     {"teacher.seed", "teacher_seed", F_SEED, "0", 0, 0, 0, NULL, 1,
      P(teacher_seed), "seed of a random teacher direction"},
     {"data.seed", "data_seed", F_SEED, "0", 0, 0, 0, NULL, 1, P(data_seed),
@@ -91,7 +95,8 @@ static const field schema[] = {
     {"data.y_test_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_test_file),
      "test labels, .npy float64 n_test"},
     {"init.scale", "init_scale", F_REAL, "0.01", 0, INFINITY, 0, NULL, 1,
-     P(init_scale), "w_k ~ scale * N(0, I_d / d)"},
+     P(init_scale), "w_k ~ scale * N(0, I_d / d) (init.method scaled); the "
+     "family's norm (orthonormal); the perturbation's norm (near_teacher)"},
     {"init.w_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(w_file),
      "initial weights, .npy float64 d x K"},
     {"train.iterations", "iterations", F_INT, "5000", 0, BIG, 0, NULL, 1,
@@ -108,6 +113,42 @@ static const field schema[] = {
      P(loss_tol), "converged once the train loss < loss_tol (0: off)"},
     {"train.nu", NULL, F_REAL, "0.14", 0, 1, 1, NULL, 0, P(nu),
      "Lemma 1 radius: t_lemma1 is the first t with dist <= nu ||w*||/sqrt(C)"},
+    {"model.norm_tied", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(norm_tied),
+     "output weight tied to the norm: f = C sum_k ||w_k|| act(w_k^T x) (Zhou-Ge-Jin)"},
+    {"model.normalisation", "normalisation", F_ENUM, "none", 0, 0, 0, "none|1/m",
+     1, P(normalisation),
+     "1/m: student output scale C/K and teacher 1/m (A = W^T W / m, Martin-Bach-Biroli)"},
+    {"teacher.neurons", "teacher_neurons", F_INT, "1", 1, 100000, 0, NULL, 1,
+     P(teacher_neurons), "number m of teacher neurons, y = sum_l act*(v_l^T x)"},
+    {"teacher.activation", NULL, F_ENUM, "same", 0, 0, 0, "same|quadratic|relu|abs",
+     0, P(teacher_activation), "teacher activation (same: the student's)"},
+    {"teacher.min_angle", "min_angle", F_REAL, "30", 0, 90, 0, NULL, 1,
+     P(teacher_min_angle), "degrees between the lines of teacher directions (direction: separated)"},
+    {"data.label_noise", "label_noise", F_REAL, "0", 0, INFINITY, 0, NULL, 1,
+     P(label_noise), "y += label_noise * N(0, 1), keyed by sample index"},
+    {"data.regime", "regime", F_ENUM, "empirical", 0, 0, 0, "empirical|population",
+     1, P(regime), "n samples, or the closed-form population loss (n = infinity)"},
+    {"init.method", "init_method", F_ENUM, "scaled", 0, 0, 0,
+     "scaled|gaussian|orthonormal|near_teacher|claim2", 1, P(init_method),
+     "scaled: init.scale * N(0, I/d); gaussian: N(0, init.sigma^2 I); orthonormal: "
+     "random orthonormal family * init.scale; near_teacher: teacher k mod m + "
+     "init.scale * random unit vector; claim2: two students at +-init.delta from "
+     "teacher 1, norms 1/sqrt(2 cos delta)"},
+    {"init.sigma", "init_sigma", F_REAL, "0.1", 0, INFINITY, 0, NULL, 1,
+     P(init_sigma), "standard deviation of init.method gaussian"},
+    {"init.delta", "delta", F_REAL, "0.1", 0, 1.5, 1, NULL, 1, P(init_delta),
+     "angle (radians) of init.method claim2"},
+    {"train.method", "method", F_ENUM, "gd", 0, 0, 0, "gd|flow", 1, P(method),
+     "gradient descent, or gradient flow (adaptive Dormand-Prince 5(4))"},
+    {"train.T", "T", F_REAL, "0", 0, INFINITY, 0, NULL, 1, P(T),
+     "flow: final time (0: train.iterations); rows at t = 0 and log_points "
+     "log-spaced times in [1, T], or every log_every time units"},
+    {"train.rtol", NULL, F_REAL, "1e-8", 0, 1, 1, NULL, 0, P(rtol),
+     "flow: relative tolerance per step"},
+    {"train.atol", NULL, F_REAL, "1e-12", 0, INFINITY, 1, NULL, 0, P(atol),
+     "flow: absolute tolerance per step"},
+    {"metrics.match_angle", NULL, F_REAL, "10", 0, 180, 1, NULL, 0,
+     P(match_angle), "teachers.csv: a student within this many degrees matches"},
     {"output.dir", NULL, F_STR, NULL, 0, 0, 0, NULL, 0, NO_PARAM,
      "run directory (default out/<name>)"},
     {"output.neurons", NULL, F_BOOL, "true", 0, 0, 0, NULL, 0, NO_PARAM,
@@ -120,7 +161,7 @@ static const field schema[] = {
 #define NFIELDS ((int)(sizeof schema / sizeof schema[0]))
 
 static const char *const sections[] = {"model", "teacher", "data", "init",
-                                       "train", "output", "run"};
+                                       "train", "metrics", "output", "run"};
 #define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
 /* What the file (and --set) said for one field. */
@@ -615,6 +656,43 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
   return TSIM_OK;
 }
 
+/* Settings of the model family that only make sense together, checked per
+ * cell (grid axes may combine them): the key named is where it is reported. */
+static int check_family(const tsim_params *p, given *gv, const ynode *root,
+                        tsim_error *err) {
+  const char *key = NULL, *what = NULL, *allowed = NULL;
+  const int tact = p->teacher_activation == 0 ? p->activation : p->teacher_activation - 1;
+  if (p->regime == REGIME_POPULATION && tact != p->activation) {
+    key = "teacher.activation";
+    what = "differs from model.activation in the population regime";
+    allowed = "the closed forms are for a matching teacher and student";
+  } else if (p->regime == REGIME_POPULATION && gv[field_index("data.x_file")].node) {
+    key = "data.regime";
+    what = "population cannot use data files";
+    allowed = "empirical";
+  } else if (p->teacher_direction == DIR_E1 && p->teacher_neurons > 1) {
+    key = "teacher.direction";
+    what = "e1 is for one teacher neuron";
+    allowed = "random, orthonormal, random_orthonormal or separated when teacher.neurons > 1";
+  } else if ((p->teacher_direction == DIR_ORTHONORMAL ||
+              p->teacher_direction == DIR_RANDOM_ORTHONORMAL) &&
+             p->teacher_neurons > p->d) {
+    key = "teacher.neurons";
+    what = "more orthonormal teacher directions than model.d";
+    allowed = "teacher.neurons <= model.d";
+  } else if (p->init_method == INIT_ORTHONORMAL && p->K > p->d) {
+    key = "init.method";
+    what = "orthonormal needs model.K <= model.d";
+    allowed = "scaled, gaussian or near_teacher";
+  } else if (p->init_method == INIT_CLAIM2 && (p->K > 2 || p->d < 2)) {
+    key = "init.method";
+    what = "claim2 needs model.K of 1 or 2 (and d >= 2)";
+    allowed = "model.K: 1 or 2";
+  }
+  if (!key) return TSIM_OK;
+  return fail_at(err, where(&gv[field_index(key)], root), key, "%s", what, allowed);
+}
+
 static char *keep(tsim_config *cfg, char *s) {
   cfg->strings = tsim_xrealloc(cfg->strings,
                                (size_t)(cfg->nstrings + 1) * sizeof(char *));
@@ -682,6 +760,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* cross-axis sanity */
     tsim_params p;
     config_cell(cfg, id, &p);
+    TSIM_TRY(check_family(&p, gv, root, err));
     if ((double)p.d * (double)p.K > 1e8)
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: model.d * model.K = %lld is too large (at most 1e8)",

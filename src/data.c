@@ -8,41 +8,151 @@
 #include "tsim/npy.h"
 #include "tsim/rng.h"
 
+static double vec_norm(const double *v, int64_t n) {
+  double ss = 0.0;
+  for (int64_t j = 0; j < n; ++j) ss += v[j] * v[j];
+  return sqrt(ss);
+}
+
+static void unit_gaussian(uint64_t seed, uint32_t stream, uint64_t index,
+                          int64_t d, double *out) {
+  rng_normals(seed, stream, index, d, out);
+  const double inv = 1.0 / vec_norm(out, d);
+  for (int64_t j = 0; j < d; ++j) out[j] *= inv;
+}
+
+/* Rows 0..k-1 of Q (k x d) orthonormal: make row k orthonormal to them
+ * (modified Gram-Schmidt, applied twice for orthogonality to rounding). */
+static void orthonormalise_row(double *Q, int64_t k, int64_t d) {
+  double *q = Q + k * d;
+  for (int pass = 0; pass < 2; ++pass)
+    for (int64_t i = 0; i < k; ++i) {
+      double c = 0.0;
+      for (int64_t j = 0; j < d; ++j) c += q[j] * Q[i * d + j];
+      for (int64_t j = 0; j < d; ++j) q[j] -= c * Q[i * d + j];
+    }
+  const double inv = 1.0 / vec_norm(q, d);
+  for (int64_t j = 0; j < d; ++j) q[j] *= inv;
+}
+
+int params_teacher_activation(const tsim_params *p) {
+  return p->teacher_activation == 0 ? p->activation : p->teacher_activation - 1;
+}
+
+double params_output_scale(const tsim_params *p) {
+  return p->normalisation == NORMALISATION_INV_M ? p->C / (double)p->K : p->C;
+}
+
 int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
-  (void)err;
   memset(t, 0, sizeof *t);
-  t->d = p->d;
+  const int64_t d = p->d, m = p->teacher_neurons > 0 ? p->teacher_neurons : 1;
+  t->d = d;
+  t->m = m;
   t->norm = p->teacher_norm;
-  t->w = tsim_xcalloc((size_t)p->d, sizeof(double));
-  t->u = tsim_xcalloc((size_t)p->d, sizeof(double));
-  if (p->teacher_direction == DIR_RANDOM) {
-    /* a uniformly random unit vector: a normalised Gaussian */
-    rng_normals(p->teacher_seed, RNG_TEACHER, 0, p->d, t->u);
-    double ss = 0.0;
-    for (int64_t j = 0; j < p->d; ++j) ss += t->u[j] * t->u[j];
-    const double inv = 1.0 / sqrt(ss);
-    for (int64_t j = 0; j < p->d; ++j) t->u[j] *= inv;
-  } else {
-    t->u[0] = 1.0;
+  t->activation = params_teacher_activation(p);
+  t->coef = p->normalisation == NORMALISATION_INV_M ? 1.0 / (double)m : 1.0;
+  t->w = tsim_xcalloc((size_t)d, sizeof(double));
+  t->u = tsim_xcalloc((size_t)d, sizeof(double));
+  t->V = tsim_xcalloc((size_t)(m * d), sizeof(double));
+  double *U = t->V; /* unit directions first, scaled by the norm below */
+  switch (p->teacher_direction) {
+    case DIR_RANDOM: /* uniformly random unit vectors: normalised Gaussians */
+      for (int64_t l = 0; l < m; ++l)
+        unit_gaussian(p->teacher_seed, RNG_TEACHER, (uint64_t)l, d, U + l * d);
+      break;
+    case DIR_ORTHONORMAL:
+      for (int64_t l = 0; l < m; ++l) U[l * d + l] = 1.0;
+      break;
+    case DIR_RANDOM_ORTHONORMAL:
+      for (int64_t l = 0; l < m; ++l) {
+        rng_normals(p->teacher_seed, RNG_TEACHER, (uint64_t)l, d, U + l * d);
+        orthonormalise_row(U, l, d);
+      }
+      break;
+    case DIR_SEPARATED: {
+      /* candidate c is the c-th normalised Gaussian of the seed: accepted
+       * when the angle between its line and every accepted one's is at
+       * least min_angle (lines, so that v and -v, the same |.| neuron, count
+       * as close) - deterministic for a given seed */
+      const double max_cos = cos(p->teacher_min_angle * (3.14159265358979323846 / 180.0));
+      const uint64_t tries = 1000000;
+      int64_t have = 0;
+      for (uint64_t c = 0; have < m && c < tries; ++c) {
+        double *cand = U + have * d;
+        unit_gaussian(p->teacher_seed, RNG_TEACHER, c, d, cand);
+        int ok = 1;
+        for (int64_t l = 0; l < have && ok; ++l) {
+          double cs = 0.0;
+          for (int64_t j = 0; j < d; ++j) cs += cand[j] * U[l * d + j];
+          ok = fabs(cs) <= max_cos;
+        }
+        if (ok) ++have;
+      }
+      if (have < m) {
+        teacher_free(t);
+        return tsim_fail(err, TSIM_EINPUT,
+                         "teacher.min_angle: found only %lld of %lld directions "
+                         "%g degrees apart in d = %lld (lower the angle or m)",
+                         (long long)have, (long long)m, p->teacher_min_angle,
+                         (long long)d);
+      }
+      break;
+    }
+    default: U[0] = 1.0; /* e1 */
   }
-  for (int64_t j = 0; j < p->d; ++j) t->w[j] = t->norm * t->u[j];
+  for (int64_t j = 0; j < d; ++j) t->u[j] = U[j];
+  for (int64_t e = 0; e < m * d; ++e) t->V[e] = t->norm * U[e];
+  for (int64_t j = 0; j < d; ++j) t->w[j] = t->norm * t->u[j];
   return TSIM_OK;
 }
 
 void teacher_free(tsim_teacher *t) {
   free(t->w);
   free(t->u);
-  t->w = t->u = NULL;
+  free(t->V);
+  t->w = t->u = t->V = NULL;
 }
 
-/* Wang & Abernethy's teacher: y = (x^T w*)^2. */
+static double activate(int activation, double z) {
+  switch (activation) {
+    case ACT_RELU: return z > 0.0 ? z : 0.0;
+    case ACT_ABS: return fabs(z);
+    default: return z * z;
+  }
+}
+
 void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
                     double *y) {
+  if (t->m == 1 && t->activation == ACT_QUADRATIC && t->coef == 1.0) {
+    /* Wang & Abernethy's teacher: y = (x^T w*)^2 (kept as it always was) */
+    for (int64_t i = 0; i < rows; ++i) {
+      const double *xi = x + i * t->d;
+      double z = 0.0;
+      for (int64_t j = 0; j < t->d; ++j) z += xi[j] * t->w[j];
+      y[i] = z * z;
+    }
+    return;
+  }
   for (int64_t i = 0; i < rows; ++i) {
     const double *xi = x + i * t->d;
-    double z = 0.0;
-    for (int64_t j = 0; j < t->d; ++j) z += xi[j] * t->w[j];
-    y[i] = z * z;
+    double s = 0.0;
+    for (int64_t l = 0; l < t->m; ++l) {
+      const double *vl = t->V + l * t->d;
+      double z = 0.0;
+      for (int64_t j = 0; j < t->d; ++j) z += xi[j] * vl[j];
+      s += activate(t->activation, z);
+    }
+    y[i] = t->coef * s;
+  }
+}
+
+void teacher_quadratic_matrix(const tsim_teacher *t, double *A) {
+  const int64_t d = t->d;
+  memset(A, 0, (size_t)(d * d) * sizeof(double));
+  for (int64_t l = 0; l < t->m; ++l) {
+    const double *v = t->V + l * d;
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t b = 0; b < d; ++b) A[a * d + b] += t->coef * v[a] * v[b];
   }
 }
 
@@ -51,6 +161,20 @@ void data_chunk_range(int64_t nchunks, int rank, int size, int64_t *begin,
   /* nchunks * rank stays far below 2^63 for any sample count tsim runs */
   *begin = nchunks * rank / size;
   *end = nchunks * (rank + 1) / size;
+}
+
+/* data.label_noise: Gaussian noise on y from its own stream keyed by the
+ * global sample index, so it is the same for any split over ranks and for
+ * stored and regenerated samples. */
+static void add_label_noise(const tsim_params *p, tsim_split split, int64_t row0,
+                            int64_t rows, double *y) {
+  if (p->label_noise <= 0.0) return;
+  const uint32_t ns = split == DATA_TRAIN ? RNG_TRAIN_NOISE : RNG_TEST_NOISE;
+  for (int64_t i = 0; i < rows; ++i) {
+    double z;
+    rng_normals(p->data_seed, ns, (uint64_t)(row0 + i), 1, &z);
+    y[i] += p->label_noise * z;
+  }
 }
 
 int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
@@ -99,6 +223,7 @@ int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
   } else {
     data_generate_x(p, split, ds->row_begin, rows, ds->x);
     teacher_labels(t, ds->x, rows, ds->y);
+    add_label_noise(p, split, ds->row_begin, rows, ds->y);
   }
   *out = ds;
   return TSIM_OK;
@@ -121,6 +246,7 @@ void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
   }
   data_generate_x(&ds->source, ds->split, row0, *rows, ds->chunk_x);
   teacher_labels(ds->teacher, ds->chunk_x, *rows, ds->chunk_y);
+  add_label_noise(&ds->source, ds->split, row0, *rows, ds->chunk_y);
   *x = ds->chunk_x;
   *y = ds->chunk_y;
 }
@@ -133,6 +259,56 @@ void data_destroy(tsim_dataset **ds) {
   free((*ds)->chunk_y);
   free(*ds);
   *ds = NULL;
+}
+
+/* The initialisations built around the teacher (see data.h). */
+static int init_from_teacher(const tsim_params *p, double *W, tsim_error *err) {
+  const int64_t d = p->d, K = p->K;
+  tsim_teacher t;
+  TSIM_TRY(teacher_make(p, &t, err));
+  if (p->init_method == INIT_CLAIM2) {
+    if (K > 2 || d < 2) {
+      teacher_free(&t);
+      return tsim_fail(err, TSIM_EINPUT,
+                       "init.method: claim2 needs model.K of 1 or 2 and d >= 2 (K = %lld, d = %lld)",
+                       (long long)K, (long long)d);
+    }
+    /* p: the axis least aligned with u, made orthogonal to u */
+    int64_t jmin = 0;
+    for (int64_t j = 1; j < d; ++j)
+      if (fabs(t.u[j]) < fabs(t.u[jmin])) jmin = j;
+    double *perp = tsim_xcalloc((size_t)d, sizeof(double));
+    for (int64_t j = 0; j < d; ++j) perp[j] = -t.u[jmin] * t.u[j];
+    perp[jmin] += 1.0;
+    const double inv = 1.0 / vec_norm(perp, d), delta = p->init_delta;
+    const double len = K == 2 ? t.norm / sqrt(2.0 * cos(delta)) : t.norm;
+    for (int64_t k = 0; k < K; ++k) {
+      const double side = k == 0 ? 1.0 : -1.0;
+      for (int64_t j = 0; j < d; ++j)
+        W[k * d + j] = len * (cos(delta) * t.u[j] + side * sin(delta) * perp[j] * inv);
+    }
+    free(perp);
+    teacher_free(&t);
+    return TSIM_OK;
+  }
+  /* near_teacher: student k sits on teacher l = k mod m, scaled so that the
+   * n_l students of teacher l together reproduce it: C' s(w) act(w.x) is
+   * homogeneous of degree h in w (h = 2 quadratic, 1 relu/abs, +1 with the
+   * norm tie), so C' ||w||^h n_l = coef ||v||^h */
+  const int64_t m = t.m;
+  const double h = (p->activation == ACT_QUADRATIC ? 2.0 : 1.0) + (p->norm_tied ? 1.0 : 0.0);
+  const double cs = params_output_scale(p);
+  double *dir = tsim_xmalloc((size_t)d * sizeof(double));
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t l = k % m, nl = K / m + (l < K % m ? 1 : 0);
+    const double f = pow(t.coef / (cs * (double)nl), 1.0 / h);
+    unit_gaussian(p->init_seed, RNG_INIT_W, (uint64_t)k, d, dir);
+    for (int64_t j = 0; j < d; ++j)
+      W[k * d + j] = f * t.V[l * d + j] + p->init_scale * dir[j];
+  }
+  free(dir);
+  teacher_free(&t);
+  return TSIM_OK;
 }
 
 int data_init_weights(const tsim_params *p, double *W, tsim_error *err) {
@@ -150,6 +326,29 @@ int data_init_weights(const tsim_params *p, double *W, tsim_error *err) {
       for (int64_t k = 0; k < K; ++k) W[k * d + j] = rows[j * K + k];
     free(rows);
     return rc;
+  }
+  switch (p->init_method) {
+    case INIT_GAUSSIAN:
+      for (int64_t k = 0; k < K; ++k) {
+        rng_normals(p->init_seed, RNG_INIT_W, (uint64_t)k, d, W + k * d);
+        for (int64_t j = 0; j < d; ++j) W[k * d + j] *= p->init_sigma;
+      }
+      return TSIM_OK;
+    case INIT_ORTHONORMAL:
+      if (K > d)
+        return tsim_fail(err, TSIM_EINPUT,
+                         "init.method: orthonormal needs model.K <= model.d (K = %lld, d = %lld)",
+                         (long long)K, (long long)d);
+      for (int64_t k = 0; k < K; ++k) {
+        rng_normals(p->init_seed, RNG_INIT_W, (uint64_t)k, d, W + k * d);
+        orthonormalise_row(W, k, d);
+      }
+      for (int64_t e = 0; e < K * d; ++e) W[e] *= p->init_scale;
+      return TSIM_OK;
+    case INIT_NEAR_TEACHER:
+    case INIT_CLAIM2:
+      return init_from_teacher(p, W, err);
+    default: break;
   }
   /* w_k ~ scale * N(0, I_d / d): entry (k, j) from (init seed, k, j) */
   const double sd = p->init_scale / sqrt((double)d);

@@ -1,5 +1,6 @@
 /* engine.c - engine choice and cost model (see engine.h). */
 #include "tsim/engine.h"
+#include "tsim/evolve.h"
 
 #include <stdio.h>
 
@@ -14,6 +15,9 @@ const char *engine_moments_unsupported(const tsim_params *p) {
   if (p->activation != ACT_QUADRATIC)
     return "the student activation is not quadratic";
   if (p->y_file) return "labels from data.y_file are not a quadratic form of x";
+  if (evolve_applies(p))
+    return "only the single quadratic teacher with noiseless labels, scaled init and "
+           "gradient descent on samples is wired to it (this cell runs on the evolve engine)";
   if (p->d > ENGINE_MOMENTS_MAX_D)
     return "model.d is above 40 (the tensor's exact accumulator would not fit)";
   return NULL;

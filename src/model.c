@@ -4,6 +4,7 @@
  * section 3, path 1); chunk partials are summed exactly (reduce.h). */
 #include "tsim/model.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,13 +20,24 @@ void model_from_params(const tsim_params *p, tsim_model *m) {
   m->activation = p->activation;
   m->d = p->d;
   m->K = p->K;
-  m->C = p->C;
+  m->C = params_output_scale(p);
   m->loss_scale = p->loss_scale;
+  m->norm_tied = p->norm_tied;
+}
+
+/* Wang & Abernethy's quadratic engine, or the general one (relu, abs, the
+ * norm tie) of model_general below? */
+static int is_plain_quadratic(const tsim_model *m) {
+  return m->activation == ACT_QUADRATIC && !m->norm_tied;
+}
+
+int64_t model_part_size(const tsim_model *m) {
+  return m->K * m->d + 2 + (is_plain_quadratic(m) ? 0 : m->K);
 }
 
 model_work *model_work_create(const tsim_model *m) {
   model_work *w = tsim_xcalloc(1, sizeof *w);
-  w->nvec = m->K * m->d + 2;
+  w->nvec = model_part_size(m);
   w->part = tsim_xcalloc((size_t)w->nvec, sizeof(double));
   w->total = tsim_xcalloc((size_t)w->nvec, sizeof(double));
   w->u = tsim_xcalloc((size_t)m->K, sizeof(double));
@@ -113,11 +125,86 @@ static double chunk_loss_quadratic(const tsim_model *m, const double *x,
   return loss;
 }
 
+/* act(z) and act'(z) with the subgradient act'(0) = 0 for relu and abs
+ * (the kink: a sample exactly on it contributes nothing to the gradient). */
+static inline double act_value(int activation, double z) {
+  switch (activation) {
+    case ACT_RELU: return z > 0.0 ? z : 0.0;
+    case ACT_ABS: return fabs(z);
+    default: return z * z;
+  }
+}
+
+static inline double act_slope(int activation, double z) {
+  switch (activation) {
+    case ACT_RELU: return z > 0.0 ? 1.0 : 0.0;
+    case ACT_ABS: return z > 0.0 ? 1.0 : (z < 0.0 ? -1.0 : 0.0);
+    default: return 2.0 * z;
+  }
+}
+
+/* Output weights a_k = ||w_k|| (norm tie) or 1. */
+static void output_weights(const tsim_model *m, const double *W, double *a) {
+  for (int64_t k = 0; k < m->K; ++k)
+    a[k] = m->norm_tied ? sqrt(dot(W + k * m->d, W + k * m->d, m->d)) : 1.0;
+}
+
+/* relu, abs and norm-tied students (see model.h): one pass per chunk. */
+static void chunk_general(const tsim_model *m, const double *x,
+                          const double *y, int64_t rows, const double *W,
+                          double *part, double *u, double *a) {
+  const int64_t d = m->d, K = m->K;
+  const double C = m->C;
+  double loss = 0.0;
+  double *self = part + K * d + 2;
+  memset(part, 0, (size_t)model_part_size(m) * sizeof(double));
+  output_weights(m, W, a);
+  for (int64_t i = 0; i < rows; ++i) {
+    const double *xi = x + i * d;
+    double f = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+      u[k] = dot(xi, W + k * d, d);
+      f += a[k] * act_value(m->activation, u[k]);
+    }
+    const double r = C * f - y[i];
+    loss += r * r;
+    for (int64_t k = 0; k < K; ++k) {
+      const double g = r * a[k] * act_slope(m->activation, u[k]);
+      if (m->norm_tied) self[k] += r * act_value(m->activation, u[k]);
+      if (g == 0.0) continue;
+      double *gk = part + k * d;
+      for (int64_t j = 0; j < d; ++j) gk[j] += g * xi[j];
+    }
+  }
+  part[K * d] = loss;
+  part[K * d + 1] = 0.0;
+}
+
+static double chunk_loss_general(const tsim_model *m, const double *x,
+                                 const double *y, int64_t rows,
+                                 const double *W, double *a) {
+  const int64_t d = m->d, K = m->K;
+  double loss = 0.0;
+  output_weights(m, W, a);
+  for (int64_t i = 0; i < rows; ++i) {
+    const double *xi = x + i * d;
+    double f = 0.0;
+    for (int64_t k = 0; k < K; ++k)
+      f += a[k] * act_value(m->activation, dot(xi, W + k * d, d));
+    const double r = m->C * f - y[i];
+    loss += r * r;
+  }
+  return loss;
+}
+
 void model_chunk(const tsim_model *m, const double *x, const double *y,
                  int64_t rows, const double *W, const double *V,
                  double *part) {
   double *u = tsim_xmalloc((size_t)m->K * 2 * sizeof(double));
-  chunk_quadratic(m, x, y, rows, W, V, part, u, u + m->K);
+  if (is_plain_quadratic(m))
+    chunk_quadratic(m, x, y, rows, W, V, part, u, u + m->K);
+  else
+    chunk_general(m, x, y, rows, W, part, u, u + m->K);
   free(u);
 }
 
@@ -132,7 +219,12 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
     const double *x, *y;
     int64_t rows;
     data_chunk(ds, c, &x, &y, &rows); /* stored, or made again (regenerate) */
-    if (full) {
+    if (!is_plain_quadratic(m)) {
+      if (full)
+        chunk_general(m, x, y, rows, W, w->part, w->u, w->v);
+      else
+        w->part[0] = chunk_loss_general(m, x, y, rows, W, w->v);
+    } else if (full) {
       chunk_quadratic(m, x, y, rows, W, V, w->part, w->u, w->v);
     } else {
       w->part[0] = chunk_loss_quadratic(m, x, y, rows, W);
@@ -147,6 +239,20 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
     return;
   }
   out->loss = s * w->total[Kd] * inv_n;
+  if (!is_plain_quadratic(m)) {
+    out->hess_quad = V ? NAN : 0.0;
+    if (out->grad) {
+      const double g = 2.0 * s * m->C * inv_n, *self = w->total + Kd + 2;
+      for (int64_t k = 0; k < m->K; ++k) {
+        const double *wk = W + k * m->d;
+        const double nk = m->norm_tied ? sqrt(dot(wk, wk, m->d)) : 0.0;
+        const double tie = nk > 0.0 ? self[k] / nk : 0.0; /* 0 at w_k = 0 */
+        for (int64_t j = 0; j < m->d; ++j)
+          out->grad[k * m->d + j] = g * (w->total[k * m->d + j] + tie * wk[j]);
+      }
+    }
+    return;
+  }
   out->hess_quad = V ? s * w->total[Kd + 1] * inv_n : 0.0;
   if (out->grad) {
     const double g = 4.0 * s * m->C * inv_n;

@@ -2,6 +2,7 @@
  * these. Each finished cell is flushed at once, so a crash loses no
  * finished cell's rows. */
 #define _POSIX_C_SOURCE 200809L
+#include "tsim/evolve.h"
 #include "tsim/output.h"
 
 #include <errno.h>
@@ -41,6 +42,7 @@ static const table_desc tables[NTABLES] = {
                        METRIC_COLS, 1},
     [TABLE_NEURONS] = {"neurons", "t,k,par,perp_norm,norm,comp_A,comp_B,comp_C,comp_D",
                        NEURON_COLS, 2},
+    [TABLE_TEACHERS] = {"teachers", "t,teacher,best_cos,n_matched,energy", TEACHER_COLS, 2},
 };
 
 const char *output_table_name(int table) { return tables[table].name; }
@@ -49,6 +51,7 @@ int output_table_cols(int table) { return tables[table].cols; }
 int output_table_enabled(const tsim_config *cfg, int table) {
   switch (table) {
     case TABLE_NEURONS: return cfg->out_neurons;
+    case TABLE_TEACHERS: return evolve_config_uses(cfg);
     default: return 1;
   }
 }
@@ -411,7 +414,9 @@ static void format_cell(const tsim_config *cfg, const cell_result *r, FILE *cons
       fprintf(out, "%lld", (long long)r->cell);
       for (int c = 0; c < cols; ++c) {
         fputc(',', out);
-        if (c < tables[t].int_cols)
+        /* integer columns hold whole numbers, but a gradient flow's t is a
+         * time: written as a double when it is not a whole number */
+        if (c < tables[t].int_cols && row[c] == floor(row[c]) && fabs(row[c]) < 9e15)
           fprintf(out, "%lld", (long long)row[c]);
         else
           put_double(out, row[c]);

@@ -11,6 +11,7 @@
 
 #include "tsim/data.h"
 #include "tsim/engine.h"
+#include "tsim/evolve.h"
 #include "tsim/metrics.h"
 #include "tsim/model.h"
 #include "tsim/moments.h"
@@ -159,6 +160,8 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   const double t_start = tsim_wtime();
   tsim_params p;
   config_cell(cfg, cell, &p);
+  if (evolve_applies(&p)) /* the wider model family: its own engine */
+    return evolve_cell(cfg, cell, team, hooks, resume, res, err);
   cell_result_init(res, cell);
   tsim_model m;
   model_from_params(&p, &m);

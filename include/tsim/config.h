@@ -17,7 +17,29 @@
 #include "tsim/common.h"
 
 typedef enum { ACT_QUADRATIC = 0, ACT_RELU = 1, ACT_ABS = 2 } tsim_activation;
-typedef enum { DIR_E1 = 0, DIR_RANDOM = 1 } tsim_direction;
+/* Teacher directions: e1 (m = 1); random: independent uniform unit vectors;
+ * orthonormal: the first m axes e_1..e_m; random_orthonormal: Gram-Schmidt of
+ * Gaussian vectors from teacher.seed; separated: random unit vectors
+ * rejection-sampled until every pair is at least teacher.min_angle apart. */
+typedef enum {
+  DIR_E1 = 0,
+  DIR_RANDOM = 1,
+  DIR_ORTHONORMAL = 2,
+  DIR_RANDOM_ORTHONORMAL = 3,
+  DIR_SEPARATED = 4
+} tsim_direction;
+/* Student initialisations (data_init_weights). */
+typedef enum {
+  INIT_SCALED = 0,       /* scale * N(0, I_d / d) (Wang & Abernethy) */
+  INIT_GAUSSIAN = 1,     /* N(0, sigma^2 I_d) (Xu & Du) */
+  INIT_ORTHONORMAL = 2,  /* random orthonormal family times scale (K <= d) */
+  INIT_NEAR_TEACHER = 3, /* teacher k mod m plus a perturbation of norm scale */
+  INIT_CLAIM2 = 4        /* Zhou, Ge & Jin Claim 2: two students at +-delta */
+} tsim_init_method;
+typedef enum { REGIME_EMPIRICAL = 0, REGIME_POPULATION = 1 } tsim_regime;
+typedef enum { METHOD_GD = 0, METHOD_FLOW = 1 } tsim_method;
+typedef enum { NORMALISATION_NONE = 0, NORMALISATION_INV_M = 1 } tsim_normalisation;
+
 /* data.engine: how a cell's sums over the samples are computed (moments.h) */
 typedef enum { ENGINE_AUTO = 0, ENGINE_SHARDED = 1, ENGINE_MOMENTS = 2 } tsim_engine;
 /* data.storage: samples kept in memory, or made again when needed */
@@ -29,7 +51,7 @@ typedef struct tsim_params {
   int activation;
   int64_t d, K;
   double C, loss_scale;
-  /* teacher: y = (x^T w*)^2 with w* = norm * direction */
+  /* teacher: y = sum_l act*(v_l^T x), ||v_l|| = norm (data.h) */
   double teacher_norm;
   int teacher_direction;
   uint64_t teacher_seed;
@@ -38,7 +60,7 @@ typedef struct tsim_params {
   uint64_t data_seed;
   const char *x_file, *y_file, *x_test_file, *y_test_file;
   int engine, storage; /* ENGINE_*, STORAGE_* */
-  /* init: w_k ~ scale * N(0, I_d / d) */
+  /* init: w_k ~ scale * N(0, I_d / d), or by init_method (data.h) */
   double init_scale;
   uint64_t init_seed;
   const char *w_file;
@@ -46,6 +68,20 @@ typedef struct tsim_params {
   double eta;
   int64_t iterations, log_every, log_points;
   double diverge_above, tol, loss_tol, nu;
+  /* the model family beyond Wang & Abernethy (DESIGN.md section 2):
+   * f_W(x) = C' sum_k s(w_k) act(w_k^T x), s(w) = ||w|| if norm_tied, and
+   * C' = C / K under normalisation 1/m (the teacher then gets 1/m*) */
+  int norm_tied, normalisation;
+  int64_t teacher_neurons;
+  int teacher_activation; /* 0: the student's; else activation + 1 */
+  double teacher_min_angle; /* degrees */
+  double label_noise;
+  int regime;
+  int init_method;
+  double init_sigma, init_delta;
+  int method;
+  double T, rtol, atol;
+  double match_angle; /* degrees */
 } tsim_params;
 
 /* One axis of the grid: a setting given as a list. */

@@ -12,18 +12,34 @@
 #include "tsim/common.h"
 #include "tsim/config.h"
 
+/* Teacher f*(x) = coef * sum_{l < m} act(v_l^T x), every ||v_l|| = norm;
+ * coef = 1, or 1/m under model.normalisation 1/m (A* = W*^T W* / m*,
+ * Martin, Bach & Biroli). w, u are teacher 0 (the one Wang & Abernethy's
+ * metrics refer to). */
 typedef struct tsim_teacher {
   int64_t d;
   double norm;  /* ||w*|| */
-  double *w;    /* w*, d entries */
+  double *w;    /* w*, d entries (= V, teacher 0) */
   double *u;    /* w* / ||w*||: the direction "parallel" refers to */
+  int64_t m;    /* number of teacher neurons */
+  int activation;
+  double coef;  /* output weight of every teacher neuron */
+  double *V;    /* m x d, neuron-major: V[l*d + j] */
 } tsim_teacher;
 
 int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err);
 void teacher_free(tsim_teacher *t);
-/* y = f*(x) for ROWS samples. */
+/* y = f*(x) for ROWS samples (no label noise: data_make adds it). */
 void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
                     double *y);
+/* A* = coef sum_l v_l v_l^T (d x d, row-major): the quadratic teacher as
+ * a matrix, y = x^T A* x (meaningful for a quadratic teacher only). */
+void teacher_quadratic_matrix(const tsim_teacher *t, double *A);
+/* The teacher's activation for cell settings P (teacher.activation, or the
+ * student's when it says `same`). */
+int params_teacher_activation(const tsim_params *p);
+/* The student's output scale C' (C, or C / K under normalisation 1/m). */
+double params_output_scale(const tsim_params *p);
 
 typedef enum { DATA_TRAIN = 0, DATA_TEST = 1 } tsim_split;
 
@@ -65,8 +81,16 @@ void data_generate_x(const tsim_params *p, tsim_split split, int64_t row0,
 void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
                 const double **y, int64_t *rows);
 
-/* Initial weights W0, neuron-major (W[k*d + j] = coordinate j of w_k):
- * scale * N(0, I_d / d) from (init seed, k, j), or init.w_file (d x K). */
+/* Initial weights W0, neuron-major (W[k*d + j] = coordinate j of w_k),
+ * from init.w_file (d x K) or by init.method: scaled: init.scale *
+ * N(0, I_d / d) from (init seed, k, j); gaussian: N(0, init.sigma^2 I_d);
+ * orthonormal: Gram-Schmidt of those Gaussian vectors times init.scale;
+ * near_teacher: a zero-loss point (teacher l's output split evenly over the
+ * students k = l mod m) plus init.scale times a random unit vector per
+ * student; claim2: Zhou, Ge & Jin's Claim 2 point around teacher 0,
+ * K = 2: w = ||v|| (cos delta u +- sin delta p) / sqrt(2 cos delta),
+ * K = 1: w = ||v|| (cos delta u + sin delta p), p a unit vector orthogonal to
+ * u. */
 int data_init_weights(const tsim_params *p, double *W, tsim_error *err);
 
 /* Write the samples and W0 of cell settings P as .npy files into DIR:

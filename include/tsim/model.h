@@ -8,7 +8,13 @@
  *   grad_k = 4 s C (1/n) sum_i r_i (x_i^T w_k) x_i
  *   vec(V)^T Hess f vec(V)
  *        = s (1/n) sum_i [4 C r_i ||V^T x_i||^2 + 8 C^2 (x_i^T W V^T x_i)^2]
- * (quantity (9) when V = w* q^T - W), without forming the Hessian. */
+ * (quantity (9) when V = w* q^T - W), without forming the Hessian.
+ * For relu, abs or the norm tie (f = C sum_k a_k act(u_k), a_k = ||w_k|| or
+ * 1, u_k = w_k^T x):
+ *   grad_k = 2 s C (1/n) sum_i r_i [a_k act'(u_ik) x_i + act(u_ik) w_k/||w_k||]
+ * (second term with the norm tie only), with the subgradients act'(0) = 0
+ * for relu and abs and w/||w|| = 0 at w = 0; no Hessian form (hess_quad = NaN
+ * when V is given). */
 #ifndef TSIM_MODEL_H
 #define TSIM_MODEL_H
 
@@ -20,7 +26,8 @@
 typedef struct tsim_model {
   int activation;
   int64_t d, K;
-  double C, loss_scale;
+  double C, loss_scale; /* C: the output scale C' (C / K under 1/m) */
+  int norm_tied;        /* f = C sum_k ||w_k|| act(w_k^T x) (Zhou, Ge & Jin) */
 } tsim_model;
 
 void model_from_params(const tsim_params *p, tsim_model *m);
@@ -44,8 +51,11 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
                     model_work *work, model_eval *out);
 
 /* Partial sums over one chunk of ROWS samples: part[0..Kd) = sum r_i
- * (x_i^T w_k) x_i, part[Kd] = sum r_i^2, part[Kd+1] = Hessian-form terms.
+ * (x_i^T w_k) x_i, part[Kd] = sum r_i^2, part[Kd+1] = Hessian-form terms
+ * (quadratic); for the other models part[0..Kd) = sum r_i a_k act'(u_ik)
+ * x_i, part[Kd+2+k] = sum r_i act(u_ik) (model_part_size entries).
  * Exposed for the tests and the benchmarks. */
+int64_t model_part_size(const tsim_model *m);
 void model_chunk(const tsim_model *m, const double *x, const double *y,
                  int64_t rows, const double *W, const double *V, double *part);
 

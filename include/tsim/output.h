@@ -30,10 +30,12 @@ enum output_table {
   TABLE_CELLS = 0,
   TABLE_METRICS, /* metrics.csv: one row per logged iteration */
   TABLE_NEURONS, /* neurons.csv (output.neurons): one row per neuron and log */
+  TABLE_TEACHERS, /* teachers.csv (the model family, evolve.h): per teacher and log */
   NTABLES
 };
 #define METRIC_COLS 7  /* t, train_loss, test_loss, pop_loss, dist, q9, grad_norm */
 #define NEURON_COLS 9  /* t, k, par, perp_norm, norm, comp_A..comp_D */
+#define TEACHER_COLS 5 /* t, teacher, best_cos, n_matched, energy */
 
 /* "metrics": the table's file is OUTDIR/metrics.csv. */
 const char *output_table_name(int table);

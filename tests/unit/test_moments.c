@@ -26,6 +26,7 @@ static tsim_params params(int64_t d, int64_t K, double C, int64_t n,
   p.teacher_norm = 1.0;
   p.teacher_direction = DIR_RANDOM;
   p.teacher_seed = seed + 7;
+  p.teacher_neurons = 1;
   p.n = n;
   p.n_test = n_test;
   p.chunk = 128;

@@ -1,0 +1,177 @@
+/* population.c - closed-form population loss and gradient (see
+ * population.h for the formulas and their sources). */
+#include "tsim/population.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PI 3.14159265358979323846
+
+struct population {
+  const tsim_model *m;
+  const tsim_teacher *t;
+  double noise2;     /* sigma^2 of the label noise */
+  int64_t N;         /* K students + m teachers */
+  const double **z;  /* the N vectors */
+  double *c;         /* their output coefficients (teachers negative) */
+  double *nrm;       /* their norms */
+  double *dots;      /* N x N inner products */
+  double *ang;       /* N x N angles (relu, abs) */
+  double *S;         /* sum_i c_i z_i (d) */
+};
+
+population *population_create(const tsim_model *m, const tsim_teacher *t,
+                              double label_noise) {
+  population *p = tsim_xcalloc(1, sizeof *p);
+  p->m = m;
+  p->t = t;
+  p->noise2 = label_noise * label_noise;
+  p->N = m->K + t->m;
+  const size_t N = (size_t)p->N;
+  p->z = tsim_xcalloc(N, sizeof(double *));
+  p->c = tsim_xcalloc(N, sizeof(double));
+  p->nrm = tsim_xcalloc(N, sizeof(double));
+  p->dots = tsim_xcalloc(N * N, sizeof(double));
+  p->ang = tsim_xcalloc(N * N, sizeof(double));
+  p->S = tsim_xcalloc((size_t)m->d, sizeof(double));
+  return p;
+}
+
+void population_destroy(population **pp) {
+  if (!pp || !*pp) return;
+  population *p = *pp;
+  free(p->z);
+  free(p->c);
+  free(p->nrm);
+  free(p->dots);
+  free(p->ang);
+  free(p->S);
+  free(p);
+  *pp = NULL;
+}
+
+static double dotv(const double *a, const double *b, int64_t n) {
+  double s = 0.0;
+  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
+}
+
+double population_angle(const double *u, const double *w, int64_t d) {
+  const double nu = sqrt(dotv(u, u, d)), nw = sqrt(dotv(w, w, d));
+  if (nu == 0.0 || nw == 0.0) return 0.0;
+  double minus = 0.0, plus = 0.0;
+  for (int64_t j = 0; j < d; ++j) {
+    const double a = u[j] / nu, b = w[j] / nw;
+    minus += (a - b) * (a - b);
+    plus += (a + b) * (a + b);
+  }
+  return 2.0 * atan2(sqrt(minus), sqrt(plus));
+}
+
+/* h(t) = sin t - t cos t, by its Taylor series where the difference would
+ * lose digits: sum_k (-1)^(k+1) 2k t^(2k+1) / (2k+1)!. */
+static double h_angle(double t) {
+  if (t < 0.1) {
+    const double t2 = t * t;
+    return t * t2 *
+           (1.0 / 3.0 +
+            t2 * (-1.0 / 30.0 +
+                  t2 * (1.0 / 840.0 + t2 * (-1.0 / 45360.0 + t2 / 3991680.0))));
+  }
+  return sin(t) - t * cos(t);
+}
+
+double population_loss(population *p, const double *W, double *grad) {
+  const tsim_model *m = p->m;
+  const int64_t d = m->d, K = m->K, N = p->N;
+  const int act = m->activation;
+  for (int64_t i = 0; i < N; ++i) {
+    p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
+    p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
+    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -p->t->coef;
+  }
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t j = i; j < N; ++j) {
+      const double g = dotv(p->z[i], p->z[j], d);
+      p->dots[i * N + j] = p->dots[j * N + i] = g;
+      if (act != ACT_QUADRATIC) {
+        const double a = j == i ? 0.0 : population_angle(p->z[i], p->z[j], d);
+        p->ang[i * N + j] = p->ang[j * N + i] = a;
+      }
+    }
+  const double s = m->loss_scale;
+  /* sum_j c_j k(z_i, z_j) for every i: the loss and the norm tie need it */
+  double loss = 0.0;
+  double *kc = tsim_xcalloc((size_t)N, sizeof(double));
+  double alpha = 0.0, beta = 0.0;
+  if (act == ACT_QUADRATIC) {
+    double trace = 0.0; /* tr A, A = sum_i c_i z_i z_i^T */
+    for (int64_t i = 0; i < N; ++i) trace += p->c[i] * p->nrm[i] * p->nrm[i];
+    double fro2 = 0.0;  /* ||A||_F^2 = sum_ij c_i c_j (z_i.z_j)^2 */
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        const double g = p->dots[i * N + j];
+        fro2 += p->c[i] * p->c[j] * g * g;
+        kc[i] += p->c[j] * (p->nrm[i] * p->nrm[i] * p->nrm[j] * p->nrm[j] + 2.0 * g * g);
+      }
+    loss = 2.0 * fro2 + trace * trace; /* E (x^T A x)^2 */
+    if (grad)
+      for (int64_t i = 0; i < K; ++i) {
+        /* 2 c_i sum_j c_j (2|z_j|^2 z_i + 4 (z_i.z_j) z_j) = 2 c_i (2 tr A z_i + 4 A z_i) */
+        double *gi = grad + i * d;
+        for (int64_t e = 0; e < d; ++e) gi[e] = 4.0 * p->c[i] * trace * p->z[i][e];
+        for (int64_t j = 0; j < N; ++j) {
+          const double f = 8.0 * p->c[i] * p->c[j] * p->dots[i * N + j];
+          for (int64_t e = 0; e < d; ++e) gi[e] += f * p->z[j][e];
+        }
+      }
+  } else {
+    alpha = act == ACT_RELU ? 0.5 : 1.0;
+    beta = act == ACT_RELU ? 1.0 / (2.0 * PI) : 2.0 / PI;
+    memset(p->S, 0, (size_t)d * sizeof(double));
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t e = 0; e < d; ++e) p->S[e] += p->c[i] * p->z[i][e];
+    double curved = 0.0; /* sum_ij c_i c_j |z_i||z_j| h(t_ij) */
+    for (int64_t i = 0; i < N; ++i) {
+      double row = 0.0;
+      for (int64_t j = 0; j < N; ++j)
+        if (j != i) row += p->c[j] * p->nrm[j] * h_angle(p->ang[i * N + j]);
+      curved += p->c[i] * p->nrm[i] * row;
+      kc[i] = alpha * dotv(p->z[i], p->S, d) + beta * p->nrm[i] * row;
+    }
+    loss = alpha * dotv(p->S, p->S, d) + beta * curved;
+    if (grad)
+      for (int64_t i = 0; i < K; ++i) {
+        double *gi = grad + i * d;
+        if (p->nrm[i] == 0.0) { /* act'(0) = 0: no gradient at the origin */
+          memset(gi, 0, (size_t)d * sizeof(double));
+          continue;
+        }
+        /* 2 c_i sum_j c_j g(z_i, z_j), g = alpha z_j + beta (|z_j| sin t z^_i - t z_j) */
+        double radial = 0.0;
+        for (int64_t e = 0; e < d; ++e) gi[e] = 2.0 * p->c[i] * alpha * p->S[e];
+        for (int64_t j = 0; j < N; ++j) {
+          if (j == i || p->nrm[j] == 0.0) continue;
+          const double t = p->ang[i * N + j];
+          radial += p->c[j] * p->nrm[j] * sin(t);
+          const double f = -2.0 * p->c[i] * beta * p->c[j] * t;
+          for (int64_t e = 0; e < d; ++e) gi[e] += f * p->z[j][e];
+        }
+        const double fr = 2.0 * p->c[i] * beta * radial / p->nrm[i];
+        for (int64_t e = 0; e < d; ++e) gi[e] += fr * p->z[i][e];
+      }
+  }
+  if (grad) {
+    for (int64_t i = 0; i < K; ++i) {
+      double *gi = grad + i * d;
+      if (m->norm_tied && p->nrm[i] > 0.0) { /* d c_i / d w_i = C w^_i */
+        const double f = 2.0 * m->C * kc[i] / p->nrm[i];
+        for (int64_t e = 0; e < d; ++e) gi[e] += f * p->z[i][e];
+      }
+      for (int64_t e = 0; e < d; ++e) gi[e] *= s;
+    }
+  }
+  free(kc);
+  return s * (loss + p->noise2);
+}
