@@ -41,6 +41,11 @@ typedef struct tsim_params {
   double eta;
   int64_t iterations, log_every, log_points;
   double diverge_above, tol, loss_tol, nu;
+  /* metrics.hessian: spectra along the trajectory (spectrum.h). The lists
+   * are canonical texts "[10, 100]", NULL when not given. */
+  const char *hess_at, *hess_events;
+  int64_t hess_log_points, hess_top, hess_bottom;
+  int hess_vectors, hess_source;
 } tsim_params;
 
 /* One axis of the grid: a setting given as a list. */
