@@ -187,7 +187,8 @@ int ckpt_commit(const char *outdir, ckpt_data *d, tsim_error *err) {
   put_i64(&b, d->generation);
   put_i64(&b, d->ncells);
   put_i64(&b, d->written);
-  for (int i = 0; i < 3; ++i) put_i64(&b, d->table_bytes[i]);
+  put_i64(&b, NTABLES);
+  for (int i = 0; i < NTABLES; ++i) put_i64(&b, d->table_bytes[i]);
   put(&b, d->done, (size_t)d->ncells);
   put_i64(&b, d->nstates);
   void *packed = NULL;
@@ -284,7 +285,8 @@ static int load_generation(const char *dir, ckpt_data *d, char *why, size_t cap)
   d->generation = get_i64(&r);
   d->ncells = get_i64(&r);
   d->written = get_i64(&r);
-  for (int i = 0; i < 3; ++i) d->table_bytes[i] = get_i64(&r);
+  if (get_i64(&r) != NTABLES) r.bad = 1; /* another tsim version's tables */
+  for (int i = 0; i < NTABLES && !r.bad; ++i) d->table_bytes[i] = get_i64(&r);
   if (r.bad || d->ncells < 0 || (size_t)d->ncells > nstate) {
     snprintf(why, cap, "state.bin: malformed");
     goto out;

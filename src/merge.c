@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tsim/output.h"
 #include "tsim/version.h"
 
 typedef struct slice {
@@ -135,7 +136,7 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
                tsim_error *err) {
   if (n < 1) return tsim_fail(err, TSIM_EINPUT, "tsim merge: no slice directories given");
   char hash0[64] = "", total0[64] = "", path[4400];
-  int with_neurons = 0;
+  int with_table[NTABLES] = {0};
   for (int i = 0; i < n; ++i) {
     char *json = NULL, hash[64], total[64], status[64] = "";
     snprintf(path, sizeof path, "%s/manifest.json", dirs[i]);
@@ -157,29 +158,37 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
                        "%s: comes from another config than %s (config_hash %s vs %s)",
                        dirs[i], dirs[0], hash, hash0);
     }
-    snprintf(path, sizeof path, "%s/neurons.csv", dirs[i]);
-    const int has = access(path, R_OK) == 0;
-    if (i == 0) with_neurons = has;
-    else if (has != with_neurons)
-      return tsim_fail(err, TSIM_EINPUT, "%s: neurons.csv %s, unlike %s", dirs[i],
-                       has ? "present" : "missing", dirs[0]);
+    for (int t = 0; t < NTABLES; ++t) {
+      snprintf(path, sizeof path, "%s/%s.csv", dirs[i], output_table_name(t));
+      const int has = access(path, R_OK) == 0;
+      if (i == 0) with_table[t] = has;
+      else if (has != with_table[t])
+        return tsim_fail(err, TSIM_EINPUT, "%s: %s.csv %s, unlike %s", dirs[i],
+                         output_table_name(t), has ? "present" : "missing", dirs[0]);
+    }
   }
-  const char *outputs[] = {"cells.csv", "metrics.csv", "neurons.csv", "config.yaml",
-                           "manifest.json"};
   struct stat st;
-  for (int i = 0; i < 5; ++i) {
-    snprintf(path, sizeof path, "%s/%s", outdir, outputs[i]);
+  for (int i = 0; i < NTABLES + 2; ++i) {
+    if (i < NTABLES)
+      snprintf(path, sizeof path, "%s/%s.csv", outdir, output_table_name(i));
+    else
+      snprintf(path, sizeof path, "%s/%s", outdir, i == NTABLES ? "config.yaml" : "manifest.json");
     if (stat(path, &st) == 0 && !force)
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: holds the results of an earlier run (%s); use --force",
-                       outdir, outputs[i]);
+                       outdir, strrchr(path, '/') + 1);
   }
   if (mkdir(outdir, 0777) && errno != EEXIST)
     return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", outdir, strerror(errno));
   const long long ncells = strtoll(total0, NULL, 10);
-  TSIM_TRY(merge_table(outdir, "cells.csv", dirs, n, ncells, 1, err));
-  TSIM_TRY(merge_table(outdir, "metrics.csv", dirs, n, ncells, 0, err));
-  if (with_neurons) TSIM_TRY(merge_table(outdir, "neurons.csv", dirs, n, ncells, 0, err));
+  if (!with_table[TABLE_CELLS])
+    return tsim_fail(err, TSIM_EINPUT, "%s/cells.csv: cannot read: %s", dirs[0], strerror(ENOENT));
+  for (int t = 0; t < NTABLES; ++t) {
+    if (!with_table[t]) continue;
+    char table[64];
+    snprintf(table, sizeof table, "%s.csv", output_table_name(t));
+    TSIM_TRY(merge_table(outdir, table, dirs, n, ncells, t == TABLE_CELLS, err));
+  }
   /* config.yaml: the slices' own, naming the merged directory */
   char *yaml = NULL;
   snprintf(path, sizeof path, "%s/config.yaml", dirs[0]);

@@ -21,7 +21,7 @@
  * cells before it are in. */
 struct run_output {
   char *dir;
-  FILE *cells, *metrics, *neurons;
+  FILE *table[NTABLES]; /* NULL for a table this run does not write */
   const tsim_config *cfg;
   time_t start;
   int64_t *ids;      /* the run's cells, ascending */
@@ -29,11 +29,33 @@ struct run_output {
   char *parked;      /* parked[i]: ids[i] waits in pending/ */
 };
 
-static const char *const result_files[] = {"cells.csv", "metrics.csv",
-                                           "neurons.csv", "manifest.json",
-                                           "config.yaml", "pending"};
-#define NRESULT_FILES 6
-static const char *const table_names[3] = {"cells", "metrics", "neurons"};
+/* The tables (enum output_table): name, header after "cell,", number of
+ * double columns, how many of them (leading) are integers. */
+typedef struct table_desc {
+  const char *name, *header;
+  int cols, int_cols;
+} table_desc;
+static const table_desc tables[NTABLES] = {
+    [TABLE_CELLS] = {"cells", NULL, 0, 0},
+    [TABLE_METRICS] = {"metrics", "t,train_loss,test_loss,pop_loss,dist,q9,grad_norm",
+                       METRIC_COLS, 1},
+    [TABLE_NEURONS] = {"neurons", "t,k,par,perp_norm,norm,comp_A,comp_B,comp_C,comp_D",
+                       NEURON_COLS, 2},
+};
+
+const char *output_table_name(int table) { return tables[table].name; }
+int output_table_cols(int table) { return tables[table].cols; }
+
+int output_table_enabled(const tsim_config *cfg, int table) {
+  switch (table) {
+    case TABLE_NEURONS: return cfg->out_neurons;
+    default: return 1;
+  }
+}
+
+/* Files of a finished run besides the tables. */
+static const char *const other_files[] = {"manifest.json", "config.yaml", "pending"};
+#define NOTHER_FILES 3
 
 const char *output_status_name(int status) {
   switch (status) {
@@ -53,29 +75,23 @@ void cell_result_init(cell_result *r, int64_t cell) {
 }
 
 void cell_result_free(cell_result *r) {
-  free(r->metrics);
-  free(r->neurons);
+  for (int t = 0; t < NTABLES; ++t) {
+    free(r->rows[t].v);
+    r->rows[t] = (table_rows){0, 0, NULL};
+  }
   free(r->W);
   r->W = NULL;
   r->nW = 0;
-  r->metrics = r->neurons = NULL;
-  r->metric_rows = r->neuron_rows = r->metric_cap = r->neuron_cap = 0;
 }
 
-static double *grow(double **rows, int64_t *count, int64_t *cap, int cols) {
-  if (*count == *cap) {
-    *cap = *cap ? 2 * *cap : 64;
-    *rows = tsim_xrealloc(*rows, (size_t)(*cap * cols) * sizeof(double));
+double *cell_result_row(cell_result *r, int table) {
+  table_rows *t = &r->rows[table];
+  const int cols = tables[table].cols;
+  if (t->count == t->cap) {
+    t->cap = t->cap ? 2 * t->cap : 64;
+    t->v = tsim_xrealloc(t->v, (size_t)(t->cap * cols) * sizeof(double));
   }
-  return *rows + (*count)++ * cols;
-}
-
-double *cell_result_metric_row(cell_result *r) {
-  return grow(&r->metrics, &r->metric_rows, &r->metric_cap, METRIC_COLS);
-}
-
-double *cell_result_neuron_row(cell_result *r) {
-  return grow(&r->neurons, &r->neuron_rows, &r->neuron_cap, NEURON_COLS);
+  return t->v + (t->count++) * cols;
 }
 
 void output_format_double(char *buf, size_t cap, double v) {
@@ -146,21 +162,25 @@ static int remove_pending(const char *dir, tsim_error *err);
 static void pending_path(const run_output *o, int64_t cell, int table,
                          char *buf, size_t cap) {
   snprintf(buf, cap, "%s/pending/%lld.%s.csv", o->dir, (long long)cell,
-           table_names[table]);
+           tables[table].name);
 }
 
 static void write_headers(run_output *o, const tsim_config *cfg) {
-  fprintf(o->cells, "cell,K,seed,eta,C,n,d");
+  FILE *cells = o->table[TABLE_CELLS];
+  fprintf(cells, "cell,K,seed,eta,C,n,d");
   for (int a = 0; a < cfg->naxes; ++a)
     if (!is_fixed_column(cfg->axes[a].column))
-      fprintf(o->cells, ",%s", cfg->axes[a].column);
-  fprintf(o->cells,
+      fprintf(cells, ",%s", cfg->axes[a].column);
+  fprintf(cells,
           ",status,iterations,t_q9_positive,t_lemma1,t_gamma,t_gamma_bound,"
           "final_train_loss,final_test_loss,final_dist,wall_s\n");
-  fprintf(o->metrics, "cell,t,train_loss,test_loss,pop_loss,dist,q9,grad_norm\n");
-  if (o->neurons)
-    fprintf(o->neurons,
-            "cell,t,k,par,perp_norm,norm,comp_A,comp_B,comp_C,comp_D\n");
+  for (int t = 1; t < NTABLES; ++t)
+    if (o->table[t]) fprintf(o->table[t], "cell,%s\n", tables[t].header);
+}
+
+static void close_tables(run_output *o) {
+  for (int t = 0; t < NTABLES; ++t)
+    if (o->table[t]) fclose(o->table[t]);
 }
 
 /* Shared by a new run and a resumed one: the state, config.yaml, tables
@@ -184,16 +204,16 @@ static int open_tables(const tsim_config *cfg, const char *outdir,
     tsim_fail(err, TSIM_EFAIL, "%s/config.yaml: write failed", outdir);
     goto fail;
   }
-  if (!(o->cells = open_in(outdir, "cells.csv", mode, err))) goto fail;
-  if (!(o->metrics = open_in(outdir, "metrics.csv", mode, err))) goto fail;
-  if (cfg->out_neurons && !(o->neurons = open_in(outdir, "neurons.csv", mode, err)))
-    goto fail;
+  for (int t = 0; t < NTABLES; ++t) {
+    if (!output_table_enabled(cfg, t)) continue;
+    char name[64];
+    snprintf(name, sizeof name, "%s.csv", tables[t].name);
+    if (!(o->table[t] = open_in(outdir, name, mode, err))) goto fail;
+  }
   *out = o;
   return TSIM_OK;
 fail:
-  if (o->cells) fclose(o->cells);
-  if (o->metrics) fclose(o->metrics);
-  if (o->neurons) fclose(o->neurons);
+  close_tables(o);
   free(o->ids);
   free(o->parked);
   free(o->dir);
@@ -206,16 +226,19 @@ int output_open(const tsim_config *cfg, const char *outdir, int force,
                 tsim_error *err) {
   *out = NULL;
   struct stat st;
-  for (int i = 0; i < NRESULT_FILES; ++i) {
+  for (int i = 0; i < NTABLES + NOTHER_FILES; ++i) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", outdir, result_files[i]);
+    if (i < NTABLES)
+      snprintf(path, sizeof path, "%s/%s.csv", outdir, tables[i].name);
+    else
+      snprintf(path, sizeof path, "%s/%s", outdir, other_files[i - NTABLES]);
     if (stat(path, &st) != 0) continue;
     if (!force)
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: holds the results of an earlier run (%s); use "
                        "--force to replace them, --resume to continue them, or -o "
                        "to choose another directory",
-                       outdir, result_files[i]);
+                       outdir, strrchr(path, '/') + 1);
     if (S_ISDIR(st.st_mode)) {
       TSIM_TRY(remove_pending(path, err));
     } else if (unlink(path))
@@ -258,7 +281,7 @@ static int recover_parked(const char *outdir, int table, const char *path,
         if (ids[mid] < cell) lo = mid + 1; else hi = mid;
       }
       if (lo < nids && ids[lo] == cell && lo >= written && done[cell]) {
-        snprintf(frag, sizeof frag, "%s/%lld.%s.csv", dir, cell, table_names[table]);
+        snprintf(frag, sizeof frag, "%s/%lld.%s.csv", dir, cell, tables[table].name);
         if (access(frag, F_OK)) {
           mkdir(dir, 0777);
           if (!(out = fopen(frag, "w")))
@@ -278,13 +301,13 @@ static int recover_parked(const char *outdir, int table, const char *path,
 
 int output_resume(const tsim_config *cfg, const char *outdir,
                   const int64_t *ids, int64_t nids, const unsigned char *done,
-                  int64_t written, const int64_t table_bytes[3],
+                  int64_t written, const int64_t table_bytes[NTABLES],
                   run_output **out, tsim_error *err) {
   *out = NULL;
   char path[4400];
-  for (int t = 0; t < 3; ++t) { /* drop rows written after the checkpoint */
-    if (t == 2 && !cfg->out_neurons) break;
-    snprintf(path, sizeof path, "%s/%s.csv", outdir, table_names[t]);
+  for (int t = 0; t < NTABLES; ++t) { /* drop rows written after the checkpoint */
+    if (!output_table_enabled(cfg, t)) continue;
+    snprintf(path, sizeof path, "%s/%s.csv", outdir, tables[t].name);
     TSIM_TRY(recover_parked(outdir, t, path, table_bytes[t], ids, nids, done, written, err));
     if (truncate(path, (off_t)table_bytes[t]))
       return tsim_fail(err, TSIM_EINPUT, "%s: cannot cut back to the checkpoint: %s",
@@ -297,9 +320,9 @@ int output_resume(const tsim_config *cfg, const char *outdir,
    * was written after the checkpoint and goes */
   for (int64_t i = 0; i < nids; ++i) {
     const int keep = i >= written && done[ids[i]];
-    for (int t = 0; t < 3; ++t) {
+    for (int t = 0; t < NTABLES; ++t) {
       pending_path(o, ids[i], t, path, sizeof path);
-      if (keep && t < (o->neurons ? 3 : 2) && access(path, R_OK))
+      if (keep && o->table[t] && access(path, R_OK))
         return tsim_fail(err, TSIM_EINPUT, "%s: missing, but the checkpoint counts cell %lld as done",
                          path, (long long)ids[i]);
       if (!keep) unlink(path);
@@ -309,18 +332,18 @@ int output_resume(const tsim_config *cfg, const char *outdir,
   return TSIM_OK;
 }
 
-int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[3],
+int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[NTABLES],
                         tsim_error *err) {
-  FILE *files[3] = {o->cells, o->metrics, o->neurons};
-  for (int t = 0; t < 3; ++t) {
+  FILE **files = o->table;
+  for (int t = 0; t < NTABLES; ++t) {
     table_bytes[t] = 0;
     if (!files[t]) continue;
     if (fflush(files[t]))
       return tsim_fail(err, TSIM_EFAIL, "%s/%s.csv: write failed: %s", o->dir,
-                       table_names[t], strerror(errno));
+                       tables[t].name, strerror(errno));
     if (fsync(fileno(files[t])))
       return tsim_fail(err, TSIM_EFAIL, "%s/%s.csv: fsync failed: %s", o->dir,
-                       table_names[t], strerror(errno));
+                       tables[t].name, strerror(errno));
     table_bytes[t] = (int64_t)ftello(files[t]);
   }
   *written = o->next;
@@ -345,9 +368,10 @@ static int remove_pending(const char *dir, tsim_error *err) {
   return rc;
 }
 
-/* The cell's row, metric rows and neuron rows as CSV text. */
-static void format_cell(const tsim_config *cfg, const cell_result *r,
-                        FILE *cells, FILE *metrics, FILE *neurons) {
+/* The cell's row in cells.csv and its rows of every other table in FILES
+ * (NULL: that table is not written) as CSV text. */
+static void format_cell(const tsim_config *cfg, const cell_result *r, FILE *const *files) {
+  FILE *cells = files[TABLE_CELLS];
   tsim_params p;
   config_cell(cfg, r->cell, &p);
   FILE *f = cells;
@@ -379,39 +403,35 @@ static void format_cell(const tsim_config *cfg, const cell_result *r,
   fputc(',', f);
   put_double(f, r->final_dist);
   fprintf(f, ",%.3f\n", r->wall_s);
-  for (int64_t i = 0; i < r->metric_rows; ++i) {
-    const double *row = r->metrics + i * METRIC_COLS;
-    fprintf(metrics, "%lld,%lld", (long long)r->cell, (long long)row[0]);
-    for (int c = 1; c < METRIC_COLS; ++c) {
-      fputc(',', metrics);
-      put_double(metrics, row[c]);
+  for (int t = 1; t < NTABLES; ++t) {
+    FILE *out = files[t];
+    const int cols = tables[t].cols;
+    for (int64_t i = 0; out && i < r->rows[t].count; ++i) {
+      const double *row = r->rows[t].v + i * cols;
+      fprintf(out, "%lld", (long long)r->cell);
+      for (int c = 0; c < cols; ++c) {
+        fputc(',', out);
+        if (c < tables[t].int_cols)
+          fprintf(out, "%lld", (long long)row[c]);
+        else
+          put_double(out, row[c]);
+      }
+      fputc('\n', out);
     }
-    fputc('\n', metrics);
-  }
-  for (int64_t i = 0; neurons && i < r->neuron_rows; ++i) {
-    const double *row = r->neurons + i * NEURON_COLS;
-    fprintf(neurons, "%lld,%lld,%lld", (long long)r->cell, (long long)row[0],
-            (long long)row[1]);
-    for (int c = 2; c < NEURON_COLS; ++c) {
-      fputc(',', neurons);
-      put_double(neurons, row[c]);
-    }
-    fputc('\n', neurons);
   }
 }
 
 /* Append a parked cell's fragments to the tables and remove them. */
 static int unpark(run_output *o, int64_t cell, tsim_error *err) {
-  FILE *tables[3] = {o->cells, o->metrics, o->neurons};
   char path[4400], buf[65536];
-  for (int t = 0; t < 3; ++t) {
-    if (!tables[t]) continue;
+  for (int t = 0; t < NTABLES; ++t) {
+    if (!o->table[t]) continue;
     pending_path(o, cell, t, path, sizeof path);
     FILE *in = fopen(path, "r");
     if (!in)
       return tsim_fail(err, TSIM_EFAIL, "%s: cannot read: %s", path, strerror(errno));
     size_t got;
-    while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, tables[t]);
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, o->table[t]);
     fclose(in);
     unlink(path);
   }
@@ -438,32 +458,31 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
     snprintf(dir, sizeof dir, "%s/pending", o->dir);
     if (mkdir(dir, 0777) && errno != EEXIST)
       return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", dir, strerror(errno));
-    FILE *f[3] = {NULL, NULL, NULL};
+    FILE *f[NTABLES] = {NULL};
     int rc = TSIM_OK;
-    for (int t = 0; t < 3 && !rc; ++t) {
-      if (t == 2 && !o->neurons) break;
+    for (int t = 0; t < NTABLES && !rc; ++t) {
+      if (!o->table[t]) continue;
       pending_path(o, r->cell, t, path, sizeof path);
       if (!(f[t] = fopen(path, "w")))
         rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
     }
-    if (!rc) format_cell(cfg, r, f[0], f[1], f[2]);
-    for (int t = 0; t < 3; ++t)
+    if (!rc) format_cell(cfg, r, f);
+    for (int t = 0; t < NTABLES; ++t)
       if (f[t] && fclose(f[t]) && !rc)
         rc = tsim_fail(err, TSIM_EFAIL, "%s/pending: write failed: %s", o->dir,
                        strerror(errno));
     o->parked[pos] = 1;
     return rc;
   }
-  format_cell(cfg, r, o->cells, o->metrics, o->neurons);
+  format_cell(cfg, r, o->table);
   o->next += 1;
   while (o->next < o->nids && o->parked[o->next]) {
     TSIM_TRY(unpark(o, o->ids[o->next], err));
     o->parked[o->next] = 0;
     o->next += 1;
   }
-  FILE *files[3] = {o->cells, o->metrics, o->neurons};
-  for (int i = 0; i < 3; ++i)
-    if (files[i] && (fflush(files[i]) || ferror(files[i])))
+  for (int t = 0; t < NTABLES; ++t)
+    if (o->table[t] && (fflush(o->table[t]) || ferror(o->table[t])))
       return tsim_fail(err, TSIM_EFAIL, "%s: writing results failed: %s",
                        o->dir, strerror(errno));
   return TSIM_OK;
@@ -478,9 +497,8 @@ static void iso_time(time_t t, char *buf, size_t cap) {
 int output_close(run_output **op, const char *manifest_extra, tsim_error *err) {
   run_output *o = *op;
   int rc = TSIM_OK;
-  FILE *files[3] = {o->cells, o->metrics, o->neurons};
-  for (int i = 0; i < 3; ++i)
-    if (files[i] && fclose(files[i]) && !rc)
+  for (int t = 0; t < NTABLES; ++t)
+    if (o->table[t] && fclose(o->table[t]) && !rc)
       rc = tsim_fail(err, TSIM_EFAIL, "%s: closing results failed: %s", o->dir,
                      strerror(errno));
   FILE *m = open_in(o->dir, "manifest.json", "w", err);
@@ -517,56 +535,56 @@ int output_close(run_output **op, const char *manifest_extra, tsim_error *err) {
   return rc;
 }
 
-/* A cell result as one message: 9 int64 header words, 5 doubles, rows, W. */
-#define PACK_INTS 9
+/* A cell result as one message: PACK_INTS int64 header words (cell,
+ * status, iterations, three events, nW, then the row count of every table),
+ * PACK_REALS doubles, every table's rows in table order, then W. */
+#define PACK_FIXED_INTS 7
+#define PACK_INTS (PACK_FIXED_INTS + NTABLES)
 #define PACK_REALS 5
-
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
-  const size_t rows = (size_t)(r->metric_rows * METRIC_COLS +
-                               r->neuron_rows * NEURON_COLS + r->nW);
-  const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + rows) * sizeof(double);
-  if (*cap < bytes || !*buf) {
+  size_t values = (size_t)r->nW;
+  for (int t = 0; t < NTABLES; ++t) values += (size_t)(r->rows[t].count * tables[t].cols);
+  const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + values) * sizeof(double);
+  if (*cap < bytes) {
     *buf = tsim_xrealloc(*buf, bytes);
     *cap = bytes;
   }
-  int64_t *h = *buf;
-  h[0] = r->cell;
-  h[1] = r->status;
-  h[2] = r->iterations;
-  h[3] = r->t_q9_positive;
-  h[4] = r->t_lemma1;
-  h[5] = r->t_gamma;
-  h[6] = r->metric_rows;
-  h[7] = r->neuron_rows;
-  h[8] = r->nW;
-  double *d = (double *)(h + PACK_INTS);
-  d[0] = r->t_gamma_bound;
-  d[1] = r->final_train_loss;
-  d[2] = r->final_test_loss;
-  d[3] = r->final_dist;
-  d[4] = r->wall_s;
-  memcpy(d + PACK_REALS, r->metrics, (size_t)(r->metric_rows * METRIC_COLS) * sizeof(double));
-  memcpy(d + PACK_REALS + r->metric_rows * METRIC_COLS, r->neurons,
-         (size_t)(r->neuron_rows * NEURON_COLS) * sizeof(double));
-  if (r->nW)
-    memcpy(d + PACK_REALS + r->metric_rows * METRIC_COLS + r->neuron_rows * NEURON_COLS,
-           r->W, (size_t)r->nW * sizeof(double));
+  int64_t h[PACK_INTS] = {r->cell, r->status, r->iterations, r->t_q9_positive,
+                          r->t_lemma1, r->t_gamma, r->nW};
+  for (int t = 0; t < NTABLES; ++t) h[PACK_FIXED_INTS + t] = r->rows[t].count;
+  const double hd[PACK_REALS] = {r->t_gamma_bound, r->final_train_loss,
+                                 r->final_test_loss, r->final_dist, r->wall_s};
+  char *at = *buf;
+  memcpy(at, h, sizeof h);
+  at += sizeof h;
+  memcpy(at, hd, sizeof hd);
+  at += sizeof hd;
+  for (int t = 0; t < NTABLES; ++t) {
+    const size_t n = (size_t)(r->rows[t].count * tables[t].cols) * sizeof(double);
+    if (n) memcpy(at, r->rows[t].v, n);
+    at += n;
+  }
+  if (r->nW) memcpy(at, r->W, (size_t)r->nW * sizeof(double));
   return bytes;
 }
 
 int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
-  /* BUF may sit at any offset of a checkpoint file or message buffer, so the
-   * header is copied out rather than loaded in place (alignment). */
+  /* BUF may sit at any offset of a checkpoint file or message buffer, so
+   * everything is copied out rather than loaded in place (alignment). */
   int64_t h[PACK_INTS];
   double hd[PACK_REALS];
   if (len < sizeof h + sizeof hd) return TSIM_EFAIL;
   memcpy(h, buf, sizeof h);
   memcpy(hd, (const char *)buf + sizeof h, sizeof hd);
   cell_result_init(r, h[0]);
-  const int64_t mrows = h[6], nrows = h[7], nW = h[8];
-  const size_t rows = (size_t)(mrows * METRIC_COLS + nrows * NEURON_COLS + nW);
-  if (mrows < 0 || nrows < 0 || nW < 0 || len != sizeof h + sizeof hd + rows * sizeof(double))
-    return TSIM_EFAIL;
+  const int64_t nW = h[6];
+  size_t values = (size_t)nW;
+  if (nW < 0) return TSIM_EFAIL;
+  for (int t = 0; t < NTABLES; ++t) {
+    if (h[PACK_FIXED_INTS + t] < 0) return TSIM_EFAIL;
+    values += (size_t)(h[PACK_FIXED_INTS + t] * tables[t].cols);
+  }
+  if (len != sizeof h + sizeof hd + values * sizeof(double)) return TSIM_EFAIL;
   r->status = (int)h[1];
   r->iterations = h[2];
   r->t_q9_positive = h[3];
@@ -577,18 +595,18 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
   r->final_test_loss = hd[2];
   r->final_dist = hd[3];
   r->wall_s = hd[4];
-  const char *body = (const char *)buf + sizeof h + sizeof hd;
-  const size_t mbytes = (size_t)(mrows * METRIC_COLS) * sizeof(double);
-  const size_t nbytes = (size_t)(nrows * NEURON_COLS) * sizeof(double);
-  r->metric_rows = r->metric_cap = mrows;
-  r->neuron_rows = r->neuron_cap = nrows;
-  r->metrics = tsim_xmalloc(mbytes + sizeof(double));
-  r->neurons = tsim_xmalloc(nbytes + sizeof(double));
-  memcpy(r->metrics, body, mbytes);
-  memcpy(r->neurons, body + mbytes, nbytes);
+  const char *at = (const char *)buf + sizeof h + sizeof hd;
+  for (int t = 0; t < NTABLES; ++t) {
+    const int64_t count = h[PACK_FIXED_INTS + t];
+    const size_t n = (size_t)(count * tables[t].cols) * sizeof(double);
+    r->rows[t].count = r->rows[t].cap = count;
+    r->rows[t].v = tsim_xmalloc(n + sizeof(double));
+    if (n) memcpy(r->rows[t].v, at, n);
+    at += n;
+  }
   r->nW = nW;
   r->W = tsim_xmalloc((size_t)(nW + 1) * sizeof(double));
-  memcpy(r->W, body + mbytes + nbytes, (size_t)nW * sizeof(double));
+  if (nW) memcpy(r->W, at, (size_t)nW * sizeof(double));
   return TSIM_OK;
 }
 
@@ -652,7 +670,7 @@ int output_mark_status(const char *outdir, const char *status, int64_t ncells,
 
 int64_t output_table_offset(const char *outdir, int table, int64_t first_cell) {
   char path[4400];
-  snprintf(path, sizeof path, "%s/%s.csv", outdir, table_names[table]);
+  snprintf(path, sizeof path, "%s/%s.csv", outdir, tables[table].name);
   FILE *in = fopen(path, "r");
   if (!in) return -1;
   char *line = NULL;

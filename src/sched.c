@@ -615,7 +615,7 @@ static int extend_iterations(sched *s, ckpt_data *d, const int64_t *ids, int64_t
   }
   if (!rc && first >= 0 && first < d->written) {
     d->written = first;
-    for (int t = 0; t < 3; ++t) {
+    for (int t = 0; t < NTABLES; ++t) {
       const int64_t at = output_table_offset(s->opt->outdir, t, ids[first]);
       if (at >= 0 && at < d->table_bytes[t]) d->table_bytes[t] = at;
     }

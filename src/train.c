@@ -177,7 +177,7 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
         model_evaluate(&m, cache->test, W, NULL, team, work, &test);
         test_loss = test.loss;
       }
-      double *row = cell_result_metric_row(res);
+      double *row = cell_result_row(res, TABLE_METRICS);
       row[0] = (double)t;
       row[1] = ev.loss;
       row[2] = test_loss;
@@ -188,7 +188,7 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
       if (cfg->out_neurons) {
         metrics_neurons(&m, teacher, W, p.eta, ns);
         for (int64_t k = 0; k < K; ++k) {
-          double *nr = cell_result_neuron_row(res);
+          double *nr = cell_result_row(res, TABLE_NEURONS);
           nr[0] = (double)t;
           nr[1] = (double)k;
           nr[2] = ns[k].par;

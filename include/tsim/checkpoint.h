@@ -25,7 +25,7 @@ typedef struct ckpt_data {
   int64_t ncells;
   unsigned char *done;     /* per cell of the grid: 1 if finished */
   int64_t written;         /* how many of the run's cells are in the tables */
-  int64_t table_bytes[3];  /* cells.csv, metrics.csv, neurons.csv */
+  int64_t table_bytes[NTABLES]; /* length of each table (enum output_table) */
   int64_t nstates;
   cell_result *states;     /* saved states of the cells that were running */
   char *config_yaml;       /* the effective config the run was made with */
