@@ -12,6 +12,7 @@
 #include "tsim/data.h"
 #include "tsim/metrics.h"
 #include "tsim/model.h"
+#include "tsim/spectrum.h"
 
 struct train_cache {
   int valid;
@@ -135,6 +136,7 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   double *q = tsim_xcalloc((size_t)K, sizeof(double));
   neuron_stats *ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
   model_work *work = model_work_create(&m);
+  spectrum_plan *spectra = spectrum_plan_create(&p, team); /* NULL: none */
 
   const double target = teacher->norm / sqrt(p.C);   /* ||w*|| / sqrt(C) */
   const double lemma_radius = p.nu * target;         /* Lemma 1 */
@@ -170,6 +172,12 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
       status = CELL_CONVERGED;
     else if (t >= p.iterations)
       status = CELL_MAX_ITERATIONS;
+    if (spectrum_due(spectra, t, res->t_q9_positive == t,
+                     status != CELL_PENDING)) {
+      rc = spectrum_record(spectra, &m, teacher, cache->train, W, V, q9, t,
+                           res, err);
+      if (rc) break;
+    }
     if (status != CELL_PENDING || train_log_due(&p, t)) {
       model_eval test = {0};
       double test_loss = NAN;
@@ -212,6 +220,7 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     for (int64_t e = 0; e < Kd; ++e) W[e] -= p.eta * G[e];
   }
   model_work_destroy(&work);
+  spectrum_plan_destroy(&spectra);
   free(G);
   free(V);
   free(q);
