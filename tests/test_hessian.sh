@@ -74,6 +74,24 @@ done
 # overlaps of V with the eigenvectors sum to 1 where all eigenvalues are listed
 check "overlap_v sums to 1 over all eigenvectors (K = 1)" \
   awk -F, 'NR > 1 && $1 == 0 { s[$2] += $5 } END { for (t in s) if (s[t] < 1 - 1e-9 || s[t] > 1 + 1e-9) bad = 1; exit bad }' "$TMP/h1/spectrum.csv"
+# a run stopped by its time limit and resumed has the tables of an
+# uninterrupted one (spectra before the stop travel in the checkpoint)
+cat > "$TMP/long.yaml" <<'YAML'
+name: long
+model:   {d: 6, K: 4}
+data:    {n: 3000, n_test: 0, seed: 5, chunk: 256}
+init:    {scale: 0.3, seed: 1}
+train:   {eta: 0.01, iterations: 6000, log_every: 500}
+metrics: {hessian: {log_points: 12, events: [q9_positive, final], top: 2, bottom: 2}}
+YAML
+run_np 1 run "$TMP/long.yaml" -q -o "$TMP/ref" >/dev/null 2>&1
+run_np 1 run "$TMP/long.yaml" -q -o "$TMP/cut" --time-limit 0.5 --checkpoint-seconds 0.2 >/dev/null 2>&1; rc=$?
+check "time limit during a run with spectra: exit 3" test $rc -eq 3
+run_np 1 resume "$TMP/cut" -q >/dev/null 2>&1
+for f in metrics.csv spectrum.csv hessian.csv; do
+  check "stop + resume: $f byte-identical to the uninterrupted run" same_csv "$TMP/ref/$f" "$TMP/cut/$f"
+done
+check "the resumed run's spectra are not empty" test "$(wc -l < "$TMP/cut/hessian.csv")" -gt 10
 # user errors: one line with file:line:col, exit 2
 printf 'model: {d: 4}\nmetrics:\n  hessian: {at: [5, 5]}\n' > "$TMP/bad.yaml"
 out=$("$TSIM" validate "$TMP/bad.yaml" 2>&1); rc=$?
