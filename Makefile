@@ -57,6 +57,10 @@ $(BIN)/tsim: $(BUILD)/main.o $(BUILD)/libtsim.a | $(BIN)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libtsim.a | $(BUILD)/tests
 	$(CC) $(ALL_CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $< $(BUILD)/libtsim.a -o $@ $(LDLIBS)
 
+# the Hessian benchmark driver (scripts/bench.sh), not part of `all`
+$(BUILD)/bench_hessian: scripts/bench_hessian.c $(BUILD)/libtsim.a | $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $< $(BUILD)/libtsim.a -o $@ $(LDLIBS)
+
 $(BUILD) $(BIN) $(BUILD)/tests:
 	mkdir -p $@
 
@@ -81,7 +85,7 @@ figures: deps
 	$(PYTHON) analysis/plot_run.py $(RUN)
 
 # performance figures: prints a table and writes out/bench/bench.csv
-bench: deps $(BIN)/tsim
+bench: deps $(BIN)/tsim $(BUILD)/bench_hessian
 	@scripts/bench.sh
 
 clean:

@@ -153,9 +153,12 @@ static inline double dot(const double *a, const double *b, int64_t n) {
 
 /* --------------------------------------------------------- assembly */
 
-/* Per local row i: D1[i K + k] = act'(u_ik), D2[i K + k] = r_i act''(u_ik). */
+/* Per local row i: D1[i K + k] = act'(u_ik) and RD2[i] = r_i act''. act''
+ * is the same constant for every neuron (2 for the quadratic activation, 0
+ * away from the kinks for relu/abs), so the residual term of a chunk is one
+ * d x d matrix M = sum_i r_i act'' x_i x_i^T shared by all diagonal blocks. */
 static void row_factors(const tsim_model *m, const tsim_dataset *ds,
-                        const double *W, double *D1, double *D2) {
+                        const double *W, double *D1, double *RD2) {
   const int64_t d = m->d, K = m->K, rows = ds->row_end - ds->row_begin;
   double *u = tsim_xmalloc((size_t)K * sizeof(double));
   for (int64_t i = 0; i < rows; ++i) {
@@ -166,34 +169,61 @@ static void row_factors(const tsim_model *m, const tsim_dataset *ds,
       f += act_value(m->activation, u[k]);
     }
     const double r = m->C * f - ds->y[i];
-    for (int64_t k = 0; k < K; ++k) {
-      D1[i * K + k] = act_d1(m->activation, u[k]);
-      D2[i * K + k] = r * act_d2(m->activation);
-    }
+    for (int64_t k = 0; k < K; ++k) D1[i * K + k] = act_d1(m->activation, u[k]);
+    RD2[i] = r * act_d2(m->activation);
   }
   free(u);
 }
 
-/* Bound on |entry| of one chunk's partial (rows [r0, r0 + rows)): with
- * S_g = sum_i z_ig^2 and T_ka = sum_i |D2_ik| x_ia^2, Cauchy-Schwarz gives
- * |2C^2 sum z_g z_h| <= 2C^2 max S and |2C sum D2 x_a x_b| <= 2C max T. */
+/* Rows [r0, r0 + rows) of the local shard: one chunk. */
+static void chunk_rows(const tsim_dataset *ds, int64_t c, int64_t *r0,
+                       int64_t *rows) {
+  *r0 = c * ds->chunk - ds->row_begin;
+  *rows = ds->chunk;
+  if (c * ds->chunk + *rows > ds->n) *rows = ds->n - c * ds->chunk;
+}
+
+/* The chunk's residual matrix M (d x d, column-major), by dgemm over
+ * sub-blocks of rows in a fixed order: the same bits on any rank. */
+static void chunk_residual(const tsim_dataset *ds, const double *RD2,
+                           int64_t r0, int64_t rows, double *Y, double *M) {
+  const int d = (int)ds->d;
+  const double one = 1.0;
+  memset(M, 0, (size_t)d * (size_t)d * sizeof(double));
+  for (int64_t s0 = 0; s0 < rows; s0 += SUB_ROWS) {
+    const int rs = (int)(rows - s0 < SUB_ROWS ? rows - s0 : SUB_ROWS);
+    const double *X = ds->x + (r0 + s0) * d; /* = X^T, column-major d x rs */
+    for (int i = 0; i < rs; ++i)
+      for (int a = 0; a < d; ++a)
+        Y[(int64_t)i * d + a] = RD2[r0 + s0 + i] * X[(int64_t)i * d + a];
+    dgemm_("N", "T", &d, &d, &rs, &one, X, &d, Y, &d, &one, M, &d, 1, 1);
+  }
+}
+
+/* Bound on |entry| of one chunk's partial: with S_g = sum_i z_ig^2 and
+ * T_a = sum_i |RD2_i| x_ia^2, Cauchy-Schwarz gives |2C^2 sum z_g z_h| <=
+ * 2C^2 max S and |2C sum RD2 x_a x_b| <= 2C max T. */
 static double chunk_bound(const tsim_model *m, const tsim_dataset *ds,
-                          const double *D1, const double *D2, int64_t r0,
+                          const double *D1, const double *RD2, int64_t r0,
                           int64_t rows) {
   const int64_t d = m->d, K = m->K;
   double smax = 0.0, tmax = 0.0;
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t a = 0; a < d; ++a) {
-      double S = 0.0, T = 0.0;
-      for (int64_t i = r0; i < r0 + rows; ++i) {
-        const double x = ds->x[i * d + a];
-        const double z = D1[i * K + k] * x;
-        S += z * z;
-        T += fabs(D2[i * K + k]) * x * x;
-      }
-      if (!(S <= smax)) smax = S; /* NaN propagates */
-      if (!(T <= tmax)) tmax = T;
+  for (int64_t a = 0; a < d; ++a) {
+    double T = 0.0;
+    for (int64_t i = r0; i < r0 + rows; ++i) {
+      const double x = ds->x[i * d + a];
+      T += fabs(RD2[i]) * x * x;
     }
+    if (!(T <= tmax)) tmax = T; /* NaN propagates */
+    for (int64_t k = 0; k < K; ++k) {
+      double S = 0.0;
+      for (int64_t i = r0; i < r0 + rows; ++i) {
+        const double z = D1[i * K + k] * ds->x[i * d + a];
+        S += z * z;
+      }
+      if (!(S <= smax)) smax = S;
+    }
+  }
   return 2.0 * m->C * m->C * smax + 2.0 * m->C * tmax;
 }
 
@@ -201,29 +231,32 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
                               const tsim_dataset *ds, const double *W) {
   const int64_t d = m->d, K = m->K, N = h->n;
   const int64_t nrows = ds->row_end - ds->row_begin;
+  const int64_t nlocal = ds->chunk_end - ds->chunk_begin;
+  const int residual = act_d2(m->activation) != 0.0;
   double *D1 = tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double));
-  double *D2 = tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double));
-  row_factors(m, ds, W, D1, D2);
+  double *RD2 = tsim_xmalloc((size_t)(nrows + 1) * sizeof(double));
+  row_factors(m, ds, W, D1, RD2);
 
-  /* the team-wide scale of the fixed-point grid */
+  /* the team-wide scale of the fixed-point grid, and each local chunk's
+   * residual matrix (d^2 per chunk of 2048 rows: less than the data) */
   double bound = 0.0;
+  double *Mres = residual ? tsim_xmalloc((size_t)(nlocal * d * d + 1) * sizeof(double)) : NULL;
+  double *Z = tsim_xmalloc((size_t)((N > d ? N : d) * SUB_ROWS) * sizeof(double));
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
-    const int64_t r0 = c * ds->chunk - ds->row_begin;
-    int64_t rows = ds->chunk;
-    if (c * ds->chunk + rows > ds->n) rows = ds->n - c * ds->chunk;
-    const double b = chunk_bound(m, ds, D1, D2, r0, rows);
+    int64_t r0, rows;
+    chunk_rows(ds, c, &r0, &rows);
+    const double b = chunk_bound(m, ds, D1, RD2, r0, rows);
     if (!(b <= bound)) bound = b;
+    if (residual)
+      chunk_residual(ds, RD2, r0, rows, Z, Mres + (c - ds->chunk_begin) * d * d);
   }
-  int nonfinite = !isfinite(bound);
-  nonfinite = (int)par_max_int64(h->team, nonfinite);
-  const int E = (int)par_max_int64(
-      h->team, ds->chunk_end > ds->chunk_begin ? fixsum_exponent(bound) : -2000);
+  const int64_t nonfinite = par_max_int64(h->team, !isfinite(bound));
+  const int E = (int)par_max_int64(h->team, nlocal > 0 ? fixsum_exponent(bound) : -2000);
   const int lsb = fixsum_lsb(E);
 
   const double inv_n = 1.0 / (double)ds->n;
   const double gn = 2.0 * m->C * m->C, res = 2.0 * m->C;
   const int nb = h->nb;
-  double *Z = tsim_xmalloc((size_t)(N * SUB_ROWS) * sizeof(double));
   double *P = tsim_xmalloc((size_t)(N * nb) * sizeof(double));
   int64_t *acc = tsim_xmalloc((size_t)(N * nb * FIXSUM_WORDS) * sizeof(int64_t));
   int64_t *mine = tsim_xmalloc((size_t)(h->mloc * nb + 1) * FIXSUM_WORDS *
@@ -258,34 +291,33 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
     memset(acc, 0, (size_t)R * (size_t)w * FIXSUM_WORDS * sizeof(int64_t));
     int64_t pending = 0;
     for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
-      const int64_t c0 = c * ds->chunk - ds->row_begin;
-      int64_t crows = ds->chunk;
-      if (c * ds->chunk + crows > ds->n) crows = ds->n - c * ds->chunk;
+      int64_t c0, crows;
+      chunk_rows(ds, c, &c0, &crows);
       memset(P, 0, (size_t)R * (size_t)w * sizeof(double));
       for (int64_t s0 = 0; s0 < crows; s0 += SUB_ROWS) {
         const int rs = (int)(crows - s0 < SUB_ROWS ? crows - s0 : SUB_ROWS);
         const double *X = ds->x + (c0 + s0) * d;
-        const double *F1 = D1 + (c0 + s0) * K, *F2 = D2 + (c0 + s0) * K;
+        const double *F1 = D1 + (c0 + s0) * K;
         /* Z^T: column i holds z_g = act'(u_ik) x_ia for g = j0..N-1 */
         for (int i = 0; i < rs; ++i) {
           double *zc = Z + (int64_t)i * R;
+          const double *f1 = F1 + i * K, *xi = X + i * d;
+          int64_t k = j0 / d, a = j0 % d;
           for (int rho = 0; rho < R; ++rho) {
-            const int64_t g = j0 + rho;
-            zc[rho] = F1[i * K + g / d] * X[i * d + g % d];
+            zc[rho] = f1[k] * xi[a];
+            if (++a == d) a = 0, ++k;
           }
         }
         const double one = 1.0;
         dgemm_("N", "T", &R, &w, &rs, &gn, Z, &R, Z, &R, &one, P, &R, 1, 1);
-        /* residual term on the diagonal blocks k = l */
+      }
+      if (residual) { /* on the diagonal blocks k = l */
+        const double *Mc = Mres + (c - ds->chunk_begin) * d * d;
         for (int col = 0; col < w; ++col) {
           const int64_t hh = j0 + col, l = hh / d, b = hh % d;
           for (int64_t a = 0; a < d; ++a) {
             const int64_t g = l * d + a;
-            if (g < j0) continue;
-            double sum = 0.0;
-            for (int i = 0; i < rs; ++i)
-              sum += F2[i * K + l] * X[i * d + b] * X[i * d + a];
-            P[(g - j0) + (int64_t)col * R] += res * sum;
+            if (g >= j0) P[(g - j0) + (int64_t)col * R] += res * Mc[a + b * d];
           }
         }
       }
@@ -315,7 +347,8 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
       }
   }
   free(D1);
-  free(D2);
+  free(RD2);
+  free(Mres);
   free(Z);
   free(P);
   free(acc);
