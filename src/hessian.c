@@ -68,6 +68,7 @@ struct hessian {
   int desc[9];
   int *rank_of; /* team rank of grid position (pr, pc): [pr * npcol + pc] */
   double *a;    /* local blocks, column-major, lld x nloc */
+  int finite;   /* the assembled matrix has no NaN or infinity (team-wide) */
 };
 
 static void grid_shape(int size, int *nprow, int *npcol) {
@@ -253,6 +254,7 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   const int64_t nonfinite = par_max_int64(h->team, !isfinite(bound));
   const int E = (int)par_max_int64(h->team, nlocal > 0 ? fixsum_exponent(bound) : -2000);
   const int lsb = fixsum_lsb(E);
+  h->finite = !nonfinite;
 
   const double inv_n = 1.0 / (double)ds->n;
   const double gn = 2.0 * m->C * m->C, res = 2.0 * m->C;
@@ -374,6 +376,8 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
       A[a * d + b] = C * ww - t->w[a] * t->w[b];
     }
   for (int64_t a = 0; a < d; ++a) trA += A[a * d + a];
+  h->finite = isfinite(trA); /* W is the same on every rank */
+  for (int64_t k = 0; k < K * K; ++k) h->finite &= isfinite(gram[k]) != 0;
   memset(h->a, 0, (size_t)h->lld * (size_t)(h->nloc > 0 ? h->nloc : 1) *
                       sizeof(double));
   for (int lj = 0; lj < h->nloc; ++lj) {
@@ -396,6 +400,7 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
 /* ----------------------------------------------------------- queries */
 
 double hessian_quad(const hessian *h, const double *V) {
+  if (!h->finite) return NAN;
   xsum_vec *acc = xsum_create(1);
   for (int lj = 0; lj < h->nloc; ++lj) {
     const int64_t hh = global_of(h, lj, h->mycol, h->npcol);
@@ -425,6 +430,13 @@ int hessian_eigen(hessian *h, double *eig, const double *V, double *overlap,
   double wquery = 0.0;
   double *z = NULL, *work = NULL;
   int *iwork = NULL;
+  if (!h->finite) { /* a diverged W: no solver run on NaNs (all ranks agree) */
+    for (int64_t j = 0; j < h->n; ++j) {
+      eig[j] = NAN;
+      if (overlap) overlap[j] = NAN;
+    }
+    return TSIM_OK;
+  }
   if (overlap) {
     z = tsim_xcalloc((size_t)h->lld * (size_t)(h->nloc > 0 ? h->nloc : 1),
                      sizeof(double));

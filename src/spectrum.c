@@ -101,7 +101,7 @@ int spectrum_record(spectrum_plan *sp, const tsim_model *m,
   row[0] = (double)t;
   row[1] = e[0];
   row[2] = e[N - 1];
-  row[3] = (double)negative;
+  row[3] = isnan(e[0]) ? NAN : (double)negative;
   row[4] = vv > 0.0 ? quad / vv : NAN;
   row[5] = vv > 0.0 ? q9 / vv : NAN;
   const int64_t bottom = sp->p.hess_bottom, top = sp->p.hess_top;

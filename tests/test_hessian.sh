@@ -92,6 +92,19 @@ for f in metrics.csv spectrum.csv hessian.csv; do
   check "stop + resume: $f byte-identical to the uninterrupted run" same_csv "$TMP/ref/$f" "$TMP/cut/$f"
 done
 check "the resumed run's spectra are not empty" test "$(wc -l < "$TMP/cut/hessian.csv")" -gt 10
+# a diverging cell: the spectrum at its last, non-finite, iteration is empty
+# (no eigensolver run on NaNs), the finite ones before it are there
+cat > "$TMP/div.yaml" <<'YAML'
+model:   {d: 4, K: 3}
+data:    {n: 300, n_test: 0}
+init:    {scale: 1.0}
+train:   {eta: 2.0, iterations: 100, diverge_above: 1.0e300}
+metrics: {hessian: {events: [final], log_points: 5}}
+YAML
+run_np 2 run "$TMP/div.yaml" -q -o "$TMP/div" >/dev/null 2>&1
+check "diverged cell: finite spectra, then an empty row at the non-finite end" \
+  test "$(tail -1 "$TMP/div/hessian.csv" | cut -d, -f3-)" = ",,,," -a \
+       "$(awk -F, 'NR > 1 && $3 != ""' "$TMP/div/hessian.csv" | wc -l)" -ge 2
 # user errors: one line with file:line:col, exit 2
 printf 'model: {d: 4}\nmetrics:\n  hessian: {at: [5, 5]}\n' > "$TMP/bad.yaml"
 out=$("$TSIM" validate "$TMP/bad.yaml" 2>&1); rc=$?

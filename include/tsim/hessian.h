@@ -57,7 +57,8 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
 double hessian_quad(const hessian *h, const double *V);
 
 /* All eigenvalues of the assembled H, ascending, into EIG (dK entries, on
- * every rank). With OVERLAP non-NULL the eigenvectors z_j are computed too
+ * every rank); all NaN (and hessian_quad NaN) when H is not finite, e.g.
+ * at a diverged W. With OVERLAP non-NULL the eigenvectors z_j are computed too
  * (pdsyevd) and OVERLAP[j] = (z_j . vec(V))^2 / ||V||^2 (the share of V
  * along z_j; they sum to 1); without, eigenvalues only (pdsyev, much
  * cheaper). The matrix is consumed: assemble again before the next call.
