@@ -725,6 +725,15 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
   return TSIM_OK;
 }
 
+/* Where the Hessian schedule was given, for messages about it. */
+static const ynode *hessian_node(const given *gv, const ynode *root) {
+  const char *keys[] = {"metrics.hessian.at", "metrics.hessian.log_points",
+                        "metrics.hessian.events"};
+  for (int i = 0; i < 3; ++i)
+    if (gv[field_index(keys[i])].node) return gv[field_index(keys[i])].node;
+  return root;
+}
+
 static char *keep(tsim_config *cfg, char *s) {
   cfg->strings = tsim_xrealloc(cfg->strings,
                                (size_t)(cfg->nstrings + 1) * sizeof(char *));
@@ -798,6 +807,10 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: model.d * model.K = %lld is too large (at most 1e8)",
                        cfg->path, (long long)(p.d * p.K));
+    if (cfg_hessian_on(&p) && p.d * p.K > 65536) /* a dense dK x dK matrix */
+      return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
+                     "model.d * model.K is too large for a dense Hessian",
+                     "at most 65536: 32 GiB of doubles over the team");
   }
   return TSIM_OK;
 }

@@ -161,6 +161,69 @@ static void test_finite_difference(const par_comm *team) {
   fixture_free(&f);
 }
 
+/* relu and abs students (model.c does not evaluate them yet): the gradient
+ * of s (1/n) sum (C sum_k act(u_ik) - y_i)^2 written out here, and H against
+ * its central differences. Away from the kinks act'' = 0, so H is the
+ * Gauss-Newton term alone; eps is far below the smallest |u_ik|. */
+static void act_grad(const tsim_model *m, const tsim_dataset *ds,
+                     const double *W, double *grad) {
+  const int64_t d = m->d, K = m->K, rows = ds->row_end - ds->row_begin;
+  memset(grad, 0, (size_t)(K * d) * sizeof(double));
+  for (int64_t i = 0; i < rows; ++i) {
+    const double *xi = ds->x + i * d;
+    double u[8], f = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+      u[k] = 0.0;
+      for (int64_t a = 0; a < d; ++a) u[k] += xi[a] * W[k * d + a];
+      f += m->activation == ACT_RELU ? fmax(u[k], 0.0) : fabs(u[k]);
+    }
+    const double r = m->C * f - ds->y[i];
+    for (int64_t k = 0; k < K; ++k) {
+      const double d1 = m->activation == ACT_RELU ? (u[k] > 0.0) : (u[k] > 0.0 ? 1.0 : -1.0);
+      for (int64_t a = 0; a < d; ++a)
+        grad[k * d + a] += 2.0 * m->loss_scale * m->C * r * d1 * xi[a] / (double)ds->n;
+    }
+  }
+}
+
+static void test_relu_abs(void) {
+  par_comm *solo = par_split(par_world(), me, 0); /* every rank on its own */
+  const int acts[2] = {ACT_RELU, ACT_ABS};
+  for (int ai = 0; ai < 2; ++ai) {
+    fixture f;
+    fixture_make(&f, params(3, 2, 1.5, 60, 16, 6), 0, 1);
+    f.m.activation = acts[ai];
+    const int64_t N = f.N;
+    hessian *h = hessian_create(solo, N, 2);
+    hessian_assemble_samples(h, &f.m, f.ds, f.W);
+    double *H = malloc((size_t)(N * N) * sizeof(double));
+    hessian_gather(h, H);
+    double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
+    double *gm = malloc((size_t)N * sizeof(double));
+    double worst = 0.0;
+    const double eps = 1e-7;
+    for (int64_t c = 0; c < N; ++c) {
+      memcpy(Wp, f.W, (size_t)N * sizeof(double));
+      Wp[c] += eps;
+      act_grad(&f.m, f.ds, Wp, gp);
+      Wp[c] -= 2.0 * eps;
+      act_grad(&f.m, f.ds, Wp, gm);
+      for (int64_t r = 0; r < N; ++r)
+        worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - H[r * N + c]));
+    }
+    const double scale = max_abs(H, N * N);
+    CHECK(worst <= 1e-6 * scale, "%s student: H vs finite differences %.3g "
+          "(max |H| %.3g)", ai ? "abs" : "relu", worst, scale);
+    free(H);
+    free(Wp);
+    free(gp);
+    free(gm);
+    hessian_destroy(&h);
+    fixture_free(&f);
+  }
+  par_comm_free(&solo);
+}
+
 /* eigenvalues vs LAPACK dsyevd, vectors, and quantity (9) */
 static void test_spectrum(const par_comm *team) {
   fixture f;
@@ -378,6 +441,7 @@ int main(int argc, char **argv) {
   test_spectrum(world);
   test_population(world);
   test_zero_modes(world);
+  test_relu_abs();
   const int64_t failed = par_max_int64(world, check_failed);
   par_finalize();
   if (me == 0 && failed && !check_failed) printf("FAIL hessian: a check failed on another rank\n");
