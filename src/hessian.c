@@ -397,6 +397,74 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
   free(A);
 }
 
+void hessian_assemble_moments(hessian *h, const tsim_model *m,
+                              const tsim_teacher *t, const double *W,
+                              int64_t n, hessian_moment_fn moment,
+                              const void *ctx) {
+  const int64_t d = m->d, K = m->K;
+  const double C = m->C, s = m->loss_scale, inv_n = 1.0 / (double)n;
+  double *A = tsim_xmalloc((size_t)(d * d) * sizeof(double));
+  double *Mab = tsim_xmalloc((size_t)(d * d) * sizeof(double));
+  double *MW = tsim_xmalloc((size_t)(d * K) * sizeof(double));
+  double *Q = tsim_xmalloc((size_t)(K * K) * sizeof(double));
+  unsigned char *need = tsim_xcalloc((size_t)(d * d), 1);
+  h->finite = 1;
+  for (int64_t a = 0; a < d; ++a)
+    for (int64_t b = 0; b < d; ++b) {
+      double ww = 0.0;
+      for (int64_t k = 0; k < K; ++k) ww += W[k * d + a] * W[k * d + b];
+      A[a * d + b] = C * ww - t->w[a] * t->w[b];
+      h->finite &= isfinite(A[a * d + b]) != 0;
+    }
+  memset(h->a, 0, (size_t)h->lld * (size_t)(h->nloc > 0 ? h->nloc : 1) *
+                      sizeof(double));
+  /* the (a, b) pairs this rank's lower-triangle entries use */
+  for (int lj = 0; lj < h->nloc; ++lj) {
+    const int64_t hh = global_of(h, lj, h->mycol, h->npcol);
+    for (int li = 0; li < h->mloc; ++li) {
+      const int64_t g = global_of(h, li, h->myrow, h->nprow);
+      if (g >= hh) need[(g % d) * d + hh % d] = 1;
+    }
+  }
+  for (int64_t a = 0; a < d; ++a)
+    for (int64_t b = 0; b < d; ++b) {
+      if (!need[a * d + b]) continue;
+      double ma = 0.0; /* <M_ab, A> */
+      for (int64_t c = 0; c < d; ++c)
+        for (int64_t e = 0; e < d; ++e) {
+          Mab[c * d + e] = moment(ctx, a, b, c, e);
+          ma += Mab[c * d + e] * A[c * d + e];
+        }
+      for (int64_t l = 0; l < K; ++l) /* MW = M_ab w_l */
+        for (int64_t c = 0; c < d; ++c) {
+          double v = 0.0;
+          for (int64_t e = 0; e < d; ++e) v += Mab[c * d + e] * W[l * d + e];
+          MW[l * d + c] = v;
+        }
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t l = 0; l < K; ++l) Q[k * K + l] = dot(W + k * d, MW + l * d, d);
+      /* place into every local entry with this (a, b) */
+      for (int lj = 0; lj < h->nloc; ++lj) {
+        const int64_t hh = global_of(h, lj, h->mycol, h->npcol);
+        if (hh % d != b) continue;
+        const int64_t l = hh / d;
+        for (int li = 0; li < h->mloc; ++li) {
+          const int64_t g = global_of(h, li, h->myrow, h->nprow);
+          if (g < hh || g % d != a) continue;
+          const int64_t k = g / d;
+          const double gn = 8.0 * C * C * Q[k * K + l];
+          const double v = k == l ? gn + 4.0 * C * ma : gn;
+          h->a[li + (int64_t)lj * h->lld] = s * v * inv_n;
+        }
+      }
+    }
+  free(A);
+  free(Mab);
+  free(MW);
+  free(Q);
+  free(need);
+}
+
 /* ----------------------------------------------------------- queries */
 
 double hessian_quad(const hessian *h, const double *V) {

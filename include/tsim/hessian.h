@@ -52,6 +52,23 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
 void hessian_assemble_population(hessian *h, const tsim_model *m,
                                  const tsim_teacher *t, const double *W);
 
+/* The empirical Hessian of the quadratic student and teacher T from the
+ * fourth moments of the N samples (DESIGN.md section 3, path 2), given as
+ * MOMENT(CTX, a, b, c, e) = sum_i x_ia x_ib x_ic x_ie (e.g. a lookup in
+ * moments.h's packed tensor). Every residual is r_i = x_i^T A x_i with
+ * A = C W W^T - w* w*^T, so with M_ab the d x d matrix M_ab[c][e]:
+ *   H_(k,a),(l,b) = s/n [ 8 C^2 w_k^T M_ab w_l + 4 C d_kl <M_ab, A> ],
+ * the sample sums regrouped (equal to hessian_assemble_samples up to
+ * rounding). Each rank evaluates only its own blocks, in a fixed order, so
+ * the matrix has the same bits for any team size. Labels must be exactly
+ * y = (x^T w*)^2 (no label noise). */
+typedef double (*hessian_moment_fn)(const void *ctx, int64_t a, int64_t b,
+                                    int64_t c, int64_t e);
+void hessian_assemble_moments(hessian *h, const tsim_model *m,
+                              const tsim_teacher *t, const double *W,
+                              int64_t n, hessian_moment_fn moment,
+                              const void *ctx);
+
 /* vec(V)^T H vec(V) from the assembled matrix (a distributed matvec whose
  * entry products are summed exactly: the same bits for any team size). */
 double hessian_quad(const hessian *h, const double *V);

@@ -161,6 +161,50 @@ static void test_finite_difference(const par_comm *team) {
   fixture_free(&f);
 }
 
+/* the Hessian from the fourth moments equals the one from the samples */
+typedef struct dense4 {
+  int64_t d;
+  double *m;
+} dense4;
+static double dense_moment(const void *ctx, int64_t a, int64_t b, int64_t c,
+                           int64_t e) {
+  const dense4 *t = ctx;
+  return t->m[((a * t->d + b) * t->d + c) * t->d + e];
+}
+
+static void test_moments(const par_comm *team) {
+  fixture f, all; /* this rank's shard, and every sample (for M) */
+  fixture_make(&f, params(4, 3, 1.2, 500, 64, 8), me, nranks);
+  fixture_make(&all, params(4, 3, 1.2, 500, 64, 8), 0, 1);
+  const int64_t d = f.p.d, N = f.N;
+  dense4 t4 = {d, calloc((size_t)(d * d * d * d), sizeof(double))};
+  for (int64_t i = 0; i < f.p.n; ++i) {
+    const double *x = all.ds->x + i * d;
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t b = 0; b < d; ++b)
+        for (int64_t c = 0; c < d; ++c)
+          for (int64_t e = 0; e < d; ++e)
+            t4.m[((a * d + b) * d + c) * d + e] += x[a] * x[b] * x[c] * x[e];
+  }
+  hessian *h = hessian_create(team, N, 2);
+  double *Hs = malloc((size_t)(N * N) * sizeof(double)), *Hm = malloc((size_t)(N * N) * sizeof(double));
+  hessian_assemble_samples(h, &f.m, f.ds, f.W);
+  hessian_gather(h, Hs);
+  hessian_assemble_moments(h, &f.m, &f.t, f.W, f.p.n, dense_moment, &t4);
+  hessian_gather(h, Hm);
+  double worst = 0.0;
+  for (int64_t j = 0; j < N * N; ++j) worst = fmax(worst, fabs(Hs[j] - Hm[j]));
+  CHECK(worst <= 1e-12 * max_abs(Hs, N * N),
+        "Hessian from the fourth moments = from the samples: max diff %.3g "
+        "(max |H| %.3g)", worst, max_abs(Hs, N * N));
+  free(Hs);
+  free(Hm);
+  free(t4.m);
+  hessian_destroy(&h);
+  fixture_free(&f);
+  fixture_free(&all);
+}
+
 /* relu and abs students (model.c does not evaluate them yet): the gradient
  * of s (1/n) sum (C sum_k act(u_ik) - y_i)^2 written out here, and H against
  * its central differences. Away from the kinks act'' = 0, so H is the
@@ -442,6 +486,7 @@ int main(int argc, char **argv) {
   test_population(world);
   test_zero_modes(world);
   test_relu_abs();
+  test_moments(world);
   const int64_t failed = par_max_int64(world, check_failed);
   par_finalize();
   if (me == 0 && failed && !check_failed) printf("FAIL hessian: a check failed on another rank\n");
