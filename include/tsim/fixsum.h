@@ -28,9 +28,11 @@
 #define FIXSUM_WORDS (FIXSUM_DIGITS + 1)
 #define FIXSUM_WINDOW 116 /* bits between the bound 2^E and the grid 2^lsb */
 
-/* lsb for addends whose absolute values are all below BOUND_MAX (or, for
- * the team-wide agreement, the exponent E: see fixsum_exponent). */
-int fixsum_exponent(double bound);  /* E with |bound| < 2^(E-1), margin 2x */
+/* The exponent E for addends bounded by BOUND: |BOUND| < 2^(E-1), a factor
+ * 2 of margin for rounding in how the bound was computed. A team agrees on
+ * the largest E of its ranks (an integer maximum), then every rank uses the
+ * grid 2^fixsum_lsb(E). */
+int fixsum_exponent(double bound);
 static inline int fixsum_lsb(int exponent) { return exponent - FIXSUM_WINDOW; }
 
 /* Add V (on the grid 2^LSB) to the entry W[0..FIXSUM_WORDS). */
