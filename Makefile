@@ -9,7 +9,8 @@
 #   make bench      performance figures (out/bench/bench.csv), never a test
 #   make figures RUN=out/NAME   paper figures + summary.md into out/NAME/figures
 #
-# Site overrides: CC, CFLAGS, YAML_CFLAGS, YAML_LIBS, BLAS_LIBS, MPIRUN.
+# Site overrides: CC, CFLAGS, YAML_CFLAGS, YAML_LIBS, BLAS_LIBS, MPIRUN,
+# SCALAPACK_LIBS (ScaLAPACK with BLACS), LAPACK_LIBS (LAPACK, LAPACKE, BLAS).
 
 CC        ?= mpicc
 ifeq ($(origin CC),default)
@@ -22,6 +23,8 @@ PKG_CONFIG ?= pkg-config
 YAML_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags yaml-0.1 2>/dev/null)
 YAML_LIBS   ?= $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
 BLAS_LIBS   ?=
+SCALAPACK_LIBS ?= -lscalapack-openmpi
+LAPACK_LIBS ?= -llapacke -llapack -lblas
 
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
@@ -32,7 +35,7 @@ WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter
 ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(YAML_CFLAGS) \
                 -DTSIM_GIT_COMMIT='"$(GIT_COMMIT)"' -DTSIM_CFLAGS='"$(CFLAGS)"'
 ALL_CFLAGS := $(WARN) $(FPFLAGS) $(CFLAGS) $(SANFLAGS)
-LDLIBS    := $(YAML_LIBS) $(BLAS_LIBS) -lm
+LDLIBS    := $(YAML_LIBS) $(SCALAPACK_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) -lm
 
 LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
@@ -53,6 +56,10 @@ $(BIN)/tsim: $(BUILD)/main.o $(BUILD)/libtsim.a | $(BIN)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libtsim.a | $(BUILD)/tests
 	$(CC) $(ALL_CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $< $(BUILD)/libtsim.a -o $@ $(LDLIBS)
+
+# the Hessian benchmark driver (scripts/bench.sh), not part of `all`
+$(BUILD)/bench_hessian: scripts/bench_hessian.c $(BUILD)/libtsim.a | $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $< $(BUILD)/libtsim.a -o $@ $(LDLIBS)
 
 $(BUILD) $(BIN) $(BUILD)/tests:
 	mkdir -p $@
@@ -78,7 +85,7 @@ figures: deps
 	$(PYTHON) analysis/plot_run.py $(RUN)
 
 # performance figures: prints a table and writes out/bench/bench.csv
-bench: deps $(BIN)/tsim
+bench: deps $(BIN)/tsim $(BUILD)/bench_hessian
 	@scripts/bench.sh
 
 clean:

@@ -34,6 +34,23 @@ ideal=$(awk -v s="$sum" -v t="$teams" 'BEGIN { printf "%.3f", s / t }')
 row load_balance "fig9 n=1e5 120 cells, 2 ranks: wall" "$wall" s
 row load_balance "sum of cell times / $teams teams (ideal)" "$ideal" s
 row load_balance "wall / ideal" "$(awk -v w="$wall" -v i="$ideal" 'BEGIN { printf "%.3f", w / i }')" ratio
+
+# --- Hessian spectrum (issue 7) ---------------------------------------------
+# Distributed assembly of the empirical Hessian (d = 100, K = dK / 100,
+# n = 8192 samples = 4 chunks, random W) and its spectrum: eigenvalues only
+# (pdsyev) and eigenvalues + eigenvectors (pdsyevd), on 1, 2 and 4 ranks.
+# This machine's cores are few: 4 ranks on 2 cores are oversubscribed, so
+# the 4-rank rows measure overhead, not speed-up.
+echo "Hessian: assemble + diagonalise, d = 100, n = 8192 ($(nproc) cores; ranks > cores are oversubscribed)"
+for dk in ${HESSIAN_SIZES:-1000 2000 4000}; do
+  for np in 1 2 4; do
+    line=$(mpirun -q --oversubscribe -np $np build/bench_hessian 100 $((dk / 100)) 8192)
+    set -- $line
+    row hessian "dK=$dk n=8192 ranks=$np: assemble" "$4" s
+    row hessian "dK=$dk n=8192 ranks=$np: eigenvalues (pdsyev)" "$5" s
+    row hessian "dK=$dk n=8192 ranks=$np: + eigenvectors (pdsyevd)" "$6" s
+  done
+done
 echo "wrote $CSV"
 
 # --- fourth-moment engine (issue 6, part 3) ---------------------------------

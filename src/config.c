@@ -6,6 +6,7 @@
  * labels agree) and converted per cell. */
 #define _POSIX_C_SOURCE 200809L
 #include "tsim/config.h"
+#include "tsim/evolve.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -20,7 +21,9 @@
 #include "tsim/npy.h"
 #include "tsim/yamltree.h"
 
-typedef enum { F_INT, F_SEED, F_REAL, F_BOOL, F_ENUM, F_PATH, F_STR } ftype;
+typedef enum { F_INT, F_SEED, F_REAL, F_BOOL, F_ENUM, F_PATH, F_STR,
+               F_INT_LIST, F_ENUM_LIST /* one value that is a list, not an axis */
+} ftype;
 
 #define NO_PARAM ((size_t)-1)
 #define P(member) offsetof(tsim_params, member)
@@ -149,6 +152,23 @@ static const field schema[] = {
      "flow: absolute tolerance per step"},
     {"metrics.match_angle", NULL, F_REAL, "10", 0, 180, 1, NULL, 0,
      P(match_angle), "teachers.csv: a student within this many degrees matches"},
+    {"metrics.hessian.at", NULL, F_INT_LIST, NULL, 0, BIG, 0, NULL, 0,
+     P(hess_at), "iterations at which to compute the Hessian spectrum"},
+    {"metrics.hessian.log_points", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0,
+     P(hess_log_points), "Hessian spectrum at about P log-spaced iterations"},
+    {"metrics.hessian.events", NULL, F_ENUM_LIST, NULL, 0, 0, 0,
+     "q9_positive|final", 0, P(hess_events),
+     "Hessian spectrum when quantity (9) first turns positive / at the end"},
+    {"metrics.hessian.top", NULL, F_INT, "10", 0, 1e8, 0, NULL, 0, P(hess_top),
+     "largest eigenvalues written to spectrum.csv"},
+    {"metrics.hessian.bottom", NULL, F_INT, "10", 0, 1e8, 0, NULL, 0,
+     P(hess_bottom), "smallest eigenvalues written to spectrum.csv"},
+    {"metrics.hessian.vectors", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0,
+     P(hess_vectors),
+     "eigenvectors too (pdsyevd): spectrum.csv gets each one's overlap with V"},
+    {"metrics.hessian.source", NULL, F_ENUM, "samples", 0, 0, 0,
+     "samples|population", 0, P(hess_source),
+     "Hessian of the training loss, or of the population loss (n = infinity)"},
     {"output.dir", NULL, F_STR, NULL, 0, 0, 0, NULL, 0, NO_PARAM,
      "run directory (default out/<name>)"},
     {"output.neurons", NULL, F_BOOL, "true", 0, 0, 0, NULL, 0, NO_PARAM,
@@ -215,6 +235,17 @@ static const char *range_text(const field *f, char *buf, size_t cap) {
     }
     case F_PATH: snprintf(buf, cap, "a path to a .npy file"); break;
     case F_STR: snprintf(buf, cap, "a string"); break;
+    case F_INT_LIST:
+      snprintf(buf, cap, "a list of distinct integers >= %.0f", f->lo);
+      break;
+    case F_ENUM_LIST: {
+      char one[200];
+      field e = *f;
+      e.type = F_ENUM;
+      snprintf(buf, cap, "a list of distinct values, each %s",
+               range_text(&e, one, sizeof one));
+      break;
+    }
   }
   return buf;
 }
@@ -350,6 +381,16 @@ static int canonical(const field *f, const ynode *v, const char *base_dir,
       if (!*s) return fail_at(err, v, f->key, "%s", "empty string", allowed);
       snprintf(buf, sizeof buf, "%s", s);
       break;
+    case F_INT_LIST:
+    case F_ENUM_LIST: { /* one item: checked as the item's type */
+      field item = *f;
+      item.type = f->type == F_INT_LIST ? F_INT : F_ENUM;
+      TSIM_TRY(canonical(&item, v, base_dir, out, err));
+      if (f->type == F_INT_LIST) return TSIM_OK;
+      snprintf(buf, sizeof buf, "\"%s\"", *out); /* valid YAML and JSON */
+      free(*out);
+      break;
+    }
   }
   *out = tsim_xstrdup(buf);
   return TSIM_OK;
@@ -378,6 +419,52 @@ static void section_keys(const char *section, char *buf, size_t cap) {
   }
 }
 
+/* A key whose one value is a list ("at: [100, 1000]", or a single item):
+ * kept as the canonical text "[100, 1000]", never a grid axis. */
+static int read_list_value(const field *f, const ynode *v,
+                           const char *base_dir, given *g, tsim_error *err) {
+  char allowed[256];
+  range_text(f, allowed, sizeof allowed);
+  if (v->kind == YNODE_MAP)
+    return fail_at(err, v, f->key, "%s", "a mapping is not allowed here",
+                   allowed);
+  const int count = v->kind == YNODE_SEQ ? v->count : 1;
+  if (count == 0)
+    return fail_at(err, v, f->key, "%s", "empty list", allowed);
+  char **items = tsim_xcalloc((size_t)count, sizeof(char *));
+  size_t len = 3;
+  int rc = TSIM_OK;
+  for (int i = 0; i < count && !rc; ++i) {
+    const ynode *item = v->kind == YNODE_SEQ ? v->items[i] : v;
+    if (item->kind != YNODE_SCALAR) {
+      rc = fail_at(err, item, f->key, "%s", "nested lists are not allowed",
+                   allowed);
+      break;
+    }
+    rc = canonical(f, item, base_dir, &items[i], err);
+    for (int j = 0; j < i && !rc; ++j)
+      if (!strcmp(items[j], items[i]))
+        rc = fail_at(err, item, f->key, "value %s appears twice in the list",
+                     items[i], allowed);
+    if (!rc) len += strlen(items[i]) + 2;
+  }
+  if (!rc) {
+    char *text = tsim_xmalloc(len + 1);
+    size_t used = 0;
+    text[used++] = '[';
+    for (int i = 0; i < count; ++i)
+      used += (size_t)sprintf(text + used, "%s%s", i ? ", " : "", items[i]);
+    text[used++] = ']';
+    text[used] = '\0';
+    g->count = 1;
+    g->texts = tsim_xcalloc(1, sizeof(char *));
+    g->texts[0] = text;
+  }
+  for (int i = 0; i < count; ++i) free(items[i]);
+  free(items);
+  return rc;
+}
+
 static int read_field(const field *f, const ynode *v, const char *base_dir,
                       given *g, tsim_error *err) {
   for (int i = 0; i < g->count; ++i) free(g->texts[i]);
@@ -387,6 +474,8 @@ static int read_field(const field *f, const ynode *v, const char *base_dir,
       (!strcmp(v->value, "null") || !strcmp(v->value, "~") || !*v->value))
     return TSIM_OK; /* an optional key explicitly left unset */
   g->node = v;
+  if (f->type == F_INT_LIST || f->type == F_ENUM_LIST)
+    return read_list_value(f, v, base_dir, g, err);
   if (v->kind == YNODE_MAP)
     return fail_at(err, v, f->key, "%s", "a mapping is not allowed here",
                    f->gridable ? "a value or a list of values" : "one value");
@@ -418,12 +507,47 @@ static int read_field(const field *f, const ynode *v, const char *base_dir,
   return canonical(f, v, base_dir, &g->texts[0], err);
 }
 
+/* Is PREFIX a group of keys ("metrics.hessian" of "metrics.hessian.at")? */
+static int is_group(const char *prefix) {
+  const size_t len = strlen(prefix);
+  for (int i = 0; i < NFIELDS; ++i)
+    if (!strncmp(schema[i].key, prefix, len) && schema[i].key[len] == '.')
+      return 1;
+  return 0;
+}
+
+/* The keys of the mapping MAP under PREFIX (a section, or a group inside
+ * one such as metrics.hessian, which may also be written flat:
+ * `metrics: {hessian.at: [10]}` is `metrics: {hessian: {at: [10]}}`). */
+static int read_keys(const char *prefix, const ynode *map,
+                     const char *base_dir, given *gv, tsim_error *err) {
+  for (int j = 0; j < map->count; ++j) {
+    const ynode *kk = map->keys[j], *vv = map->items[j];
+    char full[256];
+    snprintf(full, sizeof full, "%s.%s", prefix, kk->value);
+    int fi = find_field(prefix, kk->value);
+    if (fi < 0 && vv->kind == YNODE_MAP && is_group(full)) {
+      TSIM_TRY(read_keys(full, vv, base_dir, gv, err));
+      continue;
+    }
+    if (fi < 0) {
+      char allowed[512], text[600];
+      section_keys(prefix, allowed, sizeof allowed);
+      snprintf(text, sizeof text, "allowed: %s", allowed);
+      return fail_at(err, kk, full, "%s", "unknown key", text);
+    }
+    const char *dir = vv->src && !strcmp(vv->src, "--set") ? "." : base_dir;
+    TSIM_TRY(read_field(&schema[fi], vv, dir, &gv[fi], err));
+  }
+  return TSIM_OK;
+}
+
 static int read_tree(const ynode *root, const char *base_dir, given *gv,
                      const ynode **name_node, tsim_error *err) {
   if (root->kind != YNODE_MAP)
     return tsim_fail(err, TSIM_EINPUT,
                      "%s:%d:%d: the config must be a mapping of sections "
-                     "(name, model, teacher, data, init, train, output, run)",
+                     "(name, model, teacher, data, init, train, metrics, output, run)",
                      root->src, root->line, root->col);
   for (int i = 0; i < root->count; ++i) {
     const ynode *k = root->keys[i], *v = root->items[i];
@@ -438,25 +562,11 @@ static int read_tree(const ynode *root, const char *base_dir, given *gv,
     while (s < NSECTIONS && strcmp(sections[s], k->value)) ++s;
     if (s == NSECTIONS)
       return fail_at(err, k, k->value, "%s", "unknown key",
-                     "allowed: name, model, teacher, data, init, train, output, run");
+                     "allowed: name, model, teacher, data, init, train, metrics, output, run");
     if (v->kind != YNODE_MAP)
       return fail_at(err, v, k->value, "%s", "must be a mapping of keys",
                      "e.g. model: {d: 10, K: [1, 3]}");
-    for (int j = 0; j < v->count; ++j) {
-      const ynode *kk = v->keys[j];
-      int fi = find_field(k->value, kk->value);
-      if (fi < 0) {
-        char allowed[512], full[256], text[600];
-        section_keys(k->value, allowed, sizeof allowed);
-        snprintf(full, sizeof full, "%s.%s", k->value, kk->value);
-        snprintf(text, sizeof text, "allowed: %s", allowed);
-        return fail_at(err, kk, full, "%s", "unknown key", text);
-      }
-      const char *dir = v->items[j]->src && !strcmp(v->items[j]->src, "--set")
-                            ? "."
-                            : base_dir;
-      TSIM_TRY(read_field(&schema[fi], v->items[j], dir, &gv[fi], err));
-    }
+    TSIM_TRY(read_keys(k->value, v, base_dir, gv, err));
   }
   return TSIM_OK;
 }
@@ -533,7 +643,9 @@ static void store_value(const field *f, const char *text, tsim_params *p) {
     case F_BOOL: parse_bool(text, (int *)(void *)at); break;
     case F_ENUM: *(int *)(void *)at = enum_index(f, text); break;
     case F_PATH:
-    case F_STR: *(const char **)(void *)at = text; break;
+    case F_STR:
+    case F_INT_LIST:
+    case F_ENUM_LIST: *(const char **)(void *)at = text; break;
   }
 }
 
@@ -555,6 +667,11 @@ static int field_index(const char *key) {
   return -1;
 }
 
+/* Does P ask for Hessian spectra at all? */
+static int cfg_hessian_on(const tsim_params *p) {
+  return p->hess_at || p->hess_events || p->hess_log_points > 0;
+}
+
 /* Checks that involve more than one key, or the data files. */
 static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
                        tsim_error *err) {
@@ -570,6 +687,12 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
     return fail_at(err, gv[ilp].node, "train.log_points", "%s",
                    "cannot be combined with train.log_every",
                    "give one of them");
+  if (!cfg_hessian_on(&cfg->base))
+    for (int i = 0; i < NFIELDS; ++i)
+      if (!strncmp(schema[i].key, "metrics.hessian.", 16) && gv[i].node)
+        return fail_at(err, gv[i].node, schema[i].key, "%s",
+                       "has no effect without a schedule",
+                       "give metrics.hessian.at, log_points or events");
   const int pairs[2][2] = {{ix, iy}, {ixt, iyt}};
   for (int p = 0; p < 2; ++p) {
     const given *a = &gv[pairs[p][0]], *b = &gv[pairs[p][1]];
@@ -693,6 +816,15 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
   return fail_at(err, where(&gv[field_index(key)], root), key, "%s", what, allowed);
 }
 
+/* Where the Hessian schedule was given, for messages about it. */
+static const ynode *hessian_node(const given *gv, const ynode *root) {
+  const char *keys[] = {"metrics.hessian.at", "metrics.hessian.log_points",
+                        "metrics.hessian.events"};
+  for (int i = 0; i < 3; ++i)
+    if (gv[field_index(keys[i])].node) return gv[field_index(keys[i])].node;
+  return root;
+}
+
 static char *keep(tsim_config *cfg, char *s) {
   cfg->strings = tsim_xrealloc(cfg->strings,
                                (size_t)(cfg->nstrings + 1) * sizeof(char *));
@@ -752,7 +884,9 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   /* scalar texts the params point to must outlive the given[] table */
   for (int i = 0; i < NFIELDS; ++i) {
     given *g = &gv[i];
-    if (g->count == 1 && (schema[i].type == F_PATH || schema[i].type == F_STR)) {
+    if (g->count == 1 && (schema[i].type == F_PATH || schema[i].type == F_STR ||
+                          schema[i].type == F_INT_LIST ||
+                          schema[i].type == F_ENUM_LIST)) {
       store_value(&schema[i], keep(cfg, g->texts[0]), &cfg->base);
       g->texts[0] = NULL;
     }
@@ -765,6 +899,15 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: model.d * model.K = %lld is too large (at most 1e8)",
                        cfg->path, (long long)(p.d * p.K));
+    if (cfg_hessian_on(&p) && evolve_applies(&p))
+      return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
+                     "spectra are computed on the Wang & Abernethy path only",
+                     "a quadratic student and teacher, empirical gradient descent, "
+                     "scaled init");
+    if (cfg_hessian_on(&p) && p.d * p.K > 65536) /* a dense dK x dK matrix */
+      return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
+                     "model.d * model.K is too large for a dense Hessian",
+                     "at most 65536: 32 GiB of doubles over the team");
   }
   const int ieng = field_index("data.engine"), isto = field_index("data.storage");
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* the engine can do the cell */
@@ -898,7 +1041,9 @@ static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
       break;
     }
     case F_PATH:
-    case F_STR: {
+    case F_STR:
+    case F_INT_LIST:
+    case F_ENUM_LIST: {
       const char *s = *(const char *const *)(const void *)at;
       if (s) snprintf(buf, cap, "%s", s);
       break;
@@ -933,6 +1078,10 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
   for (int s = 0; s < NSECTIONS; ++s) {
     /* output and run settings do not change results */
     if (!with_output && (!strcmp(sections[s], "output") || !strcmp(sections[s], "run")))
+      continue;
+    /* without Hessian spectra the section is left out, so configs that
+     * never use it keep the text (and hash) they had before it existed */
+    if (!strcmp(sections[s], "metrics") && !cfg_hessian_on(&cfg->base))
       continue;
     size_t len = strlen(sections[s]);
     int first = 1;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tsim/spectrum.h"
 #include "tsim/version.h"
 
 /* Cells are written to the three tables in increasing id order. A cell
@@ -43,6 +44,10 @@ static const table_desc tables[NTABLES] = {
     [TABLE_NEURONS] = {"neurons", "t,k,par,perp_norm,norm,comp_A,comp_B,comp_C,comp_D",
                        NEURON_COLS, 2},
     [TABLE_TEACHERS] = {"teachers", "t,teacher,best_cos,n_matched,energy", TEACHER_COLS, 2},
+    [TABLE_SPECTRUM] = {"spectrum", "t,index,eigenvalue,overlap_v", SPECTRUM_COLS, 2},
+    [TABLE_HESSIAN] = {"hessian",
+                       "t,min_eig,max_eig,n_negative,restricted_min,q9_over_v2",
+                       HESSIAN_COLS, 1},
 };
 
 const char *output_table_name(int table) { return tables[table].name; }
@@ -52,6 +57,8 @@ int output_table_enabled(const tsim_config *cfg, int table) {
   switch (table) {
     case TABLE_NEURONS: return cfg->out_neurons;
     case TABLE_TEACHERS: return evolve_config_uses(cfg);
+    case TABLE_SPECTRUM:
+    case TABLE_HESSIAN: return spectrum_enabled(&cfg->base);
     default: return 1;
   }
 }

@@ -80,6 +80,27 @@ void par_sum_double(const par_comm *c, double *buf, int64_t count) {
   }
 }
 
+void par_reduce_scatter_int64(const par_comm *c, const int64_t *send,
+                              int64_t *recv, const int64_t *counts) {
+  if (c->size == 1) {
+    memcpy(recv, send, (size_t)counts[0] * sizeof(int64_t));
+    return;
+  }
+  int *cnt = tsim_xmalloc((size_t)c->size * sizeof(int));
+  for (int r = 0; r < c->size; ++r) {
+    if (counts[r] > INT_MAX) {
+      fprintf(stderr, "tsim: reduce-scatter piece of %lld words is too large\n",
+              (long long)counts[r]);
+      MPI_Abort(MPI_COMM_WORLD, TSIM_EFAIL);
+    }
+    cnt[r] = (int)counts[r];
+  }
+  MPI_Reduce_scatter(send, recv, cnt, MPI_INT64_T, MPI_SUM, c->comm);
+  free(cnt);
+}
+
+int par_comm_fortran(const par_comm *c) { return (int)MPI_Comm_c2f(c->comm); }
+
 int64_t par_max_int64(const par_comm *c, int64_t v) {
   MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT64_T, MPI_MAX, c->comm);
   return v;

@@ -15,6 +15,7 @@
 #include "tsim/metrics.h"
 #include "tsim/model.h"
 #include "tsim/moments.h"
+#include "tsim/spectrum.h"
 
 struct train_cache {
   int valid;
@@ -195,6 +196,7 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   neuron_stats *ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
   model_work *work = model_work_create(&m);
   moments_work *mwork = engine == ENGINE_MOMENTS ? moments_work_create(&m) : NULL;
+  spectrum_plan *spectra = spectrum_plan_create(&p, team); /* NULL: none */
 
   const double target = teacher->norm / sqrt(p.C);   /* ||w*|| / sqrt(C) */
   const double lemma_radius = p.nu * target;         /* Lemma 1 */
@@ -233,6 +235,12 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
       status = CELL_CONVERGED;
     else if (t >= p.iterations)
       status = CELL_MAX_ITERATIONS;
+    if (spectrum_due(spectra, t, res->t_q9_positive == t,
+                     status != CELL_PENDING)) {
+      rc = spectrum_record(spectra, &m, teacher, mwork ? NULL : cache->train,
+                           mwork ? cache->mtrain : NULL, W, V, q9, t, res, err);
+      if (rc) break;
+    }
     if (status != CELL_PENDING || train_log_due(&p, t)) {
       model_eval test = {0};
       double test_loss = NAN;
@@ -283,6 +291,7 @@ int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   }
   moments_work_destroy(&mwork);
   model_work_destroy(&work);
+  spectrum_plan_destroy(&spectra);
   free(G);
   free(V);
   free(q);

@@ -82,6 +82,11 @@ typedef struct tsim_params {
   int method;
   double T, rtol, atol;
   double match_angle; /* degrees */
+  /* metrics.hessian: spectra along the trajectory (spectrum.h). The lists
+   * are canonical texts "[10, 100]", NULL when not given. */
+  const char *hess_at, *hess_events;
+  int64_t hess_log_points, hess_top, hess_bottom;
+  int hess_vectors, hess_source;
 } tsim_params;
 
 /* One axis of the grid: a setting given as a list. */

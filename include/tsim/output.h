@@ -31,6 +31,8 @@ enum output_table {
   TABLE_METRICS, /* metrics.csv: one row per logged iteration */
   TABLE_NEURONS, /* neurons.csv (output.neurons): one row per neuron and log */
   TABLE_TEACHERS, /* teachers.csv (the model family, evolve.h): per teacher and log */
+  TABLE_SPECTRUM, /* spectrum.csv (metrics.hessian): eigenvalues, spectrum.h */
+  TABLE_HESSIAN,  /* hessian.csv (metrics.hessian): one row per spectrum */
   NTABLES
 };
 #define METRIC_COLS 7  /* t, train_loss, test_loss, pop_loss, dist, q9, grad_norm */

@@ -36,6 +36,16 @@ int64_t par_max_int64(const par_comm *comm, int64_t value);
 int64_t par_min_int64(const par_comm *comm, int64_t value);
 void par_bcast(const par_comm *comm, void *buf, size_t bytes, int root);
 
+/* Sum the COUNTS[r] int64 words of SEND destined to rank r (SEND holds
+ * them in rank order) over COMM and leave rank r's sums in RECV: an exact
+ * reduce-to-owner, for the distributed Hessian (hessian.c). */
+void par_reduce_scatter_int64(const par_comm *comm, const int64_t *send,
+                              int64_t *recv, const int64_t *counts);
+/* The communicator as a Fortran handle (MPI_Comm_c2f): what BLACS takes as
+ * a system context, so ScaLAPACK can work on a team without hessian.c
+ * calling MPI itself. */
+int par_comm_fortran(const par_comm *comm);
+
 /* Collective error agreement (HPL reduces its error flag with MAX so every
  * rank leaves together).  Every rank passes its local status; all receive
  * the largest one, and ERR holds the message of the lowest-numbered rank

@@ -1,0 +1,56 @@
+/* spectrum.h - Hessian spectra along a cell's trajectory (metrics.hessian).
+ *
+ * At the iterations of `at`, about `log_points` log-spaced ones, and the
+ * events `q9_positive` (the first t with quantity (9) > 0) and `final` (the
+ * iteration the cell stops at), the Hessian of the loss at W_t is assembled
+ * on the team's BLACS grid (hessian.h) and diagonalised. Two tables:
+ *   spectrum.csv  cell,t,index,eigenvalue,overlap_v: the `bottom` smallest
+ *                 and `top` largest eigenvalues (all when they cover the
+ *                 dK), index 0 = the smallest; overlap_v = (z . V)^2/||V||^2
+ *                 of the eigenvector when metrics.hessian.vectors, else empty;
+ *   hessian.csv   cell,t,min_eig,max_eig,n_negative,restricted_min,q9_over_v2:
+ *                 n_negative counts eigenvalues below -1e-10 max|eigenvalue|
+ *                 (numerically zero modes are not negative), restricted_min =
+ *                 vec(V)^T H vec(V) / ||V||^2 from the distributed matrix,
+ *                 q9_over_v2 = the sharded engine's quantity (9) / ||V||^2,
+ *                 with V = w* q^T / sqrt(C) - W (metrics.h).
+ * With metrics.hessian.source: population the matrix is the population
+ * Hessian at W_t (quadratic model), and restricted_min its Hessian form. */
+#ifndef TSIM_SPECTRUM_H
+#define TSIM_SPECTRUM_H
+
+#include <stdint.h>
+#include "tsim/config.h"
+#include "tsim/data.h"
+#include "tsim/model.h"
+#include "tsim/moments.h"
+#include "tsim/output.h"
+#include "tsim/parallel.h"
+
+#define SPECTRUM_COLS 4 /* t, index, eigenvalue, overlap_v */
+#define HESSIAN_COLS 6  /* t, min_eig, max_eig, n_negative, restricted_min, q9_over_v2 */
+
+/* Does P ask for spectra at all? */
+int spectrum_enabled(const tsim_params *p);
+
+typedef struct spectrum_plan spectrum_plan;
+/* The schedule of P and a dK x dK distributed matrix on TEAM (collective);
+ * NULL when P asks for no spectra. */
+spectrum_plan *spectrum_plan_create(const tsim_params *p, const par_comm *team);
+void spectrum_plan_destroy(spectrum_plan **sp);
+
+/* Is a spectrum due at iteration T? Q9_EVENT: T is the first iteration with
+ * quantity (9) > 0; FINAL: the cell stops at T. */
+int spectrum_due(const spectrum_plan *sp, int64_t t, int q9_event, int final);
+
+/* Assemble the Hessian at W (from the team's shard DS, or, when the cell
+ * runs on the moments engine, from its fourth-moment tensor MT (DS is then
+ * NULL), or the population closed form with teacher TEACHER), diagonalise,
+ * append the rows of iteration T to RES. V is quantity (9)'s direction and
+ * Q9 its value. */
+int spectrum_record(spectrum_plan *sp, const tsim_model *m,
+                    const tsim_teacher *teacher, const tsim_dataset *ds,
+                    const moments_tensor *mt, const double *W, const double *V,
+                    double q9, int64_t t, cell_result *res, tsim_error *err);
+
+#endif

@@ -1,0 +1,494 @@
+/* test_hessian.c - the distributed Hessian (hessian.h) against a
+ * finite-difference Hessian of the loss, LAPACK's dsyevd, the sharded
+ * engine's quantity (9), the population closed form, and the zero modes of
+ * the students' rotation symmetry at W = w* q^T.
+ *
+ * Runs as a plain binary (one rank) in the suite; tests/test_hessian.sh also
+ * runs it under mpirun on 2 and 4 ranks, where every check runs on the
+ * team of all ranks and the distributed matrix is compared with one built
+ * on rank 0 alone from all the samples: bitwise for the matrix and its
+ * quadratic form, 1e-12 relative for the eigenvalues. */
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "tsim/data.h"
+#include "tsim/fixsum.h"
+#include "tsim/hessian.h"
+#include "tsim/metrics.h"
+#include "tsim/model.h"
+#include "tsim/reduce.h"
+#include "tsim/rng.h"
+
+static int me, nranks;
+
+static tsim_params params(int64_t d, int64_t K, double C, int64_t n,
+                          int64_t chunk, uint64_t seed) {
+  tsim_params p;
+  memset(&p, 0, sizeof p);
+  p.activation = ACT_QUADRATIC;
+  p.d = d;
+  p.K = K;
+  p.C = C;
+  p.loss_scale = 0.25;
+  p.teacher_norm = 1.0;
+  p.teacher_direction = DIR_E1;
+  p.n = n;
+  p.chunk = chunk;
+  p.data_seed = seed;
+  p.init_scale = 0.7;
+  p.init_seed = seed + 100;
+  return p;
+}
+
+typedef struct fixture {
+  tsim_params p;
+  tsim_model m;
+  tsim_teacher t;
+  tsim_dataset *ds;
+  model_work *work;
+  double *W;
+  int64_t N;
+} fixture;
+
+static void fixture_make(fixture *f, tsim_params p, int rank, int size) {
+  tsim_error err;
+  f->p = p;
+  model_from_params(&p, &f->m);
+  teacher_make(&p, &f->t, &err);
+  data_make(&p, &f->t, DATA_TRAIN, rank, size, &f->ds, &err);
+  f->work = model_work_create(&f->m);
+  f->N = p.K * p.d;
+  f->W = calloc((size_t)f->N, sizeof(double));
+  data_init_weights(&p, f->W, &err);
+}
+
+static void fixture_free(fixture *f) {
+  teacher_free(&f->t);
+  data_destroy(&f->ds);
+  model_work_destroy(&f->work);
+  free(f->W);
+}
+
+static double max_abs(const double *a, int64_t n) {
+  double m = 0.0;
+  for (int64_t i = 0; i < n; ++i) m = fmax(m, fabs(a[i]));
+  return m;
+}
+
+/* full symmetric matrix (row-major) and its eigenvalues by LAPACK dsyevd */
+static void lapack_eigs(const double *H, int64_t N, double *eig) {
+  double *copy = malloc((size_t)(N * N) * sizeof(double));
+  memcpy(copy, H, (size_t)(N * N) * sizeof(double));
+  LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'L', (lapack_int)N, copy,
+                 (lapack_int)N, eig);
+  free(copy);
+}
+
+static void test_fixsum(void) {
+  /* the same addends in two orders give the same bits; the sum is as
+   * accurate as the superaccumulator's at this magnitude */
+  enum { COUNT = 2000 };
+  double v[COUNT];
+  for (int i = 0; i < COUNT; ++i) {
+    double u[2];
+    rng_normal_pair(5, 99, (uint64_t)i, 0, u);
+    v[i] = u[0] * ldexp(1.0, (int)(u[1] * 8.0));
+  }
+  double bound = 0.0;
+  for (int i = 0; i < COUNT; ++i) bound = fmax(bound, fabs(v[i]));
+  const int lsb = fixsum_lsb(fixsum_exponent(bound));
+  int64_t a[FIXSUM_WORDS] = {0}, b[FIXSUM_WORDS] = {0};
+  for (int i = 0; i < COUNT; ++i) fixsum_add_one(a, v[i], lsb);
+  for (int i = COUNT - 1; i >= 0; --i) fixsum_add_one(b, v[i], lsb);
+  fixsum_normalize(a, 1);
+  fixsum_normalize(b, 1);
+  xsum_vec *x = xsum_create(1);
+  for (int i = 0; i < COUNT; ++i) xsum_add(x, &v[i]);
+  xsum_normalize(x);
+  double exact = 0.0;
+  xsum_round(x, &exact);
+  xsum_destroy(&x);
+  const double fa = fixsum_round(a, lsb), fb = fixsum_round(b, lsb);
+  CHECK(memcmp(a, b, sizeof a) == 0 && fa == fb,
+        "fixsum: two orders give the same words and bits");
+  CHECK(fabs(fa - exact) <= 1e-15 * fabs(exact),
+        "fixsum: %.17g vs exact %.17g", fa, exact);
+  int64_t c[FIXSUM_WORDS] = {0};
+  fixsum_add_one(c, -3.25, lsb);
+  fixsum_add_one(c, 1.0, lsb);
+  fixsum_normalize(c, 1);
+  CHECK(fixsum_round(c, lsb) == -2.25, "fixsum: negative sums round back");
+  fixsum_add_one(c, NAN, lsb);
+  CHECK(isnan(fixsum_round(c, lsb)), "fixsum: a NaN addend gives NaN");
+}
+
+/* H against a central difference of the gradient, column by column */
+static void test_finite_difference(const par_comm *team) {
+  fixture f;
+  fixture_make(&f, params(3, 2, 1.5, 90, 16, 1), me, nranks);
+  const int64_t N = f.N;
+  hessian *h = hessian_create(team, N, 2);
+  hessian_assemble_samples(h, &f.m, f.ds, f.W);
+  double *H = malloc((size_t)(N * N) * sizeof(double));
+  hessian_gather(h, H);
+  double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
+  double *gm = malloc((size_t)N * sizeof(double));
+  double worst = 0.0;
+  const double eps = 1e-5;
+  for (int64_t c = 0; c < N; ++c) {
+    memcpy(Wp, f.W, (size_t)N * sizeof(double));
+    Wp[c] += eps;
+    model_eval e1 = {.grad = gp};
+    model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e1);
+    Wp[c] -= 2.0 * eps;
+    model_eval e2 = {.grad = gm};
+    model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e2);
+    for (int64_t r = 0; r < N; ++r)
+      worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - H[r * N + c]));
+  }
+  const double scale = max_abs(H, N * N);
+  CHECK(worst <= 1e-7 * scale,
+        "finite differences: max |H - dgrad| = %.3g (max |H| = %.3g)", worst,
+        scale);
+  free(H);
+  free(Wp);
+  free(gp);
+  free(gm);
+  hessian_destroy(&h);
+  fixture_free(&f);
+}
+
+/* the Hessian from the fourth moments equals the one from the samples */
+typedef struct dense4 {
+  int64_t d;
+  double *m;
+} dense4;
+static double dense_moment(const void *ctx, int64_t a, int64_t b, int64_t c,
+                           int64_t e) {
+  const dense4 *t = ctx;
+  return t->m[((a * t->d + b) * t->d + c) * t->d + e];
+}
+
+static void test_moments(const par_comm *team) {
+  fixture f, all; /* this rank's shard, and every sample (for M) */
+  fixture_make(&f, params(4, 3, 1.2, 500, 64, 8), me, nranks);
+  fixture_make(&all, params(4, 3, 1.2, 500, 64, 8), 0, 1);
+  const int64_t d = f.p.d, N = f.N;
+  dense4 t4 = {d, calloc((size_t)(d * d * d * d), sizeof(double))};
+  for (int64_t i = 0; i < f.p.n; ++i) {
+    const double *x = all.ds->x + i * d;
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t b = 0; b < d; ++b)
+        for (int64_t c = 0; c < d; ++c)
+          for (int64_t e = 0; e < d; ++e)
+            t4.m[((a * d + b) * d + c) * d + e] += x[a] * x[b] * x[c] * x[e];
+  }
+  hessian *h = hessian_create(team, N, 2);
+  double *Hs = malloc((size_t)(N * N) * sizeof(double)), *Hm = malloc((size_t)(N * N) * sizeof(double));
+  hessian_assemble_samples(h, &f.m, f.ds, f.W);
+  hessian_gather(h, Hs);
+  hessian_assemble_moments(h, &f.m, &f.t, f.W, f.p.n, dense_moment, &t4);
+  hessian_gather(h, Hm);
+  double worst = 0.0;
+  for (int64_t j = 0; j < N * N; ++j) worst = fmax(worst, fabs(Hs[j] - Hm[j]));
+  CHECK(worst <= 1e-12 * max_abs(Hs, N * N),
+        "Hessian from the fourth moments = from the samples: max diff %.3g "
+        "(max |H| %.3g)", worst, max_abs(Hs, N * N));
+  free(Hs);
+  free(Hm);
+  free(t4.m);
+  hessian_destroy(&h);
+  fixture_free(&f);
+  fixture_free(&all);
+}
+
+/* relu and abs students (model.c does not evaluate them yet): the gradient
+ * of s (1/n) sum (C sum_k act(u_ik) - y_i)^2 written out here, and H against
+ * its central differences. Away from the kinks act'' = 0, so H is the
+ * Gauss-Newton term alone; eps is far below the smallest |u_ik|. */
+static void act_grad(const tsim_model *m, const tsim_dataset *ds,
+                     const double *W, double *grad) {
+  const int64_t d = m->d, K = m->K, rows = ds->row_end - ds->row_begin;
+  memset(grad, 0, (size_t)(K * d) * sizeof(double));
+  for (int64_t i = 0; i < rows; ++i) {
+    const double *xi = ds->x + i * d;
+    double u[8], f = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+      u[k] = 0.0;
+      for (int64_t a = 0; a < d; ++a) u[k] += xi[a] * W[k * d + a];
+      f += m->activation == ACT_RELU ? fmax(u[k], 0.0) : fabs(u[k]);
+    }
+    const double r = m->C * f - ds->y[i];
+    for (int64_t k = 0; k < K; ++k) {
+      const double d1 = m->activation == ACT_RELU ? (u[k] > 0.0) : (u[k] > 0.0 ? 1.0 : -1.0);
+      for (int64_t a = 0; a < d; ++a)
+        grad[k * d + a] += 2.0 * m->loss_scale * m->C * r * d1 * xi[a] / (double)ds->n;
+    }
+  }
+}
+
+static void test_relu_abs(void) {
+  par_comm *solo = par_split(par_world(), me, 0); /* every rank on its own */
+  const int acts[2] = {ACT_RELU, ACT_ABS};
+  for (int ai = 0; ai < 2; ++ai) {
+    fixture f;
+    fixture_make(&f, params(3, 2, 1.5, 60, 16, 6), 0, 1);
+    f.m.activation = acts[ai];
+    const int64_t N = f.N;
+    hessian *h = hessian_create(solo, N, 2);
+    hessian_assemble_samples(h, &f.m, f.ds, f.W);
+    double *H = malloc((size_t)(N * N) * sizeof(double));
+    hessian_gather(h, H);
+    double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
+    double *gm = malloc((size_t)N * sizeof(double));
+    double worst = 0.0;
+    const double eps = 1e-7;
+    for (int64_t c = 0; c < N; ++c) {
+      memcpy(Wp, f.W, (size_t)N * sizeof(double));
+      Wp[c] += eps;
+      act_grad(&f.m, f.ds, Wp, gp);
+      Wp[c] -= 2.0 * eps;
+      act_grad(&f.m, f.ds, Wp, gm);
+      for (int64_t r = 0; r < N; ++r)
+        worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - H[r * N + c]));
+    }
+    const double scale = max_abs(H, N * N);
+    CHECK(worst <= 1e-6 * scale, "%s student: H vs finite differences %.3g "
+          "(max |H| %.3g)", ai ? "abs" : "relu", worst, scale);
+    free(H);
+    free(Wp);
+    free(gp);
+    free(gm);
+    hessian_destroy(&h);
+    fixture_free(&f);
+  }
+  par_comm_free(&solo);
+}
+
+/* eigenvalues vs LAPACK dsyevd, vectors, and quantity (9) */
+static void test_spectrum(const par_comm *team) {
+  fixture f;
+  fixture_make(&f, params(8, 5, 1.0, 700, 64, 2), me, nranks);
+  const int64_t N = f.N;
+  hessian *h = hessian_create(team, N, 4);
+  hessian_assemble_samples(h, &f.m, f.ds, f.W);
+  double *H = malloc((size_t)(N * N) * sizeof(double));
+  hessian_gather(h, H);
+  double *ref = malloc((size_t)N * sizeof(double)), *eig = malloc((size_t)N * sizeof(double));
+  double *eigv = malloc((size_t)N * sizeof(double)), *ov = malloc((size_t)N * sizeof(double));
+  lapack_eigs(H, N, ref);
+  /* quantity (9): V = a q^T - W, against the sharded engine */
+  double *q = malloc((size_t)f.p.K * sizeof(double)), *V = malloc((size_t)N * sizeof(double));
+  metrics_dist(&f.m, &f.t, f.W, q);
+  metrics_direction(&f.m, &f.t, f.W, q, V);
+  model_eval ev = {0};
+  model_evaluate(&f.m, f.ds, f.W, V, team, f.work, &ev);
+  const double quad = hessian_quad(h, V);
+  CHECK(fabs(quad - ev.hess_quad) <= 1e-10 * fabs(ev.hess_quad),
+        "vec(V)^T H vec(V) = %.15g, quantity (9) of model_evaluate = %.15g",
+        quad, ev.hess_quad);
+  tsim_error err = {0};
+  int rc = hessian_eigen(h, eig, NULL, NULL, &err);
+  const double top = fmax(fabs(ref[0]), fabs(ref[N - 1]));
+  double worst = 0.0;
+  for (int64_t j = 0; j < N; ++j) worst = fmax(worst, fabs(eig[j] - ref[j]));
+  CHECK(rc == 0 && worst <= 1e-12 * top,
+        "pdsyev eigenvalues vs LAPACK dsyevd: max diff %.3g (|lambda|max %.3g)",
+        worst, top);
+  hessian_assemble_samples(h, &f.m, f.ds, f.W);
+  rc = hessian_eigen(h, eigv, V, ov, &err);
+  worst = 0.0;
+  double ovsum = 0.0, ray = 0.0, vv = 0.0;
+  for (int64_t j = 0; j < N; ++j) {
+    worst = fmax(worst, fabs(eigv[j] - ref[j]));
+    ovsum += ov[j];
+    ray += eigv[j] * ov[j];
+  }
+  for (int64_t g = 0; g < N; ++g) vv += V[g] * V[g];
+  CHECK(rc == 0 && worst <= 1e-12 * top,
+        "pdsyevd eigenvalues vs LAPACK dsyevd: max diff %.3g", worst);
+  CHECK(fabs(ovsum - 1.0) <= 1e-12 && fabs(ray - quad / vv) <= 1e-10 * top,
+        "eigenvector overlaps with V sum to %.15g, sum lambda_j overlap_j = "
+        "%.12g vs V^T H V / ||V||^2 = %.12g", ovsum, ray, quad / vv);
+
+  if (nranks > 1) {
+    /* the same matrix on rank 0 alone, from all samples: same bits */
+    par_comm *solo = par_split(team, me == 0 ? 0 : 1, me);
+    double same = 1.0;
+    if (me == 0) {
+      fixture g;
+      fixture_make(&g, params(8, 5, 1.0, 700, 64, 2), 0, 1);
+      hessian *h1 = hessian_create(solo, N, 4);
+      hessian_assemble_samples(h1, &g.m, g.ds, g.W);
+      double *H1 = malloc((size_t)(N * N) * sizeof(double));
+      hessian_gather(h1, H1);
+      const double quad1 = hessian_quad(h1, V);
+      double *eig1 = malloc((size_t)N * sizeof(double));
+      hessian_eigen(h1, eig1, NULL, NULL, &err);
+      double d1 = 0.0;
+      for (int64_t j = 0; j < N; ++j) d1 = fmax(d1, fabs(eig1[j] - eig[j]));
+      CHECK(memcmp(H1, H, (size_t)(N * N) * sizeof(double)) == 0,
+            "%d ranks: the assembled matrix has the bits of 1 rank's", nranks);
+      CHECK(quad1 == quad, "%d ranks: V^T H V has the bits of 1 rank's", nranks);
+      CHECK(d1 <= 1e-12 * top,
+            "%d ranks: eigenvalues within %.3g of 1 rank's (1e-12 relative)",
+            nranks, d1);
+      same = d1;
+      free(H1);
+      free(eig1);
+      hessian_destroy(&h1);
+      fixture_free(&g);
+    }
+    (void)same;
+    par_comm_free(&solo);
+  }
+  free(H);
+  free(ref);
+  free(eig);
+  free(eigv);
+  free(ov);
+  free(q);
+  free(V);
+  hessian_destroy(&h);
+  fixture_free(&f);
+}
+
+/* the population Hessian: against finite differences of the population
+ * gradient, and the empirical Hessian approaches it as n grows */
+static void test_population(const par_comm *team) {
+  fixture f;
+  fixture_make(&f, params(4, 3, 1.3, 100, 64, 3), me, nranks);
+  const int64_t N = f.N;
+  hessian *h = hessian_create(team, N, 2);
+  hessian_assemble_population(h, &f.m, &f.t, f.W);
+  double *Hp = malloc((size_t)(N * N) * sizeof(double));
+  hessian_gather(h, Hp);
+  double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
+  double *gm = malloc((size_t)N * sizeof(double));
+  double worst = 0.0;
+  const double eps = 1e-5;
+  for (int64_t c = 0; c < N; ++c) {
+    memcpy(Wp, f.W, (size_t)N * sizeof(double));
+    Wp[c] += eps;
+    metrics_pop_grad(&f.m, &f.t, Wp, gp);
+    Wp[c] -= 2.0 * eps;
+    metrics_pop_grad(&f.m, &f.t, Wp, gm);
+    for (int64_t r = 0; r < N; ++r)
+      worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - Hp[r * N + c]));
+  }
+  const double scale = max_abs(Hp, N * N);
+  CHECK(worst <= 1e-7 * scale,
+        "population Hessian vs finite differences of the population gradient: "
+        "%.3g (max %.3g)", worst, scale);
+  /* at W = 0: H = -4 C s (||w*||^2 I + 2 w* w*^T) on each neuron's block:
+   * eigenvalues -4Cs ((d-1)K times) and -12Cs (K times), ||w*|| = 1 */
+  double *W0 = calloc((size_t)N, sizeof(double)), *eig0 = malloc((size_t)N * sizeof(double));
+  hessian_assemble_population(h, &f.m, &f.t, W0);
+  tsim_error err = {0};
+  hessian_eigen(h, eig0, NULL, NULL, &err);
+  const double cs = f.m.C * f.m.loss_scale;
+  int low = 0, rest = 0;
+  for (int64_t j = 0; j < N; ++j) {
+    if (fabs(eig0[j] + 12.0 * cs) <= 1e-13) ++low;
+    if (fabs(eig0[j] + 4.0 * cs) <= 1e-13) ++rest;
+  }
+  CHECK(low == f.p.K && rest == (f.p.d - 1) * f.p.K,
+        "population Hessian at W = 0: %d eigenvalues -12Cs, %d -4Cs", low, rest);
+  free(W0);
+  free(eig0);
+  double err_n[2];
+  const int64_t ns[2] = {2000, 128000};
+  double *He = malloc((size_t)(N * N) * sizeof(double));
+  for (int i = 0; i < 2; ++i) {
+    fixture g;
+    fixture_make(&g, params(4, 3, 1.3, ns[i], 2048, 3), me, nranks);
+    hessian_assemble_samples(h, &g.m, g.ds, f.W);
+    hessian_gather(h, He);
+    double e2 = 0.0, p2 = 0.0;
+    for (int64_t j = 0; j < N * N; ++j) {
+      e2 += (He[j] - Hp[j]) * (He[j] - Hp[j]);
+      p2 += Hp[j] * Hp[j];
+    }
+    err_n[i] = sqrt(e2 / p2);
+    fixture_free(&g);
+  }
+  /* sampling error ~ 1/sqrt(n): 64x the samples, about 8x smaller */
+  CHECK(err_n[1] < err_n[0] / 3.0 && err_n[1] < 0.05,
+        "empirical -> population Hessian: relative error %.4f at n = 2000, "
+        "%.4f at n = 128000", err_n[0], err_n[1]);
+  free(He);
+  free(Hp);
+  free(Wp);
+  free(gp);
+  free(gm);
+  hessian_destroy(&h);
+  fixture_free(&f);
+}
+
+/* At W = w* q^T (C = 1, ||q|| = 1) the loss depends on W only through
+ * W W^T = w* w*^T and every residual is zero, so H is the Gauss-Newton term
+ * with vec(V)^T H vec(V) = 8 C^2 s mean (x^T w* (V q)^T x)^2: zero iff
+ * sym(w* (Vq)^T) = 0, i.e. V q = 0 (for n >= d(d+1)/2 generic samples).
+ * So the null space is {V : V q = 0}, of dimension d K - d = d (K - 1):
+ * K - 1 directions W Omega from rotating the students among themselves
+ * (Omega antisymmetric: W Omega = w* (Omega^T q)^T, Omega^T q ranging over
+ * q's complement) and (d - 1)(K - 1) directions c p^T (c ⊥ w*, p ⊥ q) that
+ * are flat to second order only (the loss grows as the fourth power).
+ * The other d eigenvalues are positive. */
+static void test_zero_modes(const par_comm *team) {
+  const int64_t d = 5, K = 3, N = d * K;
+  double q[3] = {2.0, -1.0, 2.0};
+  for (int k = 0; k < 3; ++k) q[k] /= 3.0;
+  for (int pass = 0; pass < 2; ++pass) {
+    fixture f;
+    fixture_make(&f, params(d, K, 1.0, 400, 64, 4), me, nranks);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t a = 0; a < d; ++a) f.W[k * d + a] = f.t.w[a] * q[k];
+    hessian *h = hessian_create(team, N, 2);
+    if (pass == 0)
+      hessian_assemble_population(h, &f.m, &f.t, f.W);
+    else
+      hessian_assemble_samples(h, &f.m, f.ds, f.W);
+    double eig[15];
+    tsim_error err = {0};
+    hessian_eigen(h, eig, NULL, NULL, &err);
+    const double top = eig[N - 1];
+    int zero = 0, positive = 0;
+    for (int64_t j = 0; j < N; ++j) {
+      if (fabs(eig[j]) <= 1e-10 * top) ++zero;
+      else if (eig[j] > 0.0) ++positive;
+    }
+    CHECK(zero == d * (K - 1) && positive == d,
+          "%s Hessian at W = w* q^T (d = 5, K = 3): %d zero eigenvalues "
+          "(expected d(K-1) = 10), %d positive (expected d = 5); smallest "
+          "non-zero %.4g", pass ? "empirical (n = 400)" : "population", zero,
+          positive, eig[d * (K - 1)]);
+    hessian_destroy(&h);
+    fixture_free(&f);
+  }
+}
+
+int main(int argc, char **argv) {
+  check_suite = "hessian";
+  par_init(&argc, &argv);
+  const par_comm *world = par_world();
+  me = par_rank(world);
+  nranks = par_size(world);
+  if (me != 0) { /* one report: rank 0's */
+    if (!freopen("/dev/null", "w", stdout)) return 1;
+  }
+  test_fixsum();
+  test_finite_difference(world);
+  test_spectrum(world);
+  test_population(world);
+  test_zero_modes(world);
+  test_relu_abs();
+  test_moments(world);
+  const int64_t failed = par_max_int64(world, check_failed);
+  par_finalize();
+  if (me == 0 && failed && !check_failed) printf("FAIL hessian: a check failed on another rank\n");
+  return me == 0 ? check_summary() || failed != 0 : failed != 0;
+}
