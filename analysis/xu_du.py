@@ -153,6 +153,12 @@ def population_figure(run, figdir, written):
     pr.save(fig, figdir, "fig1_xu", written)
 
 
+def shown(path):
+    """A path relative to the working directory when it is below it."""
+    rel = os.path.relpath(path)
+    return os.path.abspath(path) if rel.startswith("..") else rel
+
+
 def reference_curves(path):
     """{K: (t, L)} of a population run (first seed of each K)."""
     ref = pr.Run(path)
@@ -183,16 +189,23 @@ def empirical_figure(run, figdir, written, refdir, notes):
     ref = reference_curves(refdir) if refdir else {}
     ns = sorted(v for v in run.unique("n") if not isinstance(v, str))
     cmap = plt.get_cmap("viridis")
-    ncol = {n: cmap(0.1 + 0.75 * j / max(len(ns) - 1, 1)) for j, n in enumerate(ns)}
+    ncolor = {n: cmap(0.1 + 0.75 * j / max(len(ns) - 1, 1)) for j, n in enumerate(ns)}
     Ks = run.Ks
-    fig, axes = plt.subplots(1, len(Ks) + 1, figsize=(4.4 * (len(Ks) + 1), 4.8), squeeze=False)
-    axes = axes[0]
+    npanel = len(Ks) + 1
+    ncol = min(3, npanel)
+    nrow = (npanel + ncol - 1) // ncol
+    fig, grid = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.3 * nrow + 0.8), squeeze=False)
+    axes = list(grid.flat)
+    for a in axes[npanel:]:
+        a.set_visible(False)
+    axes = axes[:npanel - 1] + [axes[npanel - 1]]
+    tmax = float(np.max(run.metrics["t"])) if len(run.metrics["t"]) else 1.0
     gaps = {}   # K -> [(n, gap)]
     for c, K in enumerate(Ks):
         ax = axes[c]
         if K in ref:
             rt, rv = ref[K]
-            keep = rt > 0
+            keep = (rt > 0) & (rt <= 1.5 * tmax)   # the reference over the empirical runs' range
             ax.plot(rt[keep], pr.positive(rv[keep]), color="k", lw=2.2, alpha=0.7,
                     label="population (n = ∞)")
         for n in ns:
@@ -206,11 +219,11 @@ def empirical_figure(run, figdir, written, refdir, notes):
                 continue
             t = run.metrics["t"][sl]
             keep = t > 0
-            ax.plot(t[keep], pr.positive(run.metrics["loss"][sl][keep]), color=ncol[n], lw=1.3,
+            ax.plot(t[keep], pr.positive(run.metrics["loss"][sl][keep]), color=ncolor[n], lw=1.3,
                     label="n = %s: population loss" % pr.fmt(n))
             tr = run.metrics["train_loss"][sl]
             if np.any(np.isfinite(tr) & (tr != run.metrics["loss"][sl])):
-                ax.plot(t[keep], pr.positive(tr[keep]), color=ncol[n], lw=0.8, ls="--")
+                ax.plot(t[keep], pr.positive(tr[keep]), color=ncolor[n], lw=0.8, ls="--")
             if K in ref:
                 gaps.setdefault(K, []).append((n, gap(t, run.metrics["loss"][sl], ref[K])))
         ax.plot([], [], color="0.4", lw=0.8, ls="--", label="training loss (dashed)")
@@ -245,7 +258,7 @@ def empirical_figure(run, figdir, written, refdir, notes):
     ax.set_title("gap to the population trajectory")
     pr.legend(ax, loc="best")
     pr.suptitle(fig, pr.run_title(run, "Fig. 1, empirical check: finite n against n = ∞",
-                                  "reference: %s" % (os.path.relpath(refdir) if refdir else "none found"),
+                                  "reference: %s" % (shown(refdir) if refdir else "none found"),
                                   paper=PAPER))
     pr.save(fig, figdir, "fig1_xu_empirical", written)
     return gaps
@@ -315,7 +328,7 @@ def figures(run, figdir, written, population=None, window=None):
                      "Population run compared with: %s. `gap`: max over the logged t of "
                      "|L(W_t) of the empirical trajectory - L of the population trajectory| "
                      "(the reference interpolated in log t)." % (
-                         "`%s`" % os.path.relpath(refdir) if refdir else "none found (pass --population DIR)"), ""]
+                         "`%s`" % shown(refdir) if refdir else "none found (pass --population DIR)"), ""]
             rows = [[str(K), pr.fmt(n), "%.3g" % g] for K, gs in sorted(gaps.items()) for n, g in gs]
             if rows:
                 lines += pr.table(["K", "n", "gap"], rows)
