@@ -10,15 +10,18 @@
 # "complete") instead of running it again. A config that is missing or that
 # this tsim does not accept yet (`tsim validate` fails) is skipped with a
 # note, and its earlier gallery entry, if any, is kept. Environment:
-# GALLERY_NP (ranks, 2), GALLERY_OUT (out/gallery), TSIM (bin/tsim),
-# PYTHON (/usr/bin/python3).
+# GALLERY_NP (ranks, 2), GALLERY_OUT (out/gallery), GALLERY_DOCS
+# (docs/gallery), GALLERY_README (README.md), GALLERY_SET (extra words
+# "--set key=value ..." for every run: a quick smoke test, not the gallery),
+# TSIM (bin/tsim), PYTHON (/usr/bin/python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 NP=${GALLERY_NP:-2}
 OUT=${GALLERY_OUT:-out/gallery}
 TSIM=${TSIM:-bin/tsim}
 PY=${PYTHON:-/usr/bin/python3}
-DOCS=docs/gallery
+DOCS=${GALLERY_DOCS:-docs/gallery}
+README=${GALLERY_README:-README.md}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
@@ -42,7 +45,7 @@ WANT=()
 for a in "$@"; do
   case "$a" in
     --reuse) REUSE=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) WANT+=("$a") ;;
   esac
 done
@@ -51,6 +54,7 @@ if ! "$PY" -c 'import numpy, matplotlib' 2>/dev/null; then
 fi
 [ -x "$TSIM" ] || { echo "gallery.sh: $TSIM not built (make)" >&2; exit 2; }
 mkdir -p "$OUT" "$DOCS"
+LINK=$(realpath --relative-to="$(dirname "$README")" "$DOCS")   # image paths as seen from README
 
 wanted() {
   [ ${#WANT[@]} -eq 0 ] && return 0
@@ -63,6 +67,8 @@ for entry in "${ENTRIES[@]}"; do
   IFS='|' read -r name config overrides plotopts stems caption <<< "$entry"
   wanted "$name" || continue
   dir="$OUT/$name"
+  overrides="$overrides${GALLERY_SET:+ $GALLERY_SET}"
+  overrides=${overrides# }
   plotopts=${plotopts//OUT/$OUT}
   if [ ! -f "$config" ]; then
     echo "skip $name: $config not in this tree yet"; skipped=$((skipped + 1)); continue
@@ -104,7 +110,7 @@ for entry in "${ENTRIES[@]}"; do
     echo
     echo "$caption"
     echo
-    for p in "${pngs[@]}"; do echo "![$name: ${p%.png}](docs/gallery/$p)"; echo; done
+    for p in "${pngs[@]}"; do echo "![$name: ${p%.png}]($LINK/$p)"; echo; done
     echo '```sh'
     echo "$runcmd"
     echo "$plotcmd          # or: make figures RUN=$dir"
@@ -118,7 +124,7 @@ done
 # README.md: the Gallery section is rebuilt between its markers from the
 # entries that have a caption file (in ENTRIES order), so a partial re-run
 # keeps the others.
-if grep -q '<!-- gallery:begin -->' README.md && grep -q '<!-- gallery:end -->' README.md; then
+if grep -q '<!-- gallery:begin -->' "$README" && grep -q '<!-- gallery:end -->' "$README"; then
   body="$OUT/gallery.md"
   : > "$body"
   for entry in "${ENTRIES[@]}"; do
@@ -128,9 +134,9 @@ if grep -q '<!-- gallery:begin -->' README.md && grep -q '<!-- gallery:end -->' 
   awk -v body="$body" '
     /<!-- gallery:begin -->/ { print; while ((getline line < body) > 0) print line; skip = 1; next }
     /<!-- gallery:end -->/ { skip = 0 }
-    !skip { print }' README.md > README.md.tmp && mv README.md.tmp README.md
+    !skip { print }' "$README" > "$README.tmp" && mv "$README.tmp" "$README"
 else
-  echo "note: README.md has no <!-- gallery:begin/end --> markers; section not updated"
+  echo "note: $README has no <!-- gallery:begin/end --> markers; section not updated"
 fi
 echo "gallery: $made made, $skipped skipped, $failed failed; PNGs in $DOCS/"
 [ "$failed" -eq 0 ]
