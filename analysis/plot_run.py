@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""plot_run.py - figures and a summary of one tsim run directory, after
-Wang & Abernethy (2021), "Understanding how over-parametrization leads to
-acceleration: a case of learning a single teacher neuron".
+"""plot_run.py - figures and a summary of one tsim run directory.
 
-    /usr/bin/python3 analysis/plot_run.py OUTDIR
+    /usr/bin/python3 analysis/plot_run.py OUTDIR [--population DIR] [--fit-window T0,T1]
 
-reads OUTDIR/{manifest.json, cells.csv, metrics.csv, neurons.csv} and writes
+reads OUTDIR/{manifest.json, cells.csv, metrics.csv, ...} and writes
 OUTDIR/figures/*.png and *.pdf and OUTDIR/summary.md (analysis/README.md
-lists the figures). Needs only the standard library, numpy and matplotlib.
+lists the figures). The run's config (manifest.json) picks the paper
+(`family`): Wang & Abernethy (2021), "Understanding how over-parametrization
+leads to acceleration: a case of learning a single teacher neuron" (this
+file), Xu & Du (xu_du.py), Zhou, Ge & Jin (zhou.py), Martin, Bach & Biroli
+(martin.py); Hessian spectra (hessian.py) are added when the run has them.
+Needs only the standard library, numpy and matplotlib.
 
 Grouping: cells that differ only in a replicate axis (init seed, data seed,
 teacher seed) form one group; every other grid axis (K, eta, C, n, d, ...)
