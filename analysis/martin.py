@@ -37,7 +37,12 @@ def figures(run, figdir, written):
         return []
     cols["loss"] = np.where(np.isfinite(cols["pop_loss"]), cols["pop_loss"], cols["train_loss"])
     run.metrics, run.metric_rows = cols, rows
-    tcols, trows = pr.load_table(run, "teachers.csv", ["cell", "t", "teacher", "best_cos", "energy"])
+    try:
+        tcols, trows = pr.load_table(run, "teachers.csv", ["cell", "t", "teacher", "best_cos", "energy"])
+    except KeyError:  # a teachers.csv without the energy column: no overlap, only cosines
+        tcols, trows = pr.load_table(run, "teachers.csv", ["cell", "t", "teacher", "best_cos"])
+        tcols["energy"] = np.full(len(tcols["cell"]), np.nan)
+        run.notes.append("teachers.csv has no energy column: no overlap in recovery_martin")
     mstar = int(pr.config_get(run.config, "teacher.neurons", 1) or 1)
     flow = pr.config_get(run.config, "train.method", "gd") == "flow"
     settings = run.settings(drop=("K",))
@@ -67,8 +72,8 @@ def figures(run, figdir, written):
             rhi.append(np.max(risk))
             if tcols is not None:
                 ov = np.array([final_overlap(tcols, trows, int(run.cell[i])) for i in cells])
-                om.append(np.nanmean(ov[:, 0]))
-                cm.append(np.nanmin(ov[:, 1]))
+                om.append(np.mean(ov[:, 0]))   # NaN when there is no energy column
+                cm.append(np.min(ov[:, 1]))
             else:
                 om.append(np.nan)
                 cm.append(np.nan)
