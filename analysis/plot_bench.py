@@ -80,12 +80,27 @@ def parse(path):
     return rows
 
 
-def engine_series(rows, what):
-    """{(act, d): {ranks: [(n, value)]}} of the engine rows named `what`."""
+QUALIFIED = re.compile(r"^(.*?)(?: \(([^()]*)\))?$")
+
+
+def named(what, base, qualifier=None):
+    """Is the quantity `what` the one named `base`, with `qualifier` in
+    parentheses ("ms/iteration (wall)") or, for qualifier None, without
+    one? bench.sh qualifies timings as wall or CPU once it measures both."""
+    m = QUALIFIED.match(what)
+    return m.group(1) == base and m.group(2) == qualifier
+
+
+def engine_series(rows, what, qualifier=None):
+    """{(act, d): {ranks: [(n, value)]}} of the engine rows named `what`
+    (with that qualifier; wall-clock ones when qualifier is None and the
+    rows are qualified)."""
+    quals = [qualifier] if qualifier else [None, "wall"]
     out = {}
     for r in rows:
         k = r["keys"]
-        if r["bench"] != "engine" or r["what"] != what or "n" not in k or not np.isfinite(r["value"]):
+        if (r["bench"] != "engine" or not any(named(r["what"], what, q) for q in quals)
+                or "n" not in k or not np.isfinite(r["value"])):
             continue
         ranks = int(k.get("ranks", 1))
         out.setdefault((r["act"], int(k.get("d", 0))), {}).setdefault(ranks, []).append(
@@ -100,7 +115,8 @@ def numpy_series(rows):
     out = {}
     for r in rows:
         k = r["keys"]
-        if r["bench"] == "engine" and r["what"] == "numpy step" and "n" in k:
+        if r["bench"] == "engine" and (named(r["what"], "numpy step") or named(
+                r["what"], "numpy step", "wall")) and "n" in k:
             out.setdefault((r["act"], int(k.get("d", 0))), []).append((k["n"], r["value"]))
     return {key: sorted(v) for key, v in out.items()}
 
@@ -139,11 +155,23 @@ def strong(rows, figdir, written):
                 if pts:
                     axs.plot([p[0] for p in pts], [p[1] for p in pts], color=col[key], marker="o",
                              label="%s d=%d, %d ranks" % (act or "?", d, r))
+    # CPU time per rank, when bench.sh measures it: what the ranks computed,
+    # without the waiting a loaded machine adds to the wall clock
+    cpu = engine_series(rows, "ms/iteration", "CPU, per rank")
+    for key, byr in sorted(cpu.items()):
+        for n in sorted(set(n for r in byr for n, _ in byr[r])):
+            pts = [(r, v) for r in sorted(byr) for nn, v in byr[r] if nn == n]
+            if len(pts) > 1 and key in col:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=col[key], ls=":",
+                        marker="x", lw=1.0)
+    if cpu:
+        ax.plot([], [], color="0.4", ls=":", marker="x", label="CPU time per rank")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    pr.plain_log_ticks(ax.xaxis, [float(r) for v in ms.values() for r in v])
     ax.set_xlabel("ranks (one team)")
     ax.set_ylabel("ms per iteration")
-    ax.set_title("(a) strong scaling at fixed n (thin: ideal 1/ranks)")
+    ax.set_title("(a) strong scaling at fixed n, wall clock (thin: ideal 1/ranks)")
     pr.legend(ax, loc="best", fontsize=7)
     allr = sorted(set(r for v in ms.values() for r in v))
     for r in allr:

@@ -135,12 +135,13 @@ def teacher_series(tcols, sl):
 
 
 def one_over_t_guide(ax, ends):
-    """c/t through the geometric mean of the curves' (t_end, L_end)."""
+    """c/t over the last two decades, through the end (t, L) of the curve
+    that ends highest (so a curve at the rounding floor does not pull it)."""
     ends = [(t, v) for t, v in ends if t > 0 and v > 0 and np.isfinite(v)]
     if not ends:
         return
-    tm = max(t for t, _ in ends)
-    c = math.exp(float(np.mean([math.log(t * v) for t, v in ends])))
+    tm, vm = max(ends, key=lambda e: e[1])
+    c = 3.0 * tm * vm   # a little above that curve's end
     tt = np.geomspace(tm / 100.0, tm, 20)
     ax.plot(tt, c / tt, color="0.3", ls="--", lw=1.1, label=r"$\propto 1/T$")
 
