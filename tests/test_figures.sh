@@ -224,6 +224,6 @@ GALLERY_OUT="$TMP/gal" GALLERY_DOCS="$TMP/docs" GALLERY_README="$TMP/README.md" 
 check "gallery.sh wang2021_fig1 succeeds" bash -c "[ $rc -eq 0 ] && grep -q '^gallery: 1 made' '$TMP/gal.out'"
 check "gallery.sh: small PNGs in the docs directory" png_ok "$TMP/docs/wang2021_fig1_fig1_wang.png"
 check "gallery.sh: README section rebuilt between the markers, the rest kept" \
-  bash -c "grep -q '^mpirun -np 1 .*configs/wang2021_fig1.yaml' '$TMP/README.md' && grep -q 'wang2021_fig1_fig1_wang.png' '$TMP/README.md' && ! grep -q 'old text' '$TMP/README.md' && grep -q '^tail' '$TMP/README.md'"
+  bash -c "grep -q '^/.*/tsim run configs/wang2021_fig1.yaml --set model.K=' '$TMP/README.md' && grep -q 'wang2021_fig1_fig1_wang.png' '$TMP/README.md' && ! grep -q 'old text' '$TMP/README.md' && grep -q '^tail' '$TMP/README.md'"
 [ "$SKIPPED" -gt 0 ] && echo "$SUITE: $SKIPPED part(s) skipped: this tsim does not accept their configs yet"
 finish
