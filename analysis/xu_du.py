@@ -185,7 +185,7 @@ def gap(t, v, ref):
     return float(np.max(np.abs(v[ok] - r)))
 
 
-def empirical_figure(run, figdir, written, refdir, notes):
+def empirical_figure(run, figdir, written, refdir):
     ref = reference_curves(refdir) if refdir else {}
     ns = sorted(v for v in run.unique("n") if not isinstance(v, str))
     cmap = plt.get_cmap("viridis")
@@ -323,7 +323,7 @@ def figures(run, figdir, written, population=None, window=None):
         if population and not refdir:
             run.notes.append("--population %s: no cells.csv there" % population)
         if "n" in run.varying(drop=("K",)) or refdir:
-            gaps = empirical_figure(run, figdir, written, refdir, run.notes)
+            gaps = empirical_figure(run, figdir, written, refdir)
             lines = ["## Xu & Du: empirical against population", "",
                      "Population run compared with: %s. `gap`: max over the logged t of "
                      "|L(W_t) of the empirical trajectory - L of the population trajectory| "
