@@ -78,6 +78,11 @@ test-sanitize: deps
 
 check: test test-sanitize
 
+# the README gallery: run each paper's config, draw, copy small PNGs to docs/gallery/
+.PHONY: gallery
+gallery: deps $(BIN)/tsim
+	scripts/gallery.sh $(GALLERY_ARGS)
+
 # the paper's figures and summary.md for a run directory: make figures RUN=out/NAME
 PYTHON ?= /usr/bin/python3
 figures: deps

@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""plot_run.py - figures and a summary of one tsim run directory, after
-Wang & Abernethy (2021), "Understanding how over-parametrization leads to
-acceleration: a case of learning a single teacher neuron".
+"""plot_run.py - figures and a summary of one tsim run directory.
 
-    /usr/bin/python3 analysis/plot_run.py OUTDIR
+    /usr/bin/python3 analysis/plot_run.py OUTDIR [--population DIR] [--fit-window T0,T1]
 
-reads OUTDIR/{manifest.json, cells.csv, metrics.csv, neurons.csv} and writes
+reads OUTDIR/{manifest.json, cells.csv, metrics.csv, ...} and writes
 OUTDIR/figures/*.png and *.pdf and OUTDIR/summary.md (analysis/README.md
-lists the figures). Needs only the standard library, numpy and matplotlib.
+lists the figures). The run's config (manifest.json) picks the paper
+(`family`): Wang & Abernethy (2021), "Understanding how over-parametrization
+leads to acceleration: a case of learning a single teacher neuron" (this
+file), Xu & Du (xu_du.py), Zhou, Ge & Jin (zhou.py), Martin, Bach & Biroli
+(martin.py); Hessian spectra (hessian.py) are added when the run has them.
+Needs only the standard library, numpy and matplotlib.
 
 Grouping: cells that differ only in a replicate axis (init seed, data seed,
 teacher seed) form one group; every other grid axis (K, eta, C, n, d, ...)
@@ -147,7 +150,12 @@ class Run:
         if "status" not in header or "K" not in header:
             raise ValueError("cells.csv: no 'status' or 'K' column")
         self.axes = header[1:header.index("status")]
-        self.params = [a for a in self.axes if a not in REPLICATE_AXES]
+        # n means nothing for a population (n = infinity) run
+        # n means nothing for a population (n = infinity) run, eta nothing for a flow
+        population = (self.config.get("data", {}) or {}).get("regime") == "population"
+        flow = (self.config.get("train", {}) or {}).get("method") == "flow"
+        self.params = [a for a in self.axes if a not in REPLICATE_AXES
+                       and not (population and a == "n") and not (flow and a == "eta")]
         col = {name: [r[i] for r in rows] for i, name in enumerate(header)}
         self.cell = np.array([int(v) for v in col["cell"]], dtype=np.int64)
         self.status = np.array(col["status"])
@@ -288,6 +296,48 @@ class Run:
 
 # ------------------------------------------------------------------ helpers
 
+def load_table(run, fname, names):
+    """Columns `names` of OUTDIR/fname as {name: array} sorted by cell, t
+    (and index/k), with {cell: slice}; None when the file is absent."""
+    path = os.path.join(run.outdir, fname)
+    if not os.path.exists(path):
+        return None, {}
+    cols = read_numeric_csv(path, names)
+    return cols, cell_slices(cols)
+
+
+def loglog_fit(t, v, window):
+    """Least-squares slope of log v against log t over the points with
+    window[0] <= t <= window[1], t > 0 and v > 0: (slope, number of points);
+    NaN with fewer than 3 points."""
+    t = np.asarray(t, dtype=float)
+    v = np.asarray(v, dtype=float)
+    ok = (t >= window[0]) & (t <= window[1]) & (t > 0) & (v > 0) & np.isfinite(v)
+    if np.sum(ok) < 3:
+        return math.nan, int(np.sum(ok))
+    x, y = np.log(t[ok]), np.log(v[ok])
+    return float(np.polyfit(x, y, 1)[0]), int(np.sum(ok))
+
+
+def config_get(config, path, default=None):
+    """config['a']['b'] for path 'a.b', or default."""
+    node = config
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def cell_param(run, i, axis, config_path, default=None):
+    """Cell i's value of a grid axis, or the config's scalar when it is not
+    a grid axis of this run."""
+    if axis in run.value:
+        return run.value[axis][i]
+    v = config_get(run.config, config_path, default)
+    return v[0] if isinstance(v, list) and v else v
+
+
 def k_colors(Ks):
     cmap = plt.get_cmap("tab10") if len(Ks) <= 10 else plt.get_cmap("viridis")
     n = max(len(Ks) - 1, 1)
@@ -375,8 +425,8 @@ def empty_note(ax, text):
             color="0.4", fontsize=9, wrap=True)
 
 
-def run_title(run, what, extra=""):
-    s = "%s  %s - run '%s'" % (PAPER, what, run.name)
+def run_title(run, what, extra="", paper=PAPER):
+    s = "%s  %s - run '%s'" % (paper, what, run.name)
     return s + ("\n" + extra if extra else "")
 
 
@@ -708,7 +758,9 @@ def table(header, rows):
     return out
 
 
-def summary(run, written, path):
+def summary(run, written, path, sections=()):
+    """summary.md: the run's provenance, then `sections` (lists of lines),
+    then the figures written and skipped."""
     m = run.manifest
     cfg = run.config
     lines = ["# %s: run summary" % run.name, ""]
@@ -728,7 +780,25 @@ def summary(run, written, path):
             tr.get("iterations", "?"), tr.get("log_every", "?"), tr.get("nu", "?")))
     lines += ["- replicates (grouped over): %s" % (", ".join(
         a for a in run.axes if a in REPLICATE_AXES) or "none"), ""]
+    for section in sections:
+        lines += section
+    lines += ["## Figures", ""]
+    pngs = [p for p in written if p.endswith(".png")]
+    for p in pngs:
+        lines.append("- `%s` (+ .pdf)" % os.path.relpath(p, run.outdir))
+    if not pngs:
+        lines.append("- none written")
+    for note in run.notes:
+        lines.append("- skipped: %s" % note)
+    lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
 
+
+def wang_tables(run):
+    """summary.md sections of Wang & Abernethy's runs: entry times per
+    setting, and T_gamma against the bound of Theorems 1/3 for K = 1."""
+    lines = []
     params = run.params
     head = [AXIS_LABEL.get(a, a) for a in params]
     lines += ["## Entry times per setting", "",
@@ -766,35 +836,14 @@ def summary(run, written, path):
         lines += table(head + ["t_gamma reached", "mean t_gamma", "mean bound",
                                "mean t_gamma / bound"], krows)
         lines.append("")
-    lines += ["## Figures", ""]
-    pngs = [p for p in written if p.endswith(".png")]
-    for p in pngs:
-        lines.append("- `%s` (+ .pdf)" % os.path.relpath(p, run.outdir))
-    if not pngs:
-        lines.append("- none written")
-    for note in run.notes:
-        lines.append("- skipped: %s" % note)
-    lines.append("")
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    return lines
 
 
 # ------------------------------------------------------------------- main
 
-def main(argv):
-    ap = argparse.ArgumentParser(description="Figures (Wang & Abernethy 2021) and "
-                                 "summary.md of one tsim run directory.")
-    ap.add_argument("outdir", help="run directory written by `tsim run`")
-    args = ap.parse_args(argv)
-    if not os.path.exists(os.path.join(args.outdir, "cells.csv")):
-        print("plot_run.py: %s: no cells.csv (not a tsim run directory?)" % args.outdir,
-              file=sys.stderr)
-        return 2
-    run = Run(args.outdir)
-    figdir = os.path.join(args.outdir, "figures")
-    os.makedirs(figdir, exist_ok=True)
-    written = []
-
+def wang_figures(run, figdir, written):
+    """Wang & Abernethy's figures 1, 2, 3, 4 and 9, as they apply to the grid;
+    returns the summary.md sections."""
     if run.load_metrics():
         fig1(run, figdir, written)
 
@@ -837,9 +886,85 @@ def main(argv):
                      "∝ 1/C (slope −1)", written)
     else:
         run.notes.append("one output scale C: fig4_scale not drawn")
+    return [wang_tables(run)]
+
+
+def family(config):
+    """Which paper's figures a run gets, from its config (manifest.json):
+    relu students: Xu & Du; abs (norm-tied) students: Zhou, Ge & Jin (Claim 2
+    when init.method is claim2, else local convergence); quadratic students
+    with several teachers or the 1/m normalisation: Martin, Bach & Biroli;
+    otherwise (one quadratic teacher): Wang & Abernethy."""
+    model = config.get("model", {}) or {}
+    act = model.get("activation", "quadratic")
+    init = config.get("init", {}) or {}
+    teacher = config.get("teacher", {}) or {}
+    if act == "relu":
+        return "xu_du"
+    if act == "abs":
+        return "zhou_claim2" if init.get("method") == "claim2" else "zhou_local"
+    try:
+        neurons = int(teacher.get("neurons", 1) or 1)
+    except (TypeError, ValueError):
+        neurons = 1
+    if neurons > 1 or model.get("normalisation") == "1/m":
+        return "martin"
+    return "wang"
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="Figures and summary.md of one tsim run "
+                                 "directory, for the paper its config belongs to "
+                                 "(analysis/README.md).")
+    ap.add_argument("outdir", help="run directory written by `tsim run`")
+    ap.add_argument("--population", metavar="DIR",
+                    help="Xu & Du empirical runs: the population run to compare with "
+                    "(default: a sibling run directory with the same model, if any)")
+    ap.add_argument("--fit-window", metavar="T0,T1",
+                    help="Xu & Du / Zhou: the t window of the log-log slope fit "
+                    "(default: the last decade of logged t)")
+    args = ap.parse_args(argv)
+    if not os.path.exists(os.path.join(args.outdir, "cells.csv")):
+        print("plot_run.py: %s: no cells.csv (not a tsim run directory?)" % args.outdir,
+              file=sys.stderr)
+        return 2
+    window = None
+    if args.fit_window:
+        try:
+            window = tuple(float(v) for v in args.fit_window.split(","))
+            if len(window) != 2 or not 0 < window[0] < window[1]:
+                raise ValueError
+        except ValueError:
+            print("plot_run.py: --fit-window %s: want T0,T1 with 0 < T0 < T1" % args.fit_window,
+                  file=sys.stderr)
+            return 2
+    run = Run(args.outdir)
+    figdir = os.path.join(args.outdir, "figures")
+    os.makedirs(figdir, exist_ok=True)
+    written = []
+
+    # the per-paper modules import this file as `plot_run` for its helpers
+    sys.modules.setdefault("plot_run", sys.modules[__name__])
+    kind = family(run.config)
+    if kind == "wang":
+        sections = wang_figures(run, figdir, written)
+    elif kind == "xu_du":
+        import xu_du
+        sections = xu_du.figures(run, figdir, written, population=args.population,
+                                 window=window)
+    elif kind in ("zhou_claim2", "zhou_local"):
+        import zhou
+        sections = (zhou.claim2 if kind == "zhou_claim2" else zhou.local)(
+            run, figdir, written, window=window)
+    else:
+        import martin
+        sections = martin.figures(run, figdir, written)
+    if any(os.path.exists(os.path.join(run.outdir, f)) for f in ("spectrum.csv", "hessian.csv")):
+        import hessian
+        sections += hessian.figures(run, figdir, written)
 
     spath = os.path.join(run.outdir, "summary.md")
-    summary(run, written, spath)
+    summary(run, written, spath, sections)
     for p in written + [spath]:
         print(p)
     return 0

@@ -12,6 +12,14 @@ echo "benchmark,setting,value,unit" > "$CSV"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 row() { echo "$1,$2,$3,$4" >> "$CSV"; printf '  %-28s %-40s %12s %s\n' "$1" "$2" "$3" "$4"; }
+# figures of whatever bench.csv holds when this script ends (also after a
+# failed benchmark): strong/weak scaling and moments plots + bench.md (issue 8)
+draw_figures() {
+  "${PYTHON:-/usr/bin/python3}" analysis/plot_bench.py "$CSV" -o "$OUT/figures" >/dev/null \
+    && echo "figures: $OUT/figures/ (bench.md, bench_*.png)" \
+    || echo "analysis/plot_bench.py failed: no figures (bench.csv is intact)"
+}
+trap draw_figures EXIT
 
 echo "machine: $(grep -c ^processor /proc/cpuinfo) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/Mem:/{print $2}') GiB"
 echo "tsim: $(bin/tsim --version)"
