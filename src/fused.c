@@ -28,8 +28,9 @@
 #define BLOCK_MAX 512
 #define STRIPS 4 /* row strips of LANES per register tile */
 #define TILE (STRIPS * LANES)
-#define GRAD_K 2    /* gradient micro-kernel: GRAD_K neurons x GRAD_J coordinates */
-#define GRAD_J 4
+#define PROJ_COLS 4   /* projection tiles: PROJ_COLS columns x PROJ_STRIPS strips */
+#define PROJ_STRIPS 2
+#define GRAD_J 4    /* gradient tiles: 2 neurons x up to GRAD_J coordinates */
 
 /* Built once per CPU family: x86-64-v4 (AVX-512), v3 (AVX2) and baseline
  * clones of the hot loops, chosen at load time. No clone reassociates or
@@ -159,89 +160,82 @@ INLINE void load_block(fused_work *w, const double *restrict x, const double *re
 /* U[k][i] = sum_j W[k][j] xt[j][i] (j ascending) for K columns: a tile of
  * 2 columns x TILE rows stays in registers while j runs (independent
  * chains hide the add latency; the broadcast W[k][j] is a memory operand). */
+INLINE void project_tile(const double *restrict xs, int64_t B, int64_t d,
+                         const double *restrict W, int64_t k, int nc,
+                         double *restrict U, int64_t i0) {
+  vlanes a[PROJ_COLS][PROJ_STRIPS];
+  for (int t = 0; t < PROJ_STRIPS; ++t) {
+    const vlanes x = vload(xs + t * LANES);
+    for (int c = 0; c < nc; ++c) a[c][t] = W[(k + c) * d] * x;
+  }
+  for (int64_t j = 1; j < d; ++j)
+    for (int t = 0; t < PROJ_STRIPS; ++t) {
+      const vlanes x = vload(xs + j * B + t * LANES);
+      for (int c = 0; c < nc; ++c) a[c][t] += W[(k + c) * d + j] * x;
+    }
+  for (int c = 0; c < nc; ++c)
+    for (int t = 0; t < PROJ_STRIPS; ++t) vstore(U + (k + c) * B + i0 + t * LANES, a[c][t]);
+}
+
 INLINE void project(const double *restrict xt, int64_t B, int64_t d,
                     const double *restrict W, int64_t K, double *restrict U) {
-  for (int64_t i0 = 0; i0 < B; i0 += TILE) {
+  for (int64_t i0 = 0; i0 < B; i0 += PROJ_STRIPS * LANES) {
     const double *restrict xs = xt + i0;
     int64_t k = 0;
-    for (; k + 2 <= K; k += 2) {
-      const double *restrict w0 = W + k * d, *restrict w1 = w0 + d;
-      vlanes a[2][STRIPS];
-      for (int t = 0; t < STRIPS; ++t) {
-        const vlanes x = vload(xs + t * LANES);
-        a[0][t] = w0[0] * x;
-        a[1][t] = w1[0] * x;
-      }
-      for (int64_t j = 1; j < d; ++j)
-        for (int t = 0; t < STRIPS; ++t) {
-          const vlanes x = vload(xs + j * B + t * LANES);
-          a[0][t] += w0[j] * x;
-          a[1][t] += w1[j] * x;
-        }
-      for (int t = 0; t < STRIPS; ++t) {
-        vstore(U + k * B + i0 + t * LANES, a[0][t]);
-        vstore(U + (k + 1) * B + i0 + t * LANES, a[1][t]);
-      }
-    }
-    if (k < K) {
-      const double *restrict wk = W + k * d;
-      vlanes a[STRIPS];
-      for (int t = 0; t < STRIPS; ++t) a[t] = wk[0] * vload(xs + t * LANES);
-      for (int64_t j = 1; j < d; ++j)
-        for (int t = 0; t < STRIPS; ++t) a[t] += wk[j] * vload(xs + j * B + t * LANES);
-      for (int t = 0; t < STRIPS; ++t) vstore(U + k * B + i0 + t * LANES, a[t]);
+    for (; k + PROJ_COLS <= K; k += PROJ_COLS) project_tile(xs, B, d, W, k, PROJ_COLS, U, i0);
+    switch (K - k) {
+      case 3: project_tile(xs, B, d, W, k, 3, U, i0); break;
+      case 2: project_tile(xs, B, d, W, k, 2, U, i0); break;
+      case 1: project_tile(xs, B, d, W, k, 1, U, i0); break;
+      default: break;
     }
   }
 }
 
-/* gacc[(k*d + j)*LANES ..] += sum over strips of xt[j][i0..] (r u_k)[i0..]:
- * the factor a = r u_k is formed here, as the scalar loop would (r * u,
- * then times x), and GRAD_K x GRAD_J lane vectors stay in registers. */
-INLINE void grad_one(const double *restrict xt, int64_t B, const double *restrict r,
-                     const double *restrict Uk, int64_t j, double *restrict gp) {
-  vlanes g = vload(gp);
-  for (int64_t i0 = 0; i0 < B; i0 += LANES)
-    g += vload(xt + j * B + i0) * (vload(r + i0) * vload(Uk + i0));
-  vstore(gp, g);
+/* gacc[(k*d + j)*LANES ..] += sum over strips of xt[j][i0..] (r u_k)[i0..]
+ * for NK (1 or 2) neurons from k and NJ (1..4) coordinates from j: NK x NJ
+ * lane vectors stay in registers over the block, independent chains. The
+ * factor r u_k is formed here, as the scalar loop would (r * u, then times
+ * x). Called with constant NK, NJ, so the loops unroll. */
+INLINE void grad_tile(const double *restrict xt, int64_t B, int64_t d,
+                      const double *restrict r, const double *restrict U, int64_t k,
+                      int nk, int64_t j, int nj, double *restrict gacc) {
+  vlanes g[2][GRAD_J];
+  for (int a = 0; a < nk; ++a)
+    for (int b = 0; b < nj; ++b) g[a][b] = vload(gacc + ((k + a) * d + j + b) * LANES);
+  const double *restrict xj = xt + j * B;
+  for (int64_t i0 = 0; i0 < B; i0 += LANES) {
+    const vlanes ri = vload(r + i0);
+    vlanes ak[2];
+    for (int a = 0; a < nk; ++a) ak[a] = ri * vload(U + (k + a) * B + i0);
+    for (int b = 0; b < nj; ++b) {
+      const vlanes x = vload(xj + b * B + i0);
+      for (int a = 0; a < nk; ++a) g[a][b] += x * ak[a];
+    }
+  }
+  for (int a = 0; a < nk; ++a)
+    for (int b = 0; b < nj; ++b) vstore(gacc + ((k + a) * d + j + b) * LANES, g[a][b]);
+}
+
+INLINE void grad_row(const double *restrict xt, int64_t B, int64_t d,
+                     const double *restrict r, const double *restrict U, int64_t k, int nk,
+                     double *restrict gacc) {
+  int64_t j = 0;
+  for (; j + GRAD_J <= d; j += GRAD_J) grad_tile(xt, B, d, r, U, k, nk, j, GRAD_J, gacc);
+  switch (d - j) {
+    case 3: grad_tile(xt, B, d, r, U, k, nk, j, 3, gacc); break;
+    case 2: grad_tile(xt, B, d, r, U, k, nk, j, 2, gacc); break;
+    case 1: grad_tile(xt, B, d, r, U, k, nk, j, 1, gacc); break;
+    default: break;
+  }
 }
 
 INLINE void accumulate_grad(const double *restrict xt, int64_t B, int64_t d,
                             const double *restrict r, const double *restrict U,
                             int64_t K, double *restrict gacc) {
   int64_t k = 0;
-  for (; k + GRAD_K <= K; k += GRAD_K) {
-    const double *restrict U0 = U + k * B, *restrict U1 = U0 + B;
-    double *restrict g0p = gacc + k * d * LANES, *restrict g1p = g0p + d * LANES;
-    int64_t j = 0;
-    for (; j + GRAD_J <= d; j += GRAD_J) {
-      vlanes g[GRAD_K][GRAD_J];
-      for (int b = 0; b < GRAD_J; ++b) {
-        g[0][b] = vload(g0p + (j + b) * LANES);
-        g[1][b] = vload(g1p + (j + b) * LANES);
-      }
-      const double *restrict xj = xt + j * B;
-      for (int64_t i0 = 0; i0 < B; i0 += LANES) {
-        const vlanes ri = vload(r + i0);
-        const vlanes a0 = ri * vload(U0 + i0), a1 = ri * vload(U1 + i0);
-        for (int b = 0; b < GRAD_J; ++b) {
-          const vlanes x = vload(xj + b * B + i0);
-          g[0][b] += x * a0;
-          g[1][b] += x * a1;
-        }
-      }
-      for (int b = 0; b < GRAD_J; ++b) {
-        vstore(g0p + (j + b) * LANES, g[0][b]);
-        vstore(g1p + (j + b) * LANES, g[1][b]);
-      }
-    }
-    for (; j < d; ++j) {
-      grad_one(xt, B, r, U0, j, g0p + j * LANES);
-      grad_one(xt, B, r, U1, j, g1p + j * LANES);
-    }
-  }
-  for (; k < K; ++k)
-    for (int64_t j = 0; j < d; ++j)
-      grad_one(xt, B, r, U + k * B, j, gacc + (k * d + j) * LANES);
+  for (; k + 2 <= K; k += 2) grad_row(xt, B, d, r, U, k, 2, gacc);
+  if (k < K) grad_row(xt, B, d, r, U, k, 1, gacc);
 }
 
 /* The quadratic activation's elementwise step, Wang & Abernethy (5), (9):
