@@ -83,8 +83,13 @@ figures: deps
 	$(PYTHON) analysis/plot_run.py $(RUN)
 
 # performance figures: prints a table and writes out/bench/bench.csv
-bench: deps $(BIN)/tsim
-	@scripts/bench.sh
+bench: deps $(BIN)/tsim $(BUILD)/bench/machine
+	@BUILD=$(BUILD) scripts/bench.sh
+
+# the bench's probe of this machine (STREAM triad, multiply-add peak)
+$(BUILD)/bench/machine: bench/machine.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O3 -march=native $(FPFLAGS) -D_GNU_SOURCE $< -o $@
 
 clean:
 	rm -rf build build-san bin bin-san

@@ -34,4 +34,103 @@ ideal=$(awk -v s="$sum" -v t="$teams" 'BEGIN { printf "%.3f", s / t }')
 row load_balance "fig9 n=1e5 120 cells, 2 ranks: wall" "$wall" s
 row load_balance "sum of cell times / $teams teams (ideal)" "$ideal" s
 row load_balance "wall / ideal" "$(awk -v w="$wall" -v i="$ideal" 'BEGIN { printf "%.3f", w / i }')" ratio
+
+# --- sharded engine (issue 6 parts 1, 2, 4) ---------------------------------
+# ms per iteration of the fused kernel (loss, gradient and quantity (9) at
+# every iteration, as train.c does) at n in {1e5, 1e6, 1e7}, d in {10, 100},
+# K = 10, on 1 rank and on 2 ranks as one team, next to
+#   memory bound  = bytes of X and y per iteration / STREAM triad bandwidth
+#                   (measured here: 1 process, or 2 at once for 2 ranks)
+#   compute bound = flops per iteration / measured multiply+add peak (no FMA:
+#                   tsim's kernels may not contract; x ranks)
+#   numpy         = scripts/bench_numpy.py: the same step in plain NumPy on
+#                   OpenBLAS, one thread, run right before tsim.
+# Timing: a grid train.iterations [1, I] x init.seed [0, 1] on one team; the
+# team reuses the samples, so the smaller wall_s of each pair has no data
+# generation in it, and ms/iteration = (wall(I) - wall(1)) / (I - 1).
+# n = 1e7 with d = 100 (8 GB of samples) is left out: it needs
+# data.storage: regenerate. Peak resident memory is the largest VmHWM of
+# the ranks (/usr/bin/time). BENCH_ACTIVATIONS="quadratic relu" (default)
+# adds an activation as soon as tsim accepts it; BENCH_SIZES="1e5 ..." (as
+# integers) picks the sample counts.
+BUILD=${BUILD:-build}
+MACHINE="$BUILD/bench/machine"
+triad1=$("$MACHINE" triad 256 | awk '{print $2}')
+peak1=$("$MACHINE" peak | awk '{print $2}')
+"$MACHINE" triad 256 > "$OUT/triad_a.txt" & "$MACHINE" triad 256 > "$OUT/triad_b.txt"; wait
+triad2=$(cat "$OUT/triad_a.txt" "$OUT/triad_b.txt" | awk '{s += $2} END {printf "%.3f", s}')
+echo "sharded engine: STREAM triad $triad1 GB/s (1 process), $triad2 GB/s (2 at once); multiply+add peak $peak1 GFLOP/s per core"
+row machine "STREAM triad, 1 process" "$triad1" GB/s
+row machine "STREAM triad, 2 processes" "$triad2" GB/s
+row machine "multiply+add peak, 1 core" "$peak1" GFLOP/s
+cat > "$OUT/engine.yaml" <<'YAML'
+name: bench_engine
+model:   {activation: quadratic, d: 10, K: 10, C: 1.0, loss_scale: 0.25}
+teacher: {norm: 1.0, direction: e1}
+data:    {n: 100000, n_test: 100, seed: 7}
+init:    {scale: 0.01, seed: [0, 1]}
+train:   {eta: 0.0001, iterations: 10, log_every: 1000000000}
+output:  {neurons: false}
+YAML
+K=10
+for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
+  if ! bin/tsim validate "$OUT/engine.yaml" --set model.activation="$act" >/dev/null 2>&1; then
+    echo "  (activation $act: not accepted by this tsim yet, skipped)"
+    continue
+  fi
+  for d in 10 100; do
+    for n in ${BENCH_SIZES:-100000 1000000 10000000}; do
+      if [ "$n" -ge 10000000 ] && [ "$d" -ge 100 ]; then
+        echo "  ($act n=$n d=$d: 8 GB of samples, skipped: needs data.storage: regenerate)"
+        continue
+      fi
+      iters=$(( n >= 10000000 ? 4 : n >= 1000000 ? 10 : 40 ))
+      [ "$d" -ge 100 ] && iters=$(( iters / 2 > 3 ? iters / 2 : 3 ))
+      # flops per sample: fused_flops_per_sample (src/fused.c) with V
+      flops=$(awk -v n="$n" -v d="$d" -v K="$K" 'BEGIN { printf "%.6e", n * (6*K*d + 7*K + 9) }')
+      bytes=$(awk -v n="$n" -v d="$d" 'BEGIN { printf "%.6e", n * (d + 1) * 8 }')
+      np_ms=""
+      if [ "$act" = quadratic ]; then
+        np_ms=$(/usr/bin/python3 scripts/bench_numpy.py "$n" "$d" "$K" $(( n >= 10000000 ? 2 : 3 )) 2>/dev/null || echo "")
+      fi
+      one_ms=""
+      for np in 1 2; do
+        dir="$OUT/engine_${act}_d${d}_n${n}_np${np}"
+        rm -rf "$dir"
+        mpirun -q --oversubscribe -np "$np" sh -c \
+          'exec /usr/bin/time -f "maxrss_kB %M" -o "$0.rss.$OMPI_COMM_WORLD_RANK" "$@"' "$dir" \
+          bin/tsim run "$OUT/engine.yaml" -q --team-size "$np" -o "$dir" \
+          --set model.activation="$act" --set model.d="$d" --set data.n="$n" \
+          --set "train.iterations=[1, $iters]" >/dev/null
+        # cells.csv: iterations column and wall_s (last); pair by iterations
+        ms=$(awk -F, -v I="$iters" 'NR == 1 { for (c = 1; c <= NF; ++c) if ($c == "iterations") ic = c; next }
+          { w = $NF; if ($ic == I) { if (a == "" || w < a) a = w } else { if (b == "" || w < b) b = w } }
+          END { printf "%.3f", (a - b) / (I - 1) * 1000 }' "$dir/cells.csv")
+        rss=$(cat "$dir".rss.* 2>/dev/null | awk '{ if ($2 > m) m = $2 } END { printf "%.0f", m / 1024 }')
+        rm -f "$dir".rss.*
+        triad=$([ "$np" = 1 ] && echo "$triad1" || echo "$triad2")
+        set -- $(awk -v f="$flops" -v b="$bytes" -v ms="$ms" -v t="$triad" -v p="$peak1" -v np="$np" 'BEGIN {
+          mem = b / (t * 1e9) * 1e3; comp = f / (p * 1e9 * np) * 1e3; bound = mem > comp ? mem : comp
+          printf "%.3f %.3f %.3f %.2f %.3f", f / (ms * 1e6), mem, comp, ms / bound, bound }')
+        gf=$1 mem=$2 comp=$3 ratio=$4
+        s="$act d=$d n=$n ranks=$np"
+        row engine "$s: ms/iteration" "$ms" ms
+        row engine "$s: GFLOP/s" "$gf" GFLOP/s
+        row engine "$s: memory bound" "$mem" ms
+        row engine "$s: compute bound" "$comp" ms
+        row engine "$s: time / max(bounds)" "$ratio" ratio
+        row engine "$s: peak resident per rank" "$rss" MB
+        if [ "$np" = 1 ]; then
+          one_ms=$ms
+        else
+          row engine "$s: speedup over 1 rank" "$(awk -v a="$one_ms" -v b="$ms" 'BEGIN { printf "%.2f", a / b }')" ratio
+        fi
+      done
+      if [ -n "$np_ms" ]; then
+        row engine "$act d=$d n=$n: numpy step" "$np_ms" ms
+        row engine "$act d=$d n=$n: numpy / tsim 1 rank" "$(awk -v a="$np_ms" -v b="$one_ms" 'BEGIN { printf "%.1f", a / b }')" ratio
+      fi
+    done
+  done
+done
 echo "wrote $CSV"
