@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsim/batch.h"
 #include "tsim/data.h"
 #include "tsim/metrics.h"
 #include "tsim/model.h"
@@ -43,8 +44,7 @@ static int same_str(const char *a, const char *b) {
   return a == b || (a && b && !strcmp(a, b));
 }
 
-/* Do two cells see the same samples? */
-static int same_data(const tsim_params *a, const tsim_params *b) {
+int train_same_data(const tsim_params *a, const tsim_params *b) {
   return a->d == b->d && a->n == b->n && a->n_test == b->n_test &&
          a->chunk == b->chunk && a->data_seed == b->data_seed &&
          a->teacher_norm == b->teacher_norm &&
@@ -58,7 +58,7 @@ static int same_data(const tsim_params *a, const tsim_params *b) {
 static int cache_fill(train_cache *c, const tsim_params *p,
                       const par_comm *team, tsim_error *err) {
   const int rank = par_rank(team), size = par_size(team);
-  if (c->valid && c->rank == rank && c->size == size && same_data(&c->key, p))
+  if (c->valid && c->rank == rank && c->size == size && train_same_data(&c->key, p))
     return TSIM_OK;
   cache_clear(c);
   int rc = teacher_make(p, &c->teacher, err);
@@ -104,118 +104,233 @@ static void copy_state(const cell_result *from, cell_result *res) {
   free(buf);
 }
 
-int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-               train_cache *cache, const train_hooks *hooks,
-               const cell_result *resume, cell_result *res, tsim_error *err) {
-  const double t_start = tsim_wtime();
+/* One cell of a (possibly one-cell) batch: its settings, state and
+ * buffers. The loop body below is the same for every cell whether it runs
+ * alone or in a batch, so a batch changes nothing but what shares the pass
+ * over the samples. */
+typedef struct cell_run {
   tsim_params p;
-  config_cell(cfg, cell, &p);
-  cell_result_init(res, cell);
-  TSIM_TRY(cache_fill(cache, &p, team, err));
-  const tsim_teacher *teacher = &cache->teacher;
   tsim_model m;
-  model_from_params(&p, &m);
-  const int64_t d = p.d, K = p.K, Kd = K * d;
-  int64_t t_first = 0;
-  double wall_before = 0.0;
-  int rc = TSIM_OK;
-  if (resume && resume->nW == Kd && resume->cell == cell) {
+  cell_result *res;
+  int64_t t, Kd;
+  double wall_before, target, lemma_radius, gamma, dist;
+  double *G, *V, *q;
+  neuron_stats *ns;
+  model_work *work;
+  model_eval ev;
+  int active;
+} cell_run;
+
+static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
+                    const tsim_teacher *teacher, const cell_result *resume,
+                    cell_result *res, cell_run *r, tsim_error *err) {
+  memset(r, 0, sizeof *r);
+  config_cell(cfg, cell, &r->p);
+  cell_result_init(res, cell);
+  r->res = res;
+  model_from_params(&r->p, &r->m);
+  const int64_t d = r->p.d, K = r->p.K;
+  r->Kd = K * d;
+  if (resume && resume->nW == r->Kd && resume->cell == cell) {
     copy_state(resume, res); /* rows, events and W_t of the saved state */
-    t_first = res->iterations;
-    wall_before = res->wall_s;
+    r->t = res->iterations;
+    r->wall_before = res->wall_s;
   } else {
-    res->W = tsim_xcalloc((size_t)Kd, sizeof(double));
-    res->nW = Kd;
-    rc = par_agree(team, data_init_weights(&p, res->W, err), err);
+    res->W = tsim_xcalloc((size_t)r->Kd, sizeof(double));
+    res->nW = r->Kd;
+    const int rc = par_agree(team, data_init_weights(&r->p, res->W, err), err);
     if (rc) return rc;
   }
-  double *W = res->W;
-  double *G = tsim_xcalloc((size_t)Kd, sizeof(double));
-  double *V = tsim_xcalloc((size_t)Kd, sizeof(double));
-  double *q = tsim_xcalloc((size_t)K, sizeof(double));
-  neuron_stats *ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
-  model_work *work = model_work_create(&m);
-
-  const double target = teacher->norm / sqrt(p.C);   /* ||w*|| / sqrt(C) */
-  const double lemma_radius = p.nu * target;         /* Lemma 1 */
-  const double gamma = p.nu * teacher->norm / sqrt(2.0); /* Theorems 1, 3 */
-  if (K == 1 && t_first == 0) {
+  r->G = tsim_xcalloc((size_t)r->Kd, sizeof(double));
+  r->V = tsim_xcalloc((size_t)r->Kd, sizeof(double));
+  r->q = tsim_xcalloc((size_t)K, sizeof(double));
+  r->ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
+  r->work = model_work_create(&r->m);
+  r->target = teacher->norm / sqrt(r->p.C);            /* ||w*|| / sqrt(C) */
+  r->lemma_radius = r->p.nu * r->target;               /* Lemma 1 */
+  r->gamma = r->p.nu * teacher->norm / sqrt(2.0);      /* Theorems 1, 3 */
+  if (K == 1 && r->t == 0) {
     double par0 = 0.0;
-    for (int64_t j = 0; j < d; ++j) par0 += W[j] * teacher->u[j];
-    res->t_gamma_bound = metrics_t_gamma_bound(&m, teacher, p.eta, gamma, par0);
+    for (int64_t j = 0; j < d; ++j) par0 += res->W[j] * teacher->u[j];
+    res->t_gamma_bound = metrics_t_gamma_bound(&r->m, teacher, r->p.eta, r->gamma, par0);
   }
-  for (int64_t t = t_first;; ++t) {
-    res->iterations = t; /* the state the hook sees: W_t, rows before t */
-    res->wall_s = wall_before + tsim_wtime() - t_start;
-    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, res)) {
+  r->active = 1;
+  return TSIM_OK;
+}
+
+static void run_close(cell_run *r) {
+  model_work_destroy(&r->work);
+  free(r->G);
+  free(r->V);
+  free(r->q);
+  free(r->ns);
+  r->G = r->V = r->q = NULL;
+  r->ns = NULL;
+}
+
+/* Before the evaluation at W_t: dist and the direction V of quantity (9). */
+static void run_prepare(cell_run *r, const tsim_teacher *teacher) {
+  const double *W = r->res->W;
+  r->dist = metrics_dist(&r->m, teacher, W, r->q);
+  metrics_direction(&r->m, teacher, W, r->q, r->V);
+  r->ev = (model_eval){.grad = r->G};
+}
+
+/* After it: events, the logged rows, the stop rules. Returns 1 when the
+ * cell is finished (RES final), else 0 (then W steps to W_{t+1}). */
+static int run_record(const tsim_config *cfg, cell_run *r, const train_cache *cache,
+                      const par_comm *team) {
+  const tsim_teacher *teacher = &cache->teacher;
+  cell_result *res = r->res;
+  const tsim_params *p = &r->p;
+  const int64_t t = r->t, K = p->K;
+  const double *W = res->W;
+  const double dist = r->dist, q9 = r->ev.hess_quad;
+  neuron_stats *ns = r->ns;
+  if (res->t_q9_positive < 0 && q9 > 0.0) res->t_q9_positive = t;
+  if (res->t_lemma1 < 0 && dist <= r->lemma_radius) res->t_lemma1 = t;
+  if (K == 1 && res->t_gamma < 0) {
+    metrics_neurons(&r->m, teacher, W, p->eta, ns);
+    if (fabs(fabs(ns[0].par) - r->target) <= r->gamma && ns[0].perp_norm <= r->gamma)
+      res->t_gamma = t;
+  }
+  int status = CELL_PENDING;
+  if (!isfinite(r->ev.loss) || r->ev.loss > p->diverge_above)
+    status = CELL_DIVERGED;
+  else if (dist < p->tol || r->ev.loss < p->loss_tol)
+    status = CELL_CONVERGED;
+  else if (t >= p->iterations)
+    status = CELL_MAX_ITERATIONS;
+  if (status != CELL_PENDING || train_log_due(p, t)) {
+    model_eval test = {0};
+    double test_loss = NAN;
+    if (cache->test->n > 0) {
+      model_evaluate(&r->m, cache->test, W, NULL, team, r->work, &test);
+      test_loss = test.loss;
+    }
+    double *row = cell_result_metric_row(res);
+    row[0] = (double)t;
+    row[1] = r->ev.loss;
+    row[2] = test_loss;
+    row[3] = metrics_pop_loss(&r->m, teacher, W);
+    row[4] = dist;
+    row[5] = q9;
+    row[6] = norm2(r->G, r->Kd);
+    if (cfg->out_neurons) {
+      metrics_neurons(&r->m, teacher, W, p->eta, ns);
+      for (int64_t k = 0; k < K; ++k) {
+        double *nr = cell_result_neuron_row(res);
+        nr[0] = (double)t;
+        nr[1] = (double)k;
+        nr[2] = ns[k].par;
+        nr[3] = ns[k].perp_norm;
+        nr[4] = ns[k].norm;
+        nr[5] = ns[k].comp_A;
+        nr[6] = ns[k].comp_B;
+        nr[7] = ns[k].comp_C;
+        nr[8] = ns[k].comp_D;
+      }
+    }
+    if (status != CELL_PENDING) {
+      res->status = status;
+      res->iterations = t;
+      res->final_train_loss = r->ev.loss;
+      res->final_test_loss = test_loss;
+      res->final_dist = dist;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_comm *team,
+                train_cache *cache, const train_hooks *hooks,
+                const cell_result *const *resume, cell_result *res, tsim_error *err) {
+  const double t_start = tsim_wtime();
+  cell_run *runs = tsim_xcalloc((size_t)n, sizeof *runs);
+  for (int i = 0; i < n; ++i) cell_result_init(&res[i], cells[i]);
+  tsim_params p0;
+  config_cell(cfg, cells[0], &p0);
+  int rc = cache_fill(cache, &p0, team, err);
+  int64_t kmax = 1;
+  for (int i = 0; i < n && !rc; ++i) {
+    tsim_params p;
+    config_cell(cfg, cells[i], &p);
+    if (!train_same_data(&p, &p0))
+      rc = tsim_fail(err, TSIM_EFAIL, "cells %lld and %lld do not share a data set",
+                     (long long)cells[0], (long long)cells[i]);
+    else
+      rc = run_open(cfg, cells[i], team, &cache->teacher, resume ? resume[i] : NULL,
+                    &res[i], &runs[i], err);
+    if (p.K > kmax) kmax = p.K;
+  }
+  const tsim_model **ms = tsim_xcalloc((size_t)n, sizeof *ms);
+  const double **Ws = tsim_xcalloc((size_t)n, sizeof *Ws), **Vs = tsim_xcalloc((size_t)n, sizeof *Vs);
+  model_work **singles = tsim_xcalloc((size_t)n, sizeof *singles);
+  model_eval *evs = tsim_xcalloc((size_t)n, sizeof *evs);
+  const cell_result **progress = tsim_xcalloc((size_t)n, sizeof *progress);
+  int *act = tsim_xcalloc((size_t)n, sizeof *act);
+  batch_work *bw = rc ? NULL : batch_work_create(p0.d, kmax, n);
+  while (!rc) {
+    int na = 0;
+    for (int i = 0; i < n; ++i) {
+      if (!runs[i].active) continue;
+      act[na] = i;
+      runs[i].res->iterations = runs[i].t; /* the state the hook sees: W_t, rows before t */
+      runs[i].res->wall_s = runs[i].wall_before + tsim_wtime() - t_start;
+      progress[na++] = runs[i].res;
+    }
+    if (na == 0) break;
+    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, progress, na)) {
       rc = TSIM_ESTOP;
       break;
     }
-    const double dist = metrics_dist(&m, teacher, W, q);
-    metrics_direction(&m, teacher, W, q, V);
-    model_eval ev = {.grad = G};
-    model_evaluate(&m, cache->train, W, V, team, work, &ev);
-    const double q9 = ev.hess_quad;
-    if (res->t_q9_positive < 0 && q9 > 0.0) res->t_q9_positive = t;
-    if (res->t_lemma1 < 0 && dist <= lemma_radius) res->t_lemma1 = t;
-    if (K == 1 && res->t_gamma < 0) {
-      metrics_neurons(&m, teacher, W, p.eta, ns);
-      if (fabs(fabs(ns[0].par) - target) <= gamma && ns[0].perp_norm <= gamma)
-        res->t_gamma = t;
+    for (int a = 0; a < na; ++a) {
+      cell_run *r = &runs[act[a]];
+      run_prepare(r, &cache->teacher);
+      ms[a] = &r->m;
+      Ws[a] = r->res->W;
+      Vs[a] = r->V;
+      singles[a] = r->work;
+      evs[a] = r->ev;
     }
-    int status = CELL_PENDING;
-    if (!isfinite(ev.loss) || ev.loss > p.diverge_above)
-      status = CELL_DIVERGED;
-    else if (dist < p.tol || ev.loss < p.loss_tol)
-      status = CELL_CONVERGED;
-    else if (t >= p.iterations)
-      status = CELL_MAX_ITERATIONS;
-    if (status != CELL_PENDING || train_log_due(&p, t)) {
-      model_eval test = {0};
-      double test_loss = NAN;
-      if (cache->test->n > 0) {
-        model_evaluate(&m, cache->test, W, NULL, team, work, &test);
-        test_loss = test.loss;
+    if (na == 1)
+      model_evaluate(ms[0], cache->train, Ws[0], Vs[0], team, singles[0], &evs[0]);
+    else
+      batch_evaluate(bw, ms, cache->train, Ws, Vs, team, singles, evs, na);
+    for (int a = 0; a < na; ++a) {
+      cell_run *r = &runs[act[a]];
+      r->ev = evs[a];
+      if (run_record(cfg, r, cache, team)) {
+        r->active = 0;
+        r->res->wall_s = r->wall_before + tsim_wtime() - t_start;
+        if (hooks && hooks->finished) hooks->finished(hooks->ctx, r->res);
+        continue;
       }
-      double *row = cell_result_metric_row(res);
-      row[0] = (double)t;
-      row[1] = ev.loss;
-      row[2] = test_loss;
-      row[3] = metrics_pop_loss(&m, teacher, W);
-      row[4] = dist;
-      row[5] = q9;
-      row[6] = norm2(G, Kd);
-      if (cfg->out_neurons) {
-        metrics_neurons(&m, teacher, W, p.eta, ns);
-        for (int64_t k = 0; k < K; ++k) {
-          double *nr = cell_result_neuron_row(res);
-          nr[0] = (double)t;
-          nr[1] = (double)k;
-          nr[2] = ns[k].par;
-          nr[3] = ns[k].perp_norm;
-          nr[4] = ns[k].norm;
-          nr[5] = ns[k].comp_A;
-          nr[6] = ns[k].comp_B;
-          nr[7] = ns[k].comp_C;
-          nr[8] = ns[k].comp_D;
-        }
-      }
-      if (status != CELL_PENDING) {
-        res->status = status;
-        res->iterations = t;
-        res->final_train_loss = ev.loss;
-        res->final_test_loss = test_loss;
-        res->final_dist = dist;
-        break;
-      }
+      double *W = r->res->W;
+      for (int64_t e = 0; e < r->Kd; ++e) W[e] -= r->p.eta * r->G[e];
+      r->t += 1;
     }
-    for (int64_t e = 0; e < Kd; ++e) W[e] -= p.eta * G[e];
   }
-  model_work_destroy(&work);
-  free(G);
-  free(V);
-  free(q);
-  free(ns);
-  res->wall_s = wall_before + tsim_wtime() - t_start;
+  for (int i = 0; i < n; ++i) {
+    if (runs[i].active) runs[i].res->wall_s = runs[i].wall_before + tsim_wtime() - t_start;
+    run_close(&runs[i]);
+  }
+  batch_work_destroy(&bw);
+  free(runs);
+  free(ms);
+  free(Ws);
+  free(Vs);
+  free(singles);
+  free(evs);
+  free(progress);
+  free(act);
   return rc;
+}
+
+int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
+               train_cache *cache, const train_hooks *hooks,
+               const cell_result *resume, cell_result *res, tsim_error *err) {
+  const cell_result *from[1] = {resume};
+  return train_batch(cfg, &cell, 1, team, cache, hooks, from, res, err);
 }
