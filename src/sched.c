@@ -918,10 +918,15 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       rc = open_resumed(&s, ids, nids, err);
     else
       rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
+    char batch_note[96] = "";
+    if (s.bmax > 1)
+      snprintf(batch_note, sizeof batch_note,
+               ", batches of up to %d cells sharing a data set", s.bmax);
     if (!rc && s.progress != PROGRESS_NONE)
-      printf("tsim: %lld cells on %d ranks as %d team%s of %d%s\n", (long long)s.norder,
+      printf("tsim: %lld cells on %d ranks as %d team%s of %d%s%s\n", (long long)s.norder,
              size, s.nteams, s.nteams == 1 ? "" : "s", s.g,
-             size % s.g ? " (the last team takes the remainder)" : "");
+             size % s.g ? " (the last team takes the remainder)" : "",
+             batch_note);
     fflush(stdout);
   }
   rc = par_agree(s.world, rc, err);
