@@ -434,7 +434,7 @@ static void *assignment_message(const sched *s, const int64_t *cells, int n, siz
 static void set_running(sched *s, int team, const int64_t *cells, int n) {
   s->running[team] = n ? cells[0] : -1;
   s->team_ncells[team] = n;
-  memcpy(s->team_cells + (int64_t)team * s->bmax, cells, (size_t)n * sizeof(int64_t));
+  if (n) memcpy(s->team_cells + (int64_t)team * s->bmax, cells, (size_t)n * sizeof(int64_t));
 }
 
 /* Send team leader FROM its next batch (with the saved states to resume
