@@ -7,6 +7,8 @@
  *           vector chains of x = x * m + c with -ffp-contract=off, i.e. the
  *           separate multiply and add that tsim's kernels must use (no FMA,
  *           so the bits do not depend on the CPU).
+ * Times are CPU times of this process (best of several repetitions), so a
+ * machine shared with other work still gives its own limits.
  * Usage: machine triad [MiB per array] | machine peak */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,7 @@
 
 static double now(void) {
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
