@@ -6,11 +6,11 @@
  * split across vector lanes except the row sums, whose lane layout is fixed
  * by LANES in the source), so any vector width gives the same bits.
  *
- * Hand-written loops beat OpenBLAS dgemm here (scripts/bench.sh prints
- * both): with d = 10 and K = 10 a dgemm call per block is dominated by its
- * packing and dispatch, and at d = 100 the two are within 10%, while dgemm's
- * bits would depend on the CPU's kernel and on the number of columns in the
- * call (a cell in a batch would not get its unbatched bits). */
+ * Hand-written loops rather than OpenBLAS dgemm: measured 1.3-1.5x faster
+ * than three dgemm calls per 2048-row chunk at d = 10, K = 10 and about
+ * 1.25x at d = 100 (README, Exactness), and dgemm's bits would depend on
+ * the CPU's kernel and on the number of columns in the call (a cell in a
+ * batch would not get its unbatched bits). */
 #include "tsim/fused.h"
 
 #include <stdlib.h>
@@ -26,6 +26,7 @@
  * not depend on the vector width. Blocks are multiples of LANES rows. */
 #define LANES 8
 #define BLOCK_MAX 512
+#define BLOCK_DOUBLES 2048
 #define STRIPS 4 /* row strips of LANES per register tile */
 #define TILE (STRIPS * LANES)
 #define PROJ_COLS 4   /* projection tiles: PROJ_COLS columns x PROJ_STRIPS strips */
@@ -62,8 +63,10 @@ fused_work *fused_work_create(int64_t d, int64_t kmax) {
   fused_work *w = tsim_xcalloc(1, sizeof *w);
   w->d = d;
   w->kmax = kmax;
-  /* keep the transposed block within about 256 KB (this core's L2 share) */
-  int64_t b = (32768 / (d > 0 ? d : 1)) / TILE * TILE;
+  /* a block's X_b^T, U, X_b V and r (d + 2 kmax + 1 doubles per row) in
+   * about half of a 32 KB L1 data cache: measured 1.5x faster at d = 10,
+   * K = 10 than blocks sized for L2. Bits do not depend on the block. */
+  int64_t b = (BLOCK_DOUBLES / (d + 2 * kmax + 1)) / TILE * TILE;
   if (b < TILE) b = TILE;
   if (b > BLOCK_MAX) b = BLOCK_MAX;
   w->block = b;
