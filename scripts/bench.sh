@@ -102,8 +102,10 @@ for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
         echo "  ($act n=$n d=$d: 8 GB of samples, skipped: needs data.storage: regenerate)"
         continue
       fi
-      iters=$(( n >= 10000000 ? 5 : n >= 1000000 ? 11 : 41 ))
-      [ "$d" -ge 100 ] && iters=$(( (iters + 1) / 2 ))
+      # enough iterations that they, not the noise of making the samples,
+      # decide the difference
+      iters=$(( n >= 10000000 ? 16 : n >= 1000000 ? 41 : 201 ))
+      [ "$d" -ge 100 ] && iters=$(( (iters + 1) / 4 + 1 ))
       # flops per sample: fused_flops_per_sample (src/fused.c) with V
       flops=$(awk -v n="$n" -v d="$d" -v K="$K" 'BEGIN { printf "%.6e", n * (6*K*d + 7*K + 9) }')
       bytes=$(awk -v n="$n" -v d="$d" 'BEGIN { printf "%.6e", n * (d + 1) * 8 }')
