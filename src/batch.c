@@ -52,8 +52,10 @@ void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_datase
                     model_work *const *single, model_eval *out, int n) {
   int nj = 0;
   int64_t len = 0;
+  /* samples not held in memory (made on the fly by model_evaluate) */
+  const int stored = ds->x != NULL || ds->row_end == ds->row_begin;
   for (int q = 0; q < n; ++q) {
-    if (m[q]->activation != ACT_QUADRATIC || !out[q].grad || m[q]->K > w->kmax ||
+    if (!stored || m[q]->activation != ACT_QUADRATIC || !out[q].grad || m[q]->K > w->kmax ||
         m[q]->d != w->d) {
       model_evaluate(m[q], ds, W[q], V[q], comm, single[q], &out[q]);
       continue;
