@@ -36,7 +36,7 @@ check "run.batch=24 on 3 ranks: batches of up to 24 (a data set has 12 cells)" \
 cat > "$TMP/long.yaml" <<'YAML'
 name: batch_long
 model: {d: 5, K: [1, 4]}
-data:  {n: 7000, n_test: 300, seed: 2, chunk: 256}
+data:  {n: 12000, n_test: 300, seed: 2, chunk: 256}
 init:  {scale: 0.3, seed: [0, 1]}
 train: {eta: [0.02, 3.0, 0.05], iterations: 5000, log_every: 50}
 run:   {batch: 4}
@@ -44,7 +44,7 @@ YAML
 run_np 2 run "$TMP/long.yaml" -q --set run.batch=1 -o "$TMP/ref" --force >/dev/null 2>&1
 run_np 2 run "$TMP/long.yaml" -q -o "$TMP/stop" >/dev/null 2>&1 &
 n=0; while [ ! -e "$TMP/stop/metrics.csv" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
-sleep 0.5; touch "$TMP/stop/STOP"; wait $!; rc=$?
+sleep 0.1; touch "$TMP/stop/STOP"; wait $!; rc=$?
 check "a batched run stops with a checkpoint (exit 3)" test "$rc" -eq 3
 rm -f "$TMP/stop/STOP"
 run_np 3 run "$TMP/long.yaml" --progress log -o "$TMP/stop" --resume --set run.batch=3 \
