@@ -400,7 +400,9 @@ static void format_cell(const tsim_config *cfg, const cell_result *r,
   }
 }
 
-/* Append a parked cell's fragments to the tables and remove them. */
+/* Append a parked cell's fragments to the tables; the caller removes them
+ * (remove_parked) once the tables are flushed, so a failing write (full
+ * disk) leaves them for the resume. */
 static int unpark(run_output *o, int64_t cell, tsim_error *err) {
   FILE *tables[3] = {o->cells, o->metrics, o->neurons};
   char path[4400], buf[65536];
@@ -413,9 +415,16 @@ static int unpark(run_output *o, int64_t cell, tsim_error *err) {
     size_t got;
     while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, tables[t]);
     fclose(in);
-    unlink(path);
   }
   return TSIM_OK;
+}
+
+static void remove_parked(run_output *o, int64_t cell) {
+  char path[4400];
+  for (int t = 0; t < 3; ++t) {
+    pending_path(o, cell, t, path, sizeof path);
+    unlink(path);
+  }
 }
 
 static int64_t position_of(const run_output *o, int64_t cell) {
@@ -456,6 +465,7 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
   }
   format_cell(cfg, r, o->cells, o->metrics, o->neurons);
   o->next += 1;
+  const int64_t first_unparked = o->next;
   while (o->next < o->nids && o->parked[o->next]) {
     TSIM_TRY(unpark(o, o->ids[o->next], err));
     o->parked[o->next] = 0;
@@ -466,6 +476,7 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
     if (files[i] && (fflush(files[i]) || ferror(files[i])))
       return tsim_fail(err, TSIM_EFAIL, "%s: writing results failed: %s",
                        o->dir, strerror(errno));
+  for (int64_t p = first_unparked; p < o->next; ++p) remove_parked(o, o->ids[p]);
   return TSIM_OK;
 }
 

@@ -360,7 +360,10 @@ static void maybe_finish_checkpoint(sched *s) {
   if (!s->ckpt_active) return;
   for (int t = 0; t < s->nteams; ++t)
     if (s->waiting[t]) return;
-  write_checkpoint(s);
+  /* A run that failed meanwhile (say a finished cell's tables could not be
+   * written) writes no checkpoint: it would count that cell as done. The
+   * previous generation stays the one to resume from. */
+  if (!s->failing) write_checkpoint(s);
   s->ckpt_active = 0;
   s->last_ckpt = tsim_wtime();
 }
