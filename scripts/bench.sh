@@ -27,14 +27,17 @@ echo "tsim: $(bin/tsim --version)"
 # --- load balance (issue: scheduler) ---------------------------------------
 # The Fig. 9 grid (10 step sizes x K in {1,3,10}) at n = 1e5 samples, 4
 # seeds and 100 iterations (the full 20 seeds x 20000 iterations at this n
-# would take hours), on 2 ranks as 2 teams: the divergent cells end in a few
+# would take hours), on 2 ranks as 2 teams, one cell at a time (batches
+# would make the cell times overlap): the divergent cells end in a few
 # iterations, K = 10 cells cost 10x K = 1 ones. Ideal = sum of cell times /
 # number of teams.
 echo "load balance: Fig. 9 grid at n = 1e5, 120 cells, 2 ranks"
 rm -rf "$OUT/fig9_n1e5"
 mpirun -q --oversubscribe -np 2 bin/tsim run configs/wang2021_fig9.yaml -q \
   --set data.n=100000 --set data.n_test=1000 --set 'init.seed=[0,1,2,3]' \
-  --set train.iterations=100 --set train.log_points=10 -o "$OUT/fig9_n1e5" >/dev/null
+  --set train.iterations=100 --set train.log_points=10 --set run.batch=1 \
+  --set data.engine=sharded \
+  -o "$OUT/fig9_n1e5" >/dev/null
 wall=$(sed -n 's/.*"wall_s": \([0-9.]*\).*/\1/p' "$OUT/fig9_n1e5/manifest.json")
 teams=$(sed -n 's/.*"teams": \([0-9]*\).*/\1/p' "$OUT/fig9_n1e5/manifest.json")
 sum=$(awk -F, 'NR > 1 { s += $NF } END { printf "%.3f", s }' "$OUT/fig9_n1e5/cells.csv")
@@ -59,6 +62,146 @@ for dk in ${HESSIAN_SIZES:-1000 2000 4000}; do
     row hessian "dK=$dk n=8192 ranks=$np: + eigenvectors (pdsyevd)" "$6" s
   done
 done
+
+# --- sharded engine (issue 6 parts 1, 2, 4) ---------------------------------
+# ms per iteration of the fused kernel (loss, gradient and quantity (9) at
+# every iteration, as train.c does) at n in {1e5, 1e6, 1e7}, d in {10, 100},
+# K = 10, on 1 rank and on 2 ranks as one team, next to
+#   memory bound  = bytes of X and y per iteration / STREAM triad bandwidth
+#                   (measured here: 1 process, or 2 at once for 2 ranks)
+#   compute bound = flops per iteration / measured multiply+add peak (no FMA:
+#                   tsim's kernels may not contract; x ranks)
+#   numpy         = scripts/bench_numpy.py: the same step in plain NumPy on
+#                   OpenBLAS, one thread, run right before tsim.
+# Timing: two runs, train.iterations = 1 and = I, of one cell; their
+# difference over I - 1 is the time of an iteration without the data
+# generation: wall time (cells.csv wall_s) and CPU time (the largest
+# user+sys of the ranks, /usr/bin/time), the latter being what an
+# iteration costs when other processes share the cores. The bounds come
+# from CPU-timed probes (bench/machine.c), the ratios are given for both. n = 1e7 with d = 100 (8 GB of samples) is left out: it
+# needs data.storage: regenerate. Peak resident memory is the largest
+# VmHWM of the ranks (/usr/bin/time %M). BENCH_ACTIVATIONS="quadratic relu"
+# (default) adds an activation as soon as tsim accepts it; BENCH_SIZES
+# ("100000 1000000 10000000") picks the sample counts.
+BUILD=${BUILD:-build}
+MACHINE="$BUILD/bench/machine"
+triad1=$("$MACHINE" triad 256 | awk '{print $2}')
+peak1=$("$MACHINE" peak | awk '{print $2}')
+"$MACHINE" triad 256 > "$OUT/triad_a.txt" & "$MACHINE" triad 256 > "$OUT/triad_b.txt"; wait
+triad2=$(cat "$OUT/triad_a.txt" "$OUT/triad_b.txt" | awk '{s += $2} END {printf "%.3f", s}')
+echo "sharded engine: STREAM triad $triad1 GB/s (1 process), $triad2 GB/s (2 at once); multiply+add peak $peak1 GFLOP/s per core"
+row machine "STREAM triad, 1 process" "$triad1" GB/s
+row machine "STREAM triad, 2 processes" "$triad2" GB/s
+row machine "multiply+add peak, 1 core" "$peak1" GFLOP/s
+cat > "$OUT/engine.yaml" <<'YAML'
+name: bench_engine
+model:   {activation: quadratic, d: 10, K: 10, C: 1.0, loss_scale: 0.25}
+teacher: {norm: 1.0, direction: e1}
+data:    {n: 100000, n_test: 100, seed: 7, engine: sharded}
+init:    {scale: 0.01, seed: 0}
+train:   {eta: 0.0001, iterations: 10, log_every: 1000000000}
+output:  {neurons: false}
+YAML
+# engine_run DIR NP ITERATIONS SETTINGS...: prints "wall_s cpu_s maxrss_MB"
+engine_run() {
+  local dir=$1 np=$2 it=$3; shift 3
+  rm -rf "$dir" "$dir".rss.*
+  mpirun -q --oversubscribe -np "$np" sh -c \
+    'exec /usr/bin/time -f "%U %S %M" -o "$0.rss.$OMPI_COMM_WORLD_RANK" "$@"' "$dir" \
+    bin/tsim run "$OUT/engine.yaml" -q --team-size "$np" -o "$dir" \
+    --set train.iterations="$it" "$@" >/dev/null
+  local wall
+  wall=$(tail -1 "$dir/cells.csv" | awk -F, '{print $NF}')
+  cat "$dir".rss.* | awk -v w="$wall" '{ c = $1 + $2; if (c > cpu) cpu = c; if ($3 > m) m = $3 }
+    END { printf "%s %.3f %.0f\n", w, cpu, m / 1024 }'
+  rm -f "$dir".rss.*
+}
+K=10
+for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
+  if ! bin/tsim validate "$OUT/engine.yaml" --set model.activation="$act" >/dev/null 2>&1; then
+    echo "  (activation $act: not accepted by this tsim yet, skipped)"
+    continue
+  fi
+  for d in 10 100; do
+    for n in ${BENCH_SIZES:-100000 1000000 10000000}; do
+      if [ "$n" -ge 10000000 ] && [ "$d" -ge 100 ]; then
+        echo "  ($act n=$n d=$d: 8 GB of samples, skipped: needs data.storage: regenerate)"
+        continue
+      fi
+      # enough iterations that they, not the noise of making the samples,
+      # decide the difference
+      iters=$(( n >= 10000000 ? 16 : n >= 1000000 ? 41 : 201 ))
+      [ "$d" -ge 100 ] && iters=$(( (iters + 1) / 4 + 1 ))
+      # flops per sample: fused_flops_per_sample (src/fused.c) with V
+      flops=$(awk -v n="$n" -v d="$d" -v K="$K" 'BEGIN { printf "%.6e", n * (6*K*d + 7*K + 9) }')
+      bytes=$(awk -v n="$n" -v d="$d" 'BEGIN { printf "%.6e", n * (d + 1) * 8 }')
+      np_wall="" np_cpu=""
+      if [ "$act" = quadratic ]; then
+        set -- $(/usr/bin/python3 scripts/bench_numpy.py "$n" "$d" "$K" $(( n >= 10000000 ? 2 : 3 )) 2>/dev/null || echo "")
+        np_wall=${1:-} np_cpu=${2:-}
+      fi
+      one_ms="" one_cpu=""
+      for np in 1 2; do
+        dir="$OUT/engine_${act}_d${d}_n${n}_np${np}"
+        set -- --set model.activation="$act" --set model.d="$d" --set data.n="$n"
+        read -r wa ca _ < <(engine_run "$dir" "$np" 1 "$@")
+        read -r wb cb rss < <(engine_run "$dir" "$np" "$iters" "$@")
+        ms=$(awk -v a="$wa" -v b="$wb" -v I="$iters" 'BEGIN { printf "%.3f", (b - a) / (I - 1) * 1000 }')
+        cpu=$(awk -v a="$ca" -v b="$cb" -v I="$iters" 'BEGIN { printf "%.3f", (b - a) / (I - 1) * 1000 }')
+        triad=$([ "$np" = 1 ] && echo "$triad1" || echo "$triad2")
+        set -- $(awk -v f="$flops" -v b="$bytes" -v ms="$ms" -v t="$triad" -v p="$peak1" -v np="$np" 'BEGIN {
+          mem = b / (t * 1e9) * 1e3; comp = f / (p * 1e9 * np) * 1e3; bound = mem > comp ? mem : comp
+          printf "%.3f %.3f %.3f %.2f", f / (ms * 1e6), mem, comp, ms / bound }')
+        cpu_ratio=$(awk -v f="$flops" -v b="$bytes" -v c="$cpu" -v t="$triad" -v p="$peak1" -v np="$np" 'BEGIN {
+          mem = b / (t * 1e9) * 1e3; comp = f / (p * 1e9 * np) * 1e3; bound = mem > comp ? mem : comp
+          printf "%.2f", c / bound }')
+        s="$act d=$d n=$n ranks=$np"
+        row engine "$s: ms/iteration (wall)" "$ms" ms
+        row engine "$s: ms/iteration (CPU, per rank)" "$cpu" ms
+        row engine "$s: GFLOP/s (wall)" "$1" GFLOP/s
+        row engine "$s: memory bound" "$2" ms
+        row engine "$s: compute bound" "$3" ms
+        row engine "$s: wall / max(bounds)" "$4" ratio
+        row engine "$s: CPU / max(bounds)" "$cpu_ratio" ratio
+        row engine "$s: peak resident per rank" "$rss" MB
+        if [ "$np" = 1 ]; then
+          one_ms=$ms one_cpu=$cpu
+        else
+          row engine "$s: speedup over 1 rank (wall)" "$(awk -v a="$one_ms" -v b="$ms" 'BEGIN { printf "%.2f", a / b }')" ratio
+        fi
+      done
+      if [ -n "$np_wall" ]; then
+        row engine "$act d=$d n=$n: numpy step (wall)" "$np_wall" ms
+        row engine "$act d=$d n=$n: numpy step (CPU)" "$np_cpu" ms
+        row engine "$act d=$d n=$n: numpy / tsim 1 rank (wall)" "$(awk -v a="$np_wall" -v b="$one_ms" 'BEGIN { printf "%.1f", a / b }')" ratio
+        row engine "$act d=$d n=$n: numpy / tsim 1 rank (CPU)" "$(awk -v a="$np_cpu" -v b="$one_cpu" 'BEGIN { printf "%.1f", a / b }')" ratio
+      fi
+    done
+  done
+done
+
+# --- cells batched over shared data (issue 6 part 2) ------------------------
+# The Fig. 9 grid at n = 1e6 reduced to 2 seeds and 50 iterations (60 cells:
+# the full 600 cells x 20000 iterations at this n would take days), on 2
+# ranks as 2 teams, one cell at a time (run.batch=1) and batched
+# (run.batch=0, automatic), back to back; the tables must be identical.
+echo "batching: Fig. 9 grid at n = 1e6, 2 seeds, 50 iterations (60 cells), 2 ranks"
+for b in 1 0; do
+  rm -rf "$OUT/fig9_batch$b"
+  mpirun -q --oversubscribe -np 2 bin/tsim run configs/wang2021_fig9.yaml -q \
+    --set data.n=1000000 --set data.n_test=1000 --set 'init.seed=[0,1]' \
+    --set train.iterations=50 --set run.batch=$b --set data.engine=sharded -o "$OUT/fig9_batch$b" >/dev/null
+done
+w1=$(sed -n 's/.*"wall_s": \([0-9.]*\).*/\1/p' "$OUT/fig9_batch1/manifest.json")
+w0=$(sed -n 's/.*"wall_s": \([0-9.]*\).*/\1/p' "$OUT/fig9_batch0/manifest.json")
+same=yes
+for f in cells.csv metrics.csv; do
+  cmp -s <(sed 's/,[^,]*$//' "$OUT/fig9_batch1/$f") <(sed 's/,[^,]*$//' "$OUT/fig9_batch0/$f") || same=NO
+done
+row batching "fig9 n=1e6 60 cells 2 ranks: one cell at a time" "$w1" s
+row batching "fig9 n=1e6 60 cells 2 ranks: batched (auto)" "$w0" s
+row batching "speedup" "$(awk -v a="$w1" -v b="$w0" 'BEGIN { printf "%.2f", a / b }')" ratio
+row batching "tables identical (wall_s aside)" "$same" -
 echo "wrote $CSV"
 
 # --- fourth-moment engine (issue 6, part 3) ---------------------------------

@@ -177,6 +177,10 @@ static const field schema[] = {
      "ranks per team (0: chosen from the world size and the cells)"},
     {"run.checkpoint_seconds", NULL, F_REAL, "600", 0, INFINITY, 1, NULL, 0,
      NO_PARAM, "write a checkpoint this often (and whenever a stop is requested)"},
+    {"run.batch", NULL, F_INT, "0", 0, 4096, 0, NULL, 0, NO_PARAM,
+     "cells sharing a data set that a team advances together in one pass over "
+     "the samples (0: automatic, up to 16; 1: off; N: at most N); results are "
+     "bitwise the same"},
 };
 #define NFIELDS ((int)(sizeof schema / sizeof schema[0]))
 
@@ -861,6 +865,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   parse_bool(gv[ion].texts[0], &cfg->out_neurons);
   parse_int64(gv[field_index("run.team_size")].texts[0], &cfg->team_size);
   parse_real(gv[field_index("run.checkpoint_seconds")].texts[0], &cfg->checkpoint_seconds);
+  parse_int64(gv[field_index("run.batch")].texts[0], &cfg->batch);
   TSIM_TRY(cross_check(cfg, gv, root, err));
   /* the grid */
   cfg->ncells = 1;
@@ -1024,6 +1029,10 @@ static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
   }
   if (!strcmp(f->key, "run.checkpoint_seconds")) {
     shortest_double(buf, cap, cfg->checkpoint_seconds);
+    return;
+  }
+  if (!strcmp(f->key, "run.batch")) {
+    snprintf(buf, cap, "%lld", (long long)cfg->batch);
     return;
   }
   const char *at = (const char *)&cfg->base + f->offset;

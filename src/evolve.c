@@ -231,7 +231,8 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   for (int64_t t = t_first;; ++t) {
     res->iterations = t;
     res->wall_s = wall_before + tsim_wtime() - t_start;
-    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, res)) {
+    const cell_result *progress[1] = {res};
+    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, progress, 1)) {
       rc = TSIM_ESTOP;
       break;
     }

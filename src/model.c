@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsim/fused.h"
+
 struct model_work {
   int64_t nvec;     /* K*d + 2 */
   double *part;     /* one chunk's partial sums */
   double *total;
-  double *u, *v;    /* W^T x and V^T x for one sample */
+  fused_work *fused; /* the block pass's buffers (quadratic) */
+  double *u, *v;     /* one sample's projections (the general kernels) */
   esum *full, *loss_only;
 };
 
@@ -23,6 +26,12 @@ void model_from_params(const tsim_params *p, tsim_model *m) {
   m->C = params_output_scale(p);
   m->loss_scale = p->loss_scale;
   m->norm_tied = p->norm_tied;
+}
+
+static inline double dot(const double *a, const double *b, int64_t n) {
+  double s = 0.0;
+  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
 }
 
 /* Wang & Abernethy's quadratic engine, or the general one (relu, abs, the
@@ -40,6 +49,7 @@ model_work *model_work_create(const tsim_model *m) {
   w->nvec = model_part_size(m);
   w->part = tsim_xcalloc((size_t)w->nvec, sizeof(double));
   w->total = tsim_xcalloc((size_t)w->nvec, sizeof(double));
+  w->fused = fused_work_create(m->d, m->K);
   w->u = tsim_xcalloc((size_t)m->K, sizeof(double));
   w->v = tsim_xcalloc((size_t)m->K, sizeof(double));
   w->full = esum_create(w->nvec);
@@ -52,6 +62,7 @@ void model_work_destroy(model_work **wp) {
   model_work *w = *wp;
   free(w->part);
   free(w->total);
+  fused_work_destroy(&w->fused);
   free(w->u);
   free(w->v);
   esum_destroy(&w->full);
@@ -60,68 +71,23 @@ void model_work_destroy(model_work **wp) {
   *wp = NULL;
 }
 
-static inline double dot(const double *a, const double *b, int64_t n) {
-  double s = 0.0;
-  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
-  return s;
-}
-
-/* Quadratic student, Wang & Abernethy (5) and (9):
- *   r_i = C sum_k u_k^2 - y_i,  u_k = x_i^T w_k,  v_k = x_i^T v_k
- *   grad part: r_i u_k x_i;  loss part: r_i^2;
- *   Hessian form part: 4 C r_i sum_k v_k^2 + 8 C^2 (sum_k u_k v_k)^2. */
+/* Quadratic student, Wang & Abernethy (5) and (9), by the fused block pass
+ * (fused.c: U = X_b W, residuals, G += X_b^T (r .* U) per block of rows):
+ *   grad part: sum_i r_i u_ik x_i;  loss part: sum_i r_i^2;
+ *   Hessian form part: sum_i 4 C r_i ||V^T x_i||^2 + 8 C^2 (u_i . V^T x_i)^2. */
 static void chunk_quadratic(const tsim_model *m, const double *x,
                             const double *y, int64_t rows, const double *W,
-                            const double *V, double *part, double *u,
-                            double *v) {
-  const int64_t d = m->d, K = m->K;
-  const double C = m->C;
-  double *grad = part;
-  double loss = 0.0, hq = 0.0;
-  memset(part, 0, (size_t)(K * d + 2) * sizeof(double));
-  for (int64_t i = 0; i < rows; ++i) {
-    const double *xi = x + i * d;
-    double s = 0.0;
-    for (int64_t k = 0; k < K; ++k) {
-      u[k] = dot(xi, W + k * d, d);
-      s += u[k] * u[k];
-    }
-    const double r = C * s - y[i];
-    loss += r * r;
-    for (int64_t k = 0; k < K; ++k) {
-      const double a = r * u[k];
-      double *gk = grad + k * d;
-      for (int64_t j = 0; j < d; ++j) gk[j] += a * xi[j];
-    }
-    if (V) {
-      double vv = 0.0, uv = 0.0;
-      for (int64_t k = 0; k < K; ++k) {
-        v[k] = dot(xi, V + k * d, d);
-        vv += v[k] * v[k];
-        uv += u[k] * v[k];
-      }
-      hq += 4.0 * C * r * vv + 8.0 * C * C * uv * uv;
-    }
-  }
-  part[K * d] = loss;
-  part[K * d + 1] = hq;
+                            const double *V, double *part, fused_work *fw) {
+  fused_job job = {m, W, V, part};
+  fused_chunk(fw, x, y, rows, &job, 1, 0);
 }
 
 static double chunk_loss_quadratic(const tsim_model *m, const double *x,
                                    const double *y, int64_t rows,
-                                   const double *W) {
-  const int64_t d = m->d, K = m->K;
+                                   const double *W, fused_work *fw) {
   double loss = 0.0;
-  for (int64_t i = 0; i < rows; ++i) {
-    const double *xi = x + i * d;
-    double s = 0.0;
-    for (int64_t k = 0; k < K; ++k) {
-      const double u = dot(xi, W + k * d, d);
-      s += u * u;
-    }
-    const double r = m->C * s - y[i];
-    loss += r * r;
-  }
+  fused_job job = {m, W, NULL, &loss};
+  fused_chunk(fw, x, y, rows, &job, 1, 1);
   return loss;
 }
 
@@ -200,12 +166,15 @@ static double chunk_loss_general(const tsim_model *m, const double *x,
 void model_chunk(const tsim_model *m, const double *x, const double *y,
                  int64_t rows, const double *W, const double *V,
                  double *part) {
-  double *u = tsim_xmalloc((size_t)m->K * 2 * sizeof(double));
-  if (is_plain_quadratic(m))
-    chunk_quadratic(m, x, y, rows, W, V, part, u, u + m->K);
-  else
+  if (is_plain_quadratic(m)) {
+    fused_work *fw = fused_work_create(m->d, m->K);
+    chunk_quadratic(m, x, y, rows, W, V, part, fw);
+    fused_work_destroy(&fw);
+  } else {
+    double *u = tsim_xmalloc((size_t)m->K * 2 * sizeof(double));
     chunk_general(m, x, y, rows, W, part, u, u + m->K);
-  free(u);
+    free(u);
+  }
 }
 
 void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
@@ -225,9 +194,9 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
       else
         w->part[0] = chunk_loss_general(m, x, y, rows, W, w->v);
     } else if (full) {
-      chunk_quadratic(m, x, y, rows, W, V, w->part, w->u, w->v);
+      chunk_quadratic(m, x, y, rows, W, V, w->part, w->fused);
     } else {
-      w->part[0] = chunk_loss_quadratic(m, x, y, rows, W);
+      w->part[0] = chunk_loss_quadratic(m, x, y, rows, W, w->fused);
     }
     esum_add(acc, w->part);
   }

@@ -433,7 +433,9 @@ static void format_cell(const tsim_config *cfg, const cell_result *r, FILE *cons
   }
 }
 
-/* Append a parked cell's fragments to the tables and remove them. */
+/* Append a parked cell's fragments to the tables; the caller removes them
+ * (remove_parked) once the tables are flushed, so a failing write (full
+ * disk) leaves them for the resume. */
 static int unpark(run_output *o, int64_t cell, tsim_error *err) {
   char path[4400], buf[65536];
   for (int t = 0; t < NTABLES; ++t) {
@@ -445,9 +447,16 @@ static int unpark(run_output *o, int64_t cell, tsim_error *err) {
     size_t got;
     while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, o->table[t]);
     fclose(in);
-    unlink(path);
   }
   return TSIM_OK;
+}
+
+static void remove_parked(run_output *o, int64_t cell) {
+  char path[4400];
+  for (int t = 0; t < 3; ++t) {
+    pending_path(o, cell, t, path, sizeof path);
+    unlink(path);
+  }
 }
 
 static int64_t position_of(const run_output *o, int64_t cell) {
@@ -488,6 +497,7 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
   }
   format_cell(cfg, r, o->table);
   o->next += 1;
+  const int64_t first_unparked = o->next;
   while (o->next < o->nids && o->parked[o->next]) {
     TSIM_TRY(unpark(o, o->ids[o->next], err));
     o->parked[o->next] = 0;
@@ -497,6 +507,7 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
     if (o->table[t] && (fflush(o->table[t]) || ferror(o->table[t])))
       return tsim_fail(err, TSIM_EFAIL, "%s: writing results failed: %s",
                        o->dir, strerror(errno));
+  for (int64_t p = first_unparked; p < o->next; ++p) remove_parked(o, o->ids[p]);
   return TSIM_OK;
 }
 

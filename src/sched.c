@@ -1,15 +1,21 @@
 /* sched.c - coordinator and teams (see sched.h).
  *
  * Messages (world communicator), between rank 0 and the team leaders:
- *   TAG_DONE   leader -> 0: ready for work; payload = the packed result of
- *              the cell just finished (empty the first time or after abort)
+ *   TAG_DONE   leader -> 0: ready for work (the first time, or the batch
+ *              handed before has ended); a packed result, if any, is that
+ *              of a cell just finished
+ *   TAG_RESULT leader -> 0: the packed result of one cell of the running
+ *              batch, sent as it finishes (the batch goes on)
  *   TAG_FAIL   leader -> 0: the team failed; payload = the error message
- *   TAG_ASSIGN 0 -> leader: int64 cell id (-1 to stop), then the packed
- *              saved state to resume the cell from, if it has one
- *   TAG_ABORT  0 -> leader: stop the running cell (another team failed)
- *   TAG_SNAPSHOT 0 -> leader: send the running cell's state; int64 payload
- *              1 = and stop the cell (a stop was requested)
- *   TAG_STATE  leader -> 0: the packed state (t, W_t, rows, events)
+ *   TAG_ASSIGN 0 -> leader: a batch: int64 count (0 to stop), then per cell
+ *              its int64 id, int64 length and packed saved state (length 0:
+ *              none). A batch is one cell, or several cells sharing a data
+ *              set that the team advances in lockstep (run.batch)
+ *   TAG_ABORT  0 -> leader: stop the running batch (another team failed)
+ *   TAG_SNAPSHOT 0 -> leader: send the running cells' states; int64 payload
+ *              1 = and stop them (a stop was requested)
+ *   TAG_STATE  leader -> 0: int64 count, then per running cell its int64
+ *              length and packed state (t, W_t, rows, events)
  * Each leader broadcasts the assignment (and, at every iteration, the stop
  * flag) inside its team, so the ranks of a team always agree.
  *
@@ -27,6 +33,7 @@
 
 #include "tsim/checkpoint.h"
 #include "tsim/engine.h"
+#include "tsim/evolve.h"
 #include "tsim/output.h"
 #include "tsim/stop.h"
 #include "tsim/train.h"
@@ -37,7 +44,8 @@ enum {
   TAG_ASSIGN = 13,
   TAG_ABORT = 14,
   TAG_SNAPSHOT = 15,
-  TAG_STATE = 16
+  TAG_STATE = 16,
+  TAG_RESULT = 17
 };
 
 typedef struct sched {
@@ -52,7 +60,10 @@ typedef struct sched {
   int progress;          /* PROGRESS_LIVE, _LOG or _NONE */
   /* coordinator (rank 0) */
   run_output *out;
-  int64_t *running;   /* per team: its cell, -1 idle */
+  int64_t *running;   /* per team: the first cell of its batch, -1 idle */
+  int64_t *team_cells; /* per team: bmax slots, the batch's unfinished cells */
+  int *team_ncells;
+  unsigned char *taken; /* per cell id: handed out */
   int *stopped;       /* per team: told to stop */
   int64_t by_status[4], done;
   int failing;        /* a team failed: hand out nothing more */
@@ -68,14 +79,18 @@ typedef struct sched {
   int stopping;              /* a stop was requested: hand out nothing */
   int ckpt_active, ckpt_stop;
   int *waiting;              /* per team: its state is still to come */
-  cell_result *snap;         /* per team: the state it sent */
+  cell_result **snap;        /* per team: the states it sent */
+  int *nsnap;
   int *have_snap;
   double last_ckpt;
   int64_t ckpt_written;      /* generations written by this run */
   int64_t finished_before;   /* cells a resumed run found finished */
   /* team members: the state their assignment came with */
-  cell_result assigned_state;
-  int have_assigned_state;
+  int bmax;                  /* most cells in a batch */
+  int64_t *batch;            /* the cells of the batch handed to this team */
+  int nbatch;
+  cell_result *assigned_state; /* per batch cell: the state it came with */
+  int *have_assigned_state;
 } sched;
 
 /* ---------------------------------------------------------- the cells */
@@ -182,6 +197,16 @@ static int choose_team_size(const sched *s, int64_t requested, int size) {
   return g;
 }
 
+/* Most cells per batch: run.batch, or automatically up to 16 while every
+ * team still gets about two batches (a batch lasts as long as its longest
+ * cell, so fewer, larger batches would balance the teams worse). */
+static int choose_batch(const sched *s, int64_t requested) {
+  if (requested > 0) return (int)requested;
+  int64_t b = s->norder / (2 * (int64_t)s->nteams);
+  if (b > 16) b = 16;
+  return b < 1 ? 1 : (int)b;
+}
+
 /* ---------------------------------------------------------- progress */
 
 static void format_eta(double seconds, char *buf, size_t cap) {
@@ -196,7 +221,7 @@ static void format_eta(double seconds, char *buf, size_t cap) {
 static void progress_line(sched *s, int final) {
   const double now = tsim_wtime(), elapsed = now - s->t0;
   int running = 0;
-  for (int t = 0; t < s->nteams; ++t) running += s->running[t] >= 0;
+  for (int t = 0; t < s->nteams; ++t) running += s->team_ncells[t];
   const double rate = elapsed > 0 ? s->done / elapsed : 0;
   char eta[32];
   format_eta(rate > 0 ? (s->norder - s->done) / rate : NAN, eta, sizeof eta);
@@ -253,6 +278,13 @@ static void maybe_finish_checkpoint(sched *s);
 
 static void accept_result(sched *s, const cell_result *r) {
   tsim_error err = {0};
+  for (int t = 0; t < s->nteams; ++t) /* it no longer runs */
+    for (int i = 0; i < s->team_ncells[t]; ++i)
+      if (s->team_cells[(int64_t)t * s->bmax + i] == r->cell) {
+        s->team_cells[(int64_t)t * s->bmax + i] =
+            s->team_cells[(int64_t)t * s->bmax + --s->team_ncells[t]];
+        break;
+      }
   s->by_status[r->status] += 1;
   s->done += 1;
   s->finished[r->cell] = 1;
@@ -260,12 +292,65 @@ static void accept_result(sched *s, const cell_result *r) {
   cell_line(s, r);
 }
 
-static int64_t next_cell(sched *s) {
-  if (s->failing || s->stopping || s->cursor >= s->norder) return -1;
-  return s->order[s->cursor++];
+static int batchable(const tsim_params *p) {
+  return !evolve_applies(p) && engine_choose(p) == ENGINE_SHARDED &&
+         p->storage == STORAGE_MEMORY;
+}
+
+/* The next batch into CELLS (at most bmax): the next cell in the order
+ * and, when batching, later cells of the order that share its data set
+ * (train_same_data) and the fused pass takes (quadratic). Returns its size,
+ * 0 when nothing is left to hand out. */
+static int next_batch(sched *s, int64_t *cells) {
+  if (s->failing || s->stopping) return 0;
+  while (s->cursor < s->norder && s->taken[s->order[s->cursor]]) ++s->cursor;
+  if (s->cursor >= s->norder) return 0;
+  int n = 0;
+  cells[n++] = s->order[s->cursor];
+  s->taken[s->order[s->cursor++]] = 1;
+  if (s->bmax <= 1) return n;
+  tsim_params p0;
+  config_cell(s->cfg, cells[0], &p0);
+  /* the fused pass serves Wang & Abernethy's cells on stored samples; the
+   * moments engine and the model family (evolve.h) run one cell at a time */
+  if (!batchable(&p0)) return n;
+  for (int64_t i = s->cursor; i < s->norder && n < s->bmax; ++i) {
+    const int64_t c = s->order[i];
+    if (s->taken[c]) continue;
+    tsim_params p;
+    config_cell(s->cfg, c, &p);
+    if (!batchable(&p) || !train_same_data(&p0, &p)) continue;
+    cells[n++] = c;
+    s->taken[c] = 1;
+  }
+  return n;
 }
 
 /* ----------------------------------------------------------- checkpoint */
+
+static void drop_snap(sched *s, int t) {
+  if (!s->have_snap[t]) return;
+  for (int i = 0; i < s->nsnap[t]; ++i) cell_result_free(&s->snap[t][i]);
+  free(s->snap[t]);
+  s->snap[t] = NULL;
+  s->nsnap[t] = 0;
+  s->have_snap[t] = 0;
+}
+
+/* Team T's snapshot: deep copies of the N states. */
+static void keep_snap(sched *s, int t, const cell_result *const *states, int n) {
+  drop_snap(s, t);
+  s->snap[t] = tsim_xcalloc((size_t)(n ? n : 1), sizeof(cell_result));
+  for (int i = 0; i < n; ++i) {
+    void *buf = NULL;
+    size_t cap = 0;
+    const size_t len = cell_result_pack(states[i], &buf, &cap);
+    cell_result_unpack(buf, len, &s->snap[t][i]);
+    free(buf);
+  }
+  s->nsnap[t] = n;
+  s->have_snap[t] = 1;
+}
 
 static void write_checkpoint(sched *s) {
   ckpt_data d;
@@ -274,9 +359,12 @@ static void write_checkpoint(sched *s) {
   d.config_hash = config_hash(s->cfg);
   d.ncells = s->cfg->ncells;
   d.done = s->finished;
-  d.states = tsim_xcalloc((size_t)s->nteams + 1, sizeof(cell_result));
+  int64_t nstates = 1;
+  for (int t = 0; t < s->nteams; ++t) nstates += s->have_snap[t] ? s->nsnap[t] : 0;
+  d.states = tsim_xcalloc((size_t)nstates, sizeof(cell_result));
   for (int t = 0; t < s->nteams; ++t)
-    if (s->have_snap[t] && !s->finished[s->snap[t].cell]) d.states[d.nstates++] = s->snap[t];
+    for (int i = 0; s->have_snap[t] && i < s->nsnap[t]; ++i)
+      if (!s->finished[s->snap[t][i].cell]) d.states[d.nstates++] = s->snap[t][i];
   char *text = config_results_text(s->cfg);
   const size_t len = strlen(text) + 64 + (s->opt->cells ? strlen(s->opt->cells) : 0);
   d.config_yaml = tsim_xmalloc(len);
@@ -289,18 +377,17 @@ static void write_checkpoint(sched *s) {
   free(d.states);
   free(d.config_yaml);
   if (s->stopping) return; /* the interrupted cells' states go in the final one too */
-  for (int t = 0; t < s->nteams; ++t)
-    if (s->have_snap[t]) {
-      cell_result_free(&s->snap[t]);
-      s->have_snap[t] = 0;
-    }
+  for (int t = 0; t < s->nteams; ++t) drop_snap(s, t);
 }
 
 static void maybe_finish_checkpoint(sched *s) {
   if (!s->ckpt_active) return;
   for (int t = 0; t < s->nteams; ++t)
     if (s->waiting[t]) return;
-  write_checkpoint(s);
+  /* A run that failed meanwhile (say a finished cell's tables could not be
+   * written) writes no checkpoint: it would count that cell as done. The
+   * previous generation stays the one to resume from. */
+  if (!s->failing) write_checkpoint(s);
   s->ckpt_active = 0;
   s->last_ckpt = tsim_wtime();
 }
@@ -332,43 +419,93 @@ static void check_triggers(sched *s) {
   }
 }
 
-static void take_state(cell_result *into, const cell_result *from) {
-  void *buf = NULL;
-  size_t cap = 0;
-  const size_t len = cell_result_pack(from, &buf, &cap);
-  cell_result_unpack(buf, len, into);
-  free(buf);
+/* Append LEN bytes at SRC to the message *MSG of *USED bytes. */
+static void append(void **msg, size_t *used, size_t *cap, const void *src, size_t len) {
+  if (*used + len > *cap) {
+    *cap = 2 * (*used + len) + 64;
+    *msg = tsim_xrealloc(*msg, *cap);
+  }
+  memcpy((char *)*msg + *used, src, len);
+  *used += len;
 }
 
-/* The assignment of CELL: its id, then its saved state if it has one. */
-static void *assignment_message(const sched *s, int64_t cell, size_t *len) {
-  void *msg = NULL;
-  size_t cap = 0;
-  *len = sizeof cell;
-  if (cell >= 0 && s->resume_from[cell]) {
-    *len = cell_result_pack(s->resume_from[cell], &msg, &cap);
-    msg = tsim_xrealloc(msg, *len + sizeof cell);
-    memmove((char *)msg + sizeof cell, msg, *len);
-    *len += sizeof cell;
-  } else {
-    msg = tsim_xmalloc(sizeof cell);
+/* A list of packed states: int64 count, then per state int64 length and
+ * bytes (length 0: none). */
+static void *states_message(const cell_result *const *states, int n, const int64_t *ids,
+                            size_t *len) {
+  void *msg = NULL, *buf = NULL;
+  size_t used = 0, cap = 0, bcap = 0;
+  const int64_t count = n;
+  append(&msg, &used, &cap, &count, sizeof count);
+  for (int i = 0; i < n; ++i) {
+    if (ids) append(&msg, &used, &cap, &ids[i], sizeof ids[i]);
+    const int64_t blen = states[i] ? (int64_t)cell_result_pack(states[i], &buf, &bcap) : 0;
+    append(&msg, &used, &cap, &blen, sizeof blen);
+    if (blen) append(&msg, &used, &cap, buf, (size_t)blen);
   }
-  memcpy(msg, &cell, sizeof cell);
+  free(buf);
+  *len = used;
   return msg;
 }
 
-/* Send team leader FROM its next cell (with the saved state to resume
- * from, if any), or -1 to stop. */
+/* The assignment of the N cells CELLS: ids and saved states, if any. */
+static void *assignment_message(const sched *s, const int64_t *cells, int n, size_t *len) {
+  const cell_result **states = tsim_xcalloc((size_t)(n ? n : 1), sizeof *states);
+  for (int i = 0; i < n; ++i) states[i] = s->resume_from[cells[i]];
+  void *msg = states_message(states, n, cells, len);
+  free(states);
+  return msg;
+}
+
+/* Team TEAM now runs CELLS[0..n) (n = 0: idle). */
+static void set_running(sched *s, int team, const int64_t *cells, int n) {
+  s->running[team] = n ? cells[0] : -1;
+  s->team_ncells[team] = n;
+  if (n) memcpy(s->team_cells + (int64_t)team * s->bmax, cells, (size_t)n * sizeof(int64_t));
+}
+
+/* Send team leader FROM its next batch (with the saved states to resume
+ * from), or an empty one to stop. */
 static void assign(sched *s, int from, int team) {
-  const int64_t cell = next_cell(s);
+  int64_t *cells = tsim_xmalloc((size_t)s->bmax * sizeof(int64_t));
+  const int n = next_batch(s, cells);
   size_t len;
-  void *msg = assignment_message(s, cell, &len);
+  void *msg = assignment_message(s, cells, n, &len);
   par_send(s->world, msg, len, from, TAG_ASSIGN);
   free(msg);
-  if (cell < 0)
-    s->stopped[team] = 1;
-  else
-    s->running[team] = cell;
+  if (n == 0) s->stopped[team] = 1;
+  set_running(s, team, cells, n);
+  free(cells);
+}
+
+/* The states of a TAG_STATE message into *OUT (allocated); returns their
+ * number, -1 if the message is malformed. */
+static int unpack_states(const void *buf, size_t len, cell_result **out) {
+  const char *p = buf;
+  int64_t n = 0;
+  *out = NULL;
+  if (len < sizeof n) return -1;
+  memcpy(&n, p, sizeof n);
+  size_t at = sizeof n;
+  if (n < 0 || n > 1000000) return -1;
+  *out = tsim_xcalloc((size_t)(n ? n : 1), sizeof(cell_result));
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t blen = 0;
+    if (at + sizeof blen > len) goto bad;
+    memcpy(&blen, p + at, sizeof blen);
+    at += sizeof blen;
+    if (blen <= 0 || at + (size_t)blen > len ||
+        cell_result_unpack(p + at, (size_t)blen, &(*out)[i]) != TSIM_OK) {
+      for (int64_t j = 0; j < i; ++j) cell_result_free(&(*out)[j]);
+      goto bad;
+    }
+    at += (size_t)blen;
+  }
+  return (int)n;
+bad:
+  free(*out);
+  *out = NULL;
+  return -1;
 }
 
 /* Handle one message from a team leader. */
@@ -377,19 +514,36 @@ static void serve(sched *s) {
   const size_t len = par_recv(s->world, &s->buf, &s->cap, -1, -1, &from, &tag);
   const int team = team_of_rank(s, from);
   if (tag == TAG_STATE) {
-    cell_result st;
-    if (cell_result_unpack(s->buf, len, &st) == TSIM_OK && s->ckpt_active &&
-        s->waiting[team] && st.cell == s->running[team] && !s->have_snap[team]) {
-      s->snap[team] = st;
-      s->have_snap[team] = 1;
-      s->waiting[team] = 0;
-      maybe_finish_checkpoint(s);
-    } else {
-      cell_result_free(&st);
+    if (s->ckpt_active && s->waiting[team] && !s->have_snap[team]) {
+      cell_result *states = NULL;
+      const int n = unpack_states(s->buf, len, &states);
+      int ok = n >= 0;
+      for (int i = 0; ok && i < n; ++i) { /* states of this team's batch only */
+        int mine = 0;
+        for (int j = 0; j < s->team_ncells[team]; ++j)
+          mine |= s->team_cells[(int64_t)team * s->bmax + j] == states[i].cell;
+        ok = mine;
+      }
+      if (ok) {
+        const cell_result **ptr = tsim_xcalloc((size_t)(n ? n : 1), sizeof *ptr);
+        for (int i = 0; i < n; ++i) ptr[i] = &states[i];
+        keep_snap(s, team, ptr, n);
+        free(ptr);
+        s->waiting[team] = 0;
+        maybe_finish_checkpoint(s);
+      }
+      for (int i = 0; i < (n > 0 ? n : 0); ++i) cell_result_free(&states[i]);
+      free(states);
     }
     return;
   }
-  s->running[team] = -1;
+  if (tag == TAG_RESULT) {
+    cell_result r;
+    if (cell_result_unpack(s->buf, len, &r) == TSIM_OK) accept_result(s, &r);
+    cell_result_free(&r);
+    return;
+  }
+  set_running(s, team, NULL, 0);
   if (tag == TAG_FAIL) {
     tsim_error err = {TSIM_EFAIL, ""};
     const int64_t *code = s->buf;
@@ -410,13 +564,12 @@ static void serve(sched *s) {
 
 /* Team 0's interrupt hook on rank 0: serve every waiting message, print
  * progress, and stop team 0's cell if the run is failing. */
-static int coordinator_poll(sched *s, const cell_result *progress) {
+static int coordinator_poll(sched *s, const cell_result *const *progress, int n) {
   while (par_iprobe(s->world, -1, -1)) serve(s);
   check_triggers(s);
   int stop_here = 0;
   if (s->ckpt_active && s->waiting[0]) {
-    take_state(&s->snap[0], progress);
-    s->have_snap[0] = 1;
+    keep_snap(s, 0, progress, n);
     s->waiting[0] = 0;
     stop_here = s->ckpt_stop;
     maybe_finish_checkpoint(s);
@@ -427,12 +580,12 @@ static int coordinator_poll(sched *s, const cell_result *progress) {
 
 /* -------------------------------------------------------------- teams */
 
-static int team_interrupt(void *ctx, const cell_result *progress) {
+static int team_interrupt(void *ctx, const cell_result *const *progress, int n) {
   sched *s = ctx;
   int64_t flag = 0;
   if (s->team_rank == 0) {
     if (s->rank == 0) {
-      flag = coordinator_poll(s, progress);
+      flag = coordinator_poll(s, progress, n);
     } else {
       if (par_iprobe(s->world, 0, TAG_ABORT)) {
         par_recv(s->world, &s->buf, &s->cap, 0, TAG_ABORT, NULL, NULL);
@@ -442,9 +595,8 @@ static int team_interrupt(void *ctx, const cell_result *progress) {
         int64_t stop = 0;
         par_recv(s->world, &s->buf, &s->cap, 0, TAG_SNAPSHOT, NULL, NULL);
         memcpy(&stop, s->buf, sizeof stop);
-        void *msg = NULL;
-        size_t cap = 0;
-        const size_t len = cell_result_pack(progress, &msg, &cap);
+        size_t len;
+        void *msg = states_message(progress, n, NULL, &len);
         par_send(s->world, msg, len, 0, TAG_STATE);
         free(msg);
         if (stop) flag = 1;
@@ -455,38 +607,76 @@ static int team_interrupt(void *ctx, const cell_result *progress) {
   return (int)flag;
 }
 
-/* Run one cell on this team. Returns 0, TSIM_ESTOP (aborted) or an error
- * agreed over the team. */
-static int run_cell(sched *s, int64_t cell, cell_result *res, tsim_error *err) {
-  const train_hooks hooks = {team_interrupt, s};
-  const cell_result *from = s->have_assigned_state ? &s->assigned_state : NULL;
-  return train_cell(s->cfg, cell, s->team, s->cache, &hooks, from, res, err);
+/* A cell of the batch finished: rank 0 takes its result, another team's
+ * leader sends it to rank 0 at once (so tables and checkpoints never wait
+ * for the rest of the batch). */
+static void team_finished(void *ctx, const cell_result *res) {
+  sched *s = ctx;
+  if (s->team_rank != 0) return;
+  if (s->rank == 0) {
+    accept_result(s, res);
+    maybe_progress(s);
+    return;
+  }
+  const size_t len = cell_result_pack(res, &s->buf, &s->cap);
+  par_send(s->world, s->buf, len, 0, TAG_RESULT);
 }
 
-/* The leader's assignment message (cell id, optional state) to every rank
- * of the team; returns the cell id. */
-static int64_t share_assignment(sched *s, const void *msg, size_t len) {
-  int64_t header[2] = {-1, 0};
-  if (s->team_rank == 0) {
-    memcpy(&header[0], msg, sizeof(int64_t));
-    header[1] = (int64_t)(len - sizeof(int64_t));
+/* Run the batch this team was handed. Returns 0, TSIM_ESTOP (aborted or
+ * stopped) or an error agreed over the team; results went out through
+ * team_finished. */
+static int run_batch(sched *s, tsim_error *err) {
+  const train_hooks hooks = {team_interrupt, team_finished, s};
+  const cell_result **from = tsim_xcalloc((size_t)s->nbatch, sizeof *from);
+  cell_result *res = tsim_xcalloc((size_t)s->nbatch, sizeof *res);
+  for (int i = 0; i < s->nbatch; ++i)
+    from[i] = s->have_assigned_state[i] ? &s->assigned_state[i] : NULL;
+  const int rc = train_batch(s->cfg, s->batch, s->nbatch, s->team, s->cache, &hooks, from,
+                             res, err);
+  for (int i = 0; i < s->nbatch; ++i) cell_result_free(&res[i]);
+  free(res);
+  free(from);
+  return rc;
+}
+
+static void drop_assigned(sched *s) {
+  for (int i = 0; i < s->nbatch; ++i)
+    if (s->have_assigned_state[i]) cell_result_free(&s->assigned_state[i]);
+  memset(s->have_assigned_state, 0, (size_t)s->bmax * sizeof(int));
+  s->nbatch = 0;
+}
+
+/* The leader's assignment message (LEN bytes at MSG) to every rank of the
+ * team: sets batch, nbatch and the assigned states; returns nbatch. */
+static int share_assignment(sched *s, const void *msg, size_t len) {
+  int64_t size = (int64_t)len;
+  if (s->team_size > 1) par_bcast(s->team, &size, sizeof size, 0);
+  char *copy = tsim_xmalloc((size_t)(size ? size : 1));
+  if (s->team_rank == 0) memcpy(copy, msg, (size_t)size);
+  if (s->team_size > 1) par_bcast(s->team, copy, (size_t)size, 0);
+  drop_assigned(s);
+  int64_t n = 0;
+  size_t at = sizeof n;
+  memcpy(&n, copy, sizeof n);
+  for (int64_t i = 0; i < n && i < s->bmax; ++i) {
+    int64_t blen = 0;
+    memcpy(&s->batch[i], copy + at, sizeof(int64_t));
+    memcpy(&blen, copy + at + sizeof(int64_t), sizeof blen);
+    at += 2 * sizeof(int64_t);
+    if (blen > 0)
+      s->have_assigned_state[i] =
+          cell_result_unpack(copy + at, (size_t)blen, &s->assigned_state[i]) == TSIM_OK;
+    at += (size_t)blen;
+    s->nbatch = (int)i + 1;
   }
-  if (s->team_size > 1) par_bcast(s->team, header, sizeof header, 0);
-  if (s->have_assigned_state) cell_result_free(&s->assigned_state);
-  s->have_assigned_state = 0;
-  if (header[0] < 0 || header[1] == 0) return header[0];
-  void *state = tsim_xmalloc((size_t)header[1]);
-  if (s->team_rank == 0) memcpy(state, (const char *)msg + sizeof(int64_t), (size_t)header[1]);
-  if (s->team_size > 1) par_bcast(s->team, state, (size_t)header[1], 0);
-  s->have_assigned_state =
-      cell_result_unpack(state, (size_t)header[1], &s->assigned_state) == TSIM_OK;
-  free(state);
-  return header[0];
+  free(copy);
+  return s->nbatch;
 }
 
 /* Test hook (fault injection for the test suite): TSIM_FAULT="RANK:N"
- * makes world rank RANK fail when it starts its N-th cell, as an unreadable
- * file on one rank would; TSIM_FAULT="RANK:N:exit" makes it exit instead.
+ * makes world rank RANK fail when it starts its N-th batch (one cell, or
+ * the cells handed together), as an unreadable file on one rank would;
+ * TSIM_FAULT="RANK:N:exit" makes it exit instead.
  * Counting a rank's own cells keeps the hook independent of the schedule. */
 static int injected_fault(sched *s, int64_t cell, tsim_error *err) {
   const char *f = getenv("TSIM_FAULT");
@@ -504,9 +694,9 @@ static int injected_fault(sched *s, int64_t cell, tsim_error *err) {
                    (long long)cell);
 }
 
-static int team_cell(sched *s, int64_t cell, cell_result *res, tsim_error *err) {
-  int rc = par_agree(s->team, injected_fault(s, cell, err), err);
-  if (!rc) rc = run_cell(s, cell, res, err);
+static int team_batch(sched *s, tsim_error *err) {
+  int rc = par_agree(s->team, injected_fault(s, s->batch[0], err), err);
+  if (!rc) rc = run_batch(s, err);
   return rc;
 }
 
@@ -519,15 +709,11 @@ static int team_loop(sched *s, tsim_error *err) {
     size_t got = 0;
     if (s->team_rank == 0)
       got = par_recv(s->world, &s->buf, &s->cap, 0, TAG_ASSIGN, NULL, NULL);
-    const int64_t cell = share_assignment(s, s->buf, got);
-    if (cell < 0) break;
-    cell_result res;
-    int rc = team_cell(s, cell, &res, err);
+    if (share_assignment(s, s->buf, got) == 0) break;
+    const int rc = team_batch(s, err);
     len = 0;
-    tag = TAG_DONE;
-    if (rc == TSIM_OK && s->team_rank == 0) {
-      len = cell_result_pack(&res, &s->buf, &s->cap);
-    } else if (rc != TSIM_OK && rc != TSIM_ESTOP && s->team_rank == 0) {
+    tag = TAG_DONE; /* the results went out as the cells finished */
+    if (rc != TSIM_OK && rc != TSIM_ESTOP && s->team_rank == 0) {
       const size_t n = sizeof(int64_t) + strlen(err->msg) + 1;
       if (s->cap < n) s->buf = tsim_xrealloc(s->buf, s->cap = n);
       const int64_t code = rc;
@@ -536,26 +722,25 @@ static int team_loop(sched *s, tsim_error *err) {
       len = n;
       tag = TAG_FAIL;
     }
-    cell_result_free(&res);
   }
   /* an abort or snapshot request sent as the last cell finished */
   while (s->team_rank == 0 && (par_iprobe(s->world, 0, TAG_ABORT) ||
                                par_iprobe(s->world, 0, TAG_SNAPSHOT)))
     par_recv(s->world, &s->buf, &s->cap, 0, -1, NULL, NULL);
-  if (s->have_assigned_state) cell_result_free(&s->assigned_state);
+  drop_assigned(s);
   return TSIM_OK;
 }
 
 /* Rank 0 (and team 0's other members). */
 static int coordinator_loop(sched *s) {
+  int64_t *cells = tsim_xmalloc((size_t)s->bmax * sizeof(int64_t));
   for (;;) {
-    int64_t cell = -1;
     void *msg = NULL;
-    size_t len = sizeof cell;
+    size_t len = 0;
     if (s->team_rank == 0) {
       check_triggers(s);
-      cell = next_cell(s);
-      while (cell < 0) { /* team 0 is done: serve the others until all stop */
+      int n = next_batch(s, cells);
+      while (n == 0) { /* team 0 is done: serve the others until all stop */
         int open = 0;
         for (int t = 1; t < s->nteams; ++t) open += !s->stopped[t];
         if (!open) break;
@@ -567,25 +752,22 @@ static int coordinator_loop(sched *s) {
         }
         maybe_progress(s);
       }
-      s->running[0] = cell;
-      msg = assignment_message(s, cell, &len);
+      set_running(s, 0, cells, n);
+      msg = assignment_message(s, cells, n, &len);
     }
-    cell = share_assignment(s, msg, len);
+    const int n = share_assignment(s, msg, len);
     free(msg);
-    if (cell < 0) break;
-    cell_result res;
+    if (n == 0) break;
     tsim_error err = {0};
-    int rc = team_cell(s, cell, &res, &err);
+    const int rc = team_batch(s, &err); /* results accepted as cells finish */
     if (s->team_rank == 0) {
-      s->running[0] = -1;
-      if (rc == TSIM_OK)
-        accept_result(s, &res);
-      else if (rc != TSIM_ESTOP)
-        record_failure(s, rc, &err);
+      set_running(s, 0, NULL, 0);
+      if (rc != TSIM_OK && rc != TSIM_ESTOP) record_failure(s, rc, &err);
       maybe_progress(s);
     }
-    cell_result_free(&res);
   }
+  drop_assigned(s);
+  free(cells);
   return TSIM_OK;
 }
 
@@ -769,12 +951,20 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.team = par_split(s.world, s.team_id, s.rank);
   s.team_rank = par_rank(s.team);
   s.team_size = par_size(s.team);
+  s.bmax = choose_batch(&s, cfg->batch);
   s.running = tsim_xmalloc((size_t)s.nteams * sizeof(int64_t));
   for (int t = 0; t < s.nteams; ++t) s.running[t] = -1;
+  s.team_cells = tsim_xcalloc((size_t)s.nteams * (size_t)s.bmax, sizeof(int64_t));
+  s.team_ncells = tsim_xcalloc((size_t)s.nteams, sizeof(int));
+  s.taken = tsim_xcalloc((size_t)cfg->ncells + 1, 1);
+  s.batch = tsim_xcalloc((size_t)s.bmax, sizeof(int64_t));
+  s.assigned_state = tsim_xcalloc((size_t)s.bmax, sizeof(cell_result));
+  s.have_assigned_state = tsim_xcalloc((size_t)s.bmax, sizeof(int));
   s.stopped = tsim_xcalloc((size_t)s.nteams, sizeof(int));
   s.waiting = tsim_xcalloc((size_t)s.nteams, sizeof(int));
   s.have_snap = tsim_xcalloc((size_t)s.nteams, sizeof(int));
-  s.snap = tsim_xcalloc((size_t)s.nteams, sizeof(cell_result));
+  s.snap = tsim_xcalloc((size_t)s.nteams, sizeof(cell_result *));
+  s.nsnap = tsim_xcalloc((size_t)s.nteams, sizeof(int));
   s.finished = tsim_xcalloc((size_t)cfg->ncells + 1, 1);
   s.resume_from = tsim_xcalloc((size_t)cfg->ncells + 1, sizeof(cell_result *));
   s.cache = train_cache_create();
@@ -788,10 +978,15 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       rc = open_resumed(&s, ids, nids, err);
     else
       rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
+    char batch_note[96] = "";
+    if (s.bmax > 1)
+      snprintf(batch_note, sizeof batch_note,
+               ", batches of up to %d cells sharing a data set", s.bmax);
     if (!rc && s.progress != PROGRESS_NONE)
-      printf("tsim: %lld cells on %d ranks as %d team%s of %d%s\n", (long long)s.norder,
+      printf("tsim: %lld cells on %d ranks as %d team%s of %d%s%s\n", (long long)s.norder,
              size, s.nteams, s.nteams == 1 ? "" : "s", s.g,
-             size % s.g ? " (the last team takes the remainder)" : "");
+             size % s.g ? " (the last team takes the remainder)" : "",
+             batch_note);
     fflush(stdout);
   }
   rc = par_agree(s.world, rc, err);
@@ -841,10 +1036,17 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       free(s.resume_from[c]);
     }
   for (int t = 0; t < s.nteams; ++t)
-    if (s.have_snap[t]) cell_result_free(&s.snap[t]);
+    drop_snap(&s, t);
   free(s.resume_from);
   free(s.finished);
   free(s.snap);
+  free(s.nsnap);
+  free(s.team_cells);
+  free(s.team_ncells);
+  free(s.taken);
+  free(s.batch);
+  free(s.assigned_state);
+  free(s.have_assigned_state);
   free(s.have_snap);
   free(s.waiting);
   train_cache_destroy(&s.cache);

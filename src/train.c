@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsim/batch.h"
 #include "tsim/data.h"
 #include "tsim/engine.h"
 #include "tsim/evolve.h"
@@ -58,8 +59,7 @@ static int same_str(const char *a, const char *b) {
   return a == b || (a && b && !strcmp(a, b));
 }
 
-/* Do two cells see the same samples? */
-static int same_data(const tsim_params *a, const tsim_params *b) {
+int train_same_data(const tsim_params *a, const tsim_params *b) {
   return a->d == b->d && a->n == b->n && a->n_test == b->n_test &&
          a->chunk == b->chunk && a->data_seed == b->data_seed &&
          a->storage == b->storage &&
@@ -71,33 +71,47 @@ static int same_data(const tsim_params *a, const tsim_params *b) {
          same_str(a->y_test_file, b->y_test_file);
 }
 
-/* The interrupt hook during a tensor build: the cell's state is the one
- * it started from (W_t, t = the first iteration to evaluate). */
+/* The interrupt hook during a tensor build: the cells' states are the ones
+ * they started from (W_t, t = the first iteration to evaluate). */
 typedef struct build_poll {
   const train_hooks *hooks;
-  cell_result *res;
-  double wall_before, t_start;
+  const cell_result *const *states;
+  int n;
 } build_poll;
 
 static int poll_build(void *ctx) {
   build_poll *b = ctx;
-  b->res->wall_s = b->wall_before + tsim_wtime() - b->t_start;
-  return b->hooks->interrupt(b->hooks->ctx, b->res);
+  return b->hooks->interrupt(b->hooks->ctx, b->states, b->n);
 }
 
-/* What ENGINE needs for cell P: the samples (sharded) or the tensors
- * (moments), made once per data set and kept for the next cells. POLL
- * (may be NULL) keeps a long tensor build interruptible. */
+/* The teacher of cell P's data set (the cache is emptied when the data set
+ * or the team changes). */
+static int cache_teacher(train_cache *c, const tsim_params *p, const par_comm *team,
+                         tsim_error *err) {
+  const int rank = par_rank(team), size = par_size(team);
+  int rc = TSIM_OK;
+  if (!(c->valid && c->rank == rank && c->size == size && train_same_data(&c->key, p))) {
+    cache_clear(c);
+    rc = teacher_make(p, &c->teacher, err);
+    c->valid = 1;
+    c->key = *p;
+    c->rank = rank;
+    c->size = size;
+  }
+  rc = par_agree(team, rc, err);
+  if (rc) cache_clear(c);
+  return rc;
+}
+
+/* What ENGINE needs for cell P (after cache_teacher): the samples
+ * (sharded) or the tensors (moments), made once per data set and kept for
+ * the next cells. POLL (may be NULL) keeps a long tensor build
+ * interruptible. */
 static int cache_fill(train_cache *c, const tsim_params *p, int engine,
                       const par_comm *team, build_poll *poll, tsim_error *err) {
   int (*poll_fn)(void *) = poll ? poll_build : NULL;
   const int rank = par_rank(team), size = par_size(team);
   int rc = TSIM_OK;
-  if (!(c->valid && c->rank == rank && c->size == size && same_data(&c->key, p))) {
-    cache_clear(c);
-    rc = teacher_make(p, &c->teacher, err);
-    c->valid = 1;
-  }
   if (!rc && engine == ENGINE_SHARDED && !c->train) {
     rc = data_make(p, &c->teacher, DATA_TRAIN, rank, size, &c->train, err);
     if (!rc) rc = data_make(p, &c->teacher, DATA_TEST, rank, size, &c->test, err);
@@ -117,14 +131,8 @@ static int cache_fill(train_cache *c, const tsim_params *p, int engine,
     }
   }
   rc = par_agree(team, rc, err);
-  if (rc) {
-    cache_clear(c);
-    return rc;
-  }
-  c->key = *p;
-  c->rank = rank;
-  c->size = size;
-  return TSIM_OK;
+  if (rc) cache_clear(c);
+  return rc;
 }
 
 int train_log_due(const tsim_params *p, int64_t t) {
@@ -155,147 +163,279 @@ static void copy_state(const cell_result *from, cell_result *res) {
   free(buf);
 }
 
-int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-               train_cache *cache, const train_hooks *hooks,
-               const cell_result *resume, cell_result *res, tsim_error *err) {
-  const double t_start = tsim_wtime();
+/* One cell of a (possibly one-cell) batch: its settings, state and
+ * buffers. The loop body below is the same for every cell whether it runs
+ * alone or in a batch, so a batch changes nothing but what shares the pass
+ * over the samples. */
+typedef struct cell_run {
   tsim_params p;
-  config_cell(cfg, cell, &p);
-  if (evolve_applies(&p)) /* the wider model family: its own engine */
-    return evolve_cell(cfg, cell, team, hooks, resume, res, err);
-  cell_result_init(res, cell);
   tsim_model m;
-  model_from_params(&p, &m);
-  const int64_t d = p.d, K = p.K, Kd = K * d;
-  int64_t t_first = 0;
-  double wall_before = 0.0;
-  int rc = TSIM_OK;
-  if (resume && resume->nW == Kd && resume->cell == cell) {
+  cell_result *res;
+  int64_t t, Kd;
+  double wall_before, target, lemma_radius, gamma, dist;
+  double *G, *V, *q;
+  neuron_stats *ns;
+  model_work *work;
+  moments_work *mwork;    /* the moments engine's, NULL on the sharded one */
+  spectrum_plan *spectra; /* metrics.hessian, NULL: none */
+  model_eval ev;
+  int active;
+} cell_run;
+
+static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
+                    const tsim_teacher *teacher, const cell_result *resume,
+                    cell_result *res, cell_run *r, tsim_error *err) {
+  memset(r, 0, sizeof *r);
+  config_cell(cfg, cell, &r->p);
+  cell_result_init(res, cell);
+  r->res = res;
+  model_from_params(&r->p, &r->m);
+  const int64_t d = r->p.d, K = r->p.K;
+  r->Kd = K * d;
+  if (resume && resume->nW == r->Kd && resume->cell == cell) {
     copy_state(resume, res); /* rows, events and W_t of the saved state */
-    t_first = res->iterations;
-    wall_before = res->wall_s;
+    r->t = res->iterations;
+    r->wall_before = res->wall_s;
   } else {
-    res->W = tsim_xcalloc((size_t)Kd, sizeof(double));
-    res->nW = Kd;
-    rc = par_agree(team, data_init_weights(&p, res->W, err), err);
+    res->W = tsim_xcalloc((size_t)r->Kd, sizeof(double));
+    res->nW = r->Kd;
+    const int rc = par_agree(team, data_init_weights(&r->p, res->W, err), err);
     if (rc) return rc;
   }
-  const int engine = engine_choose(&p);
-  build_poll poll = {hooks, res, wall_before, t_start};
-  rc = cache_fill(cache, &p, engine, team, hooks && hooks->interrupt ? &poll : NULL, err);
-  if (rc) { /* failed, or stopped during a tensor build: RES is the start */
-    res->wall_s = wall_before + tsim_wtime() - t_start;
+  r->G = tsim_xcalloc((size_t)r->Kd, sizeof(double));
+  r->V = tsim_xcalloc((size_t)r->Kd, sizeof(double));
+  r->q = tsim_xcalloc((size_t)K, sizeof(double));
+  r->ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
+  r->work = model_work_create(&r->m);
+  r->spectra = spectrum_plan_create(&r->p, team);
+  r->target = teacher->norm / sqrt(r->p.C);            /* ||w*|| / sqrt(C) */
+  r->lemma_radius = r->p.nu * r->target;               /* Lemma 1 */
+  r->gamma = r->p.nu * teacher->norm / sqrt(2.0);      /* Theorems 1, 3 */
+  if (K == 1 && r->t == 0) {
+    double par0 = 0.0;
+    for (int64_t j = 0; j < d; ++j) par0 += res->W[j] * teacher->u[j];
+    res->t_gamma_bound = metrics_t_gamma_bound(&r->m, teacher, r->p.eta, r->gamma, par0);
+  }
+  r->active = 1;
+  return TSIM_OK;
+}
+
+static void run_close(cell_run *r) {
+  model_work_destroy(&r->work);
+  moments_work_destroy(&r->mwork);
+  spectrum_plan_destroy(&r->spectra);
+  free(r->G);
+  free(r->V);
+  free(r->q);
+  free(r->ns);
+  r->G = r->V = r->q = NULL;
+  r->ns = NULL;
+}
+
+/* Before the evaluation at W_t: dist and the direction V of quantity (9). */
+static void run_prepare(cell_run *r, const tsim_teacher *teacher) {
+  const double *W = r->res->W;
+  r->dist = metrics_dist(&r->m, teacher, W, r->q);
+  metrics_direction(&r->m, teacher, W, r->q, r->V);
+  r->ev = (model_eval){.grad = r->G};
+}
+
+/* After it: events, the spectra, the logged rows, the stop rules. Returns 1
+ * when the cell is finished (RES final), 0 when W steps to W_{t+1}, or a
+ * negative error code (a spectrum failed; ERR says why). */
+static int run_record(const tsim_config *cfg, cell_run *r, const train_cache *cache,
+                      const par_comm *team, tsim_error *err) {
+  const tsim_teacher *teacher = &cache->teacher;
+  cell_result *res = r->res;
+  const tsim_params *p = &r->p;
+  const int64_t t = r->t, K = p->K;
+  const double *W = res->W;
+  const double dist = r->dist, q9 = r->ev.hess_quad;
+  neuron_stats *ns = r->ns;
+  if (res->t_q9_positive < 0 && q9 > 0.0) res->t_q9_positive = t;
+  if (res->t_lemma1 < 0 && dist <= r->lemma_radius) res->t_lemma1 = t;
+  if (K == 1 && res->t_gamma < 0) {
+    metrics_neurons(&r->m, teacher, W, p->eta, ns);
+    if (fabs(fabs(ns[0].par) - r->target) <= r->gamma && ns[0].perp_norm <= r->gamma)
+      res->t_gamma = t;
+  }
+  int status = CELL_PENDING;
+  if (!isfinite(r->ev.loss) || r->ev.loss > p->diverge_above)
+    status = CELL_DIVERGED;
+  else if (dist < p->tol || r->ev.loss < p->loss_tol)
+    status = CELL_CONVERGED;
+  else if (t >= p->iterations)
+    status = CELL_MAX_ITERATIONS;
+  if (spectrum_due(r->spectra, t, res->t_q9_positive == t, status != CELL_PENDING)) {
+    const int rc = spectrum_record(r->spectra, &r->m, teacher, r->mwork ? NULL : cache->train,
+                                   r->mwork ? cache->mtrain : NULL, W, r->V, q9, t, res, err);
+    if (rc) return -rc;
+  }
+  if (status != CELL_PENDING || train_log_due(p, t)) {
+    model_eval test = {0};
+    double test_loss = NAN;
+    if (r->mwork && cache->mtest) {
+      moments_evaluate(&r->m, cache->mtest, cache->Astar, W, NULL, r->mwork, &test);
+      test_loss = test.loss;
+    } else if (!r->mwork && cache->test->n > 0) {
+      model_evaluate(&r->m, cache->test, W, NULL, team, r->work, &test);
+      test_loss = test.loss;
+    }
+    double *row = cell_result_row(res, TABLE_METRICS);
+    row[0] = (double)t;
+    row[1] = r->ev.loss;
+    row[2] = test_loss;
+    row[3] = metrics_pop_loss(&r->m, teacher, W);
+    row[4] = dist;
+    row[5] = q9;
+    row[6] = norm2(r->G, r->Kd);
+    if (cfg->out_neurons) {
+      metrics_neurons(&r->m, teacher, W, p->eta, ns);
+      for (int64_t k = 0; k < K; ++k) {
+        double *nr = cell_result_row(res, TABLE_NEURONS);
+        nr[0] = (double)t;
+        nr[1] = (double)k;
+        nr[2] = ns[k].par;
+        nr[3] = ns[k].perp_norm;
+        nr[4] = ns[k].norm;
+        nr[5] = ns[k].comp_A;
+        nr[6] = ns[k].comp_B;
+        nr[7] = ns[k].comp_C;
+        nr[8] = ns[k].comp_D;
+      }
+    }
+    if (status != CELL_PENDING) {
+      res->status = status;
+      res->iterations = t;
+      res->final_train_loss = r->ev.loss;
+      res->final_test_loss = test_loss;
+      res->final_dist = dist;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_comm *team,
+                train_cache *cache, const train_hooks *hooks,
+                const cell_result *const *resume, cell_result *res, tsim_error *err) {
+  const double t_start = tsim_wtime();
+  tsim_params p0;
+  config_cell(cfg, cells[0], &p0);
+  if (evolve_applies(&p0)) { /* the wider model family: its own engine, one cell */
+    if (n != 1)
+      return tsim_fail(err, TSIM_EFAIL, "internal: cell %lld of the model family in a batch",
+                       (long long)cells[0]);
+    const int rc = evolve_cell(cfg, cells[0], team, hooks, resume ? resume[0] : NULL, res, err);
+    if (rc == TSIM_OK && hooks && hooks->finished) hooks->finished(hooks->ctx, res);
     return rc;
   }
-  const double t_loop = tsim_wtime();
-  const tsim_teacher *teacher = &cache->teacher;
-  double *W = res->W;
-  double *G = tsim_xcalloc((size_t)Kd, sizeof(double));
-  double *V = tsim_xcalloc((size_t)Kd, sizeof(double));
-  double *q = tsim_xcalloc((size_t)K, sizeof(double));
-  neuron_stats *ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
-  model_work *work = model_work_create(&m);
-  moments_work *mwork = engine == ENGINE_MOMENTS ? moments_work_create(&m) : NULL;
-  spectrum_plan *spectra = spectrum_plan_create(&p, team); /* NULL: none */
-
-  const double target = teacher->norm / sqrt(p.C);   /* ||w*|| / sqrt(C) */
-  const double lemma_radius = p.nu * target;         /* Lemma 1 */
-  const double gamma = p.nu * teacher->norm / sqrt(2.0); /* Theorems 1, 3 */
-  if (K == 1 && t_first == 0) {
-    double par0 = 0.0;
-    for (int64_t j = 0; j < d; ++j) par0 += W[j] * teacher->u[j];
-    res->t_gamma_bound = metrics_t_gamma_bound(&m, teacher, p.eta, gamma, par0);
+  const int engine = engine_choose(&p0);
+  if (engine == ENGINE_MOMENTS && n != 1)
+    return tsim_fail(err, TSIM_EFAIL, "internal: cell %lld of the moments engine in a batch",
+                     (long long)cells[0]);
+  cell_run *runs = tsim_xcalloc((size_t)n, sizeof *runs);
+  for (int i = 0; i < n; ++i) cell_result_init(&res[i], cells[i]);
+  int rc = cache_teacher(cache, &p0, team, err);
+  int64_t kmax = 1;
+  for (int i = 0; i < n && !rc; ++i) {
+    tsim_params p;
+    config_cell(cfg, cells[i], &p);
+    if (!train_same_data(&p, &p0))
+      rc = tsim_fail(err, TSIM_EFAIL, "cells %lld and %lld do not share a data set",
+                     (long long)cells[0], (long long)cells[i]);
+    else
+      rc = run_open(cfg, cells[i], team, &cache->teacher, resume ? resume[i] : NULL,
+                    &res[i], &runs[i], err);
+    if (p.K > kmax) kmax = p.K;
   }
-  for (int64_t t = t_first;; ++t) {
-    res->iterations = t; /* the state the hook sees: W_t, rows before t */
-    res->wall_s = wall_before + tsim_wtime() - t_start;
-    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, res)) {
+  const cell_result **progress = tsim_xcalloc((size_t)n, sizeof *progress);
+  if (!rc) { /* the samples or tensors; a tensor build polls the hook */
+    for (int i = 0; i < n; ++i) progress[i] = &res[i];
+    build_poll poll = {hooks, progress, n};
+    rc = cache_fill(cache, &p0, engine, team, hooks && hooks->interrupt ? &poll : NULL, err);
+  }
+  if (!rc && engine == ENGINE_MOMENTS) runs[0].mwork = moments_work_create(&runs[0].m);
+  const double t_loop = tsim_wtime();
+  int64_t t_first = runs[0].t;
+  const tsim_model **ms = tsim_xcalloc((size_t)n, sizeof *ms);
+  const double **Ws = tsim_xcalloc((size_t)n, sizeof *Ws), **Vs = tsim_xcalloc((size_t)n, sizeof *Vs);
+  model_work **singles = tsim_xcalloc((size_t)n, sizeof *singles);
+  model_eval *evs = tsim_xcalloc((size_t)n, sizeof *evs);
+  int *act = tsim_xcalloc((size_t)n, sizeof *act);
+  batch_work *bw = rc ? NULL : batch_work_create(p0.d, kmax, n);
+  while (!rc) {
+    int na = 0;
+    for (int i = 0; i < n; ++i) {
+      if (!runs[i].active) continue;
+      act[na] = i;
+      runs[i].res->iterations = runs[i].t; /* the state the hook sees: W_t, rows before t */
+      runs[i].res->wall_s = runs[i].wall_before + tsim_wtime() - t_start;
+      progress[na++] = runs[i].res;
+    }
+    if (na == 0) break;
+    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, progress, na)) {
       rc = TSIM_ESTOP;
       break;
     }
-    const double dist = metrics_dist(&m, teacher, W, q);
-    metrics_direction(&m, teacher, W, q, V);
-    model_eval ev = {.grad = G};
-    if (mwork)
-      moments_evaluate(&m, cache->mtrain, cache->Astar, W, V, mwork, &ev);
+    for (int a = 0; a < na; ++a) {
+      cell_run *r = &runs[act[a]];
+      run_prepare(r, &cache->teacher);
+      ms[a] = &r->m;
+      Ws[a] = r->res->W;
+      Vs[a] = r->V;
+      singles[a] = r->work;
+      evs[a] = r->ev;
+    }
+    if (runs[act[0]].mwork)
+      moments_evaluate(ms[0], cache->mtrain, cache->Astar, Ws[0], Vs[0], runs[act[0]].mwork,
+                       &evs[0]);
+    else if (na == 1)
+      model_evaluate(ms[0], cache->train, Ws[0], Vs[0], team, singles[0], &evs[0]);
     else
-      model_evaluate(&m, cache->train, W, V, team, work, &ev);
-    const double q9 = ev.hess_quad;
-    if (res->t_q9_positive < 0 && q9 > 0.0) res->t_q9_positive = t;
-    if (res->t_lemma1 < 0 && dist <= lemma_radius) res->t_lemma1 = t;
-    if (K == 1 && res->t_gamma < 0) {
-      metrics_neurons(&m, teacher, W, p.eta, ns);
-      if (fabs(fabs(ns[0].par) - target) <= gamma && ns[0].perp_norm <= gamma)
-        res->t_gamma = t;
-    }
-    int status = CELL_PENDING;
-    if (!isfinite(ev.loss) || ev.loss > p.diverge_above)
-      status = CELL_DIVERGED;
-    else if (dist < p.tol || ev.loss < p.loss_tol)
-      status = CELL_CONVERGED;
-    else if (t >= p.iterations)
-      status = CELL_MAX_ITERATIONS;
-    if (spectrum_due(spectra, t, res->t_q9_positive == t,
-                     status != CELL_PENDING)) {
-      rc = spectrum_record(spectra, &m, teacher, mwork ? NULL : cache->train,
-                           mwork ? cache->mtrain : NULL, W, V, q9, t, res, err);
-      if (rc) break;
-    }
-    if (status != CELL_PENDING || train_log_due(&p, t)) {
-      model_eval test = {0};
-      double test_loss = NAN;
-      if (mwork && cache->mtest) {
-        moments_evaluate(&m, cache->mtest, cache->Astar, W, NULL, mwork, &test);
-        test_loss = test.loss;
-      } else if (!mwork && cache->test->n > 0) {
-        model_evaluate(&m, cache->test, W, NULL, team, work, &test);
-        test_loss = test.loss;
-      }
-      double *row = cell_result_row(res, TABLE_METRICS);
-      row[0] = (double)t;
-      row[1] = ev.loss;
-      row[2] = test_loss;
-      row[3] = metrics_pop_loss(&m, teacher, W);
-      row[4] = dist;
-      row[5] = q9;
-      row[6] = norm2(G, Kd);
-      if (cfg->out_neurons) {
-        metrics_neurons(&m, teacher, W, p.eta, ns);
-        for (int64_t k = 0; k < K; ++k) {
-          double *nr = cell_result_row(res, TABLE_NEURONS);
-          nr[0] = (double)t;
-          nr[1] = (double)k;
-          nr[2] = ns[k].par;
-          nr[3] = ns[k].perp_norm;
-          nr[4] = ns[k].norm;
-          nr[5] = ns[k].comp_A;
-          nr[6] = ns[k].comp_B;
-          nr[7] = ns[k].comp_C;
-          nr[8] = ns[k].comp_D;
-        }
-      }
-      if (status != CELL_PENDING) {
-        res->status = status;
-        res->iterations = t;
-        res->final_train_loss = ev.loss;
-        res->final_test_loss = test_loss;
-        res->final_dist = dist;
+      batch_evaluate(bw, ms, cache->train, Ws, Vs, team, singles, evs, na);
+    for (int a = 0; a < na; ++a) {
+      cell_run *r = &runs[act[a]];
+      r->ev = evs[a];
+      const int done = run_record(cfg, r, cache, team, err);
+      if (done < 0) { /* the same on every rank of the team */
+        rc = -done;
         break;
       }
+      if (done) {
+        r->active = 0;
+        r->res->wall_s = r->wall_before + tsim_wtime() - t_start;
+        if (hooks && hooks->finished) hooks->finished(hooks->ctx, r->res);
+        continue;
+      }
+      double *W = r->res->W;
+      for (int64_t e = 0; e < r->Kd; ++e) W[e] -= r->p.eta * r->G[e];
+      r->t += 1;
     }
-    for (int64_t e = 0; e < Kd; ++e) W[e] -= p.eta * G[e];
   }
-  if (mwork) {
-    cache->stats.moments_iterations += res->iterations - t_first + (rc == TSIM_OK);
+  if (runs[0].mwork) {
+    cache->stats.moments_iterations += runs[0].t - t_first + (rc == TSIM_OK);
     cache->stats.moments_seconds += tsim_wtime() - t_loop;
   }
-  moments_work_destroy(&mwork);
-  model_work_destroy(&work);
-  spectrum_plan_destroy(&spectra);
-  free(G);
-  free(V);
-  free(q);
-  free(ns);
-  res->wall_s = wall_before + tsim_wtime() - t_start;
+  for (int i = 0; i < n; ++i) {
+    if (runs[i].active) runs[i].res->wall_s = runs[i].wall_before + tsim_wtime() - t_start;
+    run_close(&runs[i]);
+  }
+  batch_work_destroy(&bw);
+  free(runs);
+  free(ms);
+  free(Ws);
+  free(Vs);
+  free(singles);
+  free(evs);
+  free(progress);
+  free(act);
   return rc;
+}
+
+int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
+               train_cache *cache, const train_hooks *hooks,
+               const cell_result *resume, cell_result *res, tsim_error *err) {
+  const cell_result *from[1] = {resume};
+  return train_batch(cfg, &cell, 1, team, cache, hooks, from, res, err);
 }

@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 cat > "$TMP/long.yaml" <<'YAML'
 name: long
 model: {d: 5, K: [1, 4]}
-data:  {n: 3000, n_test: 300, seed: 2, chunk: 256, engine: sharded}
+data:  {n: 12000, n_test: 300, seed: 2, chunk: 256, engine: sharded}
 init:  {scale: 0.3, seed: [0, 1]}
 train: {eta: [0.02, 3.0, 0.05], iterations: 5000, log_every: 50}
 YAML
@@ -29,7 +29,7 @@ wait_for() { # wait_for FILE [seconds]
 
 # STOP file: exit 3, then resume on another rank count
 (run_np 3 run "$TMP/long.yaml" -o "$TMP/stop" --progress log --checkpoint-seconds 0.2 >"$TMP/stop.log" 2>&1; echo $? > "$TMP/stop.rc") &
-wait_for "$TMP/stop/metrics.csv"; sleep 0.7; touch "$TMP/stop/STOP"; wait
+wait_for "$TMP/stop/metrics.csv"; sleep 0.3; touch "$TMP/stop/STOP"; wait
 check "STOP file: exit status 3" test "$(cat "$TMP/stop.rc")" = 3
 check "STOP file: the log says why" grep -q 'stop requested (STOP file)' "$TMP/stop.log"
 rm -f "$TMP/stop/STOP"
@@ -40,14 +40,14 @@ check "no pending/ left" test ! -e "$TMP/stop/pending"
 
 # SIGTERM to the ranks (as srun and Slurm deliver it), resume on 1 rank
 (run_np 2 run "$TMP/long.yaml" -o "$TMP/term" -q >/dev/null 2>&1; echo $? > "$TMP/term.rc") &
-wait_for "$TMP/term/metrics.csv"; sleep 0.7
+wait_for "$TMP/term/metrics.csv"; sleep 0.3
 pkill -TERM -f "^$TSIM run $TMP/long.yaml -o $TMP/term" ; wait
 check "SIGTERM: exit status 3" test "$(cat "$TMP/term.rc")" = 3
 run_np 1 run "$TMP/long.yaml" -o "$TMP/term" --resume -q >/dev/null 2>&1
 check "SIGTERM + resume on 1 rank: identical tables" same_run "$TMP/term"
 # SIGUSR1 to mpirun, which forwards it to the ranks (the job scripts' signal)
 (run_np 3 run "$TMP/long.yaml" -o "$TMP/usr1" -q >/dev/null 2>&1; echo $? > "$TMP/usr1.rc") &
-wait_for "$TMP/usr1/metrics.csv"; sleep 0.7
+wait_for "$TMP/usr1/metrics.csv"; sleep 0.3
 pkill -USR1 -f "^mpirun -q --oversubscribe -np 3 .*-o $TMP/usr1" ; wait
 check "SIGUSR1 through mpirun: exit status 3" test "$(cat "$TMP/usr1.rc")" = 3
 run_np 2 resume "$TMP/usr1" -q >/dev/null 2>&1

@@ -91,7 +91,7 @@ assert all(abs(float(x[3]) - float(y[3])) <= 1e-9 * scale for x, y in zip(a, b))
 cat > "$TMP/long.yaml" <<'YAML'
 name: long
 model:   {d: 6, K: 4}
-data:    {n: 3000, n_test: 0, seed: 5, chunk: 256, engine: sharded}
+data:    {n: 12000, n_test: 0, seed: 5, chunk: 256, engine: sharded}
 init:    {scale: 0.3, seed: 1}
 train:   {eta: 0.01, iterations: 6000, log_every: 500}
 metrics: {hessian: {log_points: 12, events: [q9_positive, final], top: 2, bottom: 2}}

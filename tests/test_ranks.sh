@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 cat > "$TMP/multi.yaml" <<'YAML'
 name: multi
 model:   {d: 6, K: [1, 3], C: [1.0, 2.0]}
-data:    {n: 3000, n_test: 700, seed: 3, chunk: 256}
+data:    {n: 3000, n_test: 700, seed: 3, chunk: 256, engine: sharded}
 init:    {scale: 0.3, seed: [0, 1]}
 train:   {eta: 0.01, iterations: 120, log_every: 20, diverge_above: 1.0e6}
 output:  {neurons: true}

@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 cat > "$TMP/grid.yaml" <<'YAML'
 name: grid
 model: {d: 5, K: [1, 4]}
-data:  {n: 1500, n_test: 300, seed: 2, chunk: 256}
+data:  {n: 1500, n_test: 300, seed: 2, chunk: 256, engine: sharded}
 init:  {scale: 0.3, seed: [0, 1]}
 train: {eta: [0.02, 3.0, 0.05], iterations: 150, log_every: 25}
 YAML
@@ -63,12 +63,13 @@ check "a missing slice is refused, naming the first missing cell" \
 check "--cells 7/3 is refused" bash -c "[ $rc -eq 2 ] && grep -q 'need i/N with 0 <= i < N' '$TMP/bad.err'"
 
 # a rank that fails in the middle: world rank 2 (team 2 of 3) fails when it
-# starts its second cell
-TSIM_FAULT=2:2 run_np 3 run "$TMP/grid.yaml" -q -o "$TMP/fault" >"$TMP/fault.out" 2>"$TMP/fault.err"; rc=$?
+# starts its second cell (TSIM_FAULT counts batches: run.batch=1 hands out
+# one cell at a time)
+TSIM_FAULT=2:2 run_np 3 run "$TMP/grid.yaml" -q --set run.batch=1 -o "$TMP/fault" >"$TMP/fault.out" 2>"$TMP/fault.err"; rc=$?
 check "injected failure: exit 1 with one line naming the rank" \
   bash -c "[ $rc -eq 1 ] && grep -qE '^rank 2: TSIM_FAULT: injected failure in cell [0-9]+$' '$TMP/fault.err' && [ \$(wc -l < '$TMP/fault.err') -eq 1 ]"
 export TSIM_FAULT=2:2
-run_np 4 run "$TMP/grid.yaml" -q --team-size 2 -o "$TMP/fault2" >/dev/null 2>"$TMP/fault2.err"; rc=$?
+run_np 4 run "$TMP/grid.yaml" -q --team-size 2 --set run.batch=1 -o "$TMP/fault2" >/dev/null 2>"$TMP/fault2.err"; rc=$?
 unset TSIM_FAULT
 check "injected failure inside a team of 2: exit 1, message names world rank 2" \
   bash -c "[ $rc -eq 1 ] && grep -q '^rank 2: TSIM_FAULT' '$TMP/fault2.err'"
@@ -79,7 +80,7 @@ check "finished cells are kept (tables: $done_rows, pending: $pending)" test $((
 
 # a rank that dies: mpirun reports it, nothing hangs, finished cells stay
 SECONDS=0
-TSIM_FAULT=1:3:exit TSIM_TEST_TIMEOUT=120 run_np 2 run "$TMP/grid.yaml" -q -o "$TMP/dead" >/dev/null 2>"$TMP/dead.err"; rc=$?
+TSIM_FAULT=1:3:exit TSIM_TEST_TIMEOUT=120 run_np 2 run "$TMP/grid.yaml" -q --set run.batch=1 -o "$TMP/dead" >/dev/null 2>"$TMP/dead.err"; rc=$?
 check "a dying rank ends the job (exit $rc, ${SECONDS} s, no hang)" bash -c "[ $rc -ne 0 ] && [ $rc -ne 124 ]"
 check "the dying rank said so" grep -qE 'rank 1 exits during cell [0-9]+' "$TMP/dead.err"
 rows=$(( $(tail -n +2 "$TMP/dead/cells.csv" | wc -l) + $(ls "$TMP/dead/pending" 2>/dev/null | grep -c cells || true) ))

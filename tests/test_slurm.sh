@@ -90,7 +90,7 @@ show_log() { echo "# --- $1"; sed 's/^/#   /' "$1" 2>/dev/null | tail -n "${2:-3
 cat > "$TMP/small.yaml" <<'YAML'
 name: small
 model: {d: 5, K: [1, 3]}
-data:  {n: 2000, n_test: 200, chunk: 256}
+data:  {n: 2000, n_test: 200, chunk: 256, engine: sharded}
 init:  {seed: [0, 1]}
 train: {eta: 0.02, iterations: 2000, log_every: 100}
 YAML
@@ -101,9 +101,9 @@ YAML
 cat > "$TMP/long.yaml" <<'YAML'
 name: long
 model: {d: 20, K: [2, 4]}
-data:  {n: 24000, n_test: 500, chunk: 1024}
+data:  {n: 24000, n_test: 500, chunk: 1024, engine: sharded}
 init:  {seed: [0, 1, 2]}
-train: {eta: 0.005, iterations: 5000, log_every: 100}
+train: {eta: 0.005, iterations: 20000, log_every: 400}
 YAML
 
 cd "$TMP/jobs" || exit 1   # the jobs' default log files land here

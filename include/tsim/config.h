@@ -105,6 +105,7 @@ typedef struct tsim_config {
   int out_neurons;
   int64_t team_size; /* run.team_size: 0 = automatic */
   double checkpoint_seconds; /* run.checkpoint_seconds */
+  int64_t batch; /* run.batch: 0 = automatic, 1 = off, N = at most N cells */
   tsim_params base; /* every setting; axes override theirs per cell */
   int naxes;
   tsim_axis *axes;

@@ -29,13 +29,17 @@ typedef struct train_engine_stats {
 } train_engine_stats;
 void train_cache_stats(const train_cache *c, train_engine_stats *s);
 
-/* Called on every rank of the team at every iteration boundary, with the
- * cell's state so far (PROGRESS: status CELL_PENDING, `iterations` the next
- * t, W = W_t, rows and events before t), which it may save; a non-zero
- * return stops the cell there. It must return the same value on every rank
- * of the team (the scheduler's hook agrees over the team). */
+/* INTERRUPT is called on every rank of the team at every iteration
+ * boundary, with the state so far of each of the N cells still running
+ * (PROGRESS[i]: status CELL_PENDING, `iterations` the next t, W = W_t, rows
+ * and events before t), which it may save; a non-zero return stops them
+ * there. It must return the same value on every rank of the team (the
+ * scheduler's hook agrees over the team). FINISHED (may be NULL) is called
+ * on every rank of the team with the final result of each cell as it
+ * finishes (in a batch, the others go on). */
 typedef struct train_hooks {
-  int (*interrupt)(void *ctx, const cell_result *progress);
+  int (*interrupt)(void *ctx, const cell_result *const *progress, int n);
+  void (*finished)(void *ctx, const cell_result *res);
   void *ctx;
 } train_hooks;
 
@@ -48,6 +52,21 @@ typedef struct train_hooks {
 int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
                train_cache *cache, const train_hooks *hooks,
                const cell_result *resume, cell_result *res, tsim_error *err);
+
+/* Cells CELLS[0..N) of CFG, which must share one data set (same data seed,
+ * n, d, teacher, files), advanced in lockstep with one pass over the
+ * samples per iteration for all of them (batch.h); a cell drops out when it
+ * finishes. RESUME (may be NULL) holds per cell a saved state or NULL.
+ * RES[i] is bitwise what train_cell gives for cell CELLS[i]: only the
+ * measured wall_s differs. Returns as train_cell; on TSIM_ESTOP the cells
+ * not finished hold their state. */
+int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_comm *team,
+                train_cache *cache, const train_hooks *hooks,
+                const cell_result *const *resume, cell_result *res, tsim_error *err);
+
+/* Do two cells see the same samples (data seed, n, n_test, d, chunk,
+ * teacher, files)? Such cells may share a batch. */
+int train_same_data(const tsim_params *a, const tsim_params *b);
 
 /* Is iteration T one to log? (log_every, or about log_points log-spaced
  * iterations; t = 0 always.) */

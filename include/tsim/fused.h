@@ -1,0 +1,49 @@
+/* fused.h - the fused, cache-blocked pass over one chunk of samples
+ * (DESIGN.md section 3, path 1): for each block of rows X_b it computes
+ * U = X_b W (and X_b V), an activation-specific elementwise step giving the
+ * residuals, the loss terms and A = dloss/dU, then G += X_b^T A, while the
+ * block is in cache. No sample-sized temporaries.
+ *
+ * Exactness: every number a column produces is a fixed sequence of IEEE
+ * operations on that column's own data (sums over the d coordinates in
+ * ascending order; sums over rows in LANES interleaved accumulators, row i
+ * into lane i % LANES, lanes combined in a fixed tree at the end of the
+ * chunk). No reassociation and no FMA contraction (-ffp-contract=off), so
+ * the result does not depend on the vector width the compiler or the CPU
+ * picks, on the block size, or on which other cells share the pass: a cell
+ * in a batch gets the bits it gets alone.
+ *
+ * Adding an activation: write its elementwise step (fused.c,
+ * step_quadratic is the model) and dispatch on m->activation there. */
+#ifndef TSIM_FUSED_H
+#define TSIM_FUSED_H
+
+#include <stdint.h>
+#include "tsim/model.h"
+
+/* One student evaluated in a pass: its model, weights, optional direction
+ * V (quantity (9)) and where its chunk partial goes: part[0..Kd) = sum over
+ * rows of dloss/du_k x (the gradient before scaling), part[Kd] = sum r^2,
+ * part[Kd+1] = Hessian-form terms (model.h). With loss_only only part[0] is
+ * written: the sum of r^2. */
+typedef struct fused_job {
+  const tsim_model *m;
+  const double *W, *V;
+  double *part;
+} fused_job;
+
+typedef struct fused_work fused_work;
+/* Work space for jobs of dimension D and at most KMAX neurons each. */
+fused_work *fused_work_create(int64_t d, int64_t kmax);
+void fused_work_destroy(fused_work **w);
+
+/* Partials of NJOBS students over the ROWS samples at X (row-major, d
+ * columns) and Y: each X block is read from memory once for all jobs. */
+void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
+                 fused_job *jobs, int njobs, int loss_only);
+
+/* Floating-point operations fused_chunk does per sample for one job (the
+ * figure the benchmark divides by). */
+double fused_flops_per_sample(const tsim_model *m, int with_v, int loss_only);
+
+#endif

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# test_batch.sh - cells batched over a shared data set (run.batch): the
+# tables are byte-identical to one cell at a time, on 1-3 ranks, in teams of
+# 2, and after a stop and a resume in the middle of the batches.
+SUITE=batch
+source "$(dirname "$0")/lib.sh"
+
+# two data sets (data.seed), K of 1 and 3 (the fused pass's remainders),
+# a diverging eta (drops out of its batch early), n over several chunks
+cat > "$TMP/grid.yaml" <<'YAML'
+name: batch
+model: {d: 6, K: [1, 3]}
+data:  {n: 1100, n_test: 100, seed: [4, 5], chunk: 128, engine: sharded}
+init:  {scale: 0.3, seed: [0, 1]}
+train: {eta: [0.03, 4.0, 0.01], iterations: 200, log_every: 20}
+YAML
+run_np 1 run "$TMP/grid.yaml" -q --set run.batch=1 -o "$TMP/ref" >/dev/null 2>&1
+check "unbatched reference run" test -s "$TMP/ref/metrics.csv"
+same_run() { # same_run DIR: all three tables equal the reference's
+  local f
+  for f in cells.csv metrics.csv neurons.csv; do same_csv "$TMP/ref/$f" "$1/$f" || return 1; done
+}
+for spec in "1 1 5" "1 1 0" "2 1 3" "2 2 4" "3 1 0" "3 1 24"; do
+  set -- $spec
+  out="$TMP/np$1g$2b$3"
+  run_np "$1" run "$TMP/grid.yaml" --progress log --team-size "$2" --set run.batch="$3" \
+    -o "$out" >"$out.log" 2>&1
+  check "$1 ranks, teams of $2, run.batch=$3: tables byte-identical to unbatched" same_run "$out"
+done
+check "run.batch=5 on 1 rank forms batches (start line says so)" \
+  grep -q 'batches of up to 5 cells sharing a data set' "$TMP/np1g1b5.log"
+check "run.batch=24 on 3 ranks: batches of up to 24 (a data set has 12 cells)" \
+  grep -q 'batches of up to 24 cells' "$TMP/np3g1b24.log"
+
+# stop in the middle of the batches (STOP file) on 2 ranks, resume on 3
+cat > "$TMP/long.yaml" <<'YAML'
+name: batch_long
+model: {d: 5, K: [1, 4]}
+data:  {n: 12000, n_test: 300, seed: 2, chunk: 256, engine: sharded}
+init:  {scale: 0.3, seed: [0, 1]}
+train: {eta: [0.02, 3.0, 0.05], iterations: 5000, log_every: 50}
+run:   {batch: 4}
+YAML
+run_np 2 run "$TMP/long.yaml" -q --set run.batch=1 -o "$TMP/ref" --force >/dev/null 2>&1
+run_np 2 run "$TMP/long.yaml" -q -o "$TMP/stop" >/dev/null 2>&1 &
+n=0; while [ ! -e "$TMP/stop/metrics.csv" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
+sleep 0.1; touch "$TMP/stop/STOP"; wait $!; rc=$?
+check "a batched run stops with a checkpoint (exit 3)" test "$rc" -eq 3
+rm -f "$TMP/stop/STOP"
+run_np 3 run "$TMP/long.yaml" --progress log -o "$TMP/stop" --resume --set run.batch=3 \
+  >"$TMP/resume.log" 2>&1; rc=$?
+check "resumed on 3 ranks with another batch size: exit 0" test "$rc" -eq 0
+check "the resume continued cells of the stopped batches from their saved states" \
+  grep -qE 'to run \([1-9][0-9]* from a saved state\)' "$TMP/resume.log"
+check "stopped + resumed batched run: tables byte-identical to unbatched" same_run "$TMP/stop"
+finish
