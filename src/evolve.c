@@ -127,18 +127,7 @@ static void neuron_rows(const objective *o, const double *W, double eta,
       ns[k] = (neuron_stats){par, sqrt(perp), norm2(wk, d), NAN, NAN, NAN, NAN};
     }
   }
-  for (int64_t k = 0; k < K; ++k) {
-    double *nr = cell_result_row(res, TABLE_NEURONS);
-    nr[0] = t;
-    nr[1] = (double)k;
-    nr[2] = ns[k].par;
-    nr[3] = ns[k].perp_norm;
-    nr[4] = ns[k].norm;
-    nr[5] = ns[k].comp_A;
-    nr[6] = ns[k].comp_B;
-    nr[7] = ns[k].comp_C;
-    nr[8] = ns[k].comp_D;
-  }
+  metrics_neuron_rows(ns, K, t, res);
 }
 
 /* teachers.csv rows (see evolve.h) */

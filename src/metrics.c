@@ -143,3 +143,18 @@ double metrics_t_gamma_bound(const tsim_model *m, const tsim_teacher *t,
   if (delta <= 0.0 || start <= 0.0 || start >= target - gamma) return NAN;
   return log((target - gamma) / start) / log(1.0 + eta_paper * delta);
 }
+
+void metrics_neuron_rows(const neuron_stats *ns, int64_t K, double t, cell_result *res) {
+  for (int64_t k = 0; k < K; ++k) {
+    double *nr = cell_result_row(res, TABLE_NEURONS);
+    nr[0] = t;
+    nr[1] = (double)k;
+    nr[2] = ns[k].par;
+    nr[3] = ns[k].perp_norm;
+    nr[4] = ns[k].norm;
+    nr[5] = ns[k].comp_A;
+    nr[6] = ns[k].comp_B;
+    nr[7] = ns[k].comp_C;
+    nr[8] = ns[k].comp_D;
+  }
+}

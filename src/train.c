@@ -291,18 +291,7 @@ static int run_record(const tsim_config *cfg, cell_run *r, const train_cache *ca
     row[6] = norm2(r->G, r->Kd);
     if (cfg->out_neurons) {
       metrics_neurons(&r->m, teacher, W, p->eta, ns);
-      for (int64_t k = 0; k < K; ++k) {
-        double *nr = cell_result_row(res, TABLE_NEURONS);
-        nr[0] = (double)t;
-        nr[1] = (double)k;
-        nr[2] = ns[k].par;
-        nr[3] = ns[k].perp_norm;
-        nr[4] = ns[k].norm;
-        nr[5] = ns[k].comp_A;
-        nr[6] = ns[k].comp_B;
-        nr[7] = ns[k].comp_C;
-        nr[8] = ns[k].comp_D;
-      }
+      metrics_neuron_rows(ns, K, (double)t, res);
     }
     if (status != CELL_PENDING) {
       res->status = status;

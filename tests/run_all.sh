@@ -28,6 +28,14 @@ run() { # run NAME COMMAND...
     echo "ok   $name ($(( $(date +%s) - s )) s): $(grep -E '[0-9]+ passed' "$log" | tail -1)"
   fi
 }
+if [ "${TSIM_SANITIZE:-0}" = 1 ]; then
+  # unit tests that start MPI (test_hessian: BLACS) get the shell tests'
+  # settings: Open MPI's own leaks are suppressed by name (tests/lib.sh)
+  export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0"
+  export OMPI_MCA_mca_base_component_disable_dlclose=1
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
 for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
   run "$(basename "$t")" env ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$t"

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "tsim/data.h"
 #include "tsim/model.h"
+#include "tsim/output.h"
 
 /* Population loss s * E r^2 with A = C W W^T - w* w*^T:
  * E (x^T A x)^2 = 2 ||A||_F^2 + (tr A)^2 for x ~ N(0, I_d). */
@@ -38,6 +39,9 @@ typedef struct neuron_stats {
 } neuron_stats;
 void metrics_neurons(const tsim_model *m, const tsim_teacher *t,
                      const double *W, double eta, neuron_stats *out);
+/* Append the K neurons' rows of iteration (or flow time) T to RES's
+ * neurons.csv table. */
+void metrics_neuron_rows(const neuron_stats *ns, int64_t K, double t, cell_result *res);
 
 /* Theorems 1 and 3 (K = 1): the bound on the entry time T_gamma,
  * log((||w*||/sqrt(C) - gamma) / |w0_par|) / log(1 + eta' Delta_C) with
