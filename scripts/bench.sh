@@ -52,7 +52,7 @@ row load_balance "wall / ideal" "$(awk -v w="$wall" -v i="$ideal" 'BEGIN { print
 # (pdsyev) and eigenvalues + eigenvectors (pdsyevd), on 1, 2 and 4 ranks.
 # This machine's cores are few: 4 ranks on 2 cores are oversubscribed, so
 # the 4-rank rows measure overhead, not speed-up.
-echo "Hessian: assemble + diagonalise, d = 100, n = 8192 ($(nproc) cores; ranks > cores are oversubscribed)"
+echo "Hessian: assemble + diagonalise, d = 100, n = 8192 ($(grep -c ^processor /proc/cpuinfo) cores; ranks > cores are oversubscribed)"
 for dk in ${HESSIAN_SIZES:-1000 2000 4000}; do
   for np in 1 2 4; do
     line=$(mpirun -q --oversubscribe -np $np build/bench_hessian 100 $((dk / 100)) 8192)

@@ -200,7 +200,22 @@ static int choose_team_size(const sched *s, int64_t requested, int size) {
 /* Most cells per batch: run.batch, or automatically up to 16 while every
  * team still gets about two batches (a batch lasts as long as its longest
  * cell, so fewer, larger batches would balance the teams worse). */
+/* Can the fused pass advance cell P together with others (batch.h)? Only
+ * Wang & Abernethy's cells on the sharded engine with stored samples: the
+ * moments engine and the model family (evolve.h) run one cell at a time. */
+static int batchable(const tsim_params *p) {
+  return !evolve_applies(p) && engine_choose(p) == ENGINE_SHARDED &&
+         p->storage == STORAGE_MEMORY;
+}
+
 static int choose_batch(const sched *s, int64_t requested) {
+  int any = 0; /* no batchable cell: no batches (and none announced) */
+  for (int64_t i = 0; i < s->norder && !any; ++i) {
+    tsim_params p;
+    config_cell(s->cfg, s->order[i], &p);
+    any = batchable(&p);
+  }
+  if (!any) return 1;
   if (requested > 0) return (int)requested;
   int64_t b = s->norder / (2 * (int64_t)s->nteams);
   if (b > 16) b = 16;
@@ -292,11 +307,6 @@ static void accept_result(sched *s, const cell_result *r) {
   cell_line(s, r);
 }
 
-static int batchable(const tsim_params *p) {
-  return !evolve_applies(p) && engine_choose(p) == ENGINE_SHARDED &&
-         p->storage == STORAGE_MEMORY;
-}
-
 /* The next batch into CELLS (at most bmax): the next cell in the order
  * and, when batching, later cells of the order that share its data set
  * (train_same_data) and the fused pass takes (quadratic). Returns its size,
@@ -311,8 +321,6 @@ static int next_batch(sched *s, int64_t *cells) {
   if (s->bmax <= 1) return n;
   tsim_params p0;
   config_cell(s->cfg, cells[0], &p0);
-  /* the fused pass serves Wang & Abernethy's cells on stored samples; the
-   * moments engine and the model family (evolve.h) run one cell at a time */
   if (!batchable(&p0)) return n;
   for (int64_t i = s->cursor; i < s->norder && n < s->bmax; ++i) {
     const int64_t c = s->order[i];
