@@ -73,10 +73,10 @@ void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_datase
   }
   esum_begin(w->acc);
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
-    const int64_t r0 = c * ds->chunk - ds->row_begin;
-    int64_t rows = ds->chunk;
-    if (c * ds->chunk + rows > ds->n) rows = ds->n - c * ds->chunk;
-    fused_chunk(w->fused, ds->x + r0 * ds->d, ds->y + r0, rows, w->jobs, nj, 0);
+    const double *x, *y;
+    int64_t rows;
+    data_chunk(ds, c, &x, &y, &rows);
+    fused_chunk(w->fused, x, y, rows, w->jobs, nj, 0);
     esum_add(w->acc, w->part);
   }
   esum_finish(w->acc, comm, ds->nchunks, w->total);
