@@ -5,6 +5,9 @@
 #define TSIM_CHECK_H
 
 #include <stdio.h>
+#include <string.h>
+
+#include "tsim/config.h"
 
 static int check_passed, check_failed;
 static const char *check_suite = "test";
@@ -25,6 +28,31 @@ static const char *check_suite = "test";
 static int check_summary(void) {
   printf("%s: %d passed, %d failed\n", check_suite, check_passed, check_failed);
   return check_failed ? 1 : 0;
+}
+
+/* Settings of one Wang & Abernethy cell without a config file: quadratic
+ * student and one quadratic teacher w* = e1, loss scale 1/4, init seed
+ * SEED + 100, and the config's defaults for what a test does not set (one
+ * teacher neuron, scaled init, empirical gradient descent). */
+static inline tsim_params check_params(int64_t d, int64_t K, double C, int64_t n,
+                                       int64_t chunk, uint64_t seed) {
+  tsim_params p;
+  memset(&p, 0, sizeof p);
+  p.activation = ACT_QUADRATIC;
+  p.d = d;
+  p.K = K;
+  p.C = C;
+  p.loss_scale = 0.25;
+  p.teacher_norm = 1.0;
+  p.teacher_direction = DIR_E1;
+  p.teacher_neurons = 1;
+  p.n = n;
+  p.chunk = chunk;
+  p.data_seed = seed;
+  p.init_scale = 0.5;
+  p.init_seed = seed + 100;
+  p.eta = 1e-3;
+  return p;
 }
 
 #endif

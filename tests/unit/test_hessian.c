@@ -26,20 +26,8 @@ static int me, nranks;
 
 static tsim_params params(int64_t d, int64_t K, double C, int64_t n,
                           int64_t chunk, uint64_t seed) {
-  tsim_params p;
-  memset(&p, 0, sizeof p);
-  p.activation = ACT_QUADRATIC;
-  p.d = d;
-  p.K = K;
-  p.C = C;
-  p.loss_scale = 0.25;
-  p.teacher_norm = 1.0;
-  p.teacher_direction = DIR_E1;
-  p.n = n;
-  p.chunk = chunk;
-  p.data_seed = seed;
+  tsim_params p = check_params(d, K, C, n, chunk, seed);
   p.init_scale = 0.7;
-  p.init_seed = seed + 100;
   return p;
 }
 

@@ -13,23 +13,7 @@
 
 static tsim_params params(int64_t d, int64_t K, double C, int64_t n,
                           uint64_t seed) {
-  tsim_params p;
-  memset(&p, 0, sizeof p);
-  p.activation = ACT_QUADRATIC;
-  p.d = d;
-  p.K = K;
-  p.C = C;
-  p.loss_scale = 0.25;
-  p.teacher_norm = 1.0;
-  p.teacher_direction = DIR_E1;
-  p.n = n;
-  p.n_test = 0;
-  p.chunk = 64;
-  p.data_seed = seed;
-  p.init_scale = 0.5;
-  p.init_seed = seed + 100;
-  p.eta = 1e-3;
-  return p;
+  return check_params(d, K, C, n, 64, seed);
 }
 
 typedef struct fixture {

@@ -16,24 +16,10 @@
 
 static tsim_params params(int64_t d, int64_t K, double C, int64_t n,
                           int64_t n_test, uint64_t seed) {
-  tsim_params p;
-  memset(&p, 0, sizeof p);
-  p.activation = ACT_QUADRATIC;
-  p.d = d;
-  p.K = K;
-  p.C = C;
-  p.loss_scale = 0.25;
-  p.teacher_norm = 1.0;
+  tsim_params p = check_params(d, K, C, n, 128, seed);
   p.teacher_direction = DIR_RANDOM;
   p.teacher_seed = seed + 7;
-  p.teacher_neurons = 1;
-  p.n = n;
   p.n_test = n_test;
-  p.chunk = 128;
-  p.data_seed = seed;
-  p.init_scale = 0.5;
-  p.init_seed = seed + 100;
-  p.eta = 1e-3;
   p.iterations = 100;
   return p;
 }

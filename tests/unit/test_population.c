@@ -16,24 +16,15 @@ static const char *act_name[] = {"quadratic", "relu", "abs"};
 
 static tsim_params params(int act, int tied, int64_t d, int64_t K, int64_t m,
                           int64_t n, uint64_t seed) {
-  tsim_params p;
-  memset(&p, 0, sizeof p);
+  tsim_params p = check_params(d, K, 1.0, n, 256, seed);
   p.activation = act;
   p.norm_tied = tied;
-  p.d = d;
-  p.K = K;
-  p.C = 1.0;
   p.loss_scale = 0.5;
-  p.teacher_norm = 1.0;
   p.teacher_neurons = m;
   p.teacher_direction = m == 1 ? DIR_E1 : DIR_RANDOM;
   p.teacher_seed = seed + 7;
-  p.n = n;
-  p.chunk = 256;
-  p.data_seed = seed;
   p.init_method = INIT_GAUSSIAN;
   p.init_sigma = 0.7;
-  p.init_seed = seed + 100;
   return p;
 }
 
