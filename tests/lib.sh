@@ -48,3 +48,11 @@ run_np() {
 # the one measured, not computed, field) is dropped first.
 strip_wall() { if [ "$(basename "$1")" = cells.csv ]; then sed 's/,[^,]*$//' "$1"; else cat "$1"; fi; }
 same_csv() { cmp -s <(strip_wall "$1") <(strip_wall "$2"); }
+
+# Stops (signals, STOP files, time limits) must land while a run is still
+# going on whatever machine runs the tests, so their delays are fractions of
+# a finished reference run's own wall time (its manifest), never fixed seconds.
+run_wall() { sed -n 's/.*"wall_s": \([0-9.]*\).*/\1/p' "$1/manifest.json" 2>/dev/null; }
+wall_frac() { # wall_frac DIR F: F times the wall time of the finished run in DIR
+  awk -v w="$(run_wall "$1")" -v f="$2" 'BEGIN { if (w == "") w = 1; printf "%.3f", w * f }'
+}

@@ -44,7 +44,7 @@ YAML
 run_np 2 run "$TMP/long.yaml" -q --set run.batch=1 -o "$TMP/ref" --force >/dev/null 2>&1
 run_np 2 run "$TMP/long.yaml" -q -o "$TMP/stop" >/dev/null 2>&1 &
 n=0; while [ ! -e "$TMP/stop/metrics.csv" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
-sleep 0.1; touch "$TMP/stop/STOP"; wait $!; rc=$?
+sleep "$(wall_frac "$TMP/ref" 0.1)"; touch "$TMP/stop/STOP"; wait $!; rc=$?
 check "a batched run stops with a checkpoint (exit 3)" test "$rc" -eq 3
 rm -f "$TMP/stop/STOP"
 run_np 3 run "$TMP/long.yaml" --progress log -o "$TMP/stop" --resume --set run.batch=3 \

@@ -19,6 +19,8 @@ YAML
 # tests/test_moments.sh stops and resumes the moments engine)
 run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref" >/dev/null 2>&1
 check "uninterrupted reference run" test -s "$TMP/ref/metrics.csv"
+frac() { wall_frac "$TMP/ref" "$1"; }
+echo "  (reference run: wall $(run_wall "$TMP/ref") s; stops land at fractions of it)"
 same_run() { # same_run DIR: all three tables equal the reference's
   local f
   for f in cells.csv metrics.csv neurons.csv; do same_csv "$TMP/ref/$f" "$1/$f" || return 1; done
@@ -29,7 +31,7 @@ wait_for() { # wait_for FILE [seconds]
 
 # STOP file: exit 3, then resume on another rank count
 (run_np 3 run "$TMP/long.yaml" -o "$TMP/stop" --progress log --checkpoint-seconds 0.2 >"$TMP/stop.log" 2>&1; echo $? > "$TMP/stop.rc") &
-wait_for "$TMP/stop/metrics.csv"; sleep 0.3; touch "$TMP/stop/STOP"; wait
+wait_for "$TMP/stop/metrics.csv"; sleep "$(frac 0.2)"; touch "$TMP/stop/STOP"; wait
 check "STOP file: exit status 3" test "$(cat "$TMP/stop.rc")" = 3
 check "STOP file: the log says why" grep -q 'stop requested (STOP file)' "$TMP/stop.log"
 rm -f "$TMP/stop/STOP"
@@ -40,29 +42,29 @@ check "no pending/ left" test ! -e "$TMP/stop/pending"
 
 # SIGTERM to the ranks (as srun and Slurm deliver it), resume on 1 rank
 (run_np 2 run "$TMP/long.yaml" -o "$TMP/term" -q >/dev/null 2>&1; echo $? > "$TMP/term.rc") &
-wait_for "$TMP/term/metrics.csv"; sleep 0.3
+wait_for "$TMP/term/metrics.csv"; sleep "$(frac 0.2)"
 pkill -TERM -f "^$TSIM run $TMP/long.yaml -o $TMP/term" ; wait
 check "SIGTERM: exit status 3" test "$(cat "$TMP/term.rc")" = 3
 run_np 1 run "$TMP/long.yaml" -o "$TMP/term" --resume -q >/dev/null 2>&1
 check "SIGTERM + resume on 1 rank: identical tables" same_run "$TMP/term"
 # SIGUSR1 to mpirun, which forwards it to the ranks (the job scripts' signal)
 (run_np 3 run "$TMP/long.yaml" -o "$TMP/usr1" -q >/dev/null 2>&1; echo $? > "$TMP/usr1.rc") &
-wait_for "$TMP/usr1/metrics.csv"; sleep 0.3
+wait_for "$TMP/usr1/metrics.csv"; sleep "$(frac 0.2)"
 pkill -USR1 -f "^mpirun -q --oversubscribe -np 3 .*-o $TMP/usr1" ; wait
 check "SIGUSR1 through mpirun: exit status 3" test "$(cat "$TMP/usr1.rc")" = 3
 run_np 2 resume "$TMP/usr1" -q >/dev/null 2>&1
 check "SIGUSR1 + resume on 2 ranks: identical tables" same_run "$TMP/usr1"
 
 # --time-limit: stops by itself with 3, resumes with a team of 2
-run_np 2 run "$TMP/long.yaml" -o "$TMP/tl" -q --time-limit 0.8 >/dev/null 2>&1; rc=$?
-check "--time-limit: exit status 3" test $rc -eq 3
+run_np 2 run "$TMP/long.yaml" -o "$TMP/tl" -q --time-limit "$(frac 0.3)" >/dev/null 2>&1; rc=$?
+check "--time-limit $(frac 0.3) s: exit status 3 (got $rc)" test $rc -eq 3
 run_np 2 run "$TMP/long.yaml" -o "$TMP/tl" -q --resume --team-size 2 >/dev/null 2>&1
 check "time limit + resume with a team of 2: identical tables" same_run "$TMP/tl"
 
 # kill -9 of mpirun at random moments, resumed each time on another count
 nps=(3 1 2 4 2)
 for i in 0 1 2; do
-  delay=$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.4 + rand() * 1.2 }')
+  delay=$(awk -v s=$RANDOM -v w="$(run_wall "$TMP/ref")" 'BEGIN { srand(s); printf "%.2f", w * (0.3 + rand() * 1.2) }')
   (run_np ${nps[$i]} run "$TMP/long.yaml" -o "$TMP/k9" --resume -q --checkpoint-seconds 0.1 >/dev/null 2>&1) &
   pid=$!; sleep "$delay"
   pkill -KILL -f "^mpirun -q --oversubscribe -np ${nps[$i]} .*-o $TMP/k9" ; pkill -KILL -f "^$TSIM run $TMP/long.yaml -o $TMP/k9"
@@ -125,7 +127,7 @@ mkdir -p "$mnt"
 if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=8m tmpfs "$mnt" 2>/dev/null; then
   trap 'umount "$mnt" 2>/dev/null; rm -rf "$TMP"' EXIT
   (run_np 2 run "$TMP/long.yaml" -o "$mnt/run" -q --checkpoint-seconds 0.2 >/dev/null 2>&1) &
-  wait_for "$mnt/run/metrics.csv"; sleep 0.7; touch "$mnt/run/STOP"; wait
+  wait_for "$mnt/run/metrics.csv"; sleep "$(frac 0.4)"; touch "$mnt/run/STOP"; wait
   rm -f "$mnt/run/STOP"
   prev=$(ls "$mnt/run/checkpoint" | tail -1)
   sum_prev=$(cat "$mnt/run/checkpoint/$prev"/* | md5sum)
