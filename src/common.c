@@ -36,6 +36,13 @@ void *tsim_xcalloc(size_t count, size_t size) {
   return p;
 }
 
+void *tsim_xmalloc_lines(size_t bytes) {
+  const size_t whole = (bytes + 63) / 64 * 64; /* aligned_alloc wants a multiple */
+  void *p = aligned_alloc(64, whole ? whole : 64);
+  if (!p) out_of_memory(bytes);
+  return p;
+}
+
 void *tsim_xrealloc(void *ptr, size_t bytes) {
   void *p = realloc(ptr, bytes ? bytes : 1);
   if (!p) out_of_memory(bytes);

@@ -197,13 +197,13 @@ int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
     ds->source = *p;
     ds->teacher = t;
     ds->split = split;
-    ds->chunk_x = tsim_xmalloc((size_t)(ds->chunk * ds->d) * sizeof(double));
-    ds->chunk_y = tsim_xmalloc((size_t)ds->chunk * sizeof(double));
+    ds->chunk_x = tsim_xmalloc_lines((size_t)(ds->chunk * ds->d) * sizeof(double));
+    ds->chunk_y = tsim_xmalloc_lines((size_t)ds->chunk * sizeof(double));
     *out = ds;
     return TSIM_OK;
   }
-  ds->x = tsim_xmalloc((size_t)(rows * ds->d) * sizeof(double));
-  ds->y = tsim_xmalloc((size_t)rows * sizeof(double));
+  ds->x = tsim_xmalloc_lines((size_t)(rows * ds->d) * sizeof(double));
+  ds->y = tsim_xmalloc_lines((size_t)rows * sizeof(double));
   const char *xf = split == DATA_TRAIN ? p->x_file : p->x_test_file;
   const char *yf = split == DATA_TRAIN ? p->y_file : p->y_test_file;
   if (xf) {

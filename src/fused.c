@@ -56,7 +56,7 @@ struct fused_work {
 };
 
 static double *doubles(int64_t n) {
-  return tsim_xmalloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+  return tsim_xmalloc_lines((size_t)(n > 0 ? n : 1) * sizeof(double));
 }
 
 fused_work *fused_work_create(int64_t d, int64_t kmax) {
