@@ -48,8 +48,8 @@ void batch_work_destroy(batch_work **wp) {
 }
 
 void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_dataset *ds,
-                    const double *const *W, const double *const *V, const par_comm *comm,
-                    model_work *const *single, model_eval *out, int n) {
+                    const double *const *W, const model_direction *const *dir,
+                    const par_comm *comm, model_work *const *single, model_eval *out, int n) {
   int nj = 0;
   int64_t len = 0;
   /* samples not held in memory (made on the fly by model_evaluate) */
@@ -57,12 +57,14 @@ void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_datase
   for (int q = 0; q < n; ++q) {
     if (!stored || m[q]->activation != ACT_QUADRATIC || !out[q].grad || m[q]->K > w->kmax ||
         m[q]->d != w->d) {
-      model_evaluate(m[q], ds, W[q], V[q], comm, single[q], &out[q]);
+      model_evaluate(m[q], ds, W[q], dir[q], comm, single[q], &out[q]);
       continue;
     }
     w->slot[nj] = q;
     w->at[q] = len;
-    w->jobs[nj] = (fused_job){m[q], W[q], V[q], w->part + len};
+    const model_direction *v = dir[q];
+    w->jobs[nj] = (fused_job){m[q], W[q], v ? v->V : NULL, w->part + len, v ? v->toward : NULL,
+                              v ? v->coef : NULL};
     len += m[q]->K * m[q]->d + 2;
     ++nj;
   }
@@ -87,7 +89,7 @@ void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_datase
     const int64_t Kd = m[q]->K * m[q]->d;
     const double *tot = w->total + w->at[q], s = m[q]->loss_scale;
     out[q].loss = s * tot[Kd] * inv_n;
-    out[q].hess_quad = V[q] ? s * tot[Kd + 1] * inv_n : 0.0;
+    out[q].hess_quad = dir[q] ? s * tot[Kd + 1] * inv_n : 0.0;
     const double g = 4.0 * s * m[q]->C * inv_n;
     for (int64_t e = 0; e < Kd; ++e) out[q].grad[e] = g * tot[e];
   }

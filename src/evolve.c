@@ -205,6 +205,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   double *G = tsim_xcalloc((size_t)Kd, sizeof(double));
   double *V = tsim_xcalloc((size_t)Kd, sizeof(double));
   double *q = tsim_xcalloc((size_t)K, sizeof(double));
+  double *coef = tsim_xcalloc((size_t)K, sizeof(double));
   neuron_stats *ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
   const tsim_teacher *teacher = &o.teacher;
   const double target = teacher->norm / sqrt(o.m.C);
@@ -230,9 +231,10 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     double dist = NAN, q9 = NAN, loss;
     if (o.wang_like) dist = metrics_dist(&o.m, teacher, W, q);
     if (o.wang_like && !o.population_regime) {
-      metrics_direction(&o.m, teacher, W, q, V);
+      metrics_direction(&o.m, teacher, W, q, V, coef);
+      const model_direction dir = {.V = V, .toward = teacher->w, .coef = coef};
       model_eval ev = {.grad = G};
-      model_evaluate(&o.m, o.train, W, V, team, o.work, &ev);
+      model_evaluate(&o.m, o.train, W, &dir, team, o.work, &ev);
       loss = ev.loss;
       q9 = ev.hess_quad;
     } else {
@@ -292,6 +294,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   objective_free(&o);
   free(G);
   free(V);
+  free(coef);
   free(q);
   free(ns);
   res->wall_s = wall_before + tsim_wtime() - t_start;

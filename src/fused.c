@@ -49,6 +49,7 @@ struct fused_work {
   double *xt;      /* d x block, the current block transposed */
   double *y;       /* block labels, zero-padded */
   double *u, *v;   /* kmax x block: X_b W and X_b V */
+  double *z;       /* block: X_b toward (a job's structured direction) */
   double *r;       /* block residuals */
   double *gacc;    /* per job: K*d*LANES gradient lane sums */
   double *sacc;    /* per job: 2*LANES loss and Hessian-form lane sums */
@@ -74,6 +75,7 @@ fused_work *fused_work_create(int64_t d, int64_t kmax) {
   w->y = doubles(b);
   w->u = doubles(kmax * b);
   w->v = doubles(kmax * b);
+  w->z = doubles(b);
   w->r = doubles(b);
   return w;
 }
@@ -85,6 +87,7 @@ void fused_work_destroy(fused_work **wp) {
   free(w->y);
   free(w->u);
   free(w->v);
+  free(w->z);
   free(w->r);
   free(w->gacc);
   free(w->sacc);
@@ -243,11 +246,13 @@ INLINE void accumulate_grad(const double *restrict xt, int64_t B, int64_t d,
 
 /* The quadratic activation's elementwise step, Wang & Abernethy (5), (9):
  *   r_i = C sum_k u_ik^2 - y_i,  loss term r_i^2,  A_ik = r_i u_ik,
- *   Hessian-form term 4 C r_i sum_k v_ik^2 + 8 C^2 (sum_k u_ik v_ik)^2.
- * Padding rows (x = 0, y = 0) give r = 0 and add exact zeros. The
- * gradient kernel forms A_ik = r_i u_ik as it goes. */
+ *   Hessian-form term 4 C r_i sum_k v_ik^2 + 8 C^2 (sum_k u_ik v_ik)^2,
+ * v_ik = x_i.V_k read from VX, or formed as coef_k z_i - u_ik from
+ * Z = X_b toward (COEF set). Padding rows (x = 0, y = 0) give r = 0 and
+ * add exact zeros. The gradient kernel forms A_ik = r_i u_ik as it goes. */
 INLINE void step_quadratic(const tsim_model *m, int64_t B, const double *restrict y,
                            const double *restrict U, const double *restrict Vx,
+                           const double *restrict Z, const double *restrict coef,
                            double *restrict rout, double *restrict sacc) {
   const int64_t K = m->K;
   const double C = m->C, c4 = 4.0 * C, c8 = 8.0 * C * C;
@@ -265,14 +270,18 @@ INLINE void step_quadratic(const tsim_model *m, int64_t B, const double *restric
       vstore(rout + i0 + t * LANES, r[t]);
     }
     for (int t = 0; t < STRIPS; ++t) lsum += r[t] * r[t];
-    if (Vx) {
-      vlanes vv[STRIPS], uv[STRIPS];
-      for (int t = 0; t < STRIPS; ++t) vv[t] = uv[t] = (vlanes){0};
+    if (Vx || coef) {
+      vlanes vv[STRIPS], uv[STRIPS], z[STRIPS];
+      for (int t = 0; t < STRIPS; ++t) {
+        vv[t] = uv[t] = (vlanes){0};
+        if (coef) z[t] = vload(Z + i0 + t * LANES);
+      }
       for (int64_t k = 0; k < K; ++k)
         for (int t = 0; t < STRIPS; ++t) {
-          const vlanes v = vload(Vx + k * B + i0 + t * LANES);
+          const vlanes u = vload(U + k * B + i0 + t * LANES);
+          const vlanes v = coef ? coef[k] * z[t] - u : vload(Vx + k * B + i0 + t * LANES);
           vv[t] += v * v;
-          uv[t] += vload(U + k * B + i0 + t * LANES) * v;
+          uv[t] += u * v;
         }
       for (int t = 0; t < STRIPS; ++t) hsum += c4 * r[t] * vv[t] + c8 * uv[t] * uv[t];
     }
@@ -293,13 +302,19 @@ HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int6
     const int64_t nb = rows - i < B ? rows - i : B;
     const int64_t bpad = (nb + TILE - 1) / TILE * TILE;
     load_block(w, x + i * d, y + i, nb, bpad);
+    const double *z_of = NULL; /* the TOWARD whose X_b toward is in w->z */
     for (int q = 0; q < njobs; ++q) {
       const tsim_model *m = jobs[q].m;
-      const double *V = loss_only ? NULL : jobs[q].V;
+      const double *toward = loss_only ? NULL : jobs[q].toward;
+      const double *V = loss_only || toward ? NULL : jobs[q].V;
       project(w->xt, bpad, d, jobs[q].W, m->K, w->u);
       if (V) project(w->xt, bpad, d, V, m->K, w->v);
-      step_quadratic(m, bpad, w->y, w->u, V ? w->v : NULL, w->r,
-                     w->sacc + (size_t)q * 2 * LANES);
+      if (toward && toward != z_of) {
+        project(w->xt, bpad, d, toward, 1, w->z);
+        z_of = toward;
+      }
+      step_quadratic(m, bpad, w->y, w->u, V ? w->v : NULL, w->z, toward ? jobs[q].coef : NULL,
+                     w->r, w->sacc + (size_t)q * 2 * LANES);
       if (!loss_only)
         accumulate_grad(w->xt, bpad, d, w->r, w->u, m->K,
                         w->gacc + (size_t)q * (size_t)(w->kmax * d * LANES));
@@ -330,15 +345,16 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
     const double *gacc = w->gacc + (size_t)q * gstride;
     for (int64_t e = 0; e < Kd; ++e) part[e] = lanes_sum(gacc + e * LANES);
     part[Kd] = lanes_sum(sacc);
-    part[Kd + 1] = jobs[q].V ? lanes_sum(sacc + LANES) : 0.0;
+    part[Kd + 1] = jobs[q].V || jobs[q].toward ? lanes_sum(sacc + LANES) : 0.0;
   }
 }
 
-double fused_flops_per_sample(const tsim_model *m, int with_v, int loss_only) {
+double fused_flops_per_sample(const tsim_model *m, int direction, int loss_only) {
   const double K = (double)m->K, d = (double)m->d;
   double f = 2.0 * K * d + 2.0 * K + 3.0; /* U, sum of squares, residual, r^2 */
   if (loss_only) return f;
   f += 2.0 * K * d + K;                   /* G += X^T A, A = r U */
-  if (with_v) f += 2.0 * K * d + 4.0 * K + 6.0; /* X V, vv, uv, Hessian term */
+  if (direction == 1) f += 2.0 * K * d + 4.0 * K + 6.0; /* X V, vv, uv, Hessian term */
+  if (direction == 2) f += 2.0 * d + 6.0 * K + 6.0;     /* X toward, v = coef z - u, ... */
   return f;
 }

@@ -77,8 +77,9 @@ void model_work_destroy(model_work **wp) {
  *   Hessian form part: sum_i 4 C r_i ||V^T x_i||^2 + 8 C^2 (u_i . V^T x_i)^2. */
 static void chunk_quadratic(const tsim_model *m, const double *x,
                             const double *y, int64_t rows, const double *W,
-                            const double *V, double *part, fused_work *fw) {
-  fused_job job = {m, W, V, part};
+                            const model_direction *dir, double *part, fused_work *fw) {
+  fused_job job = {m, W, dir ? dir->V : NULL, part, dir ? dir->toward : NULL,
+                   dir ? dir->coef : NULL};
   fused_chunk(fw, x, y, rows, &job, 1, 0);
 }
 
@@ -86,7 +87,7 @@ static double chunk_loss_quadratic(const tsim_model *m, const double *x,
                                    const double *y, int64_t rows,
                                    const double *W, fused_work *fw) {
   double loss = 0.0;
-  fused_job job = {m, W, NULL, &loss};
+  fused_job job = {.m = m, .W = W, .part = &loss};
   fused_chunk(fw, x, y, rows, &job, 1, 1);
   return loss;
 }
@@ -168,7 +169,8 @@ void model_chunk(const tsim_model *m, const double *x, const double *y,
                  double *part) {
   if (is_plain_quadratic(m)) {
     fused_work *fw = fused_work_create(m->d, m->K);
-    chunk_quadratic(m, x, y, rows, W, V, part, fw);
+    const model_direction dir = {.V = V};
+    chunk_quadratic(m, x, y, rows, W, V ? &dir : NULL, part, fw);
     fused_work_destroy(&fw);
   } else {
     double *u = tsim_xmalloc((size_t)m->K * 2 * sizeof(double));
@@ -178,10 +180,10 @@ void model_chunk(const tsim_model *m, const double *x, const double *y,
 }
 
 void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
-                    const double *W, const double *V, const par_comm *comm,
+                    const double *W, const model_direction *dir, const par_comm *comm,
                     model_work *w, model_eval *out) {
   const int64_t Kd = m->K * m->d;
-  const int full = out->grad != NULL || V != NULL;
+  const int full = out->grad != NULL || dir != NULL;
   esum *acc = full ? w->full : w->loss_only;
   esum_begin(acc);
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
@@ -194,7 +196,7 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
       else
         w->part[0] = chunk_loss_general(m, x, y, rows, W, w->v);
     } else if (full) {
-      chunk_quadratic(m, x, y, rows, W, V, w->part, w->fused);
+      chunk_quadratic(m, x, y, rows, W, dir, w->part, w->fused);
     } else {
       w->part[0] = chunk_loss_quadratic(m, x, y, rows, W, w->fused);
     }
@@ -209,7 +211,7 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
   }
   out->loss = s * w->total[Kd] * inv_n;
   if (!is_plain_quadratic(m)) {
-    out->hess_quad = V ? NAN : 0.0;
+    out->hess_quad = dir ? NAN : 0.0;
     if (out->grad) {
       const double g = 2.0 * s * m->C * inv_n, *self = w->total + Kd + 2;
       for (int64_t k = 0; k < m->K; ++k) {
@@ -222,7 +224,7 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
     }
     return;
   }
-  out->hess_quad = V ? s * w->total[Kd + 1] * inv_n : 0.0;
+  out->hess_quad = dir ? s * w->total[Kd + 1] * inv_n : 0.0;
   if (out->grad) {
     const double g = 4.0 * s * m->C * inv_n;
     for (int64_t e = 0; e < Kd; ++e) out->grad[e] = g * w->total[e];

@@ -173,7 +173,8 @@ typedef struct cell_run {
   cell_result *res;
   int64_t t, Kd;
   double wall_before, target, lemma_radius, gamma, dist;
-  double *G, *V, *q;
+  double *G, *V, *q, *coef;
+  model_direction dir; /* V, and V = coef w*^T - W for the fused pass */
   neuron_stats *ns;
   model_work *work;
   moments_work *mwork;    /* the moments engine's, NULL on the sharded one */
@@ -205,6 +206,7 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
   r->G = tsim_xcalloc((size_t)r->Kd, sizeof(double));
   r->V = tsim_xcalloc((size_t)r->Kd, sizeof(double));
   r->q = tsim_xcalloc((size_t)K, sizeof(double));
+  r->coef = tsim_xcalloc((size_t)K, sizeof(double));
   r->ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
   r->work = model_work_create(&r->m);
   r->spectra = spectrum_plan_create(&r->p, team);
@@ -227,8 +229,9 @@ static void run_close(cell_run *r) {
   free(r->G);
   free(r->V);
   free(r->q);
+  free(r->coef);
   free(r->ns);
-  r->G = r->V = r->q = NULL;
+  r->G = r->V = r->q = r->coef = NULL;
   r->ns = NULL;
 }
 
@@ -236,7 +239,8 @@ static void run_close(cell_run *r) {
 static void run_prepare(cell_run *r, const tsim_teacher *teacher) {
   const double *W = r->res->W;
   r->dist = metrics_dist(&r->m, teacher, W, r->q);
-  metrics_direction(&r->m, teacher, W, r->q, r->V);
+  metrics_direction(&r->m, teacher, W, r->q, r->V, r->coef);
+  r->dir = (model_direction){.V = r->V, .toward = teacher->w, .coef = r->coef};
   r->ev = (model_eval){.grad = r->G};
 }
 
@@ -348,7 +352,8 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
   const double t_loop = tsim_wtime();
   int64_t t_first = runs[0].t;
   const tsim_model **ms = tsim_xcalloc((size_t)n, sizeof *ms);
-  const double **Ws = tsim_xcalloc((size_t)n, sizeof *Ws), **Vs = tsim_xcalloc((size_t)n, sizeof *Vs);
+  const double **Ws = tsim_xcalloc((size_t)n, sizeof *Ws);
+  const model_direction **dirs = tsim_xcalloc((size_t)n, sizeof *dirs);
   model_work **singles = tsim_xcalloc((size_t)n, sizeof *singles);
   model_eval *evs = tsim_xcalloc((size_t)n, sizeof *evs);
   int *act = tsim_xcalloc((size_t)n, sizeof *act);
@@ -372,17 +377,17 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
       run_prepare(r, &cache->teacher);
       ms[a] = &r->m;
       Ws[a] = r->res->W;
-      Vs[a] = r->V;
+      dirs[a] = &r->dir;
       singles[a] = r->work;
       evs[a] = r->ev;
     }
     if (runs[act[0]].mwork)
-      moments_evaluate(ms[0], cache->mtrain, cache->Astar, Ws[0], Vs[0], runs[act[0]].mwork,
-                       &evs[0]);
+      moments_evaluate(ms[0], cache->mtrain, cache->Astar, Ws[0], dirs[0]->V,
+                       runs[act[0]].mwork, &evs[0]);
     else if (na == 1)
-      model_evaluate(ms[0], cache->train, Ws[0], Vs[0], team, singles[0], &evs[0]);
+      model_evaluate(ms[0], cache->train, Ws[0], dirs[0], team, singles[0], &evs[0]);
     else
-      batch_evaluate(bw, ms, cache->train, Ws, Vs, team, singles, evs, na);
+      batch_evaluate(bw, ms, cache->train, Ws, dirs, team, singles, evs, na);
     for (int a = 0; a < na; ++a) {
       cell_run *r = &runs[act[a]];
       r->ev = evs[a];
@@ -414,7 +419,7 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
   free(runs);
   free(ms);
   free(Ws);
-  free(Vs);
+  free(dirs);
   free(singles);
   free(evs);
   free(progress);

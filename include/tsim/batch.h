@@ -16,12 +16,13 @@ typedef struct batch_work batch_work;
 batch_work *batch_work_create(int64_t d, int64_t kmax, int nmax);
 void batch_work_destroy(batch_work **w);
 
-/* model_evaluate of student q (model M[q], weights W[q], direction V[q],
+/* model_evaluate of student q (model M[q], weights W[q], direction DIR[q],
  * OUT[q]) for q < N over DS, reduced exactly over COMM. Students whose
  * activation the fused pass does not take are evaluated one by one with
  * SINGLE[q] (model_work for M[q]); the bits are the same either way. */
 void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_dataset *ds,
-                    const double *const *W, const double *const *V, const par_comm *comm,
+                    const double *const *W, const model_direction *const *dir,
+                    const par_comm *comm,
                     model_work *const *single, model_eval *out, int n);
 
 #endif

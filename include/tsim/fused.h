@@ -25,11 +25,15 @@
  * V (quantity (9)) and where its chunk partial goes: part[0..Kd) = sum over
  * rows of dloss/du_k x (the gradient before scaling), part[Kd] = sum r^2,
  * part[Kd+1] = Hessian-form terms (model.h). With loss_only only part[0] is
- * written: the sum of r^2. */
+ * written: the sum of r^2. With TOWARD set, the direction is
+ * V_k = coef_k toward - w_k (model_direction) and V is not read: x.V_k is
+ * coef_k (x.toward) - u_k, one projection for all K neurons (and for all
+ * jobs of the pass with the same TOWARD). */
 typedef struct fused_job {
   const tsim_model *m;
   const double *W, *V;
   double *part;
+  const double *toward, *coef;
 } fused_job;
 
 typedef struct fused_work fused_work;
@@ -43,7 +47,8 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
                  fused_job *jobs, int njobs, int loss_only);
 
 /* Floating-point operations fused_chunk does per sample for one job (the
- * figure the benchmark divides by). */
-double fused_flops_per_sample(const tsim_model *m, int with_v, int loss_only);
+ * figure the benchmark divides by); DIRECTION: 0 none, 1 a general V,
+ * 2 V = coef toward^T - W. */
+double fused_flops_per_sample(const tsim_model *m, int direction, int loss_only);
 
 #endif

@@ -39,15 +39,28 @@ typedef struct model_eval {
   double *grad; /* K*d, caller-owned, if non-NULL */
 } model_eval;
 
+/* The direction of quantity (9) (Wang & Abernethy eq. (9)): V, K x d.
+ * When TOWARD is set, V is known to be V_k = coef_k toward - w_k row by row
+ * (metrics_direction: toward = w*, coef_k = q_k / sqrt(C)), and the fused
+ * pass forms x.V_k = coef_k (x.toward) - x.w_k from one extra column
+ * instead of K: 4Kd + 2d instead of 6Kd multiply-adds per sample in all.
+ * Its rounding differs from x.V_k's: near a minimum, where V is small
+ * against W, q9 keeps about as many digits as the loss does (README,
+ * Exactness). V itself serves the other engines. */
+typedef struct model_direction {
+  const double *V;
+  const double *toward, *coef;
+} model_direction;
+
 /* Work space for model_evaluate, sized for one model. */
 typedef struct model_work model_work;
 model_work *model_work_create(const tsim_model *m);
 void model_work_destroy(model_work **w);
 
-/* Loss, gradient (if OUT->grad) and Hessian form along V (if V) over the
- * whole data set DS, reduced exactly over COMM. */
+/* Loss, gradient (if OUT->grad) and Hessian form along DIR (if DIR) over
+ * the whole data set DS, reduced exactly over COMM. */
 void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
-                    const double *W, const double *V, const par_comm *comm,
+                    const double *W, const model_direction *dir, const par_comm *comm,
                     model_work *work, model_eval *out);
 
 /* Partial sums over one chunk of ROWS samples: part[0..Kd) = sum r_i

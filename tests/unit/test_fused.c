@@ -63,7 +63,7 @@ int main(void) {
     double *other = malloc((size_t)(Kd + 2) * sizeof(double));
     reference(&m, x, y, rows, W, V, ref);
     fused_work *w = fused_work_create(d, K);
-    fused_job one = {&m, W, V, alone};
+    fused_job one = {.m = &m, .W = W, .V = V, .part = alone};
     fused_chunk(w, x, y, rows, &one, 1, 0);
     const double err = worst_rel(alone, ref, Kd);
     CHECK(err < 1e-12 && fabs(alone[Kd] - ref[Kd]) <= 1e-12 * ref[Kd] &&
@@ -72,19 +72,52 @@ int main(void) {
           "plain loop (grad rel err %.1e)",
           (long long)d, (long long)K, (long long)rows, err);
     double loss = 0;
-    fused_job lo = {&m, W, NULL, &loss};
+    fused_job lo = {.m = &m, .W = W, .part = &loss};
     fused_chunk(w, x, y, rows, &lo, 1, 1);
     CHECK(loss == alone[Kd], "d=%lld K=%lld: the loss-only pass gives the full pass's loss bits",
           (long long)d, (long long)K);
     /* the same cell second in a batch, after one with a smaller K */
     tsim_model small = m;
     small.K = K > 1 ? K - 1 : 1;
-    fused_job two[2] = {{&small, W2, NULL, other}, {&m, W, V, batched}};
+    fused_job two[2] = {{.m = &small, .W = W2, .part = other},
+                        {.m = &m, .W = W, .V = V, .part = batched}};
     fused_work *w2 = fused_work_create(d, K);
     fused_chunk(w2, x, y, rows, two, 2, 0);
     CHECK(!memcmp(batched, alone, (size_t)(Kd + 2) * sizeof(double)),
           "d=%lld K=%lld: a cell's partial in a batch of 2 is bitwise its partial alone",
           (long long)d, (long long)K);
+    /* the direction of quantity (9) given as V_k = coef_k toward - w_k
+     * (model_direction): the Hessian form of the plain loop on that V, the
+     * gradient and loss bits of the general-V pass, and the same bits
+     * alone and second in a batch sharing TOWARD */
+    double *toward = malloc((size_t)d * sizeof(double)), *coef = malloc((size_t)K * sizeof(double));
+    double *Vs = malloc((size_t)Kd * sizeof(double));
+    rng_normals(8 + (uint64_t)c, 1, 0, d, toward);
+    rng_normals(9 + (uint64_t)c, 1, 0, K, coef);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < d; ++j) Vs[k * d + j] = coef[k] * toward[j] - W[k * d + j];
+    reference(&m, x, y, rows, W, Vs, ref);
+    fused_job gen = {.m = &m, .W = W, .V = Vs, .part = alone};
+    fused_chunk(w, x, y, rows, &gen, 1, 0);
+    double *sref = malloc((size_t)(Kd + 2) * sizeof(double));
+    fused_job st = {.m = &m, .W = W, .part = sref, .toward = toward, .coef = coef};
+    fused_chunk(w, x, y, rows, &st, 1, 0);
+    CHECK(fabs(sref[Kd + 1] - ref[Kd + 1]) <= 1e-12 * fabs(ref[Kd + 1]) &&
+              !memcmp(sref, alone, (size_t)(Kd + 1) * sizeof(double)),
+          "d=%lld K=%lld: V = coef toward^T - W: Hessian form %.1e from the plain loop's, "
+          "gradient and loss bits unchanged",
+          (long long)d, (long long)K, fabs(sref[Kd + 1] - ref[Kd + 1]) / fabs(ref[Kd + 1]));
+    fused_job sbatch[3] = {{.m = &small, .W = W2, .part = other, .toward = toward, .coef = coef},
+                           {.m = &m, .W = W, .part = batched, .toward = toward, .coef = coef},
+                           {.m = &small, .W = W2, .V = V, .part = other}};
+    fused_chunk(w2, x, y, rows, sbatch, 3, 0);
+    CHECK(!memcmp(batched, sref, (size_t)(Kd + 2) * sizeof(double)),
+          "d=%lld K=%lld: V = coef toward^T - W: bitwise the same second in a batch of 3",
+          (long long)d, (long long)K);
+    free(toward);
+    free(coef);
+    free(Vs);
+    free(sref);
     fused_work_destroy(&w);
     fused_work_destroy(&w2);
     CHECK(w == NULL, "fused_work_destroy NULLs the pointer");

@@ -271,9 +271,11 @@ static void test_spectrum(const par_comm *team) {
   /* quantity (9): V = a q^T - W, against the sharded engine */
   double *q = malloc((size_t)f.p.K * sizeof(double)), *V = malloc((size_t)N * sizeof(double));
   metrics_dist(&f.m, &f.t, f.W, q);
-  metrics_direction(&f.m, &f.t, f.W, q, V);
+  double *coef = malloc((size_t)f.p.K * sizeof(double));
+  metrics_direction(&f.m, &f.t, f.W, q, V, coef);
+  const model_direction dir = {V, f.t.w, coef}; /* as train.c passes it */
   model_eval ev = {0};
-  model_evaluate(&f.m, f.ds, f.W, V, team, f.work, &ev);
+  model_evaluate(&f.m, f.ds, f.W, &dir, team, f.work, &ev);
   const double quad = hessian_quad(h, V);
   CHECK(fabs(quad - ev.hess_quad) <= 1e-10 * fabs(ev.hess_quad),
         "vec(V)^T H vec(V) = %.15g, quantity (9) of model_evaluate = %.15g",
@@ -339,6 +341,7 @@ static void test_spectrum(const par_comm *team) {
   free(eigv);
   free(ov);
   free(q);
+  free(coef);
   free(V);
   hessian_destroy(&h);
   fixture_free(&f);

@@ -81,9 +81,11 @@ int main(void) {
     double *q = calloc((size_t)f.p.K, sizeof(double));
     double *V = malloc((size_t)Kd * sizeof(double));
     metrics_dist(&f.m, &f.t, f.W, q);
-    metrics_direction(&f.m, &f.t, f.W, q, V);
+    double *coef = calloc((size_t)f.p.K, sizeof(double));
+    metrics_direction(&f.m, &f.t, f.W, q, V, coef);
+    const model_direction dir = {V, f.t.w, coef}; /* as train.c passes it */
     model_eval hv = {0};
-    model_evaluate(&f.m, f.ds, f.W, V, NULL, f.work, &hv);
+    model_evaluate(&f.m, f.ds, f.W, &dir, NULL, f.work, &hv);
     const double h = 1e-4;
     for (int64_t e = 0; e < Kd; ++e) Wp[e] = f.W[e] + h * V[e];
     const double fp = loss_at(&f, Wp);
@@ -94,6 +96,7 @@ int main(void) {
           "quantity (9) vs second difference d=%lld K=%lld C=%g: %.9g vs %.9g",
           (long long)f.p.d, (long long)f.p.K, f.p.C, hv.hess_quad, second);
     free(q);
+    free(coef);
     free(V);
     free(g);
     free(Wp);

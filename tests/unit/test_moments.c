@@ -49,13 +49,15 @@ static both compare(const tsim_params *p, const double *W) {
   double *Astar = malloc((size_t)(p->d * p->d) * sizeof(double));
   double *g0 = calloc((size_t)Kd, sizeof(double)), *g1 = calloc((size_t)Kd, sizeof(double));
   double *V = calloc((size_t)Kd, sizeof(double)), *q = calloc((size_t)p->K, sizeof(double));
+  double *coef = calloc((size_t)p->K, sizeof(double));
   moments_teacher_matrix(&t, Astar);
   metrics_dist(&m, &t, W, q);
-  metrics_direction(&m, &t, W, q, V);
+  metrics_direction(&m, &t, W, q, V, coef);
+  const model_direction dir = {V, t.w, coef}; /* as train.c passes it */
   model_work *mw = model_work_create(&m);
   moments_work *ow = moments_work_create(&m);
   model_eval a = {.grad = g0}, b = {.grad = g1}, at = {0}, bt = {0};
-  model_evaluate(&m, train, W, V, NULL, mw, &a);
+  model_evaluate(&m, train, W, &dir, NULL, mw, &a);
   moments_evaluate(&m, mt, Astar, W, V, ow, &b);
   model_evaluate(&m, test, W, NULL, NULL, mw, &at);
   moments_evaluate(&m, ms, Astar, W, NULL, ow, &bt);
@@ -77,6 +79,7 @@ static both compare(const tsim_params *p, const double *W) {
   free(g1);
   free(V);
   free(q);
+  free(coef);
   return r;
 }
 
