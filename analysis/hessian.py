@@ -66,11 +66,7 @@ def figures(run, figdir, written):
                                                       "restricted_min", "q9_over_v2"])
     present = set(srows) | set(hrows)
     setting, idx = run.reference_setting(present)
-    chosen = {}
-    for K in run.Ks:
-        i = run.pick_cell(idx, K, present)
-        if i is not None:
-            chosen[K] = i
+    chosen = run.pick_cells(idx, present)
     if chosen:
         draw(run, spec, srows, hcols, hrows, setting, chosen, figdir, written)
     else:

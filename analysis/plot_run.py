@@ -226,12 +226,16 @@ class Run:
                 best = (score, s, idx)
         return (best[1], best[2]) if best else (None, [])
 
-    def pick_cell(self, idx, K, cells_with_data):
-        """The first non-diverged cell (lowest cell id: lowest seed) with K."""
-        for i in sorted(idx, key=lambda i: self.cell[i]):
-            if self.K[i] == K and not self.diverged[i] and int(self.cell[i]) in cells_with_data:
-                return i
-        return None
+    def pick_cells(self, idx, cells_with_data):
+        """{K: the first non-diverged cell (lowest cell id: lowest seed) with
+        that K and rows in CELLS_WITH_DATA}, for the Ks that have one."""
+        chosen = {}
+        for K in self.Ks:
+            for i in sorted(idx, key=lambda i: self.cell[i]):
+                if self.K[i] == K and not self.diverged[i] and int(self.cell[i]) in cells_with_data:
+                    chosen[K] = i
+                    break
+        return chosen
 
     # ---- tables
 
@@ -856,11 +860,7 @@ def wang_figures(run, figdir, written):
         # every finished cell logs t = 0, so it has neuron rows
         present = set(int(c) for c in run.cell[run.finished])
         setting, idx = run.reference_setting(present)
-        chosen = {}
-        for K in run.Ks:
-            i = run.pick_cell(idx, K, present)
-            if i is not None:
-                chosen[K] = i
+        chosen = run.pick_cells(idx, present)
         if chosen:
             want3 = {K: chosen[K] for K in (max(chosen), 3) if K in chosen}
             neur = run.load_neurons([int(run.cell[i]) for i in chosen.values()])

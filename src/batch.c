@@ -62,9 +62,7 @@ void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_datase
     }
     w->slot[nj] = q;
     w->at[q] = len;
-    const model_direction *v = dir[q];
-    w->jobs[nj] = (fused_job){m[q], W[q], v ? v->V : NULL, w->part + len, v ? v->toward : NULL,
-                              v ? v->coef : NULL};
+    w->jobs[nj] = (fused_job){.m = m[q], .W = W[q], .dir = dir[q], .part = w->part + len};
     len += m[q]->K * m[q]->d + 2;
     ++nj;
   }

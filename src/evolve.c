@@ -163,14 +163,6 @@ static void teacher_rows(const objective *o, const double *W, double t,
   }
 }
 
-static void copy_state(const cell_result *from, cell_result *res) {
-  void *buf = NULL;
-  size_t cap = 0;
-  const size_t len = cell_result_pack(from, &buf, &cap);
-  cell_result_unpack(buf, len, res);
-  free(buf);
-}
-
 int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
                 const train_hooks *hooks, const cell_result *resume,
                 cell_result *res, tsim_error *err) {
@@ -189,7 +181,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   int64_t t_first = 0;
   double wall_before = 0.0;
   if (resume && resume->nW == Kd && resume->cell == cell) {
-    copy_state(resume, res);
+    cell_result_copy(resume, res);
     t_first = res->iterations;
     wall_before = res->wall_s;
   } else {
@@ -231,8 +223,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     double dist = NAN, q9 = NAN, loss;
     if (o.wang_like) dist = metrics_dist(&o.m, teacher, W, q);
     if (o.wang_like && !o.population_regime) {
-      metrics_direction(&o.m, teacher, W, q, V, coef);
-      const model_direction dir = {.V = V, .toward = teacher->w, .coef = coef};
+      const model_direction dir = metrics_direction(&o.m, teacher, W, q, V, coef);
       model_eval ev = {.grad = G};
       model_evaluate(&o.m, o.train, W, &dir, team, o.work, &ev);
       loss = ev.loss;

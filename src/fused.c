@@ -305,15 +305,16 @@ HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int6
     const double *z_of = NULL; /* the TOWARD whose X_b toward is in w->z */
     for (int q = 0; q < njobs; ++q) {
       const tsim_model *m = jobs[q].m;
-      const double *toward = loss_only ? NULL : jobs[q].toward;
-      const double *V = loss_only || toward ? NULL : jobs[q].V;
+      const model_direction *dir = loss_only ? NULL : jobs[q].dir;
+      const double *toward = dir ? dir->toward : NULL;
+      const double *V = dir && !toward ? dir->V : NULL;
       project(w->xt, bpad, d, jobs[q].W, m->K, w->u);
       if (V) project(w->xt, bpad, d, V, m->K, w->v);
       if (toward && toward != z_of) {
         project(w->xt, bpad, d, toward, 1, w->z);
         z_of = toward;
       }
-      step_quadratic(m, bpad, w->y, w->u, V ? w->v : NULL, w->z, toward ? jobs[q].coef : NULL,
+      step_quadratic(m, bpad, w->y, w->u, V ? w->v : NULL, w->z, toward ? dir->coef : NULL,
                      w->r, w->sacc + (size_t)q * 2 * LANES);
       if (!loss_only)
         accumulate_grad(w->xt, bpad, d, w->r, w->u, m->K,
@@ -345,16 +346,6 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
     const double *gacc = w->gacc + (size_t)q * gstride;
     for (int64_t e = 0; e < Kd; ++e) part[e] = lanes_sum(gacc + e * LANES);
     part[Kd] = lanes_sum(sacc);
-    part[Kd + 1] = jobs[q].V || jobs[q].toward ? lanes_sum(sacc + LANES) : 0.0;
+    part[Kd + 1] = jobs[q].dir ? lanes_sum(sacc + LANES) : 0.0;
   }
-}
-
-double fused_flops_per_sample(const tsim_model *m, int direction, int loss_only) {
-  const double K = (double)m->K, d = (double)m->d;
-  double f = 2.0 * K * d + 2.0 * K + 3.0; /* U, sum of squares, residual, r^2 */
-  if (loss_only) return f;
-  f += 2.0 * K * d + K;                   /* G += X^T A, A = r U */
-  if (direction == 1) f += 2.0 * K * d + 4.0 * K + 6.0; /* X V, vv, uv, Hessian term */
-  if (direction == 2) f += 2.0 * d + 6.0 * K + 6.0;     /* X toward, v = coef z - u, ... */
-  return f;
 }

@@ -81,15 +81,15 @@ double metrics_dist(const tsim_model *m, const tsim_teacher *t,
   return sqrt(s);
 }
 
-void metrics_direction(const tsim_model *m, const tsim_teacher *t,
-                       const double *W, const double *q, double *V, double *coef) {
+model_direction metrics_direction(const tsim_model *m, const tsim_teacher *t,
+                                  const double *W, const double *q, double *V, double *coef) {
   const int64_t d = m->d, K = m->K;
   const double inv_sqrt_c = 1.0 / sqrt(m->C);
-  if (coef)
-    for (int64_t k = 0; k < K; ++k) coef[k] = q[k] * inv_sqrt_c;
+  for (int64_t k = 0; k < K; ++k) coef[k] = q[k] * inv_sqrt_c;
   for (int64_t k = 0; k < K; ++k)
     for (int64_t j = 0; j < d; ++j)
       V[k * d + j] = t->w[j] * inv_sqrt_c * q[k] - W[k * d + j];
+  return (model_direction){.V = V, .toward = t->w, .coef = coef};
 }
 
 void metrics_neurons(const tsim_model *m, const tsim_teacher *t,

@@ -78,8 +78,7 @@ void model_work_destroy(model_work **wp) {
 static void chunk_quadratic(const tsim_model *m, const double *x,
                             const double *y, int64_t rows, const double *W,
                             const model_direction *dir, double *part, fused_work *fw) {
-  fused_job job = {m, W, dir ? dir->V : NULL, part, dir ? dir->toward : NULL,
-                   dir ? dir->coef : NULL};
+  fused_job job = {.m = m, .W = W, .dir = dir, .part = part};
   fused_chunk(fw, x, y, rows, &job, 1, 0);
 }
 
@@ -162,21 +161,6 @@ static double chunk_loss_general(const tsim_model *m, const double *x,
     loss += r * r;
   }
   return loss;
-}
-
-void model_chunk(const tsim_model *m, const double *x, const double *y,
-                 int64_t rows, const double *W, const double *V,
-                 double *part) {
-  if (is_plain_quadratic(m)) {
-    fused_work *fw = fused_work_create(m->d, m->K);
-    const model_direction dir = {.V = V};
-    chunk_quadratic(m, x, y, rows, W, V ? &dir : NULL, part, fw);
-    fused_work_destroy(&fw);
-  } else {
-    double *u = tsim_xmalloc((size_t)m->K * 2 * sizeof(double));
-    chunk_general(m, x, y, rows, W, part, u, u + m->K);
-    free(u);
-  }
 }
 
 void model_evaluate(const tsim_model *m, const tsim_dataset *ds,

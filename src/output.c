@@ -564,6 +564,14 @@ int output_close(run_output **op, const char *manifest_extra, tsim_error *err) {
 #define PACK_FIXED_INTS 7
 #define PACK_INTS (PACK_FIXED_INTS + NTABLES)
 #define PACK_REALS 5
+void cell_result_copy(const cell_result *from, cell_result *res) {
+  void *buf = NULL;
+  size_t cap = 0;
+  const size_t len = cell_result_pack(from, &buf, &cap);
+  cell_result_unpack(buf, len, res);
+  free(buf);
+}
+
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
   size_t values = (size_t)r->nW;
   for (int t = 0; t < NTABLES; ++t) values += (size_t)(r->rows[t].count * tables[t].cols);

@@ -154,15 +154,6 @@ static double norm2(const double *v, int64_t n) {
   return sqrt(s);
 }
 
-/* RES becomes a deep copy of the saved state FROM. */
-static void copy_state(const cell_result *from, cell_result *res) {
-  void *buf = NULL;
-  size_t cap = 0;
-  const size_t len = cell_result_pack(from, &buf, &cap);
-  cell_result_unpack(buf, len, res);
-  free(buf);
-}
-
 /* One cell of a (possibly one-cell) batch: its settings, state and
  * buffers. The loop body below is the same for every cell whether it runs
  * alone or in a batch, so a batch changes nothing but what shares the pass
@@ -194,7 +185,7 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
   const int64_t d = r->p.d, K = r->p.K;
   r->Kd = K * d;
   if (resume && resume->nW == r->Kd && resume->cell == cell) {
-    copy_state(resume, res); /* rows, events and W_t of the saved state */
+    cell_result_copy(resume, res); /* rows, events and W_t of the saved state */
     r->t = res->iterations;
     r->wall_before = res->wall_s;
   } else {
@@ -239,8 +230,7 @@ static void run_close(cell_run *r) {
 static void run_prepare(cell_run *r, const tsim_teacher *teacher) {
   const double *W = r->res->W;
   r->dist = metrics_dist(&r->m, teacher, W, r->q);
-  metrics_direction(&r->m, teacher, W, r->q, r->V, r->coef);
-  r->dir = (model_direction){.V = r->V, .toward = teacher->w, .coef = r->coef};
+  r->dir = metrics_direction(&r->m, teacher, W, r->q, r->V, r->coef);
   r->ev = (model_eval){.grad = r->G};
 }
 

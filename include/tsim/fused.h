@@ -22,18 +22,21 @@
 #include "tsim/model.h"
 
 /* One student evaluated in a pass: its model, weights, optional direction
- * V (quantity (9)) and where its chunk partial goes: part[0..Kd) = sum over
+ * of quantity (9) and where its chunk partial goes: part[0..Kd) = sum over
  * rows of dloss/du_k x (the gradient before scaling), part[Kd] = sum r^2,
  * part[Kd+1] = Hessian-form terms (model.h). With loss_only only part[0] is
- * written: the sum of r^2. With TOWARD set, the direction is
- * V_k = coef_k toward - w_k (model_direction) and V is not read: x.V_k is
- * coef_k (x.toward) - u_k, one projection for all K neurons (and for all
- * jobs of the pass with the same TOWARD). */
+ * written: the sum of r^2. A direction with TOWARD set is not read through
+ * its V: x.V_k is coef_k (x.toward) - u_k, one projection for all K neurons
+ * (and for all jobs of the pass with the same TOWARD).
+ *
+ * Floating-point operations per sample and job: 2Kd + 2K + 3 (loss only),
+ * plus 2Kd + K (gradient), plus 2Kd + 4K + 6 (a general V) or 2d + 6K + 6
+ * (TOWARD): the figures scripts/bench.sh divides by. */
 typedef struct fused_job {
   const tsim_model *m;
-  const double *W, *V;
+  const double *W;
+  const model_direction *dir;
   double *part;
-  const double *toward, *coef;
 } fused_job;
 
 typedef struct fused_work fused_work;
@@ -45,10 +48,5 @@ void fused_work_destroy(fused_work **w);
  * columns) and Y: each X block is read from memory once for all jobs. */
 void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
                  fused_job *jobs, int njobs, int loss_only);
-
-/* Floating-point operations fused_chunk does per sample for one job (the
- * figure the benchmark divides by); DIRECTION: 0 none, 1 a general V,
- * 2 V = coef toward^T - W. */
-double fused_flops_per_sample(const tsim_model *m, int direction, int loss_only);
 
 #endif

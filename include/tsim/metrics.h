@@ -25,11 +25,11 @@ void metrics_pop_grad(const tsim_model *m, const tsim_teacher *t,
  * Q (K entries) receives the minimiser. */
 double metrics_dist(const tsim_model *m, const tsim_teacher *t,
                     const double *W, double *q);
-/* V = a q^T - W, the direction of quantity (9); COEF (K entries, if not
- * NULL) receives q / sqrt(C), so that V_k = coef_k w* - w_k
- * (model_direction). */
-void metrics_direction(const tsim_model *m, const tsim_teacher *t,
-                       const double *W, const double *q, double *V, double *coef);
+/* V = a q^T - W, the direction of quantity (9), and COEF (K entries)
+ * = q / sqrt(C), so that V_k = coef_k w* - w_k: returned as the
+ * model_direction {V, w*, coef} that model_evaluate takes. */
+model_direction metrics_direction(const tsim_model *m, const tsim_teacher *t,
+                                  const double *W, const double *q, double *V, double *coef);
 
 /* Per neuron k (Wang & Abernethy eq. (8), with s and C): the parallel part
  * par = w_k . u, perpendicular norm, norm, and the components of the next

@@ -63,13 +63,10 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
                     const double *W, const model_direction *dir, const par_comm *comm,
                     model_work *work, model_eval *out);
 
-/* Partial sums over one chunk of ROWS samples: part[0..Kd) = sum r_i
+/* Entries of one chunk's partial sums: part[0..Kd) = sum r_i
  * (x_i^T w_k) x_i, part[Kd] = sum r_i^2, part[Kd+1] = Hessian-form terms
  * (quadratic); for the other models part[0..Kd) = sum r_i a_k act'(u_ik)
- * x_i, part[Kd+2+k] = sum r_i act(u_ik) (model_part_size entries).
- * Exposed for the tests and the benchmarks. */
+ * x_i, part[Kd+2+k] = sum r_i act(u_ik). */
 int64_t model_part_size(const tsim_model *m);
-void model_chunk(const tsim_model *m, const double *x, const double *y,
-                 int64_t rows, const double *W, const double *V, double *part);
 
 #endif

@@ -76,6 +76,8 @@ double *cell_result_row(cell_result *r, int table);
 /* One message holding a whole result (grows *BUF to fit; returns bytes). */
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap);
 int cell_result_unpack(const void *buf, size_t len, cell_result *r);
+/* RES becomes a deep copy of FROM (through pack and unpack). */
+void cell_result_copy(const cell_result *from, cell_result *res);
 
 typedef struct run_output run_output;
 

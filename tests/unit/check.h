@@ -5,9 +5,12 @@
 #define TSIM_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tsim/config.h"
+#include "tsim/data.h"
+#include "tsim/model.h"
 
 static int check_passed, check_failed;
 static const char *check_suite = "test";
@@ -53,6 +56,37 @@ static inline tsim_params check_params(int64_t d, int64_t K, double C, int64_t n
   p.init_seed = seed + 100;
   p.eta = 1e-3;
   return p;
+}
+
+/* One cell made from its settings P: model, teacher, rank RANK of SIZE's
+ * training samples, work space and the initial weights W (N = K d). */
+typedef struct check_cell {
+  tsim_params p;
+  tsim_model m;
+  tsim_teacher t;
+  tsim_dataset *ds;
+  model_work *work;
+  double *W;
+  int64_t N;
+} check_cell;
+
+static inline void check_cell_make(check_cell *f, tsim_params p, int rank, int size) {
+  tsim_error err;
+  f->p = p;
+  model_from_params(&p, &f->m);
+  teacher_make(&p, &f->t, &err);
+  data_make(&p, &f->t, DATA_TRAIN, rank, size, &f->ds, &err);
+  f->work = model_work_create(&f->m);
+  f->N = p.K * p.d;
+  f->W = calloc((size_t)f->N, sizeof(double));
+  data_init_weights(&p, f->W, &err);
+}
+
+static inline void check_cell_free(check_cell *f) {
+  teacher_free(&f->t);
+  data_destroy(&f->ds);
+  model_work_destroy(&f->work);
+  free(f->W);
 }
 
 #endif

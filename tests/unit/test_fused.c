@@ -63,7 +63,8 @@ int main(void) {
     double *other = malloc((size_t)(Kd + 2) * sizeof(double));
     reference(&m, x, y, rows, W, V, ref);
     fused_work *w = fused_work_create(d, K);
-    fused_job one = {.m = &m, .W = W, .V = V, .part = alone};
+    const model_direction plain = {.V = V};
+    fused_job one = {.m = &m, .W = W, .dir = &plain, .part = alone};
     fused_chunk(w, x, y, rows, &one, 1, 0);
     const double err = worst_rel(alone, ref, Kd);
     CHECK(err < 1e-12 && fabs(alone[Kd] - ref[Kd]) <= 1e-12 * ref[Kd] &&
@@ -80,7 +81,7 @@ int main(void) {
     tsim_model small = m;
     small.K = K > 1 ? K - 1 : 1;
     fused_job two[2] = {{.m = &small, .W = W2, .part = other},
-                        {.m = &m, .W = W, .V = V, .part = batched}};
+                        {.m = &m, .W = W, .dir = &plain, .part = batched}};
     fused_work *w2 = fused_work_create(d, K);
     fused_chunk(w2, x, y, rows, two, 2, 0);
     CHECK(!memcmp(batched, alone, (size_t)(Kd + 2) * sizeof(double)),
@@ -97,19 +98,20 @@ int main(void) {
     for (int64_t k = 0; k < K; ++k)
       for (int64_t j = 0; j < d; ++j) Vs[k * d + j] = coef[k] * toward[j] - W[k * d + j];
     reference(&m, x, y, rows, W, Vs, ref);
-    fused_job gen = {.m = &m, .W = W, .V = Vs, .part = alone};
+    const model_direction general = {.V = Vs}, structured = {.toward = toward, .coef = coef};
+    fused_job gen = {.m = &m, .W = W, .dir = &general, .part = alone};
     fused_chunk(w, x, y, rows, &gen, 1, 0);
     double *sref = malloc((size_t)(Kd + 2) * sizeof(double));
-    fused_job st = {.m = &m, .W = W, .part = sref, .toward = toward, .coef = coef};
+    fused_job st = {.m = &m, .W = W, .part = sref, .dir = &structured};
     fused_chunk(w, x, y, rows, &st, 1, 0);
     CHECK(fabs(sref[Kd + 1] - ref[Kd + 1]) <= 1e-12 * fabs(ref[Kd + 1]) &&
               !memcmp(sref, alone, (size_t)(Kd + 1) * sizeof(double)),
           "d=%lld K=%lld: V = coef toward^T - W: Hessian form %.1e from the plain loop's, "
           "gradient and loss bits unchanged",
           (long long)d, (long long)K, fabs(sref[Kd + 1] - ref[Kd + 1]) / fabs(ref[Kd + 1]));
-    fused_job sbatch[3] = {{.m = &small, .W = W2, .part = other, .toward = toward, .coef = coef},
-                           {.m = &m, .W = W, .part = batched, .toward = toward, .coef = coef},
-                           {.m = &small, .W = W2, .V = V, .part = other}};
+    fused_job sbatch[3] = {{.m = &small, .W = W2, .part = other, .dir = &structured},
+                           {.m = &m, .W = W, .part = batched, .dir = &structured},
+                           {.m = &small, .W = W2, .dir = &plain, .part = other}};
     fused_chunk(w2, x, y, rows, sbatch, 3, 0);
     CHECK(!memcmp(batched, sref, (size_t)(Kd + 2) * sizeof(double)),
           "d=%lld K=%lld: V = coef toward^T - W: bitwise the same second in a batch of 3",

@@ -31,34 +31,6 @@ static tsim_params params(int64_t d, int64_t K, double C, int64_t n,
   return p;
 }
 
-typedef struct fixture {
-  tsim_params p;
-  tsim_model m;
-  tsim_teacher t;
-  tsim_dataset *ds;
-  model_work *work;
-  double *W;
-  int64_t N;
-} fixture;
-
-static void fixture_make(fixture *f, tsim_params p, int rank, int size) {
-  tsim_error err;
-  f->p = p;
-  model_from_params(&p, &f->m);
-  teacher_make(&p, &f->t, &err);
-  data_make(&p, &f->t, DATA_TRAIN, rank, size, &f->ds, &err);
-  f->work = model_work_create(&f->m);
-  f->N = p.K * p.d;
-  f->W = calloc((size_t)f->N, sizeof(double));
-  data_init_weights(&p, f->W, &err);
-}
-
-static void fixture_free(fixture *f) {
-  teacher_free(&f->t);
-  data_destroy(&f->ds);
-  model_work_destroy(&f->work);
-  free(f->W);
-}
 
 static double max_abs(const double *a, int64_t n) {
   double m = 0.0;
@@ -115,8 +87,8 @@ static void test_fixsum(void) {
 
 /* H against a central difference of the gradient, column by column */
 static void test_finite_difference(const par_comm *team) {
-  fixture f;
-  fixture_make(&f, params(3, 2, 1.5, 90, 16, 1), me, nranks);
+  check_cell f;
+  check_cell_make(&f, params(3, 2, 1.5, 90, 16, 1), me, nranks);
   const int64_t N = f.N;
   hessian *h = hessian_create(team, N, 2);
   hessian_assemble_samples(h, &f.m, f.ds, f.W);
@@ -146,7 +118,7 @@ static void test_finite_difference(const par_comm *team) {
   free(gp);
   free(gm);
   hessian_destroy(&h);
-  fixture_free(&f);
+  check_cell_free(&f);
 }
 
 /* the Hessian from the fourth moments equals the one from the samples */
@@ -161,9 +133,9 @@ static double dense_moment(const void *ctx, int64_t a, int64_t b, int64_t c,
 }
 
 static void test_moments(const par_comm *team) {
-  fixture f, all; /* this rank's shard, and every sample (for M) */
-  fixture_make(&f, params(4, 3, 1.2, 500, 64, 8), me, nranks);
-  fixture_make(&all, params(4, 3, 1.2, 500, 64, 8), 0, 1);
+  check_cell f, all; /* this rank's shard, and every sample (for M) */
+  check_cell_make(&f, params(4, 3, 1.2, 500, 64, 8), me, nranks);
+  check_cell_make(&all, params(4, 3, 1.2, 500, 64, 8), 0, 1);
   const int64_t d = f.p.d, N = f.N;
   dense4 t4 = {d, calloc((size_t)(d * d * d * d), sizeof(double))};
   for (int64_t i = 0; i < f.p.n; ++i) {
@@ -189,8 +161,8 @@ static void test_moments(const par_comm *team) {
   free(Hm);
   free(t4.m);
   hessian_destroy(&h);
-  fixture_free(&f);
-  fixture_free(&all);
+  check_cell_free(&f);
+  check_cell_free(&all);
 }
 
 /* relu and abs students (model.c does not evaluate them yet): the gradient
@@ -222,8 +194,8 @@ static void test_relu_abs(void) {
   par_comm *solo = par_split(par_world(), me, 0); /* every rank on its own */
   const int acts[2] = {ACT_RELU, ACT_ABS};
   for (int ai = 0; ai < 2; ++ai) {
-    fixture f;
-    fixture_make(&f, params(3, 2, 1.5, 60, 16, 6), 0, 1);
+    check_cell f;
+    check_cell_make(&f, params(3, 2, 1.5, 60, 16, 6), 0, 1);
     f.m.activation = acts[ai];
     const int64_t N = f.N;
     hessian *h = hessian_create(solo, N, 2);
@@ -251,15 +223,15 @@ static void test_relu_abs(void) {
     free(gp);
     free(gm);
     hessian_destroy(&h);
-    fixture_free(&f);
+    check_cell_free(&f);
   }
   par_comm_free(&solo);
 }
 
 /* eigenvalues vs LAPACK dsyevd, vectors, and quantity (9) */
 static void test_spectrum(const par_comm *team) {
-  fixture f;
-  fixture_make(&f, params(8, 5, 1.0, 700, 64, 2), me, nranks);
+  check_cell f;
+  check_cell_make(&f, params(8, 5, 1.0, 700, 64, 2), me, nranks);
   const int64_t N = f.N;
   hessian *h = hessian_create(team, N, 4);
   hessian_assemble_samples(h, &f.m, f.ds, f.W);
@@ -272,8 +244,7 @@ static void test_spectrum(const par_comm *team) {
   double *q = malloc((size_t)f.p.K * sizeof(double)), *V = malloc((size_t)N * sizeof(double));
   metrics_dist(&f.m, &f.t, f.W, q);
   double *coef = malloc((size_t)f.p.K * sizeof(double));
-  metrics_direction(&f.m, &f.t, f.W, q, V, coef);
-  const model_direction dir = {V, f.t.w, coef}; /* as train.c passes it */
+  const model_direction dir = metrics_direction(&f.m, &f.t, f.W, q, V, coef);
   model_eval ev = {0};
   model_evaluate(&f.m, f.ds, f.W, &dir, team, f.work, &ev);
   const double quad = hessian_quad(h, V);
@@ -309,8 +280,8 @@ static void test_spectrum(const par_comm *team) {
     par_comm *solo = par_split(team, me == 0 ? 0 : 1, me);
     double same = 1.0;
     if (me == 0) {
-      fixture g;
-      fixture_make(&g, params(8, 5, 1.0, 700, 64, 2), 0, 1);
+      check_cell g;
+      check_cell_make(&g, params(8, 5, 1.0, 700, 64, 2), 0, 1);
       hessian *h1 = hessian_create(solo, N, 4);
       hessian_assemble_samples(h1, &g.m, g.ds, g.W);
       double *H1 = malloc((size_t)(N * N) * sizeof(double));
@@ -330,7 +301,7 @@ static void test_spectrum(const par_comm *team) {
       free(H1);
       free(eig1);
       hessian_destroy(&h1);
-      fixture_free(&g);
+      check_cell_free(&g);
     }
     (void)same;
     par_comm_free(&solo);
@@ -344,14 +315,14 @@ static void test_spectrum(const par_comm *team) {
   free(coef);
   free(V);
   hessian_destroy(&h);
-  fixture_free(&f);
+  check_cell_free(&f);
 }
 
 /* the population Hessian: against finite differences of the population
  * gradient, and the empirical Hessian approaches it as n grows */
 static void test_population(const par_comm *team) {
-  fixture f;
-  fixture_make(&f, params(4, 3, 1.3, 100, 64, 3), me, nranks);
+  check_cell f;
+  check_cell_make(&f, params(4, 3, 1.3, 100, 64, 3), me, nranks);
   const int64_t N = f.N;
   hessian *h = hessian_create(team, N, 2);
   hessian_assemble_population(h, &f.m, &f.t, f.W);
@@ -394,8 +365,8 @@ static void test_population(const par_comm *team) {
   const int64_t ns[2] = {2000, 128000};
   double *He = malloc((size_t)(N * N) * sizeof(double));
   for (int i = 0; i < 2; ++i) {
-    fixture g;
-    fixture_make(&g, params(4, 3, 1.3, ns[i], 2048, 3), me, nranks);
+    check_cell g;
+    check_cell_make(&g, params(4, 3, 1.3, ns[i], 2048, 3), me, nranks);
     hessian_assemble_samples(h, &g.m, g.ds, f.W);
     hessian_gather(h, He);
     double e2 = 0.0, p2 = 0.0;
@@ -404,7 +375,7 @@ static void test_population(const par_comm *team) {
       p2 += Hp[j] * Hp[j];
     }
     err_n[i] = sqrt(e2 / p2);
-    fixture_free(&g);
+    check_cell_free(&g);
   }
   /* sampling error ~ 1/sqrt(n): 64x the samples, about 8x smaller */
   CHECK(err_n[1] < err_n[0] / 3.0 && err_n[1] < 0.05,
@@ -416,7 +387,7 @@ static void test_population(const par_comm *team) {
   free(gp);
   free(gm);
   hessian_destroy(&h);
-  fixture_free(&f);
+  check_cell_free(&f);
 }
 
 /* At W = w* q^T (C = 1, ||q|| = 1) the loss depends on W only through
@@ -434,8 +405,8 @@ static void test_zero_modes(const par_comm *team) {
   double q[3] = {2.0, -1.0, 2.0};
   for (int k = 0; k < 3; ++k) q[k] /= 3.0;
   for (int pass = 0; pass < 2; ++pass) {
-    fixture f;
-    fixture_make(&f, params(d, K, 1.0, 400, 64, 4), me, nranks);
+    check_cell f;
+    check_cell_make(&f, params(d, K, 1.0, 400, 64, 4), me, nranks);
     for (int64_t k = 0; k < K; ++k)
       for (int64_t a = 0; a < d; ++a) f.W[k * d + a] = f.t.w[a] * q[k];
     hessian *h = hessian_create(team, N, 2);
@@ -458,7 +429,7 @@ static void test_zero_modes(const par_comm *team) {
           "non-zero %.4g", pass ? "empirical (n = 400)" : "population", zero,
           positive, eig[d * (K - 1)]);
     hessian_destroy(&h);
-    fixture_free(&f);
+    check_cell_free(&f);
   }
 }
 

@@ -16,34 +16,8 @@ static tsim_params params(int64_t d, int64_t K, double C, int64_t n,
   return check_params(d, K, C, n, 64, seed);
 }
 
-typedef struct fixture {
-  tsim_params p;
-  tsim_model m;
-  tsim_teacher t;
-  tsim_dataset *ds;
-  model_work *work;
-  double *W;
-} fixture;
 
-static void fixture_make(fixture *f, tsim_params p) {
-  tsim_error err;
-  f->p = p;
-  model_from_params(&p, &f->m);
-  teacher_make(&p, &f->t, &err);
-  data_make(&p, &f->t, DATA_TRAIN, 0, 1, &f->ds, &err);
-  f->work = model_work_create(&f->m);
-  f->W = calloc((size_t)(p.K * p.d), sizeof(double));
-  data_init_weights(&p, f->W, &err);
-}
-
-static void fixture_free(fixture *f) {
-  teacher_free(&f->t);
-  data_destroy(&f->ds);
-  model_work_destroy(&f->work);
-  free(f->W);
-}
-
-static double loss_at(fixture *f, const double *W) {
+static double loss_at(check_cell *f, const double *W) {
   model_eval ev = {0};
   model_evaluate(&f->m, f->ds, W, NULL, NULL, f->work, &ev);
   return ev.loss;
@@ -55,8 +29,8 @@ int main(void) {
   const int64_t dims[][2] = {{3, 1}, {5, 3}, {10, 10}, {4, 2}};
   const double cs[] = {1.0, 2.0, 0.5, 8.0};
   for (int c = 0; c < 4; ++c) {
-    fixture f;
-    fixture_make(&f, params(dims[c][0], dims[c][1], cs[c], 300, 11 + (uint64_t)c));
+    check_cell f;
+    check_cell_make(&f, params(dims[c][0], dims[c][1], cs[c], 300, 11 + (uint64_t)c), 0, 1);
     const int64_t Kd = f.p.K * f.p.d;
     double *g = calloc((size_t)Kd, sizeof(double));
     double *Wp = malloc((size_t)Kd * sizeof(double));
@@ -82,8 +56,7 @@ int main(void) {
     double *V = malloc((size_t)Kd * sizeof(double));
     metrics_dist(&f.m, &f.t, f.W, q);
     double *coef = calloc((size_t)f.p.K, sizeof(double));
-    metrics_direction(&f.m, &f.t, f.W, q, V, coef);
-    const model_direction dir = {V, f.t.w, coef}; /* as train.c passes it */
+    const model_direction dir = metrics_direction(&f.m, &f.t, f.W, q, V, coef);
     model_eval hv = {0};
     model_evaluate(&f.m, f.ds, f.W, &dir, NULL, f.work, &hv);
     const double h = 1e-4;
@@ -100,12 +73,12 @@ int main(void) {
     free(V);
     free(g);
     free(Wp);
-    fixture_free(&f);
+    check_cell_free(&f);
   }
   /* population gradient against differences of the population loss */
   {
-    fixture f;
-    fixture_make(&f, params(6, 4, 2.0, 10, 3));
+    check_cell f;
+    check_cell_make(&f, params(6, 4, 2.0, 10, 3), 0, 1);
     const int64_t Kd = 24;
     double g[24], Wp[24], worst = 0;
     metrics_pop_grad(&f.m, &f.t, f.W, g);
@@ -137,7 +110,7 @@ int main(void) {
     }
     for (int e = 0; e < 24; ++e) worst6 = fmax(worst6, fabs(ref[e] - g[e]));
     CHECK(worst6 < 1e-13, "population gradient equals eq. (6): max err %.2e", worst6);
-    fixture_free(&f);
+    check_cell_free(&f);
   }
   /* empirical -> population as n grows: error ~ n^-1/2 (mean over 6 seeds) */
   {
@@ -145,10 +118,10 @@ int main(void) {
     double err_loss[3] = {0}, err_grad[3] = {0};
     for (int i = 0; i < 3; ++i) {
       for (uint64_t seed = 0; seed < 6; ++seed) {
-        fixture f;
+        check_cell f;
         tsim_params p = params(5, 3, 1.0, ns[i], 50 + seed);
         p.chunk = 4096;
-        fixture_make(&f, p);
+        check_cell_make(&f, p, 0, 1);
         double g[15], gp[15];
         model_eval ev = {.grad = g};
         model_evaluate(&f.m, f.ds, f.W, NULL, NULL, f.work, &ev);
@@ -158,7 +131,7 @@ int main(void) {
         for (int e = 0; e < 15; ++e) gd += (g[e] - gp[e]) * (g[e] - gp[e]), gn += gp[e] * gp[e];
         err_loss[i] += fabs(ev.loss - pl) / pl / 6;
         err_grad[i] += sqrt(gd / gn) / 6;
-        fixture_free(&f);
+        check_cell_free(&f);
       }
     }
     const double r1 = err_loss[0] / err_loss[2], r2 = err_grad[0] / err_grad[2];
@@ -171,8 +144,8 @@ int main(void) {
   /* dist: closed form against brute force over unit q (K = 2 by angle,
    * K = 3 by a fine random search), with C = 1 and C = 4 */
   for (int c = 0; c < 2; ++c) {
-    fixture f;
-    fixture_make(&f, params(4, 2, c ? 4.0 : 1.0, 10, 9));
+    check_cell f;
+    check_cell_make(&f, params(4, 2, c ? 4.0 : 1.0, 10, 9), 0, 1);
     double q[3];
     const double closed = metrics_dist(&f.m, &f.t, f.W, q);
     const double a = 1.0 / sqrt(f.m.C);
@@ -189,11 +162,11 @@ int main(void) {
     }
     CHECK(closed <= best + 1e-12 && best - closed < 1e-8,
           "dist K=2 C=%g: closed form %.12f, brute force %.12f", f.m.C, closed, best);
-    fixture_free(&f);
+    check_cell_free(&f);
   }
   {
-    fixture f;
-    fixture_make(&f, params(5, 3, 1.0, 10, 21));
+    check_cell f;
+    check_cell_make(&f, params(5, 3, 1.0, 10, 21), 0, 1);
     double q[3];
     const double closed = metrics_dist(&f.m, &f.t, f.W, q);
     double best = INFINITY;
@@ -214,12 +187,12 @@ int main(void) {
     }
     CHECK(closed <= best + 1e-12 && best - closed < 1e-3,
           "dist K=3: closed form %.9f, random search %.9f", closed, best);
-    fixture_free(&f);
+    check_cell_free(&f);
   }
   /* eq. (8): A + B is the next population-GD parallel part */
   {
-    fixture f;
-    fixture_make(&f, params(6, 3, 2.0, 10, 4));
+    check_cell f;
+    check_cell_make(&f, params(6, 3, 2.0, 10, 4), 0, 1);
     double g[18];
     neuron_stats ns[3];
     const double eta = 0.01;
@@ -243,7 +216,7 @@ int main(void) {
     }
     CHECK(worst < 1e-14, "eq. (8): A + B equals the next parallel part (err %.1e)", worst);
     CHECK(worst_perp == 0, "eq. (8): the next perpendicular norm lies within C -+ D");
-    fixture_free(&f);
+    check_cell_free(&f);
   }
   return check_summary();
 }

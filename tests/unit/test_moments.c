@@ -52,8 +52,7 @@ static both compare(const tsim_params *p, const double *W) {
   double *coef = calloc((size_t)p->K, sizeof(double));
   moments_teacher_matrix(&t, Astar);
   metrics_dist(&m, &t, W, q);
-  metrics_direction(&m, &t, W, q, V, coef);
-  const model_direction dir = {V, t.w, coef}; /* as train.c passes it */
+  const model_direction dir = metrics_direction(&m, &t, W, q, V, coef);
   model_work *mw = model_work_create(&m);
   moments_work *ow = moments_work_create(&m);
   model_eval a = {.grad = g0}, b = {.grad = g1}, at = {0}, bt = {0};
