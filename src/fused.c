@@ -31,7 +31,9 @@
 #define TILE (STRIPS * LANES)
 #define PROJ_COLS 4   /* projection tiles: PROJ_COLS columns x PROJ_STRIPS strips */
 #define PROJ_STRIPS 2
-#define GRAD_J 4    /* gradient tiles: 2 neurons x up to GRAD_J coordinates */
+#define GRAD_J 10   /* gradient tiles: 2 neurons x up to GRAD_J coordinates */
+#define AHEAD_BLOCKS 2 /* samples prefetched this many blocks ahead */
+#define LINE 64
 
 /* Built once per CPU family: x86-64-v4 (AVX-512), v3 (AVX2) and baseline
  * clones of the hot loops, chosen at load time. No clone reassociates or
@@ -102,6 +104,24 @@ static void reserve_jobs(fused_work *w, int njobs) {
   w->gacc = doubles((int64_t)njobs * w->kmax * w->d * LANES);
   w->sacc = doubles((int64_t)njobs * 2 * LANES);
   w->jobs_cap = njobs;
+}
+
+/* Software prefetch of the samples AHEAD_BLOCKS blocks ahead, a few cache
+ * lines at each step of the projection and gradient loops, so that the
+ * misses overlap the arithmetic instead of stalling the transpose of each
+ * new block. The hardware prefetcher alone left about 5 ns per sample of
+ * memory stall at n = 1e6, d = K = 10 (samples in DRAM: 21 ns per sample
+ * against 16 ns with them in cache); issuing a whole block's lines at once
+ * fills the miss buffers and stalls the same way. Hints only: no bits
+ * change. */
+typedef struct ahead {
+  const char *next, *end; /* lines still to prefetch */
+  int64_t per_step;
+} ahead;
+
+INLINE void ahead_step(ahead *a) {
+  for (int64_t l = 0; l < a->per_step && a->next < a->end; ++l, a->next += LINE)
+    __builtin_prefetch(a->next, 0, 3);
 }
 
 /* LANES doubles as one value of GCC's vector extension: elementwise IEEE
@@ -184,9 +204,10 @@ INLINE void project_tile(const double *restrict xs, int64_t B, int64_t d,
 }
 
 INLINE void project(const double *restrict xt, int64_t B, int64_t d,
-                    const double *restrict W, int64_t K, double *restrict U) {
+                    const double *restrict W, int64_t K, double *restrict U, ahead *pf) {
   for (int64_t i0 = 0; i0 < B; i0 += PROJ_STRIPS * LANES) {
     const double *restrict xs = xt + i0;
+    ahead_step(pf);
     int64_t k = 0;
     for (; k + PROJ_COLS <= K; k += PROJ_COLS) project_tile(xs, B, d, W, k, PROJ_COLS, U, i0);
     switch (K - k) {
@@ -225,10 +246,20 @@ INLINE void grad_tile(const double *restrict xt, int64_t B, int64_t d,
 
 INLINE void grad_row(const double *restrict xt, int64_t B, int64_t d,
                      const double *restrict r, const double *restrict U, int64_t k, int nk,
-                     double *restrict gacc) {
+                     double *restrict gacc, ahead *pf) {
   int64_t j = 0;
-  for (; j + GRAD_J <= d; j += GRAD_J) grad_tile(xt, B, d, r, U, k, nk, j, GRAD_J, gacc);
+  for (; j + GRAD_J <= d; j += GRAD_J) {
+    ahead_step(pf);
+    grad_tile(xt, B, d, r, U, k, nk, j, GRAD_J, gacc);
+  }
+  ahead_step(pf);
   switch (d - j) {
+    case 9: grad_tile(xt, B, d, r, U, k, nk, j, 9, gacc); break;
+    case 8: grad_tile(xt, B, d, r, U, k, nk, j, 8, gacc); break;
+    case 7: grad_tile(xt, B, d, r, U, k, nk, j, 7, gacc); break;
+    case 6: grad_tile(xt, B, d, r, U, k, nk, j, 6, gacc); break;
+    case 5: grad_tile(xt, B, d, r, U, k, nk, j, 5, gacc); break;
+    case 4: grad_tile(xt, B, d, r, U, k, nk, j, 4, gacc); break;
     case 3: grad_tile(xt, B, d, r, U, k, nk, j, 3, gacc); break;
     case 2: grad_tile(xt, B, d, r, U, k, nk, j, 2, gacc); break;
     case 1: grad_tile(xt, B, d, r, U, k, nk, j, 1, gacc); break;
@@ -236,12 +267,19 @@ INLINE void grad_row(const double *restrict xt, int64_t B, int64_t d,
   }
 }
 
+/* Prefetch steps of one job's pass over a block: one per projection strip
+ * group and one per gradient tile row (grad_row). */
+static int64_t ahead_steps(int64_t B, int64_t d, int64_t K, int loss_only) {
+  const int64_t proj = B / (PROJ_STRIPS * LANES);
+  return loss_only ? proj : proj + (K + 1) / 2 * (d / GRAD_J + 1);
+}
+
 INLINE void accumulate_grad(const double *restrict xt, int64_t B, int64_t d,
                             const double *restrict r, const double *restrict U,
-                            int64_t K, double *restrict gacc) {
+                            int64_t K, double *restrict gacc, ahead *pf) {
   int64_t k = 0;
-  for (; k + 2 <= K; k += 2) grad_row(xt, B, d, r, U, k, 2, gacc);
-  if (k < K) grad_row(xt, B, d, r, U, k, 1, gacc);
+  for (; k + 2 <= K; k += 2) grad_row(xt, B, d, r, U, k, 2, gacc, pf);
+  if (k < K) grad_row(xt, B, d, r, U, k, 1, gacc, pf);
 }
 
 /* The quadratic activation's elementwise step, Wang & Abernethy (5), (9):
@@ -297,10 +335,23 @@ static double lanes_sum(const double *a) {
 
 HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int64_t rows,
                            fused_job *jobs, int njobs, int loss_only) {
+  if (njobs < 1) return;
   const int64_t d = w->d, B = w->block;
+  /* the first job of a pass spreads the next blocks' lines over its steps */
+  const int64_t steps = ahead_steps(B, d, jobs[0].m->K, loss_only);
+  const int64_t lines = (B * d * (int64_t)sizeof(double) + LINE - 1) / LINE;
   for (int64_t i = 0; i < rows; i += B) {
     const int64_t nb = rows - i < B ? rows - i : B;
     const int64_t bpad = (nb + TILE - 1) / TILE * TILE;
+    ahead pf = {NULL, NULL, (lines + steps - 1) / steps};
+    const int64_t i_ahead = i + AHEAD_BLOCKS * B;
+    if (i_ahead < rows) {
+      const int64_t e = i_ahead + B < rows ? i_ahead + B : rows;
+      pf.next = (const char *)(x + i_ahead * d);
+      pf.end = (const char *)(x + e * d);
+      for (int64_t l = 0; l < (e - i_ahead) * (int64_t)sizeof(double); l += LINE)
+        __builtin_prefetch((const char *)(y + i_ahead) + l, 0, 3);
+    }
     load_block(w, x + i * d, y + i, nb, bpad);
     const double *z_of = NULL; /* the TOWARD whose X_b toward is in w->z */
     for (int q = 0; q < njobs; ++q) {
@@ -308,17 +359,17 @@ HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int6
       const model_direction *dir = loss_only ? NULL : jobs[q].dir;
       const double *toward = dir ? dir->toward : NULL;
       const double *V = dir && !toward ? dir->V : NULL;
-      project(w->xt, bpad, d, jobs[q].W, m->K, w->u);
-      if (V) project(w->xt, bpad, d, V, m->K, w->v);
+      project(w->xt, bpad, d, jobs[q].W, m->K, w->u, &pf);
+      if (V) project(w->xt, bpad, d, V, m->K, w->v, &pf);
       if (toward && toward != z_of) {
-        project(w->xt, bpad, d, toward, 1, w->z);
+        project(w->xt, bpad, d, toward, 1, w->z, &pf);
         z_of = toward;
       }
       step_quadratic(m, bpad, w->y, w->u, V ? w->v : NULL, w->z, toward ? dir->coef : NULL,
                      w->r, w->sacc + (size_t)q * 2 * LANES);
       if (!loss_only)
         accumulate_grad(w->xt, bpad, d, w->r, w->u, m->K,
-                        w->gacc + (size_t)q * (size_t)(w->kmax * d * LANES));
+                        w->gacc + (size_t)q * (size_t)(w->kmax * d * LANES), &pf);
     }
   }
 }

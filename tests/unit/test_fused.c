@@ -43,11 +43,16 @@ static double worst_rel(const double *a, const double *b, int64_t n) {
 
 int main(void) {
   check_suite = "fused";
-  /* shapes that exercise every remainder: odd K, d not a multiple of 4 or
-   * 8, rows not a multiple of the lane count or the block */
-  const int64_t shapes[][3] = {{10, 10, 2048}, {3, 1, 77}, {13, 7, 1001}, {100, 3, 300},
-                               {1, 2, 5}, {9, 5, 4096 + 3}};
-  for (int c = 0; c < 6; ++c) {
+  /* shapes that exercise every remainder: odd K, every d mod 10 (the
+   * gradient tiles' width) and d mod 8 (the transpose), rows not a
+   * multiple of the lane count or the block, several blocks (the
+   * prefetch of the blocks ahead) */
+  const int64_t shapes[][3] = {{10, 10, 2048}, {3, 1, 77},   {13, 7, 1001}, {100, 3, 300},
+                               {1, 2, 5},      {9, 5, 4096 + 3}, {2, 3, 50},  {4, 2, 640},
+                               {5, 4, 33},     {6, 1, 64},   {7, 3, 1500},  {8, 2, 129},
+                               {18, 6, 700}};
+  const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
+  for (int c = 0; c < nshapes; ++c) {
     const int64_t d = shapes[c][0], K = shapes[c][1], rows = shapes[c][2], Kd = K * d;
     tsim_model m = {.activation = ACT_QUADRATIC, .d = d, .K = K, .C = 1.0 + 0.5 * c, .loss_scale = 0.25};
     double *x = malloc((size_t)(rows * d) * sizeof(double));
