@@ -134,10 +134,10 @@ for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
       [ "$d" -ge 100 ] && iters=$(( (iters + 1) / 4 + 1 ))
       # flops per sample, as the kernels do them: quadratic, fused_job in
       # include/tsim/fused.h with V = coef w*^T - W (one extra column for
-      # quantity (9)); relu, the per-sample kernel's
-      # forward and gradient (no quantity (9): not defined for relu)
+      # quantity (9)); relu, the same fused pass's forward, residual and
+      # gradient (no quantity (9): not defined for relu)
       flops=$(awk -v n="$n" -v d="$d" -v K="$K" -v a="$act" 'BEGIN {
-        f = a == "quadratic" ? 4*K*d + 2*d + 9*K + 9 : 4*K*d + 5*K + 3; printf "%.6e", n * f }')
+        f = a == "quadratic" ? 4*K*d + 2*d + 9*K + 9 : 4*K*d + 4*K + 3; printf "%.6e", n * f }')
       bytes=$(awk -v n="$n" -v d="$d" 'BEGIN { printf "%.6e", n * (d + 1) * 8 }')
       np_wall="" np_cpu=""
       if [ "$act" = quadratic ]; then

@@ -22,7 +22,7 @@ batch_work *batch_work_create(int64_t d, int64_t kmax, int nmax) {
   w->d = d;
   w->kmax = kmax;
   w->nmax = nmax;
-  const int64_t len = (int64_t)nmax * (kmax * d + 2);
+  const int64_t len = (int64_t)nmax * (kmax * d + 2 + kmax); /* model_part_size at most */
   w->fused = fused_work_create(d, kmax);
   w->jobs = tsim_xcalloc((size_t)nmax, sizeof(fused_job));
   w->slot = tsim_xcalloc((size_t)nmax, sizeof(int));
@@ -55,15 +55,16 @@ void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_datase
   /* samples not held in memory (made on the fly by model_evaluate) */
   const int stored = ds->x != NULL || ds->row_end == ds->row_begin;
   for (int q = 0; q < n; ++q) {
-    if (!stored || m[q]->activation != ACT_QUADRATIC || !out[q].grad || m[q]->K > w->kmax ||
-        m[q]->d != w->d) {
+    if (!stored || !out[q].grad || m[q]->K > w->kmax || m[q]->d != w->d) {
       model_evaluate(m[q], ds, W[q], dir[q], comm, single[q], &out[q]);
       continue;
     }
     w->slot[nj] = q;
     w->at[q] = len;
-    w->jobs[nj] = (fused_job){.m = m[q], .W = W[q], .dir = dir[q], .part = w->part + len};
-    len += m[q]->K * m[q]->d + 2;
+    w->jobs[nj] = (fused_job){.m = m[q], .W = W[q],
+                              .dir = fused_is_quadratic(m[q]) ? dir[q] : NULL,
+                              .part = w->part + len};
+    len += model_part_size(m[q]);
     ++nj;
   }
   if (nj == 0) return;
@@ -80,15 +81,8 @@ void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_datase
     esum_add(w->acc, w->part);
   }
   esum_finish(w->acc, comm, ds->nchunks, w->total);
-  /* the scaling of model_evaluate, operation for operation */
-  const double inv_n = ds->n > 0 ? 1.0 / (double)ds->n : 0.0;
   for (int j = 0; j < nj; ++j) {
     const int q = w->slot[j];
-    const int64_t Kd = m[q]->K * m[q]->d;
-    const double *tot = w->total + w->at[q], s = m[q]->loss_scale;
-    out[q].loss = s * tot[Kd] * inv_n;
-    out[q].hess_quad = dir[q] ? s * tot[Kd + 1] * inv_n : 0.0;
-    const double g = 4.0 * s * m[q]->C * inv_n;
-    for (int64_t e = 0; e < Kd; ++e) out[q].grad[e] = g * tot[e];
+    model_finish(m[q], W[q], w->total + w->at[q], ds->n, dir[q] != NULL, &out[q]);
   }
 }

@@ -13,6 +13,7 @@
  * batch would not get its unbatched bits). */
 #include "tsim/fused.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@
 #define GRAD_J 10   /* gradient tiles: 2 neurons x up to GRAD_J coordinates */
 #define AHEAD_BLOCKS 2 /* samples prefetched this many blocks ahead */
 #define LINE 64
+#define SACC(kmax) ((2 + (kmax)) * LANES) /* lane sums per job in sacc */
 
 /* Built once per CPU family: x86-64-v4 (AVX-512), v3 (AVX2) and baseline
  * clones of the hot loops, chosen at load time. No clone reassociates or
@@ -53,8 +55,11 @@ struct fused_work {
   double *u, *v;   /* kmax x block: X_b W and X_b V */
   double *z;       /* block: X_b toward (a job's structured direction) */
   double *r;       /* block residuals */
+  double *dl;      /* kmax x block: dloss/du (relu, abs, norm tie) */
+  double *outw;    /* per job: kmax output weights a_k (relu, abs, norm tie) */
   double *gacc;    /* per job: K*d*LANES gradient lane sums */
-  double *sacc;    /* per job: 2*LANES loss and Hessian-form lane sums */
+  double *sacc;    /* per job: (2 + kmax)*LANES loss, Hessian-form and
+                    * norm-tie lane sums */
   int jobs_cap;
 };
 
@@ -79,6 +84,7 @@ fused_work *fused_work_create(int64_t d, int64_t kmax) {
   w->v = doubles(kmax * b);
   w->z = doubles(b);
   w->r = doubles(b);
+  w->dl = doubles(kmax * b);
   return w;
 }
 
@@ -91,6 +97,8 @@ void fused_work_destroy(fused_work **wp) {
   free(w->v);
   free(w->z);
   free(w->r);
+  free(w->dl);
+  free(w->outw);
   free(w->gacc);
   free(w->sacc);
   free(w);
@@ -101,8 +109,10 @@ static void reserve_jobs(fused_work *w, int njobs) {
   if (njobs <= w->jobs_cap) return;
   free(w->gacc);
   free(w->sacc);
+  free(w->outw);
   w->gacc = doubles((int64_t)njobs * w->kmax * w->d * LANES);
-  w->sacc = doubles((int64_t)njobs * 2 * LANES);
+  w->sacc = doubles((int64_t)njobs * SACC(w->kmax));
+  w->outw = doubles((int64_t)njobs * w->kmax);
   w->jobs_cap = njobs;
 }
 
@@ -219,11 +229,12 @@ INLINE void project(const double *restrict xt, int64_t B, int64_t d,
   }
 }
 
-/* gacc[(k*d + j)*LANES ..] += sum over strips of xt[j][i0..] (r u_k)[i0..]
- * for NK (1 or 2) neurons from k and NJ (1..4) coordinates from j: NK x NJ
- * lane vectors stay in registers over the block, independent chains. The
- * factor r u_k is formed here, as the scalar loop would (r * u, then times
- * x). Called with constant NK, NJ, so the loops unroll. */
+/* gacc[(k*d + j)*LANES ..] += sum over strips of xt[j][i0..] A_k[i0..]
+ * for NK (1 or 2) neurons from k and NJ (1..GRAD_J) coordinates from j:
+ * NK x NJ lane vectors stay in registers over the block, independent
+ * chains. Quadratic (R set): A_k = r u_k is formed here, as the scalar loop
+ * would (r * u, then times x); otherwise U holds A itself (step_general).
+ * Called with constant NK, NJ, so the loops unroll. */
 INLINE void grad_tile(const double *restrict xt, int64_t B, int64_t d,
                       const double *restrict r, const double *restrict U, int64_t k,
                       int nk, int64_t j, int nj, double *restrict gacc) {
@@ -232,9 +243,13 @@ INLINE void grad_tile(const double *restrict xt, int64_t B, int64_t d,
     for (int b = 0; b < nj; ++b) g[a][b] = vload(gacc + ((k + a) * d + j + b) * LANES);
   const double *restrict xj = xt + j * B;
   for (int64_t i0 = 0; i0 < B; i0 += LANES) {
-    const vlanes ri = vload(r + i0);
     vlanes ak[2];
-    for (int a = 0; a < nk; ++a) ak[a] = ri * vload(U + (k + a) * B + i0);
+    if (r) {
+      const vlanes ri = vload(r + i0);
+      for (int a = 0; a < nk; ++a) ak[a] = ri * vload(U + (k + a) * B + i0);
+    } else {
+      for (int a = 0; a < nk; ++a) ak[a] = vload(U + (k + a) * B + i0);
+    }
     for (int b = 0; b < nj; ++b) {
       const vlanes x = vload(xj + b * B + i0);
       for (int a = 0; a < nk; ++a) g[a][b] += x * ak[a];
@@ -328,6 +343,60 @@ INLINE void step_quadratic(const tsim_model *m, int64_t B, const double *restric
   vstore(sacc + LANES, hsum);
 }
 
+/* relu, abs and the norm tie (model.h): f_i = sum_k a_k act(u_ik) (k
+ * ascending from 0), r_i = C f_i - y_i, loss term r_i^2, dloss/du
+ * A_ik = (r_i a_k) act'(u_ik) into DL (unless LOSS_ONLY), and with the norm
+ * tie the terms r_i act(u_ik) of its second gradient part. The same
+ * operations as a scalar loop: act and act' by masks, with act'(0) = 0 and
+ * relu(-0) = +0. Padding rows (x = 0, y = 0) give u = 0 and r = 0. */
+INLINE vlanes act_value(int act, vlanes u) {
+  const vlanes zero = {0};
+  if (act == ACT_RELU) return (vlanes)((vidx)u & (vidx)(u > zero));
+  if (act == ACT_ABS) {
+    const vidx magnitude = (vidx){0} + 0x7fffffffffffffffLL;
+    return (vlanes)((vidx)u & magnitude);
+  }
+  return u * u;
+}
+
+INLINE vlanes act_slope(int act, vlanes u) {
+  const vlanes zero = {0}, one = zero + 1.0, minus = zero - 1.0;
+  if (act == ACT_RELU) return (vlanes)((vidx)one & (vidx)(u > zero));
+  if (act == ACT_ABS) return (vlanes)(((vidx)one & (vidx)(u > zero)) | ((vidx)minus & (vidx)(u < zero)));
+  return 2.0 * u;
+}
+
+INLINE void step_general(const tsim_model *m, int act, int64_t B, const double *restrict y,
+                         const double *restrict U, const double *restrict a,
+                         double *restrict DL, double *restrict sacc, int loss_only) {
+  const int64_t K = m->K;
+  const double C = m->C;
+  vlanes lsum = vload(sacc);
+  for (int64_t i0 = 0; i0 < B; i0 += TILE) {
+    vlanes f[STRIPS], r[STRIPS];
+    for (int t = 0; t < STRIPS; ++t) f[t] = (vlanes){0};
+    for (int64_t k = 0; k < K; ++k)
+      for (int t = 0; t < STRIPS; ++t)
+        f[t] += a[k] * act_value(act, vload(U + k * B + i0 + t * LANES));
+    for (int t = 0; t < STRIPS; ++t) {
+      r[t] = C * f[t] - vload(y + i0 + t * LANES);
+      lsum += r[t] * r[t];
+    }
+    if (loss_only) continue;
+    for (int64_t k = 0; k < K; ++k)
+      for (int t = 0; t < STRIPS; ++t) {
+        const vlanes u = vload(U + k * B + i0 + t * LANES);
+        vstore(DL + k * B + i0 + t * LANES, r[t] * a[k] * act_slope(act, u));
+        if (m->norm_tied) {
+          vlanes tie = vload(sacc + (2 + k) * LANES);
+          tie += r[t] * act_value(act, u);
+          vstore(sacc + (2 + k) * LANES, tie);
+        }
+      }
+  }
+  vstore(sacc, lsum);
+}
+
 /* Sum of LANES accumulators in a fixed tree. */
 static double lanes_sum(const double *a) {
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
@@ -359,17 +428,27 @@ HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int6
       const model_direction *dir = loss_only ? NULL : jobs[q].dir;
       const double *toward = dir ? dir->toward : NULL;
       const double *V = dir && !toward ? dir->V : NULL;
+      double *sacc = w->sacc + (size_t)q * SACC(w->kmax);
+      double *gacc = w->gacc + (size_t)q * (size_t)(w->kmax * d * LANES);
       project(w->xt, bpad, d, jobs[q].W, m->K, w->u, &pf);
+      if (!fused_is_quadratic(m)) {
+        const double *a = w->outw + (size_t)q * (size_t)w->kmax;
+        switch (m->activation) { /* constant activations: the masks inline */
+          case ACT_RELU: step_general(m, ACT_RELU, bpad, w->y, w->u, a, w->dl, sacc, loss_only); break;
+          case ACT_ABS: step_general(m, ACT_ABS, bpad, w->y, w->u, a, w->dl, sacc, loss_only); break;
+          default: step_general(m, ACT_QUADRATIC, bpad, w->y, w->u, a, w->dl, sacc, loss_only); break;
+        }
+        if (!loss_only) accumulate_grad(w->xt, bpad, d, NULL, w->dl, m->K, gacc, &pf);
+        continue;
+      }
       if (V) project(w->xt, bpad, d, V, m->K, w->v, &pf);
       if (toward && toward != z_of) {
         project(w->xt, bpad, d, toward, 1, w->z, &pf);
         z_of = toward;
       }
       step_quadratic(m, bpad, w->y, w->u, V ? w->v : NULL, w->z, toward ? dir->coef : NULL,
-                     w->r, w->sacc + (size_t)q * 2 * LANES);
-      if (!loss_only)
-        accumulate_grad(w->xt, bpad, d, w->r, w->u, m->K,
-                        w->gacc + (size_t)q * (size_t)(w->kmax * d * LANES), &pf);
+                     w->r, sacc);
+      if (!loss_only) accumulate_grad(w->xt, bpad, d, w->r, w->u, m->K, gacc, &pf);
     }
   }
 }
@@ -379,16 +458,19 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
   reserve_jobs(w, njobs);
   const int64_t d = w->d;
   const size_t gstride = (size_t)(w->kmax * d * LANES);
+  const size_t sstride = (size_t)SACC(w->kmax);
   for (int q = 0; q < njobs; ++q) {
+    const tsim_model *m = jobs[q].m;
     if (!loss_only)
-      memset(w->gacc + (size_t)q * gstride, 0,
-             (size_t)(jobs[q].m->K * d * LANES) * sizeof(double));
-    memset(w->sacc + (size_t)q * 2 * LANES, 0, 2 * LANES * sizeof(double));
+      memset(w->gacc + (size_t)q * gstride, 0, (size_t)(m->K * d * LANES) * sizeof(double));
+    memset(w->sacc + (size_t)q * sstride, 0, sstride * sizeof(double));
+    if (!fused_is_quadratic(m)) fused_output_weights(m, jobs[q].W, w->outw + (size_t)q * (size_t)w->kmax);
   }
   chunk_pass(w, x, y, rows, jobs, njobs, loss_only);
   for (int q = 0; q < njobs; ++q) {
-    const int64_t Kd = jobs[q].m->K * d;
-    const double *sacc = w->sacc + (size_t)q * 2 * LANES;
+    const tsim_model *m = jobs[q].m;
+    const int64_t Kd = m->K * d;
+    const double *sacc = w->sacc + (size_t)q * sstride;
     double *part = jobs[q].part;
     if (loss_only) {
       part[0] = lanes_sum(sacc);
@@ -397,6 +479,25 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
     const double *gacc = w->gacc + (size_t)q * gstride;
     for (int64_t e = 0; e < Kd; ++e) part[e] = lanes_sum(gacc + e * LANES);
     part[Kd] = lanes_sum(sacc);
-    part[Kd + 1] = jobs[q].dir ? lanes_sum(sacc + LANES) : 0.0;
+    if (fused_is_quadratic(m)) {
+      part[Kd + 1] = jobs[q].dir ? lanes_sum(sacc + LANES) : 0.0;
+    } else {
+      part[Kd + 1] = 0.0;
+      for (int64_t k = 0; k < m->K; ++k)
+        part[Kd + 2 + k] = m->norm_tied ? lanes_sum(sacc + (2 + k) * LANES) : 0.0;
+    }
+  }
+}
+
+int fused_is_quadratic(const tsim_model *m) {
+  return m->activation == ACT_QUADRATIC && !m->norm_tied;
+}
+
+void fused_output_weights(const tsim_model *m, const double *W, double *a) {
+  const int64_t d = m->d;
+  for (int64_t k = 0; k < m->K; ++k) {
+    double s = 0.0;
+    for (int64_t j = 0; j < d; ++j) s += W[k * d + j] * W[k * d + j];
+    a[k] = m->norm_tied ? sqrt(s) : 1.0;
   }
 }

@@ -6,10 +6,11 @@ SUITE=batch
 source "$(dirname "$0")/lib.sh"
 
 # two data sets (data.seed), K of 1 and 3 (the fused pass's remainders),
-# a diverging eta (drops out of its batch early), n over several chunks
+# quadratic and relu students (each with its own teacher's labels), a
+# diverging eta (drops out of its batch early), n over several chunks
 cat > "$TMP/grid.yaml" <<'YAML'
 name: batch
-model: {d: 6, K: [1, 3]}
+model: {d: 6, K: [1, 3], activation: [quadratic, relu]}
 data:  {n: 1100, n_test: 100, seed: [4, 5], chunk: 128, engine: sharded}
 init:  {scale: 0.3, seed: [0, 1]}
 train: {eta: [0.03, 4.0, 0.01], iterations: 200, log_every: 20}

@@ -22,16 +22,21 @@
 #include "tsim/model.h"
 
 /* One student evaluated in a pass: its model, weights, optional direction
- * of quantity (9) and where its chunk partial goes: part[0..Kd) = sum over
- * rows of dloss/du_k x (the gradient before scaling), part[Kd] = sum r^2,
- * part[Kd+1] = Hessian-form terms (model.h). With loss_only only part[0] is
- * written: the sum of r^2. A direction with TOWARD set is not read through
+ * of quantity (9) and where its chunk partial goes (model_part_size
+ * entries, model.h): part[0..Kd) = sum over rows of dloss/du_k x (the
+ * gradient before scaling: r u_k x for the quadratic student, r a_k act'(u_k)
+ * x for relu, abs and the norm tie), part[Kd] = sum r^2, part[Kd+1] =
+ * Hessian-form terms (quadratic; 0 otherwise), part[Kd+2+k] = sum r act(u_k)
+ * (norm tie; 0 for relu and abs without it; absent for the quadratic
+ * student). With loss_only only part[0] is written: the sum of r^2. A direction with TOWARD set is not read through
  * its V: x.V_k is coef_k (x.toward) - u_k, one projection for all K neurons
  * (and for all jobs of the pass with the same TOWARD).
  *
- * Floating-point operations per sample and job: 2Kd + 2K + 3 (loss only),
- * plus 2Kd + K (gradient), plus 2Kd + 4K + 6 (a general V) or 2d + 6K + 6
- * (TOWARD): the figures scripts/bench.sh divides by. */
+ * Floating-point operations per sample and job, quadratic: 2Kd + 2K + 3
+ * (loss only), plus 2Kd + K (gradient), plus 2Kd + 4K + 6 (a general V) or
+ * 2d + 6K + 6 (TOWARD); relu and abs: 2Kd + 2K + 3 (loss only), plus 2Kd +
+ * 2K (gradient), plus 2K with the norm tie: the figures scripts/bench.sh
+ * divides by. */
 typedef struct fused_job {
   const tsim_model *m;
   const double *W;
@@ -48,5 +53,13 @@ void fused_work_destroy(fused_work **w);
  * columns) and Y: each X block is read from memory once for all jobs. */
 void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
                  fused_job *jobs, int njobs, int loss_only);
+
+/* The quadratic student of Wang & Abernethy (no norm tie): the Hessian
+ * form and quantity (9) are defined, the partial has K*d + 2 entries. */
+int fused_is_quadratic(const tsim_model *m);
+
+/* Output weights a_k: ||w_k|| (sum over j ascending, then sqrt) with the
+ * norm tie, else 1. */
+void fused_output_weights(const tsim_model *m, const double *W, double *a);
 
 #endif

@@ -69,4 +69,12 @@ void model_evaluate(const tsim_model *m, const tsim_dataset *ds,
  * x_i, part[Kd+2+k] = sum r_i act(u_ik). */
 int64_t model_part_size(const tsim_model *m);
 
+/* OUT from TOTAL, the exact sum over all N samples of the chunk partials
+ * (model_part_size entries): the loss, the gradient (if OUT->grad) and the
+ * Hessian form (if HAS_DIR; NaN for relu, abs and the norm tie), scaled as
+ * model.h's formulas say. Shared by model_evaluate and batch_evaluate, so a
+ * batched student gets the unbatched bits. */
+void model_finish(const tsim_model *m, const double *W, const double *total, int64_t n,
+                  int has_dir, model_eval *out);
+
 #endif

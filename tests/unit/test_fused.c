@@ -34,6 +34,45 @@ static void reference(const tsim_model *m, const double *x, const double *y, int
   }
 }
 
+/* relu, abs and the norm tie row by row (model.h): f = C sum_k a_k act(u_k),
+ * a_k = ||w_k|| (tie) or 1, act'(0) = 0; part as fused.h lays it out. */
+static void reference_general(const tsim_model *m, const double *x, const double *y,
+                              int64_t rows, const double *W, double *part) {
+  const int64_t d = m->d, K = m->K, Kd = K * d;
+  memset(part, 0, (size_t)(Kd + 2 + K) * sizeof(double));
+  double a[64];
+  for (int64_t k = 0; k < K; ++k) {
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) s += W[k * d + j] * W[k * d + j];
+    a[k] = m->norm_tied ? sqrt(s) : 1.0;
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    const double *xi = x + i * d;
+    double u[64], f = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      u[k] = 0;
+      for (int64_t j = 0; j < d; ++j) u[k] += xi[j] * W[k * d + j];
+      const double act = m->activation == ACT_RELU  ? fmax(u[k], 0.0)
+                         : m->activation == ACT_ABS ? fabs(u[k])
+                                                    : u[k] * u[k];
+      f += a[k] * act;
+    }
+    const double r = m->C * f - y[i];
+    part[Kd] += r * r;
+    for (int64_t k = 0; k < K; ++k) {
+      const double slope = m->activation == ACT_QUADRATIC ? 2 * u[k]
+                           : u[k] > 0                     ? 1.0
+                           : u[k] < 0 && m->activation == ACT_ABS ? -1.0
+                                                                  : 0.0;
+      const double act = m->activation == ACT_RELU  ? fmax(u[k], 0.0)
+                         : m->activation == ACT_ABS ? fabs(u[k])
+                                                    : u[k] * u[k];
+      for (int64_t j = 0; j < d; ++j) part[k * d + j] += r * a[k] * slope * xi[j];
+      if (m->norm_tied) part[Kd + 2 + k] += r * act;
+    }
+  }
+}
+
 static double worst_rel(const double *a, const double *b, int64_t n) {
   double scale = 0, worst = 0;
   for (int64_t e = 0; e < n; ++e) scale = fmax(scale, fabs(b[e]));
@@ -41,8 +80,83 @@ static double worst_rel(const double *a, const double *b, int64_t n) {
   return worst;
 }
 
+/* relu, abs and the norm tie through the fused pass: a plain loop's sums
+ * (1e-12), the loss-only pass's bits, and a cell's bits unchanged second
+ * in a batch with a quadratic cell and another activation. Rows with
+ * u_0 = 0 exactly (x orthogonal to w_0) sit on the kink: act'(0) = 0. */
+static void test_general(void) {
+  const int64_t shapes[][3] = {{10, 10, 2048}, {3, 2, 77}, {13, 7, 1001}, {5, 1, 4099}};
+  const struct { int act, tied; const char *name; } models[] = {
+      {ACT_RELU, 0, "relu"},      {ACT_ABS, 0, "abs"}, {ACT_RELU, 1, "relu, norm tie"},
+      {ACT_ABS, 1, "abs, norm tie"}, {ACT_QUADRATIC, 1, "quadratic, norm tie"}};
+  for (int c = 0; c < 4; ++c)
+    for (int a = 0; a < 5; ++a) {
+      const int64_t d = shapes[c][0], K = shapes[c][1], rows = shapes[c][2], Kd = K * d;
+      const int64_t len = Kd + 2 + K;
+      tsim_model m = {.activation = models[a].act, .d = d, .K = K, .C = 0.7 + 0.2 * a,
+                      .loss_scale = 0.5, .norm_tied = models[a].tied};
+      double *x = malloc((size_t)(rows * d) * sizeof(double));
+      double *y = malloc((size_t)rows * sizeof(double));
+      double *W = malloc((size_t)(2 * Kd) * sizeof(double)), *W2 = W + Kd;
+      rng_normals(20 + (uint64_t)c, 1, 0, rows * d, x);
+      rng_normals(21 + (uint64_t)c, 1, 0, rows, y);
+      rng_normals(22 + (uint64_t)(c * 5 + a), 1, 0, 2 * Kd, W);
+      if (d >= 2) /* rows on the kink of neuron 0 */
+        for (int64_t i = 3; i < rows; i += 7) {
+          for (int64_t j = 0; j < d; ++j) x[i * d + j] = 0.0;
+          x[i * d] = W[1];
+          x[i * d + 1] = -W[0];
+        }
+      double *ref = malloc((size_t)len * sizeof(double));
+      double *alone = malloc((size_t)len * sizeof(double));
+      double *batched = malloc((size_t)len * sizeof(double));
+      double *other = malloc((size_t)(Kd + 2 + K) * sizeof(double));
+      double *quad = malloc((size_t)(Kd + 2) * sizeof(double));
+      reference_general(&m, x, y, rows, W, ref);
+      fused_work *w = fused_work_create(d, K);
+      fused_job one = {.m = &m, .W = W, .part = alone};
+      fused_chunk(w, x, y, rows, &one, 1, 0);
+      double err = worst_rel(alone, ref, Kd);
+      if (m.norm_tied) err = fmax(err, worst_rel(alone + Kd + 2, ref + Kd + 2, K));
+      int zeros = alone[Kd + 1] == 0.0;
+      for (int64_t k = 0; k < K && !m.norm_tied; ++k) zeros = zeros && alone[Kd + 2 + k] == 0.0;
+      CHECK(err < 1e-12 && fabs(alone[Kd] - ref[Kd]) <= 1e-12 * ref[Kd] && zeros,
+            "%s d=%lld K=%lld rows=%lld: gradient, loss and norm-tie sums agree with a "
+            "plain loop (rel err %.1e)",
+            models[a].name, (long long)d, (long long)K, (long long)rows, err);
+      double loss = 0;
+      fused_job lo = {.m = &m, .W = W, .part = &loss};
+      fused_chunk(w, x, y, rows, &lo, 1, 1);
+      CHECK(loss == alone[Kd], "%s d=%lld K=%lld: the loss-only pass gives the full pass's bits",
+            models[a].name, (long long)d, (long long)K);
+      tsim_model q = {.activation = ACT_QUADRATIC, .d = d, .K = K, .C = 1.0, .loss_scale = 0.25};
+      tsim_model o = m;
+      o.activation = m.activation == ACT_RELU ? ACT_ABS : ACT_RELU;
+      o.norm_tied = !m.norm_tied;
+      fused_job three[3] = {{.m = &q, .W = W2, .part = quad},
+                            {.m = &m, .W = W, .part = batched},
+                            {.m = &o, .W = W2, .part = other}};
+      fused_work *w2 = fused_work_create(d, K);
+      fused_chunk(w2, x, y, rows, three, 3, 0);
+      CHECK(!memcmp(batched, alone, (size_t)len * sizeof(double)),
+            "%s d=%lld K=%lld: bitwise the same second in a batch of 3", models[a].name,
+            (long long)d, (long long)K);
+      fused_work_destroy(&w);
+      fused_work_destroy(&w2);
+      free(x);
+      free(y);
+      free(W);
+      free(ref);
+      free(alone);
+      free(batched);
+      free(other);
+      free(quad);
+    }
+}
+
 int main(void) {
   check_suite = "fused";
+  test_general();
   /* shapes that exercise every remainder: odd K, every d mod 10 (the
    * gradient tiles' width) and d mod 8 (the transpose), rows not a
    * multiple of the lane count or the block, several blocks (the
