@@ -125,13 +125,14 @@ static void reserve_jobs(fused_work *w, int njobs) {
  * fills the miss buffers and stalls the same way. Hints only: no bits
  * change. */
 typedef struct ahead {
-  const char *next, *end; /* lines still to prefetch */
+  uintptr_t next, end; /* addresses of the lines still to prefetch (may lie
+                        * past the samples: integers, not pointers) */
   int64_t per_step;
 } ahead;
 
 INLINE void ahead_step(ahead *a) {
   for (int64_t l = 0; l < a->per_step && a->next < a->end; ++l, a->next += LINE)
-    __builtin_prefetch(a->next, 0, 3);
+    __builtin_prefetch((const void *)a->next, 0, 3);
 }
 
 /* LANES doubles as one value of GCC's vector extension: elementwise IEEE
@@ -412,15 +413,14 @@ HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int6
   for (int64_t i = 0; i < rows; i += B) {
     const int64_t nb = rows - i < B ? rows - i : B;
     const int64_t bpad = (nb + TILE - 1) / TILE * TILE;
-    ahead pf = {NULL, NULL, (lines + steps - 1) / steps};
-    const int64_t i_ahead = i + AHEAD_BLOCKS * B;
-    if (i_ahead < rows) {
-      const int64_t e = i_ahead + B < rows ? i_ahead + B : rows;
-      pf.next = (const char *)(x + i_ahead * d);
-      pf.end = (const char *)(x + e * d);
-      for (int64_t l = 0; l < (e - i_ahead) * (int64_t)sizeof(double); l += LINE)
-        __builtin_prefetch((const char *)(y + i_ahead) + l, 0, 3);
-    }
+    ahead pf = {0, 0, (lines + steps - 1) / steps};
+    /* past the end of the chunk too: stored chunks follow each other in
+     * memory, and a prefetch is a hint that never faults */
+    const uintptr_t i_ahead = (uintptr_t)(i + AHEAD_BLOCKS * B) * sizeof(double);
+    pf.next = (uintptr_t)x + i_ahead * (uintptr_t)d;
+    pf.end = pf.next + (uintptr_t)(B * d) * sizeof(double);
+    for (uintptr_t l = 0; l < (uintptr_t)B * sizeof(double); l += LINE)
+      __builtin_prefetch((const void *)((uintptr_t)y + i_ahead + l), 0, 3);
     load_block(w, x + i * d, y + i, nb, bpad);
     const double *z_of = NULL; /* the TOWARD whose X_b toward is in w->z */
     for (int q = 0; q < njobs; ++q) {
