@@ -309,7 +309,7 @@ static void accept_result(sched *s, const cell_result *r) {
 
 /* The next batch into CELLS (at most bmax): the next cell in the order
  * and, when batching, later cells of the order that share its data set
- * (train_same_data) and the fused pass takes (quadratic). Returns its size,
+ * (train_same_data) and the fused pass takes (batchable). Returns its size,
  * 0 when nothing is left to hand out. */
 static int next_batch(sched *s, int64_t *cells) {
   if (s->failing || s->stopping) return 0;
