@@ -384,16 +384,16 @@ INLINE void step_general(const tsim_model *m, int act, int64_t B, const double *
       lsum += r[t] * r[t];
     }
     if (loss_only) continue;
-    for (int64_t k = 0; k < K; ++k)
-      for (int t = 0; t < STRIPS; ++t) {
-        const vlanes u = vload(U + k * B + i0 + t * LANES);
-        vstore(DL + k * B + i0 + t * LANES, r[t] * a[k] * act_slope(act, u));
-        if (m->norm_tied) {
-          vlanes tie = vload(sacc + (2 + k) * LANES);
-          tie += r[t] * act_value(act, u);
-          vstore(sacc + (2 + k) * LANES, tie);
-        }
-      }
+    for (int64_t k = 0; k < K; ++k) {
+      for (int t = 0; t < STRIPS; ++t)
+        vstore(DL + k * B + i0 + t * LANES,
+               r[t] * a[k] * act_slope(act, vload(U + k * B + i0 + t * LANES)));
+      if (!m->norm_tied) continue;
+      vlanes tie = vload(sacc + (2 + k) * LANES); /* rows in order, as lsum */
+      for (int t = 0; t < STRIPS; ++t)
+        tie += r[t] * act_value(act, vload(U + k * B + i0 + t * LANES));
+      vstore(sacc + (2 + k) * LANES, tie);
+    }
   }
   vstore(sacc, lsum);
 }
@@ -464,7 +464,9 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
     if (!loss_only)
       memset(w->gacc + (size_t)q * gstride, 0, (size_t)(m->K * d * LANES) * sizeof(double));
     memset(w->sacc + (size_t)q * sstride, 0, sstride * sizeof(double));
-    if (!fused_is_quadratic(m)) fused_output_weights(m, jobs[q].W, w->outw + (size_t)q * (size_t)w->kmax);
+    if (!fused_is_quadratic(m))
+      for (int64_t k = 0; k < m->K; ++k)
+        w->outw[(size_t)q * (size_t)w->kmax + (size_t)k] = fused_output_weight(m, jobs[q].W + k * d);
   }
   chunk_pass(w, x, y, rows, jobs, njobs, loss_only);
   for (int q = 0; q < njobs; ++q) {
@@ -493,11 +495,9 @@ int fused_is_quadratic(const tsim_model *m) {
   return m->activation == ACT_QUADRATIC && !m->norm_tied;
 }
 
-void fused_output_weights(const tsim_model *m, const double *W, double *a) {
-  const int64_t d = m->d;
-  for (int64_t k = 0; k < m->K; ++k) {
-    double s = 0.0;
-    for (int64_t j = 0; j < d; ++j) s += W[k * d + j] * W[k * d + j];
-    a[k] = m->norm_tied ? sqrt(s) : 1.0;
-  }
+double fused_output_weight(const tsim_model *m, const double *wk) {
+  if (!m->norm_tied) return 1.0;
+  double s = 0.0;
+  for (int64_t j = 0; j < m->d; ++j) s += wk[j] * wk[j];
+  return sqrt(s);
 }

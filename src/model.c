@@ -11,7 +11,7 @@
 #include "tsim/fused.h"
 
 struct model_work {
-  int64_t nvec;     /* K*d + 2 */
+  int64_t nvec;     /* model_part_size */
   double *part;     /* one chunk's partial sums */
   double *total;
   fused_work *fused; /* the block pass's buffers */
@@ -25,12 +25,6 @@ void model_from_params(const tsim_params *p, tsim_model *m) {
   m->C = params_output_scale(p);
   m->loss_scale = p->loss_scale;
   m->norm_tied = p->norm_tied;
-}
-
-static inline double dot(const double *a, const double *b, int64_t n) {
-  double s = 0.0;
-  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
-  return s;
 }
 
 int64_t model_part_size(const tsim_model *m) {
@@ -118,7 +112,7 @@ void model_finish(const tsim_model *m, const double *W, const double *total, int
       const double g = 2.0 * s * m->C * inv_n, *self = total + Kd + 2;
       for (int64_t k = 0; k < m->K; ++k) {
         const double *wk = W + k * m->d;
-        const double nk = m->norm_tied ? sqrt(dot(wk, wk, m->d)) : 0.0;
+        const double nk = m->norm_tied ? fused_output_weight(m, wk) : 0.0;
         const double tie = nk > 0.0 ? self[k] / nk : 0.0; /* 0 at w_k = 0 */
         for (int64_t j = 0; j < m->d; ++j)
           out->grad[k * m->d + j] = g * (total[k * m->d + j] + tie * wk[j]);

@@ -28,9 +28,10 @@
  * x for relu, abs and the norm tie), part[Kd] = sum r^2, part[Kd+1] =
  * Hessian-form terms (quadratic; 0 otherwise), part[Kd+2+k] = sum r act(u_k)
  * (norm tie; 0 for relu and abs without it; absent for the quadratic
- * student). With loss_only only part[0] is written: the sum of r^2. A direction with TOWARD set is not read through
- * its V: x.V_k is coef_k (x.toward) - u_k, one projection for all K neurons
- * (and for all jobs of the pass with the same TOWARD).
+ * student). With loss_only only part[0] is written: the sum of r^2. A
+ * direction with TOWARD set is not read through its V: x.V_k is
+ * coef_k (x.toward) - u_k, one projection for all K neurons (and for all
+ * jobs of the pass with the same TOWARD).
  *
  * Floating-point operations per sample and job, quadratic: 2Kd + 2K + 3
  * (loss only), plus 2Kd + K (gradient), plus 2Kd + 4K + 6 (a general V) or
@@ -58,8 +59,8 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
  * form and quantity (9) are defined, the partial has K*d + 2 entries. */
 int fused_is_quadratic(const tsim_model *m);
 
-/* Output weights a_k: ||w_k|| (sum over j ascending, then sqrt) with the
- * norm tie, else 1. */
-void fused_output_weights(const tsim_model *m, const double *W, double *a);
+/* Output weight a_k of neuron WK (d entries): ||w_k|| (sum over j
+ * ascending, then sqrt) with the norm tie, else 1. */
+double fused_output_weight(const tsim_model *m, const double *wk);
 
 #endif

@@ -48,14 +48,14 @@ static void reference_general(const tsim_model *m, const double *x, const double
   }
   for (int64_t i = 0; i < rows; ++i) {
     const double *xi = x + i * d;
-    double u[64], f = 0;
+    double u[64], act[64], f = 0;
     for (int64_t k = 0; k < K; ++k) {
       u[k] = 0;
       for (int64_t j = 0; j < d; ++j) u[k] += xi[j] * W[k * d + j];
-      const double act = m->activation == ACT_RELU  ? fmax(u[k], 0.0)
-                         : m->activation == ACT_ABS ? fabs(u[k])
-                                                    : u[k] * u[k];
-      f += a[k] * act;
+      act[k] = m->activation == ACT_RELU  ? fmax(u[k], 0.0)
+               : m->activation == ACT_ABS ? fabs(u[k])
+                                          : u[k] * u[k];
+      f += a[k] * act[k];
     }
     const double r = m->C * f - y[i];
     part[Kd] += r * r;
@@ -64,11 +64,8 @@ static void reference_general(const tsim_model *m, const double *x, const double
                            : u[k] > 0                     ? 1.0
                            : u[k] < 0 && m->activation == ACT_ABS ? -1.0
                                                                   : 0.0;
-      const double act = m->activation == ACT_RELU  ? fmax(u[k], 0.0)
-                         : m->activation == ACT_ABS ? fabs(u[k])
-                                                    : u[k] * u[k];
       for (int64_t j = 0; j < d; ++j) part[k * d + j] += r * a[k] * slope * xi[j];
-      if (m->norm_tied) part[Kd + 2 + k] += r * act;
+      if (m->norm_tied) part[Kd + 2 + k] += r * act[k];
     }
   }
 }
