@@ -6,6 +6,7 @@
  * labels agree) and converted per cell. */
 #define _POSIX_C_SOURCE 200809L
 #include "tsim/config.h"
+#include "tsim/data.h"
 #include "tsim/evolve.h"
 
 #include <errno.h>
@@ -76,8 +77,9 @@ static const field schema[] = {
      "seed of the samples"},
     {"data.n_test", "n_test", F_INT, "200", 0, BIG, 0, NULL, 1, P(n_test),
      "number of test samples (0: none)"},
-    {"data.chunk", "chunk", F_INT, "2048", 1, 1 << 24, 0, NULL, 0, P(chunk),
-     "samples per chunk of the exact sum (changes the last bits)"},
+    {"data.chunk", "chunk", F_INT, "2048", DATA_GROUP, 1 << 24, 0, NULL, 0, P(chunk),
+     "samples per chunk of the exact sum, a multiple of 8 (changes the last "
+     "bits)"},
     {"data.engine", "engine", F_ENUM, "auto", 0, 0, 0, "auto|sharded|moments", 1,
      P(engine),
      "sharded: a pass over the samples every iteration; moments: the exact "
@@ -339,6 +341,9 @@ static int canonical(const field *f, const ynode *v, const char *base_dir,
         return fail_at(err, v, f->key, "'%s' is not an integer", s, allowed);
       if ((double)x < f->lo || (double)x > f->hi)
         return fail_at(err, v, f->key, "%s is out of range", s, allowed);
+      if (f->offset == P(chunk) && x % DATA_GROUP != 0)
+        return fail_at(err, v, f->key, "%s is not a multiple of 8", s,
+                       "chunks are whole row groups of 8 samples");
       snprintf(buf, sizeof buf, "%lld", (long long)x);
       break;
     }

@@ -177,6 +177,38 @@ static void add_label_noise(const tsim_params *p, tsim_split split, int64_t row0
   }
 }
 
+static double *zeros(int64_t n) {
+  double *a = tsim_xmalloc_lines((size_t)n * sizeof(double));
+  memset(a, 0, (size_t)n * sizeof(double));
+  return a;
+}
+
+int64_t data_group_size(int64_t rows, int64_t d) {
+  return (rows + DATA_GROUP - 1) / DATA_GROUP * DATA_GROUP * d;
+}
+
+void data_group_rows(const double *x, int64_t rows, int64_t d, double *g) {
+  for (int64_t i0 = 0; i0 < rows; i0 += DATA_GROUP)
+    for (int64_t j = 0; j < d; ++j)
+      for (int64_t l = 0; l < DATA_GROUP; ++l)
+        g[i0 * d + j * DATA_GROUP + l] = i0 + l < rows ? x[(i0 + l) * d + j] : 0.0;
+}
+
+void data_ungroup_rows(const double *g, int64_t rows, int64_t d, double *x) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < d; ++j)
+      x[i * d + j] = g[(i - i % DATA_GROUP) * d + j * DATA_GROUP + i % DATA_GROUP];
+}
+
+/* Rows [ROW0, ROW0 + ROWS) of the split made from the seeds, row-major into
+ * X, labels into Y: the rows of data_generate_x and the teacher's labels. */
+static void make_rows(const tsim_params *p, const tsim_teacher *t, tsim_split split,
+                      int64_t row0, int64_t rows, double *x, double *y) {
+  data_generate_x(p, split, row0, rows, x);
+  teacher_labels(t, x, rows, y);
+  add_label_noise(p, split, row0, rows, y);
+}
+
 int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
               int rank, int size, tsim_dataset **out, tsim_error *err) {
   *out = NULL;
@@ -197,33 +229,44 @@ int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
     ds->source = *p;
     ds->teacher = t;
     ds->split = split;
-    ds->chunk_x = tsim_xmalloc_lines((size_t)(ds->chunk * ds->d) * sizeof(double));
-    ds->chunk_y = tsim_xmalloc_lines((size_t)ds->chunk * sizeof(double));
+    ds->chunk_rows = tsim_xmalloc_lines((size_t)(ds->chunk * ds->d) * sizeof(double));
+    ds->chunk_x = tsim_xmalloc_lines((size_t)data_group_size(ds->chunk, ds->d) * sizeof(double));
+    ds->chunk_y = zeros(data_group_size(ds->chunk, 1));
     *out = ds;
     return TSIM_OK;
   }
-  ds->x = tsim_xmalloc_lines((size_t)(rows * ds->d) * sizeof(double));
-  ds->y = tsim_xmalloc_lines((size_t)rows * sizeof(double));
+  ds->x = tsim_xmalloc_lines((size_t)(data_group_size(rows, ds->d) + 1) * sizeof(double));
+  ds->y = zeros(data_group_size(rows, 1) + 1); /* whole groups, padding 0 */
   const char *xf = split == DATA_TRAIN ? p->x_file : p->x_test_file;
   const char *yf = split == DATA_TRAIN ? p->y_file : p->y_test_file;
+  npy_info xi, yi;
+  int rc = TSIM_OK;
   if (xf) {
-    npy_info xi, yi;
-    int rc = npy_read_header(xf, &xi, err);
+    rc = npy_read_header(xf, &xi, err);
     if (!rc) rc = npy_read_header(yf, &yi, err);
     if (!rc && (xi.shape[0] != ds->n || xi.shape[1] != ds->d ||
                 yi.shape[0] != ds->n || yi.shape[1] != 1))
       rc = tsim_fail(err, TSIM_EINPUT, "%s, %s: shapes changed since the config was read",
                      xf, yf);
-    if (!rc) rc = npy_read_rows(xf, &xi, ds->row_begin, ds->row_end, ds->x, err);
     if (!rc) rc = npy_read_rows(yf, &yi, ds->row_begin, ds->row_end, ds->y, err);
-    if (rc) {
-      data_destroy(&ds);
-      return rc;
-    }
-  } else {
-    data_generate_x(p, split, ds->row_begin, rows, ds->x);
-    teacher_labels(t, ds->x, rows, ds->y);
-    add_label_noise(p, split, ds->row_begin, rows, ds->y);
+  }
+  /* made (or read) row-major a slab of whole chunks at a time, then kept
+   * in row groups */
+  const int64_t slab = ds->chunk * (ds->chunk >= 65536 ? 1 : 65536 / ds->chunk);
+  double *buf = tsim_xmalloc_lines((size_t)((rows < slab ? rows : slab) * ds->d + 1) *
+                                   sizeof(double));
+  for (int64_t r0 = 0; r0 < rows && !rc; r0 += slab) {
+    const int64_t nr = rows - r0 < slab ? rows - r0 : slab, g0 = ds->row_begin + r0;
+    if (xf)
+      rc = npy_read_rows(xf, &xi, g0, g0 + nr, buf, err);
+    else
+      make_rows(p, t, split, g0, nr, buf, ds->y + r0);
+    if (!rc) data_group_rows(buf, nr, ds->d, ds->x + r0 * ds->d);
+  }
+  free(buf);
+  if (rc) {
+    data_destroy(&ds);
+    return rc;
   }
   *out = ds;
   return TSIM_OK;
@@ -244,10 +287,22 @@ void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
     *y = ds->y + (row0 - ds->row_begin);
     return;
   }
-  data_generate_x(&ds->source, ds->split, row0, *rows, ds->chunk_x);
-  teacher_labels(ds->teacher, ds->chunk_x, *rows, ds->chunk_y);
-  add_label_noise(&ds->source, ds->split, row0, *rows, ds->chunk_y);
+  make_rows(&ds->source, ds->teacher, ds->split, row0, *rows, ds->chunk_rows, ds->chunk_y);
+  data_group_rows(ds->chunk_rows, *rows, ds->d, ds->chunk_x);
   *x = ds->chunk_x;
+  *y = ds->chunk_y;
+}
+
+void data_chunk_rows(const tsim_dataset *ds, int64_t c, double *x, const double **y,
+                     int64_t *rows) {
+  const int64_t row0 = c * ds->chunk;
+  *rows = row0 + ds->chunk > ds->n ? ds->n - row0 : ds->chunk;
+  if (!ds->regenerate) {
+    data_ungroup_rows(ds->x + (row0 - ds->row_begin) * ds->d, *rows, ds->d, x);
+    *y = ds->y + (row0 - ds->row_begin);
+    return;
+  }
+  make_rows(&ds->source, ds->teacher, ds->split, row0, *rows, x, ds->chunk_y);
   *y = ds->chunk_y;
 }
 
@@ -257,6 +312,7 @@ void data_destroy(tsim_dataset **ds) {
   free((*ds)->y);
   free((*ds)->chunk_x);
   free((*ds)->chunk_y);
+  free((*ds)->chunk_rows);
   free(*ds);
   *ds = NULL;
 }
@@ -372,8 +428,11 @@ int data_export(const tsim_params *p, const char *dir, tsim_error *err) {
     rc = data_make(&stored, &t, split ? DATA_TEST : DATA_TRAIN, 0, 1, &ds, err);
     if (rc) break;
     const int64_t xs[2] = {ds->n, ds->d}, ys[1] = {ds->n};
+    double *rowmajor = tsim_xmalloc((size_t)(ds->n * ds->d + 1) * sizeof(double));
+    data_ungroup_rows(ds->x, ds->n, ds->d, rowmajor);
     snprintf(path, sizeof path, "%s/%s", dir, names[split][0]);
-    rc = npy_write(path, 2, xs, ds->x, err);
+    rc = npy_write(path, 2, xs, rowmajor, err);
+    free(rowmajor);
     snprintf(path, sizeof path, "%s/%s", dir, names[split][1]);
     if (!rc) rc = npy_write(path, 1, ys, ds->y, err);
     data_destroy(&ds);

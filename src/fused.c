@@ -1,10 +1,13 @@
 /* fused.c - the fused, cache-blocked chunk pass (see fused.h).
  *
- * A block of B rows is copied transposed (d x B, coordinate-major) so that
- * the loops over rows are unit-stride and vectorise across rows; the
- * vectorised arithmetic is the scalar arithmetic of each row (no sum is
- * split across vector lanes except the row sums, whose lane layout is fixed
- * by LANES in the source), so any vector width gives the same bits.
+ * The samples come in row groups (data.h): LANES rows coordinate-major, so
+ * the loops over rows are unit-stride and vectorise across rows straight
+ * from the stored samples, with no copy or transpose per iteration (the
+ * transpose of row-major blocks cost about 3 ns of 16 per sample at
+ * d = K = 10). The vectorised arithmetic is the scalar arithmetic of each
+ * row (no sum is split across vector lanes except the row sums, whose lane
+ * layout is fixed by LANES in the source), so any vector width gives the
+ * same bits.
  *
  * Hand-written loops rather than OpenBLAS dgemm: measured 1.3-1.5x faster
  * than three dgemm calls per 2048-row chunk at d = 10, K = 10 and about
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "tsim/config.h"
+#include "tsim/data.h"
 
 /* vlanes values never cross a call boundary (all helpers are inlined) */
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -25,7 +29,7 @@
 /* Row sums are kept in LANES accumulators (row i in lane i % LANES): the
  * vectorisable form of a sum over rows, fixed in the source so the bits do
  * not depend on the vector width. Blocks are multiples of LANES rows. */
-#define LANES 8
+#define LANES DATA_GROUP
 #define BLOCK_MAX 512
 #define BLOCK_DOUBLES 2048
 #define STRIPS 4 /* row strips of LANES per register tile */
@@ -50,8 +54,8 @@
 
 struct fused_work {
   int64_t d, kmax, block;
-  double *xt;      /* d x block, the current block transposed */
-  double *y;       /* block labels, zero-padded */
+  double *xt;      /* a last, partial block's row groups, zero-padded */
+  double *y;       /* its labels, zero-padded */
   double *u, *v;   /* kmax x block: X_b W and X_b V */
   double *z;       /* block: X_b toward (a job's structured direction) */
   double *r;       /* block residuals */
@@ -71,7 +75,7 @@ fused_work *fused_work_create(int64_t d, int64_t kmax) {
   fused_work *w = tsim_xcalloc(1, sizeof *w);
   w->d = d;
   w->kmax = kmax;
-  /* a block's X_b^T, U, X_b V and r (d + 2 kmax + 1 doubles per row) in
+  /* a block's X_b, U, X_b V and r (d + 2 kmax + 1 doubles per row) in
    * about half of a 32 KB L1 data cache: measured 1.5x faster at d = 10,
    * K = 10 than blocks sized for L2. Bits do not depend on the block. */
   int64_t b = (BLOCK_DOUBLES / (d + 2 * kmax + 1)) / TILE * TILE;
@@ -118,8 +122,8 @@ static void reserve_jobs(fused_work *w, int njobs) {
 
 /* Software prefetch of the samples AHEAD_BLOCKS blocks ahead, a few cache
  * lines at each step of the projection and gradient loops, so that the
- * misses overlap the arithmetic instead of stalling the transpose of each
- * new block. The hardware prefetcher alone left about 5 ns per sample of
+ * misses overlap the arithmetic instead of stalling the start of each new
+ * block. The hardware prefetcher alone left about 5 ns per sample of
  * memory stall at n = 1e6, d = K = 10 (samples in DRAM: 21 ns per sample
  * against 16 ns with them in cache); issuing a whole block's lines at once
  * fills the miss buffers and stalls the same way. Hints only: no bits
@@ -148,101 +152,76 @@ INLINE void vstore(double *p, vlanes v) { memcpy(p, &v, sizeof v); }
 
 typedef long long vidx __attribute__((vector_size(LANES * sizeof(long long))));
 
-/* 8 x 8 transpose: row t of IN (8 doubles) becomes lane t of each OUT. */
-INLINE void transpose8(const vlanes in[8], vlanes out[8]) {
-  vlanes a[8], b[8];
-  for (int t = 0; t < 8; t += 2) { /* pairs: 2 x 2 blocks */
-    a[t] = __builtin_shuffle(in[t], in[t + 1], (vidx){0, 8, 2, 10, 4, 12, 6, 14});
-    a[t + 1] = __builtin_shuffle(in[t], in[t + 1], (vidx){1, 9, 3, 11, 5, 13, 7, 15});
-  }
-  for (int t = 0; t < 8; t += 4) /* 4 x 4 blocks */
-    for (int u = 0; u < 2; ++u) {
-      b[t + u] = __builtin_shuffle(a[t + u], a[t + u + 2], (vidx){0, 1, 8, 9, 4, 5, 12, 13});
-      b[t + u + 2] = __builtin_shuffle(a[t + u], a[t + u + 2], (vidx){2, 3, 10, 11, 6, 7, 14, 15});
-    }
-  for (int u = 0; u < 4; ++u) { /* 8 x 8 */
-    out[u] = __builtin_shuffle(b[u], b[u + 4], (vidx){0, 1, 2, 3, 8, 9, 10, 11});
-    out[u + 4] = __builtin_shuffle(b[u], b[u + 4], (vidx){4, 5, 6, 7, 12, 13, 14, 15});
-  }
+/* A block of row groups: coordinate j of rows i0 .. i0 + LANES - 1 (i0 a
+ * multiple of LANES) as one vector (data.h's layout). */
+INLINE const double *group(const double *X, int64_t d, int64_t i0, int64_t j) {
+  return X + i0 * d + j * LANES;
 }
 
-/* X_b transposed into xt (d x B), rows past ROWS zero; labels likewise.
- * Copies only: the bits are the samples'. */
-INLINE void load_block(fused_work *w, const double *restrict x, const double *restrict y,
-                       int64_t rows, int64_t B) {
-  const int64_t d = w->d;
-  double *restrict xt = w->xt;
-  int64_t i0 = 0;
-  for (; i0 + LANES <= rows; i0 += LANES) {
-    const double *restrict xr = x + i0 * d;
-    int64_t j = 0;
-    for (; j + 8 <= d; j += 8) {
-      vlanes in[8], out[8];
-      for (int t = 0; t < 8; ++t) in[t] = vload(xr + t * d + j);
-      transpose8(in, out);
-      for (int t = 0; t < 8; ++t) vstore(xt + (j + t) * B + i0, out[t]);
-    }
-    for (; j < d; ++j) {
-      const vlanes v = {xr[j], xr[d + j], xr[2 * d + j], xr[3 * d + j],
-                        xr[4 * d + j], xr[5 * d + j], xr[6 * d + j], xr[7 * d + j]};
-      vstore(xt + j * B + i0, v);
-    }
-  }
-  for (int64_t i = i0; i < B; ++i)
-    for (int64_t j = 0; j < d; ++j) xt[j * B + i] = i < rows ? x[i * d + j] : 0.0;
+/* The last block of a chunk when its rows are not a whole number of
+ * register tiles: its ROWS rows (whole row groups, as data_chunk gives
+ * them) copied into the work space, rows from ROWS to B zero, labels
+ * likewise. Copies only: the bits are the samples'. */
+static void load_tail(fused_work *w, const double *restrict x, const double *restrict y,
+                      int64_t rows, int64_t B) {
+  const int64_t d = w->d, full = rows / LANES * LANES;
+  memcpy(w->xt, x, (size_t)(full * d) * sizeof(double));
+  memset(w->xt + full * d, 0, (size_t)((B - full) * d) * sizeof(double));
+  for (int64_t j = 0; j < d; ++j)
+    for (int64_t l = 0; l < rows - full; ++l)
+      w->xt[full * d + j * LANES + l] = x[full * d + j * LANES + l];
   memcpy(w->y, y, (size_t)rows * sizeof(double));
-  for (int64_t i = rows; i < B; ++i) w->y[i] = 0.0;
+  memset(w->y + rows, 0, (size_t)(B - rows) * sizeof(double));
 }
 
-/* U[k][i] = sum_j W[k][j] xt[j][i] (j ascending) for K columns: a tile of
- * 2 columns x TILE rows stays in registers while j runs (independent
- * chains hide the add latency; the broadcast W[k][j] is a memory operand). */
-INLINE void project_tile(const double *restrict xs, int64_t B, int64_t d,
+/* U[k][i] = sum_j W[k][j] x_ij (j ascending) for K columns of the block
+ * of row groups X: a tile of NC columns x PROJ_STRIPS groups stays in
+ * registers while j runs (independent chains hide the add latency; the
+ * broadcast W[k][j] is a memory operand). */
+INLINE void project_tile(const double *restrict X, int64_t B, int64_t d,
                          const double *restrict W, int64_t k, int nc,
                          double *restrict U, int64_t i0) {
   vlanes a[PROJ_COLS][PROJ_STRIPS];
   for (int t = 0; t < PROJ_STRIPS; ++t) {
-    const vlanes x = vload(xs + t * LANES);
+    const vlanes x = vload(group(X, d, i0 + t * LANES, 0));
     for (int c = 0; c < nc; ++c) a[c][t] = W[(k + c) * d] * x;
   }
   for (int64_t j = 1; j < d; ++j)
     for (int t = 0; t < PROJ_STRIPS; ++t) {
-      const vlanes x = vload(xs + j * B + t * LANES);
+      const vlanes x = vload(group(X, d, i0 + t * LANES, j));
       for (int c = 0; c < nc; ++c) a[c][t] += W[(k + c) * d + j] * x;
     }
   for (int c = 0; c < nc; ++c)
     for (int t = 0; t < PROJ_STRIPS; ++t) vstore(U + (k + c) * B + i0 + t * LANES, a[c][t]);
 }
 
-INLINE void project(const double *restrict xt, int64_t B, int64_t d,
+INLINE void project(const double *restrict X, int64_t B, int64_t d,
                     const double *restrict W, int64_t K, double *restrict U, ahead *pf) {
   for (int64_t i0 = 0; i0 < B; i0 += PROJ_STRIPS * LANES) {
-    const double *restrict xs = xt + i0;
     ahead_step(pf);
     int64_t k = 0;
-    for (; k + PROJ_COLS <= K; k += PROJ_COLS) project_tile(xs, B, d, W, k, PROJ_COLS, U, i0);
+    for (; k + PROJ_COLS <= K; k += PROJ_COLS) project_tile(X, B, d, W, k, PROJ_COLS, U, i0);
     switch (K - k) {
-      case 3: project_tile(xs, B, d, W, k, 3, U, i0); break;
-      case 2: project_tile(xs, B, d, W, k, 2, U, i0); break;
-      case 1: project_tile(xs, B, d, W, k, 1, U, i0); break;
+      case 3: project_tile(X, B, d, W, k, 3, U, i0); break;
+      case 2: project_tile(X, B, d, W, k, 2, U, i0); break;
+      case 1: project_tile(X, B, d, W, k, 1, U, i0); break;
       default: break;
     }
   }
 }
 
-/* gacc[(k*d + j)*LANES ..] += sum over strips of xt[j][i0..] A_k[i0..]
+/* gacc[(k*d + j)*LANES ..] += sum over row groups of x_j A_k
  * for NK (1 or 2) neurons from k and NJ (1..GRAD_J) coordinates from j:
  * NK x NJ lane vectors stay in registers over the block, independent
  * chains. Quadratic (R set): A_k = r u_k is formed here, as the scalar loop
  * would (r * u, then times x); otherwise U holds A itself (step_general).
  * Called with constant NK, NJ, so the loops unroll. */
-INLINE void grad_tile(const double *restrict xt, int64_t B, int64_t d,
+INLINE void grad_tile(const double *restrict X, int64_t B, int64_t d,
                       const double *restrict r, const double *restrict U, int64_t k,
                       int nk, int64_t j, int nj, double *restrict gacc) {
   vlanes g[2][GRAD_J];
   for (int a = 0; a < nk; ++a)
     for (int b = 0; b < nj; ++b) g[a][b] = vload(gacc + ((k + a) * d + j + b) * LANES);
-  const double *restrict xj = xt + j * B;
   for (int64_t i0 = 0; i0 < B; i0 += LANES) {
     vlanes ak[2];
     if (r) {
@@ -252,7 +231,7 @@ INLINE void grad_tile(const double *restrict xt, int64_t B, int64_t d,
       for (int a = 0; a < nk; ++a) ak[a] = vload(U + (k + a) * B + i0);
     }
     for (int b = 0; b < nj; ++b) {
-      const vlanes x = vload(xj + b * B + i0);
+      const vlanes x = vload(group(X, d, i0, j + b));
       for (int a = 0; a < nk; ++a) g[a][b] += x * ak[a];
     }
   }
@@ -260,25 +239,25 @@ INLINE void grad_tile(const double *restrict xt, int64_t B, int64_t d,
     for (int b = 0; b < nj; ++b) vstore(gacc + ((k + a) * d + j + b) * LANES, g[a][b]);
 }
 
-INLINE void grad_row(const double *restrict xt, int64_t B, int64_t d,
+INLINE void grad_row(const double *restrict X, int64_t B, int64_t d,
                      const double *restrict r, const double *restrict U, int64_t k, int nk,
                      double *restrict gacc, ahead *pf) {
   int64_t j = 0;
   for (; j + GRAD_J <= d; j += GRAD_J) {
     ahead_step(pf);
-    grad_tile(xt, B, d, r, U, k, nk, j, GRAD_J, gacc);
+    grad_tile(X, B, d, r, U, k, nk, j, GRAD_J, gacc);
   }
   ahead_step(pf);
   switch (d - j) {
-    case 9: grad_tile(xt, B, d, r, U, k, nk, j, 9, gacc); break;
-    case 8: grad_tile(xt, B, d, r, U, k, nk, j, 8, gacc); break;
-    case 7: grad_tile(xt, B, d, r, U, k, nk, j, 7, gacc); break;
-    case 6: grad_tile(xt, B, d, r, U, k, nk, j, 6, gacc); break;
-    case 5: grad_tile(xt, B, d, r, U, k, nk, j, 5, gacc); break;
-    case 4: grad_tile(xt, B, d, r, U, k, nk, j, 4, gacc); break;
-    case 3: grad_tile(xt, B, d, r, U, k, nk, j, 3, gacc); break;
-    case 2: grad_tile(xt, B, d, r, U, k, nk, j, 2, gacc); break;
-    case 1: grad_tile(xt, B, d, r, U, k, nk, j, 1, gacc); break;
+    case 9: grad_tile(X, B, d, r, U, k, nk, j, 9, gacc); break;
+    case 8: grad_tile(X, B, d, r, U, k, nk, j, 8, gacc); break;
+    case 7: grad_tile(X, B, d, r, U, k, nk, j, 7, gacc); break;
+    case 6: grad_tile(X, B, d, r, U, k, nk, j, 6, gacc); break;
+    case 5: grad_tile(X, B, d, r, U, k, nk, j, 5, gacc); break;
+    case 4: grad_tile(X, B, d, r, U, k, nk, j, 4, gacc); break;
+    case 3: grad_tile(X, B, d, r, U, k, nk, j, 3, gacc); break;
+    case 2: grad_tile(X, B, d, r, U, k, nk, j, 2, gacc); break;
+    case 1: grad_tile(X, B, d, r, U, k, nk, j, 1, gacc); break;
     default: break;
   }
 }
@@ -290,12 +269,12 @@ static int64_t ahead_steps(int64_t B, int64_t d, int64_t K, int loss_only) {
   return loss_only ? proj : proj + (K + 1) / 2 * (d / GRAD_J + 1);
 }
 
-INLINE void accumulate_grad(const double *restrict xt, int64_t B, int64_t d,
+INLINE void accumulate_grad(const double *restrict X, int64_t B, int64_t d,
                             const double *restrict r, const double *restrict U,
                             int64_t K, double *restrict gacc, ahead *pf) {
   int64_t k = 0;
-  for (; k + 2 <= K; k += 2) grad_row(xt, B, d, r, U, k, 2, gacc, pf);
-  if (k < K) grad_row(xt, B, d, r, U, k, 1, gacc, pf);
+  for (; k + 2 <= K; k += 2) grad_row(X, B, d, r, U, k, 2, gacc, pf);
+  if (k < K) grad_row(X, B, d, r, U, k, 1, gacc, pf);
 }
 
 /* The quadratic activation's elementwise step, Wang & Abernethy (5), (9):
@@ -421,7 +400,13 @@ HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int6
     pf.end = pf.next + (uintptr_t)(B * d) * sizeof(double);
     for (uintptr_t l = 0; l < (uintptr_t)B * sizeof(double); l += LINE)
       __builtin_prefetch((const void *)((uintptr_t)y + i_ahead + l), 0, 3);
-    load_block(w, x + i * d, y + i, nb, bpad);
+    /* whole register tiles are read where they are stored */
+    const double *X = x + i * d, *Y = y + i;
+    if (nb != bpad) {
+      load_tail(w, X, Y, nb, bpad);
+      X = w->xt;
+      Y = w->y;
+    }
     const double *z_of = NULL; /* the TOWARD whose X_b toward is in w->z */
     for (int q = 0; q < njobs; ++q) {
       const tsim_model *m = jobs[q].m;
@@ -430,25 +415,25 @@ HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int6
       const double *V = dir && !toward ? dir->V : NULL;
       double *sacc = w->sacc + (size_t)q * SACC(w->kmax);
       double *gacc = w->gacc + (size_t)q * (size_t)(w->kmax * d * LANES);
-      project(w->xt, bpad, d, jobs[q].W, m->K, w->u, &pf);
+      project(X, bpad, d, jobs[q].W, m->K, w->u, &pf);
       if (!fused_is_quadratic(m)) {
         const double *a = w->outw + (size_t)q * (size_t)w->kmax;
         switch (m->activation) { /* constant activations: the masks inline */
-          case ACT_RELU: step_general(m, ACT_RELU, bpad, w->y, w->u, a, w->dl, sacc, loss_only); break;
-          case ACT_ABS: step_general(m, ACT_ABS, bpad, w->y, w->u, a, w->dl, sacc, loss_only); break;
-          default: step_general(m, ACT_QUADRATIC, bpad, w->y, w->u, a, w->dl, sacc, loss_only); break;
+          case ACT_RELU: step_general(m, ACT_RELU, bpad, Y, w->u, a, w->dl, sacc, loss_only); break;
+          case ACT_ABS: step_general(m, ACT_ABS, bpad, Y, w->u, a, w->dl, sacc, loss_only); break;
+          default: step_general(m, ACT_QUADRATIC, bpad, Y, w->u, a, w->dl, sacc, loss_only); break;
         }
-        if (!loss_only) accumulate_grad(w->xt, bpad, d, NULL, w->dl, m->K, gacc, &pf);
+        if (!loss_only) accumulate_grad(X, bpad, d, NULL, w->dl, m->K, gacc, &pf);
         continue;
       }
-      if (V) project(w->xt, bpad, d, V, m->K, w->v, &pf);
+      if (V) project(X, bpad, d, V, m->K, w->v, &pf);
       if (toward && toward != z_of) {
-        project(w->xt, bpad, d, toward, 1, w->z, &pf);
+        project(X, bpad, d, toward, 1, w->z, &pf);
         z_of = toward;
       }
-      step_quadratic(m, bpad, w->y, w->u, V ? w->v : NULL, w->z, toward ? dir->coef : NULL,
+      step_quadratic(m, bpad, Y, w->u, V ? w->v : NULL, w->z, toward ? dir->coef : NULL,
                      w->r, sacc);
-      if (!loss_only) accumulate_grad(w->xt, bpad, d, w->r, w->u, m->K, gacc, &pf);
+      if (!loss_only) accumulate_grad(X, bpad, d, w->r, w->u, m->K, gacc, &pf);
     }
   }
 }

@@ -159,41 +159,46 @@ static inline double dot(const double *a, const double *b, int64_t n) {
  * away from the kinks for relu/abs), so the residual term of a chunk is one
  * d x d matrix M = sum_i r_i act'' x_i x_i^T shared by all diagonal blocks. */
 static void row_factors(const tsim_model *m, const tsim_dataset *ds,
-                        const double *W, double *D1, double *RD2) {
-  const int64_t d = m->d, K = m->K, rows = ds->row_end - ds->row_begin;
+                        const double *W, double *X, double *D1, double *RD2) {
+  const int64_t d = m->d, K = m->K;
   double *u = tsim_xmalloc((size_t)K * sizeof(double));
-  for (int64_t i = 0; i < rows; ++i) {
-    const double *xi = ds->x + i * d;
-    double f = 0.0;
-    for (int64_t k = 0; k < K; ++k) {
-      u[k] = dot(xi, W + k * d, d);
-      f += act_value(m->activation, u[k]);
+  for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
+    const double *y;
+    int64_t rows;
+    data_chunk_rows(ds, c, X, &y, &rows);
+    const int64_t r0 = c * ds->chunk - ds->row_begin;
+    for (int64_t i = 0; i < rows; ++i) {
+      double f = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        u[k] = dot(X + i * d, W + k * d, d);
+        f += act_value(m->activation, u[k]);
+      }
+      const double r = m->C * f - y[i];
+      for (int64_t k = 0; k < K; ++k) D1[(r0 + i) * K + k] = act_d1(m->activation, u[k]);
+      RD2[r0 + i] = r * act_d2(m->activation);
     }
-    const double r = m->C * f - ds->y[i];
-    for (int64_t k = 0; k < K; ++k) D1[i * K + k] = act_d1(m->activation, u[k]);
-    RD2[i] = r * act_d2(m->activation);
   }
   free(u);
 }
 
-/* Rows [r0, r0 + rows) of the local shard: one chunk. */
-static void chunk_rows(const tsim_dataset *ds, int64_t c, int64_t *r0,
+/* Rows [r0, r0 + rows) of the local shard: one chunk, row-major into X. */
+static void chunk_rows(const tsim_dataset *ds, int64_t c, double *X, int64_t *r0,
                        int64_t *rows) {
+  const double *y;
+  data_chunk_rows(ds, c, X, &y, rows);
   *r0 = c * ds->chunk - ds->row_begin;
-  *rows = ds->chunk;
-  if (c * ds->chunk + *rows > ds->n) *rows = ds->n - c * ds->chunk;
 }
 
 /* The chunk's residual matrix M (d x d, column-major), by dgemm over
  * sub-blocks of rows in a fixed order: the same bits on any rank. */
-static void chunk_residual(const tsim_dataset *ds, const double *RD2,
+static void chunk_residual(const tsim_dataset *ds, const double *Xc, const double *RD2,
                            int64_t r0, int64_t rows, double *Y, double *M) {
   const int d = (int)ds->d;
   const double one = 1.0;
   memset(M, 0, (size_t)d * (size_t)d * sizeof(double));
   for (int64_t s0 = 0; s0 < rows; s0 += SUB_ROWS) {
     const int rs = (int)(rows - s0 < SUB_ROWS ? rows - s0 : SUB_ROWS);
-    const double *X = ds->x + (r0 + s0) * d; /* = X^T, column-major d x rs */
+    const double *X = Xc + s0 * d; /* = X^T, column-major d x rs */
     for (int i = 0; i < rs; ++i)
       for (int a = 0; a < d; ++a)
         Y[(int64_t)i * d + a] = RD2[r0 + s0 + i] * X[(int64_t)i * d + a];
@@ -204,7 +209,7 @@ static void chunk_residual(const tsim_dataset *ds, const double *RD2,
 /* Bound on |entry| of one chunk's partial: with S_g = sum_i z_ig^2 and
  * T_a = sum_i |RD2_i| x_ia^2, Cauchy-Schwarz gives |2C^2 sum z_g z_h| <=
  * 2C^2 max S and |2C sum RD2 x_a x_b| <= 2C max T. */
-static double chunk_bound(const tsim_model *m, const tsim_dataset *ds,
+static double chunk_bound(const tsim_model *m, const double *Xc,
                           const double *D1, const double *RD2, int64_t r0,
                           int64_t rows) {
   const int64_t d = m->d, K = m->K;
@@ -212,14 +217,14 @@ static double chunk_bound(const tsim_model *m, const tsim_dataset *ds,
   for (int64_t a = 0; a < d; ++a) {
     double T = 0.0;
     for (int64_t i = r0; i < r0 + rows; ++i) {
-      const double x = ds->x[i * d + a];
+      const double x = Xc[(i - r0) * d + a];
       T += fabs(RD2[i]) * x * x;
     }
     if (!(T <= tmax)) tmax = T; /* NaN propagates */
     for (int64_t k = 0; k < K; ++k) {
       double S = 0.0;
       for (int64_t i = r0; i < r0 + rows; ++i) {
-        const double z = D1[i * K + k] * ds->x[i * d + a];
+        const double z = D1[i * K + k] * Xc[(i - r0) * d + a];
         S += z * z;
       }
       if (!(S <= smax)) smax = S;
@@ -236,7 +241,8 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   const int residual = act_d2(m->activation) != 0.0;
   double *D1 = tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double));
   double *RD2 = tsim_xmalloc((size_t)(nrows + 1) * sizeof(double));
-  row_factors(m, ds, W, D1, RD2);
+  double *Xc = tsim_xmalloc((size_t)(ds->chunk * d) * sizeof(double)); /* a chunk, row-major */
+  row_factors(m, ds, W, Xc, D1, RD2);
 
   /* the team-wide scale of the fixed-point grid, and each local chunk's
    * residual matrix (d^2 per chunk of 2048 rows: less than the data) */
@@ -245,11 +251,11 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   double *Z = tsim_xmalloc((size_t)((N > d ? N : d) * SUB_ROWS) * sizeof(double));
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
     int64_t r0, rows;
-    chunk_rows(ds, c, &r0, &rows);
-    const double b = chunk_bound(m, ds, D1, RD2, r0, rows);
+    chunk_rows(ds, c, Xc, &r0, &rows);
+    const double b = chunk_bound(m, Xc, D1, RD2, r0, rows);
     if (!(b <= bound)) bound = b;
     if (residual)
-      chunk_residual(ds, RD2, r0, rows, Z, Mres + (c - ds->chunk_begin) * d * d);
+      chunk_residual(ds, Xc, RD2, r0, rows, Z, Mres + (c - ds->chunk_begin) * d * d);
   }
   const int64_t nonfinite = par_max_int64(h->team, !isfinite(bound));
   const int E = (int)par_max_int64(h->team, nlocal > 0 ? fixsum_exponent(bound) : -2000);
@@ -294,11 +300,11 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
     int64_t pending = 0;
     for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
       int64_t c0, crows;
-      chunk_rows(ds, c, &c0, &crows);
+      chunk_rows(ds, c, Xc, &c0, &crows);
       memset(P, 0, (size_t)R * (size_t)w * sizeof(double));
       for (int64_t s0 = 0; s0 < crows; s0 += SUB_ROWS) {
         const int rs = (int)(crows - s0 < SUB_ROWS ? crows - s0 : SUB_ROWS);
-        const double *X = ds->x + (c0 + s0) * d;
+        const double *X = Xc + s0 * d;
         const double *F1 = D1 + (c0 + s0) * K;
         /* Z^T: column i holds z_g = act'(u_ik) x_ia for g = j0..N-1 */
         for (int i = 0; i < rs; ++i) {
@@ -348,6 +354,7 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
             nonfinite ? NAN : m->loss_scale * v * inv_n;
       }
   }
+  free(Xc);
   free(D1);
   free(RD2);
   free(Mres);

@@ -43,20 +43,37 @@ double params_output_scale(const tsim_params *p);
 
 typedef enum { DATA_TRAIN = 0, DATA_TEST = 1 } tsim_split;
 
+/* Samples are kept in row groups of DATA_GROUP rows, each group
+ * coordinate-major: coordinate j of row i is at
+ *   x[(i - i % DATA_GROUP) * d + j * DATA_GROUP + i % DATA_GROUP],
+ * so one coordinate of a group's rows is one vector for the fused pass
+ * (fused.c), read where it is stored with no transpose per iteration. A
+ * last group is stored whole: its rows past the data are zero (labels too).
+ * Chunks (data.chunk, a multiple of DATA_GROUP) are whole groups. */
+#define DATA_GROUP 8
+/* Storage (doubles) of ROWS rows of D coordinates in row groups. */
+int64_t data_group_size(int64_t rows, int64_t d);
+/* ROWS row-major rows (D coordinates) into row groups at G (rows past
+ * ROWS in the last group set to zero), and back. */
+void data_group_rows(const double *x, int64_t rows, int64_t d, double *g);
+void data_ungroup_rows(const double *g, int64_t rows, int64_t d, double *x);
+
 typedef struct tsim_dataset {
   int64_t n, d, chunk;
   int64_t nchunks;               /* global number of chunks */
   int64_t chunk_begin, chunk_end; /* this rank's chunks */
   int64_t row_begin, row_end;     /* this rank's rows */
-  double *x;                      /* (row_end - row_begin) x d, row-major */
-  double *y;                      /* (both NULL with data.storage: regenerate) */
+  double *x;                      /* row_end - row_begin rows, row groups */
+  double *y;                      /* (both NULL with data.storage: regenerate;
+                                   * labels padded to whole groups) */
   /* data.storage: regenerate: no rows are kept; data_chunk makes a chunk's
    * rows again from the seeds into these one-chunk buffers when asked. */
   int regenerate;
   tsim_params source;
   const tsim_teacher *teacher;
   tsim_split split;
-  double *chunk_x, *chunk_y;
+  double *chunk_x, *chunk_y;      /* a chunk in row groups, labels */
+  double *chunk_rows;             /* a chunk row-major, as it is made */
 } tsim_dataset;
 
 /* This rank's contiguous share [*begin, *end) of NCHUNKS chunks when they
@@ -71,15 +88,18 @@ int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
 void data_destroy(tsim_dataset **ds);
 
 /* Inputs x_i, i = ROW0 .. ROW0+ROWS-1, of split SPLIT made from the seed
- * (rows x d, row-major): the very rows data_make stores. */
+ * (rows x d, row-major): the very rows data_make stores (in row groups). */
 void data_generate_x(const tsim_params *p, tsim_split split, int64_t row0,
                      int64_t rows, double *x);
 
-/* Rows of global chunk C (one of this rank's): pointers into the stored
- * samples, or (data.storage: regenerate) the chunk made again from the
- * seeds into DS's one-chunk buffers (valid until the next call). */
+/* Rows of global chunk C (one of this rank's), in row groups: pointers
+ * into the stored samples, or (data.storage: regenerate) the chunk made
+ * again from the seeds into DS's one-chunk buffers (valid until the next
+ * call). data_chunk_rows gives them row-major in X (chunk x d doubles). */
 void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
                 const double **y, int64_t *rows);
+void data_chunk_rows(const tsim_dataset *ds, int64_t c, double *x, const double **y,
+                     int64_t *rows);
 
 /* Initial weights W0, neuron-major (W[k*d + j] = coordinate j of w_k),
  * from init.w_file (d x K) or by init.method: scaled: init.scale *

@@ -50,8 +50,9 @@ typedef struct fused_work fused_work;
 fused_work *fused_work_create(int64_t d, int64_t kmax);
 void fused_work_destroy(fused_work **w);
 
-/* Partials of NJOBS students over the ROWS samples at X (row-major, d
- * columns) and Y: each X block is read from memory once for all jobs. */
+/* Partials of NJOBS students over the ROWS samples at X (in row groups,
+ * data.h: whole groups, as data_chunk gives them) and Y: each block of X
+ * is read from memory once for all jobs. */
 void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
                  fused_job *jobs, int njobs, int loss_only);
 

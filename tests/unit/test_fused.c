@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "tsim/data.h"
 #include "tsim/fused.h"
 #include "tsim/rng.h"
 
@@ -70,6 +71,14 @@ static void reference_general(const tsim_model *m, const double *x, const double
   }
 }
 
+/* The ROWS row-major rows X in row groups (data.h), as fused_chunk reads
+ * them; free() the result. */
+static double *grouped(const double *x, int64_t rows, int64_t d) {
+  double *g = malloc((size_t)data_group_size(rows, d) * sizeof(double));
+  data_group_rows(x, rows, d, g);
+  return g;
+}
+
 static double worst_rel(const double *a, const double *b, int64_t n) {
   double scale = 0, worst = 0;
   for (int64_t e = 0; e < n; ++e) scale = fmax(scale, fabs(b[e]));
@@ -110,9 +119,10 @@ static void test_general(void) {
       double *other = malloc((size_t)(Kd + 2 + K) * sizeof(double));
       double *quad = malloc((size_t)(Kd + 2) * sizeof(double));
       reference_general(&m, x, y, rows, W, ref);
+      double *xg = grouped(x, rows, d);
       fused_work *w = fused_work_create(d, K);
       fused_job one = {.m = &m, .W = W, .part = alone};
-      fused_chunk(w, x, y, rows, &one, 1, 0);
+      fused_chunk(w, xg, y, rows, &one, 1, 0);
       double err = worst_rel(alone, ref, Kd);
       if (m.norm_tied) err = fmax(err, worst_rel(alone + Kd + 2, ref + Kd + 2, K));
       int zeros = alone[Kd + 1] == 0.0;
@@ -123,7 +133,7 @@ static void test_general(void) {
             models[a].name, (long long)d, (long long)K, (long long)rows, err);
       double loss = 0;
       fused_job lo = {.m = &m, .W = W, .part = &loss};
-      fused_chunk(w, x, y, rows, &lo, 1, 1);
+      fused_chunk(w, xg, y, rows, &lo, 1, 1);
       CHECK(loss == alone[Kd], "%s d=%lld K=%lld: the loss-only pass gives the full pass's bits",
             models[a].name, (long long)d, (long long)K);
       tsim_model q = {.activation = ACT_QUADRATIC, .d = d, .K = K, .C = 1.0, .loss_scale = 0.25};
@@ -134,13 +144,14 @@ static void test_general(void) {
                             {.m = &m, .W = W, .part = batched},
                             {.m = &o, .W = W2, .part = other}};
       fused_work *w2 = fused_work_create(d, K);
-      fused_chunk(w2, x, y, rows, three, 3, 0);
+      fused_chunk(w2, xg, y, rows, three, 3, 0);
       CHECK(!memcmp(batched, alone, (size_t)len * sizeof(double)),
             "%s d=%lld K=%lld: bitwise the same second in a batch of 3", models[a].name,
             (long long)d, (long long)K);
       fused_work_destroy(&w);
       fused_work_destroy(&w2);
       free(x);
+      free(xg);
       free(y);
       free(W);
       free(ref);
@@ -178,10 +189,11 @@ int main(void) {
     double *batched = malloc((size_t)(Kd + 2) * sizeof(double));
     double *other = malloc((size_t)(Kd + 2) * sizeof(double));
     reference(&m, x, y, rows, W, V, ref);
+    double *xg = grouped(x, rows, d);
     fused_work *w = fused_work_create(d, K);
     const model_direction plain = {.V = V};
     fused_job one = {.m = &m, .W = W, .dir = &plain, .part = alone};
-    fused_chunk(w, x, y, rows, &one, 1, 0);
+    fused_chunk(w, xg, y, rows, &one, 1, 0);
     const double err = worst_rel(alone, ref, Kd);
     CHECK(err < 1e-12 && fabs(alone[Kd] - ref[Kd]) <= 1e-12 * ref[Kd] &&
               fabs(alone[Kd + 1] - ref[Kd + 1]) <= 1e-12 * fabs(ref[Kd + 1]),
@@ -190,7 +202,7 @@ int main(void) {
           (long long)d, (long long)K, (long long)rows, err);
     double loss = 0;
     fused_job lo = {.m = &m, .W = W, .part = &loss};
-    fused_chunk(w, x, y, rows, &lo, 1, 1);
+    fused_chunk(w, xg, y, rows, &lo, 1, 1);
     CHECK(loss == alone[Kd], "d=%lld K=%lld: the loss-only pass gives the full pass's loss bits",
           (long long)d, (long long)K);
     /* the same cell second in a batch, after one with a smaller K */
@@ -199,7 +211,7 @@ int main(void) {
     fused_job two[2] = {{.m = &small, .W = W2, .part = other},
                         {.m = &m, .W = W, .dir = &plain, .part = batched}};
     fused_work *w2 = fused_work_create(d, K);
-    fused_chunk(w2, x, y, rows, two, 2, 0);
+    fused_chunk(w2, xg, y, rows, two, 2, 0);
     CHECK(!memcmp(batched, alone, (size_t)(Kd + 2) * sizeof(double)),
           "d=%lld K=%lld: a cell's partial in a batch of 2 is bitwise its partial alone",
           (long long)d, (long long)K);
@@ -216,10 +228,10 @@ int main(void) {
     reference(&m, x, y, rows, W, Vs, ref);
     const model_direction general = {.V = Vs}, structured = {.toward = toward, .coef = coef};
     fused_job gen = {.m = &m, .W = W, .dir = &general, .part = alone};
-    fused_chunk(w, x, y, rows, &gen, 1, 0);
+    fused_chunk(w, xg, y, rows, &gen, 1, 0);
     double *sref = malloc((size_t)(Kd + 2) * sizeof(double));
     fused_job st = {.m = &m, .W = W, .part = sref, .dir = &structured};
-    fused_chunk(w, x, y, rows, &st, 1, 0);
+    fused_chunk(w, xg, y, rows, &st, 1, 0);
     CHECK(fabs(sref[Kd + 1] - ref[Kd + 1]) <= 1e-12 * fabs(ref[Kd + 1]) &&
               !memcmp(sref, alone, (size_t)(Kd + 1) * sizeof(double)),
           "d=%lld K=%lld: V = coef toward^T - W: Hessian form %.1e from the plain loop's, "
@@ -228,7 +240,7 @@ int main(void) {
     fused_job sbatch[3] = {{.m = &small, .W = W2, .part = other, .dir = &structured},
                            {.m = &m, .W = W, .part = batched, .dir = &structured},
                            {.m = &small, .W = W2, .dir = &plain, .part = other}};
-    fused_chunk(w2, x, y, rows, sbatch, 3, 0);
+    fused_chunk(w2, xg, y, rows, sbatch, 3, 0);
     CHECK(!memcmp(batched, sref, (size_t)(Kd + 2) * sizeof(double)),
           "d=%lld K=%lld: V = coef toward^T - W: bitwise the same second in a batch of 3",
           (long long)d, (long long)K);
@@ -240,6 +252,7 @@ int main(void) {
     fused_work_destroy(&w2);
     CHECK(w == NULL, "fused_work_destroy NULLs the pointer");
     free(x);
+    free(xg);
     free(y);
     free(W);
     free(ref);

@@ -138,8 +138,10 @@ static void test_moments(const par_comm *team) {
   check_cell_make(&all, params(4, 3, 1.2, 500, 64, 8), 0, 1);
   const int64_t d = f.p.d, N = f.N;
   dense4 t4 = {d, calloc((size_t)(d * d * d * d), sizeof(double))};
+  double *X = malloc((size_t)(f.p.n * d) * sizeof(double)); /* row-major */
+  data_ungroup_rows(all.ds->x, f.p.n, d, X);
   for (int64_t i = 0; i < f.p.n; ++i) {
-    const double *x = all.ds->x + i * d;
+    const double *x = X + i * d;
     for (int64_t a = 0; a < d; ++a)
       for (int64_t b = 0; b < d; ++b)
         for (int64_t c = 0; c < d; ++c)
@@ -160,6 +162,7 @@ static void test_moments(const par_comm *team) {
   free(Hs);
   free(Hm);
   free(t4.m);
+  free(X);
   hessian_destroy(&h);
   check_cell_free(&f);
   check_cell_free(&all);
@@ -173,8 +176,10 @@ static void act_grad(const tsim_model *m, const tsim_dataset *ds,
                      const double *W, double *grad) {
   const int64_t d = m->d, K = m->K, rows = ds->row_end - ds->row_begin;
   memset(grad, 0, (size_t)(K * d) * sizeof(double));
+  double *X = malloc((size_t)(rows * d + 1) * sizeof(double)); /* row-major */
+  data_ungroup_rows(ds->x, rows, d, X);
   for (int64_t i = 0; i < rows; ++i) {
-    const double *xi = ds->x + i * d;
+    const double *xi = X + i * d;
     double u[8], f = 0.0;
     for (int64_t k = 0; k < K; ++k) {
       u[k] = 0.0;
@@ -188,6 +193,7 @@ static void act_grad(const tsim_model *m, const tsim_dataset *ds,
         grad[k * d + a] += 2.0 * m->loss_scale * m->C * r * d1 * xi[a] / (double)ds->n;
     }
   }
+  free(X);
 }
 
 static void test_relu_abs(void) {
