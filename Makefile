@@ -52,6 +52,7 @@ $(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) | $(BUILD)
 # src/fused.c); FUSED_CFLAGS= builds it with CFLAGS alone
 FUSED_CFLAGS ?= -O3
 $(BUILD)/fused.o: ALL_CFLAGS += $(FUSED_CFLAGS)
+$(BUILD)/fused.o: src/fused_kernel.inc
 
 $(BUILD)/libtsim.a: $(LIB_OBJ)
 	ar rcs $@ $^

@@ -23,7 +23,7 @@
 #include "tsim/config.h"
 #include "tsim/data.h"
 
-/* vlanes values never cross a call boundary (all helpers are inlined) */
+/* vector values never cross a call boundary (all helpers are inlined) */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 /* Row sums are kept in LANES accumulators (row i in lane i % LANES): the
@@ -32,24 +32,12 @@
 #define LANES DATA_GROUP
 #define BLOCK_MAX 512
 #define BLOCK_DOUBLES 2048
-#define STRIPS 4 /* row strips of LANES per register tile */
-#define TILE (STRIPS * LANES)
-#define PROJ_COLS 4   /* projection tiles: PROJ_COLS columns x PROJ_STRIPS strips */
-#define PROJ_STRIPS 2
-#define GRAD_J 10   /* gradient tiles: 2 neurons x up to GRAD_J coordinates */
+#define TILE (4 * LANES) /* blocks are whole tiles of rows */
+#define PROJ_COLS 4       /* columns per projection tile */
 #define AHEAD_BLOCKS 2 /* samples prefetched this many blocks ahead */
 #define LINE 64
 #define SACC(kmax) ((2 + (kmax)) * LANES) /* lane sums per job in sacc */
 
-/* Built once per CPU family: x86-64-v4 (AVX-512), v3 (AVX2) and baseline
- * clones of the hot loops, chosen at load time. No clone reassociates or
- * contracts (-ffp-contract=off), so all give identical bits. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(TSIM_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)
-#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define HOT
-#endif
 #define INLINE static inline __attribute__((always_inline))
 
 struct fused_work {
@@ -139,19 +127,6 @@ INLINE void ahead_step(ahead *a) {
     __builtin_prefetch((const void *)a->next, 0, 3);
 }
 
-/* LANES doubles as one value of GCC's vector extension: elementwise IEEE
- * operations, so the bits are those of the scalar loops, on any ISA. */
-typedef double vlanes __attribute__((vector_size(LANES * sizeof(double))));
-
-INLINE vlanes vload(const double *p) {
-  vlanes v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-INLINE void vstore(double *p, vlanes v) { memcpy(p, &v, sizeof v); }
-
-typedef long long vidx __attribute__((vector_size(LANES * sizeof(long long))));
-
 /* A block of row groups: coordinate j of rows i0 .. i0 + LANES - 1 (i0 a
  * multiple of LANES) as one vector (data.h's layout). */
 INLINE const double *group(const double *X, int64_t d, int64_t i0, int64_t j) {
@@ -174,268 +149,91 @@ static void load_tail(fused_work *w, const double *restrict x, const double *res
   memset(w->y + rows, 0, (size_t)(B - rows) * sizeof(double));
 }
 
-/* U[k][i] = sum_j W[k][j] x_ij (j ascending) for K columns of the block
- * of row groups X: a tile of NC columns x PROJ_STRIPS groups stays in
- * registers while j runs (independent chains hide the add latency; the
- * broadcast W[k][j] is a memory operand). */
-INLINE void project_tile(const double *restrict X, int64_t B, int64_t d,
-                         const double *restrict W, int64_t k, int nc,
-                         double *restrict U, int64_t i0) {
-  vlanes a[PROJ_COLS][PROJ_STRIPS];
-  for (int t = 0; t < PROJ_STRIPS; ++t) {
-    const vlanes x = vload(group(X, d, i0 + t * LANES, 0));
-    for (int c = 0; c < nc; ++c) a[c][t] = W[(k + c) * d] * x;
-  }
-  for (int64_t j = 1; j < d; ++j)
-    for (int t = 0; t < PROJ_STRIPS; ++t) {
-      const vlanes x = vload(group(X, d, i0 + t * LANES, j));
-      for (int c = 0; c < nc; ++c) a[c][t] += W[(k + c) * d + j] * x;
-    }
-  for (int c = 0; c < nc; ++c)
-    for (int t = 0; t < PROJ_STRIPS; ++t) vstore(U + (k + c) * B + i0 + t * LANES, a[c][t]);
-}
-
-INLINE void project(const double *restrict X, int64_t B, int64_t d,
-                    const double *restrict W, int64_t K, double *restrict U, ahead *pf) {
-  for (int64_t i0 = 0; i0 < B; i0 += PROJ_STRIPS * LANES) {
-    ahead_step(pf);
-    int64_t k = 0;
-    for (; k + PROJ_COLS <= K; k += PROJ_COLS) project_tile(X, B, d, W, k, PROJ_COLS, U, i0);
-    switch (K - k) {
-      case 3: project_tile(X, B, d, W, k, 3, U, i0); break;
-      case 2: project_tile(X, B, d, W, k, 2, U, i0); break;
-      case 1: project_tile(X, B, d, W, k, 1, U, i0); break;
-      default: break;
-    }
-  }
-}
-
-/* gacc[(k*d + j)*LANES ..] += sum over row groups of x_j A_k
- * for NK (1 or 2) neurons from k and NJ (1..GRAD_J) coordinates from j:
- * NK x NJ lane vectors stay in registers over the block, independent
- * chains. Quadratic (R set): A_k = r u_k is formed here, as the scalar loop
- * would (r * u, then times x); otherwise U holds A itself (step_general).
- * Called with constant NK, NJ, so the loops unroll. */
-INLINE void grad_tile(const double *restrict X, int64_t B, int64_t d,
-                      const double *restrict r, const double *restrict U, int64_t k,
-                      int nk, int64_t j, int nj, double *restrict gacc) {
-  vlanes g[2][GRAD_J];
-  for (int a = 0; a < nk; ++a)
-    for (int b = 0; b < nj; ++b) g[a][b] = vload(gacc + ((k + a) * d + j + b) * LANES);
-  for (int64_t i0 = 0; i0 < B; i0 += LANES) {
-    vlanes ak[2];
-    if (r) {
-      const vlanes ri = vload(r + i0);
-      for (int a = 0; a < nk; ++a) ak[a] = ri * vload(U + (k + a) * B + i0);
-    } else {
-      for (int a = 0; a < nk; ++a) ak[a] = vload(U + (k + a) * B + i0);
-    }
-    for (int b = 0; b < nj; ++b) {
-      const vlanes x = vload(group(X, d, i0, j + b));
-      for (int a = 0; a < nk; ++a) g[a][b] += x * ak[a];
-    }
-  }
-  for (int a = 0; a < nk; ++a)
-    for (int b = 0; b < nj; ++b) vstore(gacc + ((k + a) * d + j + b) * LANES, g[a][b]);
-}
-
-INLINE void grad_row(const double *restrict X, int64_t B, int64_t d,
-                     const double *restrict r, const double *restrict U, int64_t k, int nk,
-                     double *restrict gacc, ahead *pf) {
-  int64_t j = 0;
-  for (; j + GRAD_J <= d; j += GRAD_J) {
-    ahead_step(pf);
-    grad_tile(X, B, d, r, U, k, nk, j, GRAD_J, gacc);
-  }
-  ahead_step(pf);
-  switch (d - j) {
-    case 9: grad_tile(X, B, d, r, U, k, nk, j, 9, gacc); break;
-    case 8: grad_tile(X, B, d, r, U, k, nk, j, 8, gacc); break;
-    case 7: grad_tile(X, B, d, r, U, k, nk, j, 7, gacc); break;
-    case 6: grad_tile(X, B, d, r, U, k, nk, j, 6, gacc); break;
-    case 5: grad_tile(X, B, d, r, U, k, nk, j, 5, gacc); break;
-    case 4: grad_tile(X, B, d, r, U, k, nk, j, 4, gacc); break;
-    case 3: grad_tile(X, B, d, r, U, k, nk, j, 3, gacc); break;
-    case 2: grad_tile(X, B, d, r, U, k, nk, j, 2, gacc); break;
-    case 1: grad_tile(X, B, d, r, U, k, nk, j, 1, gacc); break;
-    default: break;
-  }
-}
-
-/* Prefetch steps of one job's pass over a block: one per projection strip
- * group and one per gradient tile row (grad_row). */
-static int64_t ahead_steps(int64_t B, int64_t d, int64_t K, int loss_only) {
-  const int64_t proj = B / (PROJ_STRIPS * LANES);
-  return loss_only ? proj : proj + (K + 1) / 2 * (d / GRAD_J + 1);
-}
-
-INLINE void accumulate_grad(const double *restrict X, int64_t B, int64_t d,
-                            const double *restrict r, const double *restrict U,
-                            int64_t K, double *restrict gacc, ahead *pf) {
-  int64_t k = 0;
-  for (; k + 2 <= K; k += 2) grad_row(X, B, d, r, U, k, 2, gacc, pf);
-  if (k < K) grad_row(X, B, d, r, U, k, 1, gacc, pf);
-}
-
-/* The quadratic activation's elementwise step, Wang & Abernethy (5), (9):
- *   r_i = C sum_k u_ik^2 - y_i,  loss term r_i^2,  A_ik = r_i u_ik,
- *   Hessian-form term 4 C r_i sum_k v_ik^2 + 8 C^2 (sum_k u_ik v_ik)^2,
- * v_ik = x_i.V_k read from VX, or formed as coef_k z_i - u_ik from
- * Z = X_b toward (COEF set). Padding rows (x = 0, y = 0) give r = 0 and
- * add exact zeros. The gradient kernel forms A_ik = r_i u_ik as it goes. */
-INLINE void step_quadratic(const tsim_model *m, int64_t B, const double *restrict y,
-                           const double *restrict U, const double *restrict Vx,
-                           const double *restrict Z, const double *restrict coef,
-                           double *restrict rout, double *restrict sacc) {
-  const int64_t K = m->K;
-  const double C = m->C, c4 = 4.0 * C, c8 = 8.0 * C * C;
-  vlanes lsum = vload(sacc), hsum = vload(sacc + LANES);
-  for (int64_t i0 = 0; i0 < B; i0 += TILE) { /* STRIPS independent chains */
-    vlanes s2[STRIPS], r[STRIPS];
-    for (int t = 0; t < STRIPS; ++t) s2[t] = (vlanes){0};
-    for (int64_t k = 0; k < K; ++k)
-      for (int t = 0; t < STRIPS; ++t) {
-        const vlanes u = vload(U + k * B + i0 + t * LANES);
-        s2[t] += u * u;
-      }
-    for (int t = 0; t < STRIPS; ++t) {
-      r[t] = C * s2[t] - vload(y + i0 + t * LANES);
-      vstore(rout + i0 + t * LANES, r[t]);
-    }
-    for (int t = 0; t < STRIPS; ++t) lsum += r[t] * r[t];
-    if (Vx || coef) {
-      vlanes vv[STRIPS], uv[STRIPS], z[STRIPS];
-      for (int t = 0; t < STRIPS; ++t) {
-        vv[t] = uv[t] = (vlanes){0};
-        if (coef) z[t] = vload(Z + i0 + t * LANES);
-      }
-      for (int64_t k = 0; k < K; ++k)
-        for (int t = 0; t < STRIPS; ++t) {
-          const vlanes u = vload(U + k * B + i0 + t * LANES);
-          const vlanes v = coef ? coef[k] * z[t] - u : vload(Vx + k * B + i0 + t * LANES);
-          vv[t] += v * v;
-          uv[t] += u * v;
-        }
-      for (int t = 0; t < STRIPS; ++t) hsum += c4 * r[t] * vv[t] + c8 * uv[t] * uv[t];
-    }
-  }
-  vstore(sacc, lsum);
-  vstore(sacc + LANES, hsum);
-}
-
-/* relu, abs and the norm tie (model.h): f_i = sum_k a_k act(u_ik) (k
- * ascending from 0), r_i = C f_i - y_i, loss term r_i^2, dloss/du
- * A_ik = (r_i a_k) act'(u_ik) into DL (unless LOSS_ONLY), and with the norm
- * tie the terms r_i act(u_ik) of its second gradient part. The same
- * operations as a scalar loop: act and act' by masks, with act'(0) = 0 and
- * relu(-0) = +0. Padding rows (x = 0, y = 0) give u = 0 and r = 0. */
-INLINE vlanes act_value(int act, vlanes u) {
-  const vlanes zero = {0};
-  if (act == ACT_RELU) return (vlanes)((vidx)u & (vidx)(u > zero));
-  if (act == ACT_ABS) {
-    const vidx magnitude = (vidx){0} + 0x7fffffffffffffffLL;
-    return (vlanes)((vidx)u & magnitude);
-  }
-  return u * u;
-}
-
-INLINE vlanes act_slope(int act, vlanes u) {
-  const vlanes zero = {0}, one = zero + 1.0, minus = zero - 1.0;
-  if (act == ACT_RELU) return (vlanes)((vidx)one & (vidx)(u > zero));
-  if (act == ACT_ABS) return (vlanes)(((vidx)one & (vidx)(u > zero)) | ((vidx)minus & (vidx)(u < zero)));
-  return 2.0 * u;
-}
-
-INLINE void step_general(const tsim_model *m, int act, int64_t B, const double *restrict y,
-                         const double *restrict U, const double *restrict a,
-                         double *restrict DL, double *restrict sacc, int loss_only) {
-  const int64_t K = m->K;
-  const double C = m->C;
-  vlanes lsum = vload(sacc);
-  for (int64_t i0 = 0; i0 < B; i0 += TILE) {
-    vlanes f[STRIPS], r[STRIPS];
-    for (int t = 0; t < STRIPS; ++t) f[t] = (vlanes){0};
-    for (int64_t k = 0; k < K; ++k)
-      for (int t = 0; t < STRIPS; ++t)
-        f[t] += a[k] * act_value(act, vload(U + k * B + i0 + t * LANES));
-    for (int t = 0; t < STRIPS; ++t) {
-      r[t] = C * f[t] - vload(y + i0 + t * LANES);
-      lsum += r[t] * r[t];
-    }
-    if (loss_only) continue;
-    for (int64_t k = 0; k < K; ++k) {
-      for (int t = 0; t < STRIPS; ++t)
-        vstore(DL + k * B + i0 + t * LANES,
-               r[t] * a[k] * act_slope(act, vload(U + k * B + i0 + t * LANES)));
-      if (!m->norm_tied) continue;
-      vlanes tie = vload(sacc + (2 + k) * LANES); /* rows in order, as lsum */
-      for (int t = 0; t < STRIPS; ++t)
-        tie += r[t] * act_value(act, vload(U + k * B + i0 + t * LANES));
-      vstore(sacc + (2 + k) * LANES, tie);
-    }
-  }
-  vstore(sacc, lsum);
-}
-
 /* Sum of LANES accumulators in a fixed tree. */
 static double lanes_sum(const double *a) {
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-HOT static void chunk_pass(fused_work *w, const double *x, const double *y, int64_t rows,
-                           fused_job *jobs, int njobs, int loss_only) {
-  if (njobs < 1) return;
-  const int64_t d = w->d, B = w->block;
-  /* the first job of a pass spreads the next blocks' lines over its steps */
-  const int64_t steps = ahead_steps(B, d, jobs[0].m->K, loss_only);
-  const int64_t lines = (B * d * (int64_t)sizeof(double) + LINE - 1) / LINE;
-  for (int64_t i = 0; i < rows; i += B) {
-    const int64_t nb = rows - i < B ? rows - i : B;
-    const int64_t bpad = (nb + TILE - 1) / TILE * TILE;
-    ahead pf = {0, 0, (lines + steps - 1) / steps};
-    /* past the end of the chunk too: stored chunks follow each other in
-     * memory, and a prefetch is a hint that never faults */
-    const uintptr_t i_ahead = (uintptr_t)(i + AHEAD_BLOCKS * B) * sizeof(double);
-    pf.next = (uintptr_t)x + i_ahead * (uintptr_t)d;
-    pf.end = pf.next + (uintptr_t)(B * d) * sizeof(double);
-    for (uintptr_t l = 0; l < (uintptr_t)B * sizeof(double); l += LINE)
-      __builtin_prefetch((const void *)((uintptr_t)y + i_ahead + l), 0, 3);
-    /* whole register tiles are read where they are stored */
-    const double *X = x + i * d, *Y = y + i;
-    if (nb != bpad) {
-      load_tail(w, X, Y, nb, bpad);
-      X = w->xt;
-      Y = w->y;
-    }
-    const double *z_of = NULL; /* the TOWARD whose X_b toward is in w->z */
-    for (int q = 0; q < njobs; ++q) {
-      const tsim_model *m = jobs[q].m;
-      const model_direction *dir = loss_only ? NULL : jobs[q].dir;
-      const double *toward = dir ? dir->toward : NULL;
-      const double *V = dir && !toward ? dir->V : NULL;
-      double *sacc = w->sacc + (size_t)q * SACC(w->kmax);
-      double *gacc = w->gacc + (size_t)q * (size_t)(w->kmax * d * LANES);
-      project(X, bpad, d, jobs[q].W, m->K, w->u, &pf);
-      if (!fused_is_quadratic(m)) {
-        const double *a = w->outw + (size_t)q * (size_t)w->kmax;
-        switch (m->activation) { /* constant activations: the masks inline */
-          case ACT_RELU: step_general(m, ACT_RELU, bpad, Y, w->u, a, w->dl, sacc, loss_only); break;
-          case ACT_ABS: step_general(m, ACT_ABS, bpad, Y, w->u, a, w->dl, sacc, loss_only); break;
-          default: step_general(m, ACT_QUADRATIC, bpad, Y, w->u, a, w->dl, sacc, loss_only); break;
-        }
-        if (!loss_only) accumulate_grad(X, bpad, d, NULL, w->dl, m->K, gacc, &pf);
-        continue;
-      }
-      if (V) project(X, bpad, d, V, m->K, w->v, &pf);
-      if (toward && toward != z_of) {
-        project(X, bpad, d, toward, 1, w->z, &pf);
-        z_of = toward;
-      }
-      step_quadratic(m, bpad, Y, w->u, V ? w->v : NULL, w->z, toward ? dir->coef : NULL,
-                     w->r, sacc);
-      if (!loss_only) accumulate_grad(X, bpad, d, w->r, w->u, m->K, gacc, &pf);
-    }
+/* The vector loops, once per native vector width (fused_kernel.inc):
+ * AVX-512 and AVX2 on x86-64 chosen at run time by what the CPU has, 2
+ * doubles (SSE2, NEON, ...) everywhere. A vector type wider than the CPU's
+ * registers would be kept in memory by GCC (measured 20-25x slower with
+ * 8-double vectors on AVX2 and SSE2), so each width has its own. No width
+ * reassociates or contracts (-ffp-contract=off): all give the same bits. */
+#define VW 2
+#define KN(name) name##_w2
+#define GRAD_NK 1
+#define GRAD_J 3
+#include "fused_kernel.inc"
+#undef VW
+#undef KN
+#undef GRAD_NK
+#undef GRAD_J
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FUSED_X86 1
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+#define VW 4
+#define KN(name) name##_w4
+#define GRAD_NK 2
+#define GRAD_J 3
+#include "fused_kernel.inc"
+#undef VW
+#undef KN
+#undef GRAD_NK
+#undef GRAD_J
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4")
+#define VW 8
+#define KN(name) name##_w8
+#define GRAD_NK 2
+#define GRAD_J 10
+#include "fused_kernel.inc"
+#undef VW
+#undef KN
+#undef GRAD_NK
+#undef GRAD_J
+#pragma GCC pop_options
+#endif
+
+typedef void pass_fn(fused_work *, const double *, const double *, int64_t, fused_job *, int,
+                     int);
+
+/* The pass of vector width WIDTH if this CPU runs it, else NULL. */
+static pass_fn *pass_of_width(int width) {
+  switch (width) {
+    case 2: return chunk_pass_w2;
+#ifdef FUSED_X86
+    case 4: return __builtin_cpu_supports("avx2") ? chunk_pass_w4 : NULL;
+    case 8: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")
+                       ? chunk_pass_w8 : NULL;
+#endif
+    default: return NULL;
   }
+}
+
+static int pass_width; /* 0: not chosen yet */
+
+int fused_vector_width(void) {
+  if (!pass_width) {
+    pass_width = 2;
+    for (int width = 8; width > 2; width /= 2)
+      if (pass_of_width(width)) {
+        pass_width = width;
+        break;
+      }
+  }
+  return pass_width;
+}
+
+int fused_use_vector_width(int width) {
+  if (!pass_of_width(width)) return 0;
+  pass_width = width;
+  return 1;
 }
 
 void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
@@ -453,7 +251,7 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
       for (int64_t k = 0; k < m->K; ++k)
         w->outw[(size_t)q * (size_t)w->kmax + (size_t)k] = fused_output_weight(m, jobs[q].W + k * d);
   }
-  chunk_pass(w, x, y, rows, jobs, njobs, loss_only);
+  pass_of_width(fused_vector_width())(w, x, y, rows, jobs, njobs, loss_only);
   for (int q = 0; q < njobs; ++q) {
     const tsim_model *m = jobs[q].m;
     const int64_t Kd = m->K * d;

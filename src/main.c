@@ -11,6 +11,7 @@
 #include "tsim/config.h"
 #include "tsim/data.h"
 #include "tsim/engine.h"
+#include "tsim/fused.h"
 #include "tsim/merge.h"
 #include "tsim/parallel.h"
 #include "tsim/sched.h"
@@ -314,8 +315,8 @@ int main(int argc, char **argv) {
     if (rank == 0) print_help(c.command && strcmp(c.command, "help") ? c.command : c.config);
   } else if (!rc && !strcmp(c.command, "version")) {
     if (rank == 0)
-      printf("tsim %s (commit %s; %s; %s)\n", TSIM_VERSION, TSIM_GIT_COMMIT,
-             TSIM_COMPILER, TSIM_CFLAGS);
+      printf("tsim %s (commit %s; %s; %s; fused pass: %d doubles per vector)\n",
+             TSIM_VERSION, TSIM_GIT_COMMIT, TSIM_COMPILER, TSIM_CFLAGS, fused_vector_width());
   } else if (!rc && !strcmp(c.command, "merge")) {
     if (!c.outdir)
       rc = tsim_fail(&err, TSIM_EINPUT, "tsim merge: needs -o OUTDIR");

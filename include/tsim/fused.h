@@ -56,6 +56,13 @@ void fused_work_destroy(fused_work **w);
 void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
                  fused_job *jobs, int njobs, int loss_only);
 
+/* Doubles per vector of the pass this CPU runs (8: AVX-512, 4: AVX2, 2:
+ * any other), chosen at the first call. fused_use_vector_width picks
+ * another width the CPU has (returns 0 if it has not), for the tests that
+ * check every width gives the same bits. */
+int fused_vector_width(void);
+int fused_use_vector_width(int width);
+
 /* The quadratic student of Wang & Abernethy (no norm tie): the Hessian
  * form and quantity (9) are defined, the partial has K*d + 2 entries. */
 int fused_is_quadratic(const tsim_model *m);

@@ -162,8 +162,71 @@ static void test_general(void) {
     }
 }
 
+/* Every vector width this CPU runs (fused_kernel.inc: 8, 4, 2 doubles)
+ * gives the same bits: a batch of quadratic (general V and TOWARD), relu,
+ * abs and norm-tied cells, and a loss-only pass, over shapes with every
+ * remainder of the tiles and a tail block; rows of zeros sit on the kinks. */
+static void test_widths(void) {
+  const int64_t shapes[][3] = {{10, 10, 2048}, {13, 7, 1001}, {3, 1, 77}, {100, 3, 300},
+                               {9, 5, 4099},   {18, 6, 700},  {7, 3, 1500}, {4, 2, 41}};
+  const int native = fused_vector_width();
+  int widths[3], nwidths = 0;
+  for (int width = 2; width <= 8; width *= 2)
+    if (fused_use_vector_width(width)) widths[nwidths++] = width;
+  for (int c = 0; c < 8; ++c) {
+    const int64_t d = shapes[c][0], K = shapes[c][1], rows = shapes[c][2], Kd = K * d;
+    const int64_t len = Kd + 2 + K;
+    double *x = malloc((size_t)(rows * d) * sizeof(double));
+    double *y = malloc((size_t)rows * sizeof(double));
+    double *W = malloc((size_t)(2 * Kd + d + K) * sizeof(double));
+    double *V = W + Kd, *toward = V + Kd, *coef = toward + d;
+    rng_normals(40 + (uint64_t)c, 1, 0, rows * d, x);
+    rng_normals(41 + (uint64_t)c, 1, 0, rows, y);
+    rng_normals(42 + (uint64_t)c, 1, 0, 2 * Kd + d + K, W);
+    for (int64_t i = 5; i < rows; i += 11)
+      for (int64_t j = 0; j < d; ++j) x[i * d + j] = 0.0;
+    double *xg = grouped(x, rows, d);
+    const tsim_model quad = {.activation = ACT_QUADRATIC, .d = d, .K = K, .C = 1.3, .loss_scale = 0.25};
+    tsim_model relu = quad, abs_tied = quad, quad_tied = quad;
+    relu.activation = ACT_RELU;
+    abs_tied.activation = ACT_ABS;
+    abs_tied.norm_tied = quad_tied.norm_tied = 1;
+    const model_direction general = {.V = V}, structured = {.toward = toward, .coef = coef};
+    double *parts[3];
+    int same = 1;
+    for (int t = 0; t < nwidths; ++t) {
+      fused_use_vector_width(widths[t]);
+      double *p = parts[t] = malloc((size_t)(6 * len) * sizeof(double));
+      fused_job jobs[5] = {{.m = &quad, .W = W, .dir = &general, .part = p},
+                           {.m = &quad, .W = V, .dir = &structured, .part = p + len},
+                           {.m = &relu, .W = W, .part = p + 2 * len},
+                           {.m = &abs_tied, .W = V, .part = p + 3 * len},
+                           {.m = &quad_tied, .W = W, .part = p + 4 * len}};
+      for (int q = 0; q < 5; ++q) memset(jobs[q].part, 0, (size_t)len * sizeof(double));
+      fused_work *w = fused_work_create(d, K);
+      fused_chunk(w, xg, y, rows, jobs, 5, 0);
+      fused_job lo = {.m = &relu, .W = W, .part = p + 5 * len};
+      fused_chunk(w, xg, y, rows, &lo, 1, 1);
+      fused_work_destroy(&w);
+      same = same && !memcmp(p, parts[0], (size_t)(5 * len + 1) * sizeof(double));
+    }
+    CHECK(same, "d=%lld K=%lld rows=%lld: vector widths %d..%d of this CPU (%d of them) give "
+                "the same bits", (long long)d, (long long)K, (long long)rows, widths[0],
+          widths[nwidths - 1], nwidths);
+    for (int t = 0; t < nwidths; ++t) free(parts[t]);
+    free(x);
+    free(xg);
+    free(y);
+    free(W);
+  }
+  fused_use_vector_width(native);
+  CHECK(fused_vector_width() == native && native >= 2, "the pass of width %d is used again",
+        native);
+}
+
 int main(void) {
   check_suite = "fused";
+  test_widths();
   test_general();
   /* shapes that exercise every remainder: odd K, every d mod 10 (the
    * gradient tiles' width) and d mod 8 (the transpose), rows not a
