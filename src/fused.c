@@ -164,11 +164,13 @@ static double lanes_sum(const double *a) {
 #define KN(name) name##_w2
 #define GRAD_NK 1
 #define GRAD_J 3
+#define PROJ_RV 2
 #include "fused_kernel.inc"
 #undef VW
 #undef KN
 #undef GRAD_NK
 #undef GRAD_J
+#undef PROJ_RV
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define FUSED_X86 1
@@ -178,11 +180,13 @@ static double lanes_sum(const double *a) {
 #define KN(name) name##_w4
 #define GRAD_NK 2
 #define GRAD_J 3
+#define PROJ_RV 2
 #include "fused_kernel.inc"
 #undef VW
 #undef KN
 #undef GRAD_NK
 #undef GRAD_J
+#undef PROJ_RV
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -191,11 +195,13 @@ static double lanes_sum(const double *a) {
 #define KN(name) name##_w8
 #define GRAD_NK 2
 #define GRAD_J 10
+#define PROJ_RV 4 /* 4 x 4 projection tiles: 5% faster than 4 x 2 */
 #include "fused_kernel.inc"
 #undef VW
 #undef KN
 #undef GRAD_NK
 #undef GRAD_J
+#undef PROJ_RV
 #pragma GCC pop_options
 #endif
 
