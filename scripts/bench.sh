@@ -74,10 +74,11 @@ done
 #   numpy         = scripts/bench_numpy.py: the same step in plain NumPy on
 #                   OpenBLAS, one thread, run right before tsim.
 # Timing: two runs, train.iterations = 1 and = I, of one cell; their
-# difference over I - 1 is the time of an iteration without the data
-# generation: wall time (cells.csv wall_s) and CPU time (the largest
-# user+sys of the ranks, /usr/bin/time), the latter being what an
-# iteration costs when other processes share the cores. The bounds come
+# difference over I - 1 is the time of an iteration: wall time (cells.csv
+# wall_s) and CPU time (the largest user+sys of the ranks, /usr/bin/time),
+# the latter being what an iteration costs when other processes share the
+# cores. Each run's making of the samples (manifest samples_s, which varies
+# by a second or more at n = 1e7 on this VM) is taken out of both first. The bounds come
 # from CPU-timed probes (bench/machine.c), the ratios are given for both. n = 1e7 with d = 100 (8 GB of samples) is left out: it
 # needs data.storage: regenerate. Peak resident memory is the largest
 # VmHWM of the ranks (/usr/bin/time %M). BENCH_ACTIVATIONS="quadratic relu"
@@ -102,7 +103,8 @@ init:    {scale: 0.01, seed: 0}
 train:   {eta: 0.0001, iterations: 10, log_every: 1000000000}
 output:  {neurons: false}
 YAML
-# engine_run DIR NP ITERATIONS SETTINGS...: prints "wall_s cpu_s maxrss_MB"
+# engine_run DIR NP ITERATIONS SETTINGS...: prints "wall_s cpu_s maxrss_MB",
+# the time making the samples taken out of both
 engine_run() {
   local dir=$1 np=$2 it=$3; shift 3
   rm -rf "$dir" "$dir".rss.*
@@ -110,10 +112,11 @@ engine_run() {
     'exec /usr/bin/time -f "%U %S %M" -o "$0.rss.$OMPI_COMM_WORLD_RANK" "$@"' "$dir" \
     bin/tsim run "$OUT/engine.yaml" -q --team-size "$np" -o "$dir" \
     --set train.iterations="$it" "$@" >/dev/null
-  local wall
+  local wall samples
   wall=$(tail -1 "$dir/cells.csv" | awk -F, '{print $NF}')
-  cat "$dir".rss.* | awk -v w="$wall" '{ c = $1 + $2; if (c > cpu) cpu = c; if ($3 > m) m = $3 }
-    END { printf "%s %.3f %.0f\n", w, cpu, m / 1024 }'
+  samples=$(sed -n 's/.*"samples_s": \([0-9.]*\).*/\1/p' "$dir/manifest.json")
+  cat "$dir".rss.* | awk -v w="$wall" -v s="${samples:-0}" '{ c = $1 + $2; if (c > cpu) cpu = c; if ($3 > m) m = $3 }
+    END { printf "%.3f %.3f %.0f\n", w - s, cpu - s, m / 1024 }'
   rm -f "$dir".rss.*
 }
 K=10
@@ -182,6 +185,22 @@ for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
       fi
     done
   done
+done
+
+# --- the fused pass at each vector width this CPU has ------------------------
+# Quadratic, d = 10, K = 10, n = 1e6, 1 rank: the AVX-512 (8 doubles), AVX2
+# (4) and 2-wide passes (TSIM_VECTOR_WIDTH; same bits), as the kernel would
+# run on a CPU of each kind (a cluster of AVX2 nodes gets the 4-wide pass).
+echo "fused pass by vector width: quadratic d=10 K=10 n=1e6, 1 rank"
+for width in 8 4 2; do
+  used=$(TSIM_VECTOR_WIDTH=$width bin/tsim --version | sed -n 's/.*fused pass: \([0-9]*\) doubles.*/\1/p')
+  [ "$used" = "$width" ] || { echo "  (width $width: not on this CPU, skipped)"; continue; }
+  dir="$OUT/width$width"
+  set -- --set data.n=1000000
+  read -r wa _ < <(TSIM_VECTOR_WIDTH=$width engine_run "$dir" 1 1 "$@")
+  read -r wb _ < <(TSIM_VECTOR_WIDTH=$width engine_run "$dir" 1 41 "$@")
+  row width "quadratic d=10 K=10 n=1e6, $width doubles per vector: ms/iteration" \
+    "$(awk -v a="$wa" -v b="$wb" 'BEGIN { printf "%.3f", (b - a) / 40 * 1000 }')" ms
 done
 
 # --- cells batched over shared data (issue 6 part 2) ------------------------

@@ -226,12 +226,13 @@ static int pass_width; /* 0: not chosen yet */
 
 int fused_vector_width(void) {
   if (!pass_width) {
-    pass_width = 2;
-    for (int width = 8; width > 2; width /= 2)
-      if (pass_of_width(width)) {
-        pass_width = width;
-        break;
-      }
+    /* TSIM_VECTOR_WIDTH=4 or 2: a narrower pass (e.g. where AVX-512 lowers
+     * the clock); a width the CPU lacks is ignored (tsim --version shows
+     * the one in use). Same bits either way. */
+    const char *want = getenv("TSIM_VECTOR_WIDTH");
+    if (want && pass_of_width(atoi(want))) pass_width = atoi(want);
+    for (int width = 8; !pass_width; width /= 2)
+      if (width == 2 || pass_of_width(width)) pass_width = width;
   }
   return pass_width;
 }

@@ -780,12 +780,17 @@ static int coordinator_loop(sched *s) {
 }
 
 /* Collective: the moments engine's tensor builds and iterations over all
- * ranks, printed on rank 0 and kept for the manifest. */
+ * ranks, printed on rank 0 and kept for the manifest, and the sharded
+ * engine's longest making of a data set (manifest: samples_s, what a
+ * benchmark subtracts from a cell's wall_s). */
 static void engine_summary(sched *s) {
   train_engine_stats st;
   train_cache_stats(s->cache, &st);
   if (s->team_rank != 0) /* a team's ranks build and iterate together: count once */
-    st.tensor_builds = st.moments_iterations = 0, st.moments_seconds = 0.0;
+    st.tensor_builds = st.moments_iterations = 0, st.moments_seconds = 0.0,
+    st.sample_sets = 0;
+  const int64_t sets = par_max_int64(s->world, st.sample_sets > 0);
+  const int64_t samples_us = par_max_int64(s->world, llround(st.samples_seconds * 1e6));
   int64_t counts[2] = {st.tensor_builds, st.moments_iterations};
   par_sum_int64(s->world, counts, 2);
   int64_t iter_us[1] = {llround(st.moments_seconds * 1e6)};
@@ -793,9 +798,13 @@ static void engine_summary(sched *s) {
   const int64_t build_us = par_max_int64(s->world, llround(st.build_seconds * 1e6));
   const int64_t build_n = par_max_int64(s->world, st.build_n);
   s->engine_json[0] = '\0';
+  if (sets)
+    snprintf(s->engine_json, sizeof s->engine_json, "  \"samples_s\": %.3f%s",
+             (double)samples_us * 1e-6, counts[0] ? ",\n" : "");
   if (counts[0] == 0) return;
   const double per_iter = counts[1] ? (double)iter_us[0] * 1e-6 / (double)counts[1] : 0.0;
-  snprintf(s->engine_json, sizeof s->engine_json,
+  const size_t used = strlen(s->engine_json);
+  snprintf(s->engine_json + used, sizeof s->engine_json - used,
            "  \"moments_tensor_builds\": %lld,\n  \"moments_build_s\": %.3f,\n"
            "  \"moments_build_n\": %lld,\n  \"moments_iterations\": %lld,\n"
            "  \"moments_s_per_iteration\": %.3e",

@@ -113,8 +113,12 @@ static int cache_fill(train_cache *c, const tsim_params *p, int engine,
   const int rank = par_rank(team), size = par_size(team);
   int rc = TSIM_OK;
   if (!rc && engine == ENGINE_SHARDED && !c->train) {
+    const double t0 = tsim_wtime();
     rc = data_make(p, &c->teacher, DATA_TRAIN, rank, size, &c->train, err);
     if (!rc) rc = data_make(p, &c->teacher, DATA_TEST, rank, size, &c->test, err);
+    const double seconds = tsim_wtime() - t0;
+    c->stats.sample_sets += 1;
+    if (seconds > c->stats.samples_seconds) c->stats.samples_seconds = seconds;
   }
   if (!rc && engine == ENGINE_MOMENTS && !c->mtrain) {
     rc = moments_build(p, DATA_TRAIN, team, poll_fn, poll, &c->mtrain, err);

@@ -57,7 +57,8 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
                  fused_job *jobs, int njobs, int loss_only);
 
 /* Doubles per vector of the pass this CPU runs (8: AVX-512, 4: AVX2, 2:
- * any other), chosen at the first call. fused_use_vector_width picks
+ * any other; the environment's TSIM_VECTOR_WIDTH may ask for a narrower
+ * one the CPU has), chosen at the first call. fused_use_vector_width picks
  * another width the CPU has (returns 0 if it has not), for the tests that
  * check every width gives the same bits. */
 int fused_vector_width(void);

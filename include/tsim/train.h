@@ -26,6 +26,8 @@ typedef struct train_engine_stats {
   int64_t build_n;            /* its sample count */
   int64_t moments_iterations; /* iterations run by the moments engine */
   double moments_seconds;     /* their wall time (all metrics included) */
+  int64_t sample_sets;        /* sharded engine: data sets made (train + test) */
+  double samples_seconds;     /* the longest making of one (train + test) */
 } train_engine_stats;
 void train_cache_stats(const train_cache *c, train_engine_stats *s);
 
