@@ -9,7 +9,7 @@
  *           so the bits do not depend on the CPU).
  * Times are CPU times of this process (best of several repetitions), so a
  * machine shared with other work still gives its own limits.
- * Usage: machine triad [MiB per array] | machine peak */
+ * Usage: machine triad [MiB per array] | machine peak [repetitions, 10] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +51,7 @@ static int triad(long mib) {
 typedef double v8 __attribute__((vector_size(64)));
 #define CHAINS 24
 
-static int peak(void) {
+static int peak(int reps) {
   v8 x[CHAINS];
   for (int t = 0; t < CHAINS; ++t)
     for (int l = 0; l < 8; ++l) x[t][l] = 1.0 + 1e-3 * (t + l);
@@ -59,7 +59,7 @@ static int peak(void) {
   const v8 c = {1e-6, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6};
   const long iters = 20000000;
   double best = 1e30;
-  for (int rep = 0; rep < 10; ++rep) { /* the best of 10: the VM's speed drifts */
+  for (int rep = 0; rep < reps; ++rep) { /* the best of REPS: the VM's speed drifts */
     const double t0 = now();
     for (long it = 0; it < iters; ++it)
       for (int t = 0; t < CHAINS; ++t) x[t] = x[t] * m + c;
@@ -75,7 +75,7 @@ static int peak(void) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "triad")) return triad(argc >= 3 ? atol(argv[2]) : 256);
-  if (argc >= 2 && !strcmp(argv[1], "peak")) return peak();
+  if (argc >= 2 && !strcmp(argv[1], "peak")) return peak(argc >= 3 ? atoi(argv[2]) : 10);
   fprintf(stderr, "usage: machine triad [MiB] | machine peak\n");
   return 2;
 }

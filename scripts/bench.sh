@@ -87,7 +87,9 @@ done
 BUILD=${BUILD:-build}
 MACHINE="$BUILD/bench/machine"
 triad1=$("$MACHINE" triad 256 | awk '{print $2}')
-peak1=$("$MACHINE" peak | awk '{print $2}')
+# the best of 60 runs of the probe (about 10 s): a core of this kind of VM
+# can run at half speed for several seconds at a time
+peak1=$("$MACHINE" peak 60 | awk '{print $2}')
 "$MACHINE" triad 256 > "$OUT/triad_a.txt" & "$MACHINE" triad 256 > "$OUT/triad_b.txt"; wait
 triad2=$(cat "$OUT/triad_a.txt" "$OUT/triad_b.txt" | awk '{s += $2} END {printf "%.3f", s}')
 echo "sharded engine: STREAM triad $triad1 GB/s (1 process), $triad2 GB/s (2 at once); multiply+add peak $peak1 GFLOP/s per core"
@@ -118,6 +120,14 @@ engine_run() {
   cat "$dir".rss.* | awk -v w="$wall" -v s="${samples:-0}" '{ c = $1 + $2; if (c > cpu) cpu = c; if ($3 > m) m = $3 }
     END { printf "%.3f %.3f %.0f\n", w - s, cpu - s, m / 1024 }'
   rm -f "$dir".rss.*
+}
+# engine_best: engine_run BENCH_REPEATS times (default 3), the least wall
+# and CPU time (noise on this kind of VM only ever adds time: a core's
+# speed moves by 25% and more from one second to the next), the largest RSS
+engine_best() {
+  for _ in $(seq "${BENCH_REPEATS:-3}"); do engine_run "$@"; done |
+    awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } $3 > m { m = $3 }
+      END { printf "%.3f %.3f %.0f\n", w, c, m }'
 }
 K=10
 for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
@@ -151,8 +161,8 @@ for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
       for np in 1 2; do
         dir="$OUT/engine_${act}_d${d}_n${n}_np${np}"
         set -- --set model.activation="$act" --set model.d="$d" --set data.n="$n"
-        read -r wa ca _ < <(engine_run "$dir" "$np" 1 "$@")
-        read -r wb cb rss < <(engine_run "$dir" "$np" "$iters" "$@")
+        read -r wa ca _ < <(engine_best "$dir" "$np" 1 "$@")
+        read -r wb cb rss < <(engine_best "$dir" "$np" "$iters" "$@")
         ms=$(awk -v a="$wa" -v b="$wb" -v I="$iters" 'BEGIN { printf "%.3f", (b - a) / (I - 1) * 1000 }')
         cpu=$(awk -v a="$ca" -v b="$cb" -v I="$iters" 'BEGIN { printf "%.3f", (b - a) / (I - 1) * 1000 }')
         triad=$([ "$np" = 1 ] && echo "$triad1" || echo "$triad2")
@@ -197,8 +207,8 @@ for width in 8 4 2; do
   [ "$used" = "$width" ] || { echo "  (width $width: not on this CPU, skipped)"; continue; }
   dir="$OUT/width$width"
   set -- --set data.n=1000000
-  read -r wa _ < <(TSIM_VECTOR_WIDTH=$width engine_run "$dir" 1 1 "$@")
-  read -r wb _ < <(TSIM_VECTOR_WIDTH=$width engine_run "$dir" 1 41 "$@")
+  read -r wa _ < <(TSIM_VECTOR_WIDTH=$width engine_best "$dir" 1 1 "$@")
+  read -r wb _ < <(TSIM_VECTOR_WIDTH=$width engine_best "$dir" 1 41 "$@")
   row width "quadratic d=10 K=10 n=1e6, $width doubles per vector: ms/iteration" \
     "$(awk -v a="$wa" -v b="$wb" 'BEGIN { printf "%.3f", (b - a) / 40 * 1000 }')" ms
 done
