@@ -165,12 +165,7 @@ static double lanes_sum(const double *a) {
 #define GRAD_NK 1
 #define GRAD_J 3
 #define PROJ_RV 2
-#include "fused_kernel.inc"
-#undef VW
-#undef KN
-#undef GRAD_NK
-#undef GRAD_J
-#undef PROJ_RV
+#include "fused_kernel.inc" /* undefines its parameters */
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define FUSED_X86 1
@@ -181,12 +176,7 @@ static double lanes_sum(const double *a) {
 #define GRAD_NK 2
 #define GRAD_J 3
 #define PROJ_RV 2
-#include "fused_kernel.inc"
-#undef VW
-#undef KN
-#undef GRAD_NK
-#undef GRAD_J
-#undef PROJ_RV
+#include "fused_kernel.inc" /* undefines its parameters */
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -196,12 +186,7 @@ static double lanes_sum(const double *a) {
 #define GRAD_NK 2
 #define GRAD_J 10
 #define PROJ_RV 4 /* 4 x 4 projection tiles: 5% faster than 4 x 2 */
-#include "fused_kernel.inc"
-#undef VW
-#undef KN
-#undef GRAD_NK
-#undef GRAD_J
-#undef PROJ_RV
+#include "fused_kernel.inc" /* undefines its parameters */
 #pragma GCC pop_options
 #endif
 
