@@ -75,7 +75,10 @@ static int peak(int reps) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "triad")) return triad(argc >= 3 ? atol(argv[2]) : 256);
-  if (argc >= 2 && !strcmp(argv[1], "peak")) return peak(argc >= 3 ? atoi(argv[2]) : 10);
+  if (argc >= 2 && !strcmp(argv[1], "peak")) {
+    const int reps = argc >= 3 ? atoi(argv[2]) : 10;
+    return peak(reps > 0 ? reps : 1);
+  }
   fprintf(stderr, "usage: machine triad [MiB] | machine peak\n");
   return 2;
 }

@@ -78,7 +78,9 @@ done
 # wall_s) and CPU time (the largest user+sys of the ranks, /usr/bin/time),
 # the latter being what an iteration costs when other processes share the
 # cores. Each run's making of the samples (manifest samples_s, which varies
-# by a second or more at n = 1e7 on this VM) is taken out of both first. The bounds come
+# by a second or more at n = 1e7 on this VM) is taken out of both first
+# (a wall time, taken out of the CPU time too: making samples is one
+# thread's work, so the two agree to within the rounding of the figures). The bounds come
 # from CPU-timed probes (bench/machine.c), the ratios are given for both. n = 1e7 with d = 100 (8 GB of samples) is left out: it
 # needs data.storage: regenerate. Peak resident memory is the largest
 # VmHWM of the ranks (/usr/bin/time %M). BENCH_ACTIVATIONS="quadratic relu"
@@ -163,6 +165,7 @@ for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
         set -- --set model.activation="$act" --set model.d="$d" --set data.n="$n"
         read -r wa ca _ < <(engine_best "$dir" "$np" 1 "$@")
         read -r wb cb rss < <(engine_best "$dir" "$np" "$iters" "$@")
+        [ -n "$wa" ] && [ -n "$wb" ] || { echo "bench: tsim failed ($dir)" >&2; exit 1; }
         ms=$(awk -v a="$wa" -v b="$wb" -v I="$iters" 'BEGIN { printf "%.3f", (b - a) / (I - 1) * 1000 }')
         cpu=$(awk -v a="$ca" -v b="$cb" -v I="$iters" 'BEGIN { printf "%.3f", (b - a) / (I - 1) * 1000 }')
         triad=$([ "$np" = 1 ] && echo "$triad1" || echo "$triad2")
@@ -209,6 +212,7 @@ for width in 8 4 2; do
   set -- --set data.n=1000000
   read -r wa _ < <(TSIM_VECTOR_WIDTH=$width engine_best "$dir" 1 1 "$@")
   read -r wb _ < <(TSIM_VECTOR_WIDTH=$width engine_best "$dir" 1 41 "$@")
+  [ -n "$wa" ] && [ -n "$wb" ] || { echo "bench: tsim failed ($dir)" >&2; exit 1; }
   row width "quadratic d=10 K=10 n=1e6, $width doubles per vector: ms/iteration" \
     "$(awk -v a="$wa" -v b="$wb" 'BEGIN { printf "%.3f", (b - a) / 40 * 1000 }')" ms
 done

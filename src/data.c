@@ -288,6 +288,7 @@ void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
     return;
   }
   make_rows(&ds->source, ds->teacher, ds->split, row0, *rows, ds->chunk_rows, ds->chunk_y);
+  memset(ds->chunk_y + *rows, 0, (size_t)(data_group_size(*rows, 1) - *rows) * sizeof(double));
   data_group_rows(ds->chunk_rows, *rows, ds->d, ds->chunk_x);
   *x = ds->chunk_x;
   *y = ds->chunk_y;

@@ -150,6 +150,7 @@ static void load_tail(fused_work *w, const double *restrict x, const double *res
 }
 
 /* Sum of LANES accumulators in a fixed tree. */
+_Static_assert(LANES == 8, "lanes_sum adds 8 lanes");
 static double lanes_sum(const double *a) {
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
@@ -170,7 +171,7 @@ static double lanes_sum(const double *a) {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define FUSED_X86 1
 #pragma GCC push_options
-#pragma GCC target("arch=x86-64-v3")
+#pragma GCC target("avx2")
 #define VW 4
 #define KN(name) name##_w4
 #define GRAD_NK 2
@@ -180,7 +181,7 @@ static double lanes_sum(const double *a) {
 #pragma GCC pop_options
 
 #pragma GCC push_options
-#pragma GCC target("arch=x86-64-v4")
+#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw")
 #define VW 8
 #define KN(name) name##_w8
 #define GRAD_NK 2
@@ -198,6 +199,7 @@ static pass_fn *pass_of_width(int width) {
   switch (width) {
     case 2: return chunk_pass_w2;
 #ifdef FUSED_X86
+    /* exactly the features each pass is compiled for (#pragma above) */
     case 4: return __builtin_cpu_supports("avx2") ? chunk_pass_w4 : NULL;
     case 8: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")
