@@ -61,9 +61,7 @@ void batch_evaluate(batch_work *w, const tsim_model *const *m, const tsim_datase
     }
     w->slot[nj] = q;
     w->at[q] = len;
-    w->jobs[nj] = (fused_job){.m = m[q], .W = W[q],
-                              .dir = fused_is_quadratic(m[q]) ? dir[q] : NULL,
-                              .part = w->part + len};
+    w->jobs[nj] = (fused_job){.m = m[q], .W = W[q], .dir = dir[q], .part = w->part + len};
     len += model_part_size(m[q]);
     ++nj;
   }

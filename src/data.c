@@ -278,10 +278,16 @@ void data_generate_x(const tsim_params *p, tsim_split split, int64_t row0,
   rng_normals_rows(p->data_seed, stream, (uint64_t)row0, rows, p->d, x);
 }
 
-void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
-                const double **y, int64_t *rows) {
+/* Global chunk C's first row; its row count into ROWS. */
+static int64_t chunk_extent(const tsim_dataset *ds, int64_t c, int64_t *rows) {
   const int64_t row0 = c * ds->chunk;
   *rows = row0 + ds->chunk > ds->n ? ds->n - row0 : ds->chunk;
+  return row0;
+}
+
+void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
+                const double **y, int64_t *rows) {
+  const int64_t row0 = chunk_extent(ds, c, rows);
   if (!ds->regenerate) {
     *x = ds->x + (row0 - ds->row_begin) * ds->d;
     *y = ds->y + (row0 - ds->row_begin);
@@ -296,8 +302,7 @@ void data_chunk(const tsim_dataset *ds, int64_t c, const double **x,
 
 void data_chunk_rows(const tsim_dataset *ds, int64_t c, double *x, const double **y,
                      int64_t *rows) {
-  const int64_t row0 = c * ds->chunk;
-  *rows = row0 + ds->chunk > ds->n ? ds->n - row0 : ds->chunk;
+  const int64_t row0 = chunk_extent(ds, c, rows);
   if (!ds->regenerate) {
     data_ungroup_rows(ds->x + (row0 - ds->row_begin) * ds->d, *rows, ds->d, x);
     *y = ds->y + (row0 - ds->row_begin);

@@ -154,6 +154,16 @@ static inline double dot(const double *a, const double *b, int64_t n) {
 
 /* --------------------------------------------------------- assembly */
 
+/* Rows [r0, r0 + rows) of the local shard: chunk C, row-major into X;
+ * returns its labels. */
+static const double *chunk_rows(const tsim_dataset *ds, int64_t c, double *X, int64_t *r0,
+                                int64_t *rows) {
+  const double *y;
+  data_chunk_rows(ds, c, X, &y, rows);
+  *r0 = c * ds->chunk - ds->row_begin;
+  return y;
+}
+
 /* Per local row i: D1[i K + k] = act'(u_ik) and RD2[i] = r_i act''. act''
  * is the same constant for every neuron (2 for the quadratic activation, 0
  * away from the kinks for relu/abs), so the residual term of a chunk is one
@@ -163,10 +173,8 @@ static void row_factors(const tsim_model *m, const tsim_dataset *ds,
   const int64_t d = m->d, K = m->K;
   double *u = tsim_xmalloc((size_t)K * sizeof(double));
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
-    const double *y;
-    int64_t rows;
-    data_chunk_rows(ds, c, X, &y, &rows);
-    const int64_t r0 = c * ds->chunk - ds->row_begin;
+    int64_t r0, rows;
+    const double *y = chunk_rows(ds, c, X, &r0, &rows);
     for (int64_t i = 0; i < rows; ++i) {
       double f = 0.0;
       for (int64_t k = 0; k < K; ++k) {
@@ -181,13 +189,6 @@ static void row_factors(const tsim_model *m, const tsim_dataset *ds,
   free(u);
 }
 
-/* Rows [r0, r0 + rows) of the local shard: one chunk, row-major into X. */
-static void chunk_rows(const tsim_dataset *ds, int64_t c, double *X, int64_t *r0,
-                       int64_t *rows) {
-  const double *y;
-  data_chunk_rows(ds, c, X, &y, rows);
-  *r0 = c * ds->chunk - ds->row_begin;
-}
 
 /* The chunk's residual matrix M (d x d, column-major), by dgemm over
  * sub-blocks of rows in a fixed order: the same bits on any rank. */

@@ -64,7 +64,7 @@ void model_work_destroy(model_work **wp) {
 static void chunk_full(const tsim_model *m, const double *x, const double *y, int64_t rows,
                        const double *W, const model_direction *dir, double *part,
                        fused_work *fw) {
-  fused_job job = {.m = m, .W = W, .dir = fused_is_quadratic(m) ? dir : NULL, .part = part};
+  fused_job job = {.m = m, .W = W, .dir = dir, .part = part};
   fused_chunk(fw, x, y, rows, &job, 1, 0);
 }
 

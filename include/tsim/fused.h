@@ -22,7 +22,8 @@
 #include "tsim/model.h"
 
 /* One student evaluated in a pass: its model, weights, optional direction
- * of quantity (9) and where its chunk partial goes (model_part_size
+ * of quantity (9) (read for the quadratic student only: the others have no
+ * Hessian form here) and where its chunk partial goes (model_part_size
  * entries, model.h): part[0..Kd) = sum over rows of dloss/du_k x (the
  * gradient before scaling: r u_k x for the quadratic student, r a_k act'(u_k)
  * x for relu, abs and the norm tie), part[Kd] = sum r^2, part[Kd+1] =

@@ -71,12 +71,32 @@ static void reference_general(const tsim_model *m, const double *x, const double
   }
 }
 
-/* The ROWS row-major rows X in row groups (data.h), as fused_chunk reads
- * them; free() the result. */
-static double *grouped(const double *x, int64_t rows, int64_t d) {
-  double *g = malloc((size_t)data_group_size(rows, d) * sizeof(double));
-  data_group_rows(x, rows, d, g);
-  return g;
+/* A test's data: ROWS samples x (row-major) and labels y, NW weights W,
+ * normals of seeds SX, SY, SW; once the test has edited x, samples_group
+ * puts it in row groups (data.h) into xg, as fused_chunk reads it. */
+typedef struct samples {
+  int64_t rows, d;
+  double *x, *y, *W, *xg;
+} samples;
+
+static samples samples_make(uint64_t sx, uint64_t sy, uint64_t sw, int64_t rows, int64_t d,
+                            int64_t nw) {
+  samples s = {rows, d, malloc((size_t)(rows * d) * sizeof(double)),
+               malloc((size_t)rows * sizeof(double)), malloc((size_t)nw * sizeof(double)),
+               malloc((size_t)data_group_size(rows, d) * sizeof(double))};
+  rng_normals(sx, 1, 0, rows * d, s.x);
+  rng_normals(sy, 1, 0, rows, s.y);
+  rng_normals(sw, 1, 0, nw, s.W);
+  return s;
+}
+
+static void samples_group(samples *s) { data_group_rows(s->x, s->rows, s->d, s->xg); }
+
+static void samples_free(samples *s) {
+  free(s->x);
+  free(s->y);
+  free(s->W);
+  free(s->xg);
 }
 
 static double worst_rel(const double *a, const double *b, int64_t n) {
@@ -101,25 +121,20 @@ static void test_general(void) {
       const int64_t len = Kd + 2 + K;
       tsim_model m = {.activation = models[a].act, .d = d, .K = K, .C = 0.7 + 0.2 * a,
                       .loss_scale = 0.5, .norm_tied = models[a].tied};
-      double *x = malloc((size_t)(rows * d) * sizeof(double));
-      double *y = malloc((size_t)rows * sizeof(double));
-      double *W = malloc((size_t)(2 * Kd) * sizeof(double)), *W2 = W + Kd;
-      rng_normals(20 + (uint64_t)c, 1, 0, rows * d, x);
-      rng_normals(21 + (uint64_t)c, 1, 0, rows, y);
-      rng_normals(22 + (uint64_t)(c * 5 + a), 1, 0, 2 * Kd, W);
+      samples S = samples_make(20 + (uint64_t)c, 21 + (uint64_t)c, 22 + (uint64_t)(c * 5 + a),
+                               rows, d, 2 * Kd);
+      double *x = S.x, *y = S.y, *W = S.W, *W2 = W + Kd, *xg = S.xg;
       if (d >= 2) /* rows on the kink of neuron 0 */
         for (int64_t i = 3; i < rows; i += 7) {
           for (int64_t j = 0; j < d; ++j) x[i * d + j] = 0.0;
           x[i * d] = W[1];
           x[i * d + 1] = -W[0];
         }
-      double *ref = malloc((size_t)len * sizeof(double));
-      double *alone = malloc((size_t)len * sizeof(double));
-      double *batched = malloc((size_t)len * sizeof(double));
-      double *other = malloc((size_t)(Kd + 2 + K) * sizeof(double));
-      double *quad = malloc((size_t)(Kd + 2) * sizeof(double));
+      samples_group(&S);
+      double *parts = malloc((size_t)(5 * len) * sizeof(double));
+      double *ref = parts, *alone = ref + len, *batched = alone + len, *other = batched + len;
+      double *quad = other + len;
       reference_general(&m, x, y, rows, W, ref);
-      double *xg = grouped(x, rows, d);
       fused_work *w = fused_work_create(d, K);
       fused_job one = {.m = &m, .W = W, .part = alone};
       fused_chunk(w, xg, y, rows, &one, 1, 0);
@@ -150,15 +165,8 @@ static void test_general(void) {
             (long long)d, (long long)K);
       fused_work_destroy(&w);
       fused_work_destroy(&w2);
-      free(x);
-      free(xg);
-      free(y);
-      free(W);
-      free(ref);
-      free(alone);
-      free(batched);
-      free(other);
-      free(quad);
+      samples_free(&S);
+      free(parts);
     }
 }
 
@@ -183,16 +191,12 @@ static void test_widths(void) {
   for (int c = 0; c < (int)(sizeof shapes / sizeof shapes[0]); ++c) {
     const int64_t d = shapes[c][0], K = shapes[c][1], rows = shapes[c][2], Kd = K * d;
     const int64_t len = Kd + 2 + K;
-    double *x = malloc((size_t)(rows * d) * sizeof(double));
-    double *y = malloc((size_t)rows * sizeof(double));
-    double *W = malloc((size_t)(2 * Kd + d + K) * sizeof(double));
-    double *V = W + Kd, *toward = V + Kd, *coef = toward + d;
-    rng_normals(40 + (uint64_t)c, 1, 0, rows * d, x);
-    rng_normals(41 + (uint64_t)c, 1, 0, rows, y);
-    rng_normals(42 + (uint64_t)c, 1, 0, 2 * Kd + d + K, W);
+    samples S = samples_make(40 + (uint64_t)c, 41 + (uint64_t)c, 42 + (uint64_t)c, rows, d,
+                             2 * Kd + d + K);
+    double *y = S.y, *W = S.W, *V = W + Kd, *toward = V + Kd, *coef = toward + d, *xg = S.xg;
     for (int64_t i = 5; i < rows; i += 11)
-      for (int64_t j = 0; j < d; ++j) x[i * d + j] = 0.0;
-    double *xg = grouped(x, rows, d);
+      for (int64_t j = 0; j < d; ++j) S.x[i * d + j] = 0.0;
+    samples_group(&S);
     const tsim_model quad = {.activation = ACT_QUADRATIC, .d = d, .K = K, .C = 1.3, .loss_scale = 0.25};
     tsim_model relu = quad, abs_tied = quad, quad_tied = quad;
     relu.activation = ACT_RELU;
@@ -221,18 +225,33 @@ static void test_widths(void) {
                 "the same bits", (long long)d, (long long)K, (long long)rows, widths[0],
           widths[nwidths - 1], nwidths);
     for (int t = 0; t < nwidths; ++t) free(parts[t]);
-    free(x);
-    free(xg);
-    free(y);
-    free(W);
+    samples_free(&S);
   }
   fused_use_vector_width(native);
   CHECK(fused_vector_width() == native && native >= 2, "the pass of width %d is used again",
         native);
 }
 
+/* data.h's row groups: coordinate j of row i at (i - i % 8) d + 8 j + i % 8,
+ * padding rows zero, and back. */
+static void test_row_groups(void) {
+  const int64_t rows = 13, d = 3;
+  double x[13 * 3], back[13 * 3], g[16 * 3];
+  for (int64_t e = 0; e < rows * d; ++e) x[e] = 1.0 + (double)e;
+  CHECK(data_group_size(rows, d) == 16 * 3, "13 rows take 2 whole groups");
+  data_group_rows(x, rows, d, g);
+  int placed = 1;
+  for (int64_t i = 0; i < 16; ++i)
+    for (int64_t j = 0; j < d; ++j)
+      placed &= g[(i - i % 8) * d + 8 * j + i % 8] == (i < rows ? x[i * d + j] : 0.0);
+  data_ungroup_rows(g, rows, d, back);
+  CHECK(placed && !memcmp(back, x, sizeof x),
+        "row groups: each coordinate in its place, padding rows zero, ungrouped back");
+}
+
 int main(void) {
   check_suite = "fused";
+  test_row_groups();
   test_widths();
   test_general();
   /* shapes that exercise every remainder: odd K, every d mod 10 (the
@@ -247,19 +266,13 @@ int main(void) {
   for (int c = 0; c < nshapes; ++c) {
     const int64_t d = shapes[c][0], K = shapes[c][1], rows = shapes[c][2], Kd = K * d;
     tsim_model m = {.activation = ACT_QUADRATIC, .d = d, .K = K, .C = 1.0 + 0.5 * c, .loss_scale = 0.25};
-    double *x = malloc((size_t)(rows * d) * sizeof(double));
-    double *y = malloc((size_t)rows * sizeof(double));
-    double *W = malloc((size_t)(3 * Kd) * sizeof(double)), *V = W + Kd, *W2 = V + Kd;
-    rng_normals(5 + (uint64_t)c, 1, 0, rows * d, x);
-    rng_normals(6 + (uint64_t)c, 1, 0, rows, y);
-    rng_normals(7 + (uint64_t)c, 1, 0, 3 * Kd, W);
+    samples S = samples_make(5 + (uint64_t)c, 6 + (uint64_t)c, 7 + (uint64_t)c, rows, d, 3 * Kd);
+    samples_group(&S);
+    double *x = S.x, *y = S.y, *W = S.W, *V = W + Kd, *W2 = V + Kd, *xg = S.xg;
     for (int64_t e = 0; e < 3 * Kd; ++e) W[e] *= 0.3;
-    double *ref = malloc((size_t)(Kd + 2) * sizeof(double));
-    double *alone = malloc((size_t)(Kd + 2) * sizeof(double));
-    double *batched = malloc((size_t)(Kd + 2) * sizeof(double));
-    double *other = malloc((size_t)(Kd + 2) * sizeof(double));
+    double *parts = malloc((size_t)(4 * (Kd + 2)) * sizeof(double));
+    double *ref = parts, *alone = ref + Kd + 2, *batched = alone + Kd + 2, *other = batched + Kd + 2;
     reference(&m, x, y, rows, W, V, ref);
-    double *xg = grouped(x, rows, d);
     fused_work *w = fused_work_create(d, K);
     const model_direction plain = {.V = V};
     fused_job one = {.m = &m, .W = W, .dir = &plain, .part = alone};
@@ -321,14 +334,8 @@ int main(void) {
     fused_work_destroy(&w);
     fused_work_destroy(&w2);
     CHECK(w == NULL, "fused_work_destroy NULLs the pointer");
-    free(x);
-    free(xg);
-    free(y);
-    free(W);
-    free(ref);
-    free(alone);
-    free(batched);
-    free(other);
+    samples_free(&S);
+    free(parts);
   }
   return check_summary();
 }
