@@ -76,7 +76,7 @@ def parse(path):
             what = RANKS.sub("", TOKEN.sub("", head)).strip()
         rows.append({"bench": r["benchmark"], "setting": setting, "what": what.strip(),
                      "keys": keys, "act": act, "value": pr.to_float(r.get("value", "")),
-                     "unit": r.get("unit", "")})
+                     "text": r.get("value", ""), "unit": r.get("unit", "")})
     return rows
 
 
@@ -283,7 +283,9 @@ def table_md(rows, path, written, csv_path):
              "Measured on a shared machine unless stated otherwise: read the trends, not the digits.", ""]
     for bench in sorted(set(r["bench"] for r in rows), key=lambda b: [r["bench"] for r in rows].index(b)):
         lines += ["## %s" % bench, "", "| setting | value | unit |", "|---|---|---|"]
-        lines += ["| %s | %s | %s |" % (r["setting"], pr.fmt(r["value"]), r["unit"])
+        lines += ["| %s | %s | %s |" % (r["setting"],
+                                       pr.fmt(r["value"]) if np.isfinite(r["value"]) else r["text"] or "-",
+                                       r["unit"])
                   for r in rows if r["bench"] == bench]
         lines.append("")
     lines += ["## Figures", ""] + ["- `%s` (+ .pdf)" % os.path.basename(p)

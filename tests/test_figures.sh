@@ -172,6 +172,7 @@ mkdir -p "$B"
   echo "benchmark,setting,value,unit"
   echo "load_balance,fig9 n=1e5 120 cells, 2 ranks: wall,12.5,s"
   echo "machine,STREAM triad, 1 process,9.5,GB/s"
+  echo "batching,tables identical (wall_s aside),yes,-"
   for d in 10 100; do
     for n in 100000 1000000 10000000; do
       for r in 1 2; do
@@ -198,8 +199,10 @@ for f in bench_strong bench_weak bench_moments; do
 done
 check "bench.md keeps a setting with a comma whole" \
   grep -q '^| STREAM triad, 1 process | 9.5 | GB/s |' "$B/figures/bench.md"
+check "bench.md shows a value that is not a number as written" \
+  grep -q '^| tables identical (wall_s aside) | yes | - |' "$B/figures/bench.md"
 check "bench.md holds every row" \
-  bash -c "[ \$(grep -c '^| .* | .* | .* |$' '$B/figures/bench.md') -eq \$(( \$(wc -l < '$B/bench.csv') - 1 + 4 )) ]"
+  bash -c "[ \$(grep -c '^| .* | .* | .* |$' '$B/figures/bench.md') -eq \$(( \$(wc -l < '$B/bench.csv') - 1 + 5 )) ]"  # + one header row per benchmark
 printf 'benchmark,setting,value,unit\nload_balance,wall / ideal,1.05,ratio\n' > "$TMP/lb.csv"
 "$PY" "$ROOT/analysis/plot_bench.py" "$TMP/lb.csv" -o "$TMP/lbfig" >/dev/null 2>&1; rc=$?
 check "plot_bench.py without engine rows: bench.md only, no figure" \
