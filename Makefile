@@ -27,6 +27,12 @@ SCALAPACK_LIBS ?= -lscalapack-openmpi
 LAPACK_LIBS ?= -llapacke -llapack -lblas
 
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+# The commit the objects that print it were built at (tsim --version,
+# manifest.json's git_commit): the stamp is rewritten whenever GIT_COMMIT
+# changes, so they are rebuilt after every commit or edit instead of naming
+# the commit of their last build.
+COMMIT_STAMP := $(BUILD)/commit.stamp
+$(shell mkdir -p $(BUILD) && { echo '$(GIT_COMMIT)' | cmp -s - $(COMMIT_STAMP) || echo '$(GIT_COMMIT)' > $(COMMIT_STAMP); })
 
 # Reproducible floating point: no fast-math, no contraction into FMA, so the
 # bits depend on the source and the compiler, not on the CPU's features.
@@ -53,6 +59,8 @@ $(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) | $(BUILD)
 FUSED_CFLAGS ?= -O3
 $(BUILD)/fused.o: ALL_CFLAGS += $(FUSED_CFLAGS)
 $(BUILD)/fused.o: src/fused_kernel.inc
+
+$(BUILD)/output.o $(BUILD)/merge.o $(BUILD)/main.o: $(COMMIT_STAMP)
 
 $(BUILD)/libtsim.a: $(LIB_OBJ)
 	ar rcs $@ $^
