@@ -126,10 +126,12 @@ engine_run() {
 # engine_best: engine_run BENCH_REPEATS times (default 3), the least wall
 # and CPU time (noise on this kind of VM only ever adds time: a core's
 # speed moves by 25% and more from one second to the next), the largest RSS
+best_of() { # lines "wall cpu rss" on stdin -> the least wall, CPU, the largest RSS
+  awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } $3 > m { m = $3 }
+    END { if (NR) printf "%.3f %.3f %.0f\n", w, c, m }'
+}
 engine_best() {
-  for _ in $(seq "${BENCH_REPEATS:-3}"); do engine_run "$@"; done |
-    awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } $3 > m { m = $3 }
-      END { printf "%.3f %.3f %.0f\n", w, c, m }'
+  for _ in $(seq "${BENCH_REPEATS:-3}"); do engine_run "$@"; done | best_of
 }
 K=10
 for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
@@ -160,11 +162,22 @@ for act in ${BENCH_ACTIVATIONS:-quadratic relu}; do
         np_wall=${1:-} np_cpu=${2:-}
       fi
       one_ms="" one_cpu=""
+      # 1 and 2 ranks in alternation, BENCH_REPEATS rounds of both, so a
+      # slow spell of the VM (it lasts minutes) falls on both rank counts
+      # instead of on one of them and the speedup
+      set -- --set model.activation="$act" --set model.d="$d" --set data.n="$n"
+      base="$OUT/engine_${act}_d${d}_n${n}"
+      rm -f "$base".times_*
+      for _ in $(seq "${BENCH_REPEATS:-3}"); do
+        for np in 1 2; do
+          engine_run "${base}_np$np" "$np" 1 "$@" >> "$base.times_1_np$np"
+          engine_run "${base}_np$np" "$np" "$iters" "$@" >> "$base.times_I_np$np"
+        done
+      done
       for np in 1 2; do
-        dir="$OUT/engine_${act}_d${d}_n${n}_np${np}"
-        set -- --set model.activation="$act" --set model.d="$d" --set data.n="$n"
-        read -r wa ca _ < <(engine_best "$dir" "$np" 1 "$@")
-        read -r wb cb rss < <(engine_best "$dir" "$np" "$iters" "$@")
+        dir="${base}_np$np"
+        read -r wa ca _ < <(best_of < "$base.times_1_np$np")
+        read -r wb cb rss < <(best_of < "$base.times_I_np$np")
         [ -n "$wa" ] && [ -n "$wb" ] || { echo "bench: tsim failed ($dir)" >&2; exit 1; }
         ms=$(awk -v a="$wa" -v b="$wb" -v I="$iters" 'BEGIN { printf "%.3f", (b - a) / (I - 1) * 1000 }')
         cpu=$(awk -v a="$ca" -v b="$cb" -v I="$iters" 'BEGIN { printf "%.3f", (b - a) / (I - 1) * 1000 }')
