@@ -27,12 +27,6 @@ SCALAPACK_LIBS ?= -lscalapack-openmpi
 LAPACK_LIBS ?= -llapacke -llapack -lblas
 
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
-# The commit the objects that print it were built at (tsim --version,
-# manifest.json's git_commit): the stamp is rewritten whenever GIT_COMMIT
-# changes, so they are rebuilt after every commit or edit instead of naming
-# the commit of their last build.
-COMMIT_STAMP := $(BUILD)/commit.stamp
-$(shell mkdir -p $(BUILD) && { echo '$(GIT_COMMIT)' | cmp -s - $(COMMIT_STAMP) || echo '$(GIT_COMMIT)' > $(COMMIT_STAMP); })
 
 # Reproducible floating point: no fast-math, no contraction into FMA, so the
 # bits depend on the source and the compiler, not on the CPU's features.
@@ -42,6 +36,23 @@ ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(YAML_CFLAGS) \
                 -DTSIM_GIT_COMMIT='"$(GIT_COMMIT)"' -DTSIM_CFLAGS='"$(CFLAGS)"'
 ALL_CFLAGS := $(WARN) $(FPFLAGS) $(CFLAGS) $(SANFLAGS)
 LDLIBS    := $(YAML_LIBS) $(SCALAPACK_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) -lm
+# the fused chunk kernel's loops are vectorised at -O3 (bits unchanged: see
+# src/fused.c); FUSED_CFLAGS= builds it with CFLAGS alone
+FUSED_CFLAGS ?= -O3
+
+# Stamps: a file holding a text, rewritten (when make reads this file) only
+# when the text changes, so that what depends on it is rebuilt then and only
+# then. The commit: the objects that print it (tsim --version, manifest.json
+# git_commit) would otherwise name the commit of their last build. The
+# flags: every object is rebuilt when the compiler or the flags change
+# (`make CFLAGS=-O0` after a build), as the manifest's cflags says.
+stamp_text = $(subst ',,$(2))
+stamp = $(shell mkdir -p $(dir $(1)) && { printf '%s\n' '$(call stamp_text,,$(2))' | cmp -s - $(1) || printf '%s\n' '$(call stamp_text,,$(2))' > $(1); })
+COMMIT_STAMP := $(BUILD)/commit.stamp
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_TEXT := $(CC) $(CFLAGS) $(SANFLAGS) $(FUSED_CFLAGS) $(YAML_CFLAGS)
+$(call stamp,$(COMMIT_STAMP),$(GIT_COMMIT))
+$(call stamp,$(FLAGS_STAMP),$(FLAGS_TEXT))
 
 LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
@@ -51,16 +62,18 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all clean test test-sanitize check deps bench figures
 all: $(BIN)/tsim $(UNIT_BIN)
 
-$(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) | $(BUILD)
+$(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) $(FLAGS_STAMP) | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-# the fused chunk kernel's loops are vectorised at -O3 (bits unchanged: see
-# src/fused.c); FUSED_CFLAGS= builds it with CFLAGS alone
-FUSED_CFLAGS ?= -O3
 $(BUILD)/fused.o: ALL_CFLAGS += $(FUSED_CFLAGS)
 $(BUILD)/fused.o: src/fused_kernel.inc
 
 $(BUILD)/output.o $(BUILD)/merge.o $(BUILD)/main.o: $(COMMIT_STAMP)
+# remade when `make clean` removed them after they were written
+$(COMMIT_STAMP):
+	@mkdir -p $(@D) && printf '%s\n' '$(call stamp_text,,$(GIT_COMMIT))' > $@
+$(FLAGS_STAMP):
+	@mkdir -p $(@D) && printf '%s\n' '$(call stamp_text,,$(FLAGS_TEXT))' > $@
 
 $(BUILD)/libtsim.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -68,11 +81,11 @@ $(BUILD)/libtsim.a: $(LIB_OBJ)
 $(BIN)/tsim: $(BUILD)/main.o $(BUILD)/libtsim.a | $(BIN)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libtsim.a | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libtsim.a $(FLAGS_STAMP) | $(BUILD)/tests
 	$(CC) $(ALL_CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $< $(BUILD)/libtsim.a -o $@ $(LDLIBS)
 
 # the Hessian benchmark driver (scripts/bench.sh), not part of `all`
-$(BUILD)/bench_hessian: scripts/bench_hessian.c $(BUILD)/libtsim.a | $(BUILD)
+$(BUILD)/bench_hessian: scripts/bench_hessian.c $(BUILD)/libtsim.a $(FLAGS_STAMP) | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $< $(BUILD)/libtsim.a -o $@ $(LDLIBS)
 
 $(BUILD) $(BIN) $(BUILD)/tests:
