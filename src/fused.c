@@ -111,15 +111,15 @@ static void reserve_jobs(fused_work *w, int njobs) {
 /* Software prefetch of the samples AHEAD_BLOCKS blocks ahead, a few cache
  * lines at each step of the projection and gradient loops, so that the
  * misses overlap the arithmetic instead of stalling the start of each new
- * block. The hardware prefetcher alone left about 5 ns per sample of
- * memory stall at n = 1e6, d = K = 10 (samples in DRAM: 21 ns per sample
- * against 16 ns with them in cache); issuing a whole block's lines at once
- * fills the miss buffers and stalls the same way. The lines go to L2
- * (prefetcht1), not L1: L2 has more misses in flight, and the block's
- * loads find them there. Into L1 (prefetcht0) cost, per sample at n = 1e6,
- * samples in DRAM, one rank: d = 10: K = 1 7.2 ns against 5.7, K = 3 7.8
- * against 5.2, K = 10 13.1 against 12.7; d = 100, K = 10: 148 against 118.
- * Hints only: no bits change. */
+ * block (the labels of a block, one line per 8 rows, are asked for at
+ * once, chunk_pass). Without it, per sample at n = 1e6, d = 10, samples in
+ * DRAM, one rank: K = 1 10.4 ns against 5.7, K = 10 18.0 against 12.7.
+ * Issuing a whole block's lines at once fills the miss buffers and stalls
+ * the same way. The lines go to L2 (prefetcht1), not L1: L2 has more
+ * misses in flight, and the block's loads find them there. Into L1
+ * (prefetcht0) cost: d = 10: K = 1 7.2 ns against 5.7, K = 3 7.8 against
+ * 5.2, K = 10 13.1 against 12.7; d = 100, K = 10: 148 against 118. Hints
+ * only: no bits change. */
 typedef struct ahead {
   uintptr_t next, end; /* addresses of the lines still to prefetch (may lie
                         * past the samples: integers, not pointers) */
