@@ -175,6 +175,7 @@ typedef struct cell_run {
   moments_work *mwork;    /* the moments engine's, NULL on the sharded one */
   spectrum_plan *spectra; /* metrics.hessian, NULL: none */
   model_eval ev;
+  int with_q9; /* this iteration's evaluation forms quantity (9) */
   int active;
 } cell_run;
 
@@ -230,12 +231,40 @@ static void run_close(cell_run *r) {
   r->ns = NULL;
 }
 
+/* Does the evaluation at T need quantity (9) (Wang & Abernethy (9), the
+ * Hessian form along V)? It decides nothing in the dynamics: it is read for
+ * its first positive value (t_q9_positive), the logged rows and the
+ * spectra. So once t_q9_positive is known, the iterations between those
+ * skip it: 2d + 6K of the 4Kd + 2d + 9K + 9 flops per sample of the
+ * quadratic pass (15% at d = K = 10, a third at K = 1). A cell that stops
+ * at a skipped iteration (it converged or diverged there) has it formed
+ * then (run_record). Whatever is skipped, every number written is the
+ * same. */
+static int q9_wanted(const cell_run *r) {
+  const tsim_params *p = &r->p;
+  return r->res->t_q9_positive < 0 || r->t >= p->iterations || train_log_due(p, r->t) ||
+         spectrum_due(r->spectra, r->t, 0, 0);
+}
+
 /* Before the evaluation at W_t: dist and the direction V of quantity (9). */
 static void run_prepare(cell_run *r, const tsim_teacher *teacher) {
   const double *W = r->res->W;
   r->dist = metrics_dist(&r->m, teacher, W, r->q);
   r->dir = metrics_direction(&r->m, teacher, W, r->q, r->V, r->coef);
   r->ev = (model_eval){.grad = r->G};
+  r->with_q9 = q9_wanted(r);
+}
+
+/* Quantity (9) at W_t for a cell that stops at an iteration that skipped
+ * it: the same evaluation again, with V (the same loss and gradient bits:
+ * the pass forms (9) in sums of its own). */
+static double run_q9(cell_run *r, const train_cache *cache, const par_comm *team) {
+  model_eval again = {.grad = r->G};
+  if (r->mwork)
+    moments_evaluate(&r->m, cache->mtrain, cache->Astar, r->res->W, r->V, r->mwork, &again);
+  else
+    model_evaluate(&r->m, cache->train, r->res->W, &r->dir, team, r->work, &again);
+  return again.hess_quad;
 }
 
 /* After it: events, the spectra, the logged rows, the stop rules. Returns 1
@@ -248,7 +277,8 @@ static int run_record(const tsim_config *cfg, cell_run *r, const train_cache *ca
   const tsim_params *p = &r->p;
   const int64_t t = r->t, K = p->K;
   const double *W = res->W;
-  const double dist = r->dist, q9 = r->ev.hess_quad;
+  const double dist = r->dist;
+  double q9 = r->ev.hess_quad;
   neuron_stats *ns = r->ns;
   if (res->t_q9_positive < 0 && q9 > 0.0) res->t_q9_positive = t;
   if (res->t_lemma1 < 0 && dist <= r->lemma_radius) res->t_lemma1 = t;
@@ -264,6 +294,7 @@ static int run_record(const tsim_config *cfg, cell_run *r, const train_cache *ca
     status = CELL_CONVERGED;
   else if (t >= p->iterations)
     status = CELL_MAX_ITERATIONS;
+  if (status != CELL_PENDING && !r->with_q9) q9 = run_q9(r, cache, team);
   if (spectrum_due(r->spectra, t, res->t_q9_positive == t, status != CELL_PENDING)) {
     const int rc = spectrum_record(r->spectra, &r->m, teacher, r->mwork ? NULL : cache->train,
                                    r->mwork ? cache->mtrain : NULL, W, r->V, q9, t, res, err);
@@ -371,12 +402,12 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
       run_prepare(r, &cache->teacher);
       ms[a] = &r->m;
       Ws[a] = r->res->W;
-      dirs[a] = &r->dir;
+      dirs[a] = r->with_q9 ? &r->dir : NULL;
       singles[a] = r->work;
       evs[a] = r->ev;
     }
     if (runs[act[0]].mwork)
-      moments_evaluate(ms[0], cache->mtrain, cache->Astar, Ws[0], dirs[0]->V,
+      moments_evaluate(ms[0], cache->mtrain, cache->Astar, Ws[0], dirs[0] ? dirs[0]->V : NULL,
                        runs[act[0]].mwork, &evs[0]);
     else if (na == 1)
       model_evaluate(ms[0], cache->train, Ws[0], dirs[0], team, singles[0], &evs[0]);

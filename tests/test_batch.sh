@@ -54,4 +54,42 @@ check "resumed on 3 ranks with another batch size: exit 0" test "$rc" -eq 0
 check "the resume continued cells of the stopped batches from their saved states" \
   grep -qE 'to run \([1-9][0-9]* from a saved state\)' "$TMP/resume.log"
 check "stopped + resumed batched run: tables byte-identical to unbatched" same_run "$TMP/stop"
+# Quantity (9) is formed only where it is read (train.c q9_wanted): until
+# it is first positive, at the logged rows and the spectra, and at the
+# iteration a cell stops. Sparse log points (8 of 300 iterations) must give
+# exactly the rows and cells of a run that logs, and so forms (9), at every
+# iteration; here cells converge and diverge between log points after (9)
+# turned positive, so their last rows need (9) formed again.
+cat > "$TMP/q9.yaml" <<'YAML'
+name: q9_skip
+model:   {activation: quadratic, d: 6, K: [1, 3], C: 1.0, loss_scale: 0.25}
+teacher: {norm: 1.0, direction: e1}
+data:    {n: 1100, n_test: 100, seed: 7, chunk: 128, engine: sharded}
+init:    {scale: 0.01, seed: [0, 1]}
+train:   {eta: [1.0, 0.5, 0.2], iterations: 300, log_points: 8, loss_tol: 1.0e-8, diverge_above: 1.0e6}
+output:  {neurons: false}
+YAML
+# rows of SPARSE equal to the rows of DENSE at the same (cell, t), and the
+# same cells.csv
+rows_within() { # rows_within SPARSE DENSE
+  same_csv "$1/cells.csv" "$2/cells.csv" &&
+    awk -F, 'NR == FNR { row[$1 "," $2] = $0; next }
+      FNR > 1 && row[$1 "," $2] != $0 { bad = 1 } END { exit bad }' "$2/metrics.csv" "$1/metrics.csv"
+}
+# a cell stopped at an iteration that is no log point (the t of a cell run
+# to the end's rows), after (9) turned positive
+stops_between() {
+  awk -F, 'NR == FNR { if (FNR > 1 && $1 == end) logged[$2] = 1; next }
+    FNR > 1 && ($8 == "converged" || $8 == "diverged") && !($9 in logged) && $10 != "" && $10 < $9 { hit = 1 }
+    END { exit !hit }' end="$(awk -F, '$8 == "max_iterations" { print $1; exit }' "$1/cells.csv")" \
+    "$1/metrics.csv" "$1/cells.csv"
+}
+for engine in sharded moments; do
+  run_np 2 run "$TMP/q9.yaml" -q --set data.engine=$engine -o "$TMP/q9_$engine" >/dev/null 2>&1
+  run_np 1 run "$TMP/q9.yaml" -q --set data.engine=$engine --set run.batch=1 \
+    --set train.log_points=0 --set train.log_every=1 -o "$TMP/q9_${engine}_every" >/dev/null 2>&1
+  check "$engine: a cell stops between log points after (9) turned positive" stops_between "$TMP/q9_$engine"
+  check "$engine: (9) formed where read only: the rows and cells of (9) at every iteration" \
+    rows_within "$TMP/q9_$engine" "$TMP/q9_${engine}_every"
+done
 finish
