@@ -848,8 +848,9 @@ static void write_manifest(sched *s, int rc, double wall) {
  * (max_iterations) run again to the new one. They are recomputed from the
  * start, so their rows are exactly those of an uninterrupted run with the new
  * limit; the tables are cut back to the first of them (later finished cells
- * wait in pending/ again). With log_points the log schedule depends on the
- * limit, so saved states are dropped too and those cells restart. */
+ * wait in pending/ again). With train.log_points or metrics.hessian
+ * log_points the schedule of rows or spectra depends on the limit, so saved
+ * states are dropped too and those cells restart. */
 static int extend_iterations(sched *s, ckpt_data *d, const int64_t *ids, int64_t nids,
                              tsim_error *err) {
   unsigned char *again = tsim_xcalloc((size_t)d->ncells + 1, 1);
@@ -868,7 +869,7 @@ static int extend_iterations(sched *s, ckpt_data *d, const int64_t *ids, int64_t
       if (at >= 0 && at < d->table_bytes[t]) d->table_bytes[t] = at;
     }
   }
-  if (!rc && s->cfg->base.log_points > 0) {
+  if (!rc && (s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0)) {
     for (int64_t i = 0; i < d->nstates; ++i) cell_result_free(&d->states[i]);
     d->nstates = 0;
   }

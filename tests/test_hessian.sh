@@ -126,4 +126,29 @@ printf 'model: {d: 4}\nmetrics: {hessian: {top: 3}}\n' > "$TMP/bad2.yaml"
 out=$("$TSIM" validate "$TMP/bad2.yaml" 2>&1); rc=$?
 check "metrics.hessian keys without a schedule are refused ($out)" \
   test $rc -eq 2 -a -n "$(echo "$out" | grep "bad2.yaml:2:.*metrics.hessian.top")"
+# train.iterations grown on resume, with spectra at metrics.hessian
+# log_points (their spacing follows the limit) and rows at a fixed
+# log_every: cells stopped on the way restart (their saved states are
+# dropped), so the spectra are those of a run with the new limit from the
+# start
+cat > "$TMP/grow.yaml" <<'YAML'
+name: grow
+model:   {d: 6, K: 4}
+data:    {n: 30000, n_test: 0, seed: 5, chunk: 512, engine: sharded}
+init:    {scale: 0.3, seed: [1, 2]}
+train:   {eta: 0.02, iterations: 300, log_every: 50}
+metrics:
+  hessian: {log_points: 6, top: 2, bottom: 2}
+YAML
+run_np 1 run "$TMP/grow.yaml" -q -o "$TMP/g300" >/dev/null 2>&1
+run_np 1 run "$TMP/grow.yaml" -q -o "$TMP/g900" --set train.iterations=900 >/dev/null 2>&1
+run_np 1 run "$TMP/grow.yaml" -q -o "$TMP/gstop" --time-limit "$(wall_frac "$TMP/g300" 0.4)" \
+  >/dev/null 2>&1; rc=$?
+check "stopped on the way by --time-limit (exit 3)" test "$rc" -eq 3
+run_np 2 run "$TMP/grow.yaml" --progress log -o "$TMP/gstop" --resume --set train.iterations=900 \
+  >"$TMP/grow.log" 2>&1; rc=$?
+check "resumed with train.iterations 300 -> 900: exit 0" test "$rc" -eq 0
+for f in hessian.csv spectrum.csv metrics.csv cells.csv; do
+  check "... $f equals a run with 900 iterations from the start" same_csv "$TMP/g900/$f" "$TMP/gstop/$f"
+done
 finish
