@@ -14,8 +14,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tsim/fused.h"
 #include "tsim/spectrum.h"
 #include "tsim/version.h"
+#ifdef __GLIBC__
+#include <gnu/libc-version.h>
+#endif
+
+/* The C library whose libm made the samples (data.c: Box-Muller on log and
+ * sincos, whose last bits may differ between libm versions): recorded so a
+ * run's data can be matched to the library it needs. */
+static const char *libm_name(char *buf, size_t cap) {
+#ifdef __GLIBC__
+  snprintf(buf, cap, "glibc %s", gnu_get_libc_version());
+#else
+  snprintf(buf, cap, "unknown");
+#endif
+  return buf;
+}
 
 /* Cells are written to the three tables in increasing id order. A cell
  * that finishes before a lower id is parked as CSV fragments in
@@ -528,16 +544,18 @@ int output_close(run_output **op, const char *manifest_extra, tsim_error *err) {
   if (!m) {
     rc = err->code;
   } else {
-    char start[32], end[32];
+    char start[32], end[32], libm[64];
     iso_time(o->start, start, sizeof start);
     iso_time(time(NULL), end, sizeof end);
     fprintf(m,
             "{\n  \"tsim_version\": \"%s\",\n  \"git_commit\": \"%s\",\n"
             "  \"compiler\": \"%s\",\n  \"cflags\": \"%s\",\n"
             "  \"start\": \"%s\",\n  \"end\": \"%s\",\n"
-            "  \"config_hash\": \"%016llx\",\n",
+            "  \"config_hash\": \"%016llx\",\n"
+            "  \"libm\": \"%s\",\n  \"fused_vector_width\": %d,\n",
             TSIM_VERSION, TSIM_GIT_COMMIT, TSIM_COMPILER, TSIM_CFLAGS, start,
-            end, (unsigned long long)config_hash(o->cfg));
+            end, (unsigned long long)config_hash(o->cfg), libm_name(libm, sizeof libm),
+            fused_vector_width());
     if (manifest_extra && *manifest_extra) fprintf(m, "%s,\n", manifest_extra);
     fprintf(m, "  \"config\": ");
     config_write_json(o->cfg, m, 2);

@@ -33,6 +33,12 @@ check "the eta = 3 cells diverged within 5 iterations, no other did" \
   bash -c "test \$(grep -cE ',diverged,[1-5],' '$ref/cells.csv') -eq 4 && test \$(grep -c ',diverged,' '$ref/cells.csv') -eq 4"
 check "no pending/ left behind" test ! -e "$TMP/w4g1/pending"
 check "manifest records teams" grep -q '"teams": 2' "$TMP/w4g2/manifest.json"
+# the library whose log and sincos made the samples, and the vector width
+# of the pass (the one tsim --version names)
+width=$("$TSIM" --version | sed -n 's/.*fused pass: \([0-9]*\) doubles.*/\1/p')
+check "manifest records the libm (glibc and its version) and the pass's vector width ($width)" \
+  bash -c "grep -qE '\"libm\": \"glibc [0-9]+\\.[0-9]+' '$TMP/w4g2/manifest.json' &&
+           grep -q '\"fused_vector_width\": $width,' '$TMP/w4g2/manifest.json'"
 
 # a non-terminal run prints one line per cell and a closing tally
 run_np 2 run "$TMP/grid.yaml" -o "$TMP/log" --progress log --progress-seconds 0.001 >"$TMP/log.txt" 2>&1
