@@ -40,11 +40,14 @@ typedef struct field {
   int gridable;
   size_t offset;       /* into tsim_params, or NO_PARAM */
   const char *help;
+  int64_t multiple;    /* F_INT: values must be multiples of it (0: any) */
 } field;
 
 #define BIG 9.2e18
 /* Order matters twice: grid axes are numbered in this order (first varies
  * slowest), and config.yaml lists keys in it. */
+#pragma GCC diagnostic push /* rows give the trailing `multiple` only where it applies */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const field schema[] = {
     {"model.K", "K", F_INT, "1", 1, 100000, 0, NULL, 1, P(K),
      "number of student neurons"},
@@ -78,8 +81,8 @@ static const field schema[] = {
     {"data.n_test", "n_test", F_INT, "200", 0, BIG, 0, NULL, 1, P(n_test),
      "number of test samples (0: none)"},
     {"data.chunk", "chunk", F_INT, "2048", DATA_GROUP, 1 << 24, 0, NULL, 0, P(chunk),
-     "samples per chunk of the exact sum, a multiple of 8 (changes the last "
-     "bits)"},
+     "samples per chunk of the exact sum, whole row groups of 8 samples "
+     "(changes the last bits)", DATA_GROUP},
     {"data.engine", "engine", F_ENUM, "auto", 0, 0, 0, "auto|sharded|moments", 1,
      P(engine),
      "sharded: a pass over the samples every iteration; moments: the exact "
@@ -184,6 +187,7 @@ static const field schema[] = {
      "the samples (0: automatic, up to 16; 1: off; N: at most N); results are "
      "bitwise the same"},
 };
+#pragma GCC diagnostic pop
 #define NFIELDS ((int)(sizeof schema / sizeof schema[0]))
 
 static const char *const sections[] = {"model", "teacher", "data", "init",
@@ -211,12 +215,15 @@ static void shortest_double(char *buf, size_t cap, double v) {
 
 static const char *range_text(const field *f, char *buf, size_t cap) {
   switch (f->type) {
-    case F_INT:
+    case F_INT: {
+      char kind[48] = "an integer";
+      if (f->multiple) snprintf(kind, sizeof kind, "a multiple of %lld", (long long)f->multiple);
       if (f->hi >= BIG)
-        snprintf(buf, cap, "an integer >= %.0f", f->lo);
+        snprintf(buf, cap, "%s >= %.0f", kind, f->lo);
       else
-        snprintf(buf, cap, "an integer from %.0f to %.0f", f->lo, f->hi);
+        snprintf(buf, cap, "%s from %.0f to %.0f", kind, f->lo, f->hi);
       break;
+    }
     case F_SEED: snprintf(buf, cap, "an integer from 0 to 2^64-1"); break;
     case F_REAL:
       if (isinf(f->hi))
@@ -341,9 +348,11 @@ static int canonical(const field *f, const ynode *v, const char *base_dir,
         return fail_at(err, v, f->key, "'%s' is not an integer", s, allowed);
       if ((double)x < f->lo || (double)x > f->hi)
         return fail_at(err, v, f->key, "%s is out of range", s, allowed);
-      if (f->offset == P(chunk) && x % DATA_GROUP != 0)
-        return fail_at(err, v, f->key, "%s is not a multiple of 8", s,
-                       "chunks are whole row groups of 8 samples");
+      if (f->multiple && x % f->multiple != 0) {
+        char fmt[48];
+        snprintf(fmt, sizeof fmt, "%%s is not a multiple of %lld", (long long)f->multiple);
+        return fail_at(err, v, f->key, fmt, s, allowed);
+      }
       snprintf(buf, sizeof buf, "%lld", (long long)x);
       break;
     }

@@ -54,7 +54,7 @@ train: {iterations: 5, eta: -0.5}'
 bad zero_K           '2:13: model.K: 0 is out of range \(an integer from 1' \
 'name: x
 model: {K: [0, 1]}'
-bad chunk_not_groups  '2:24: data.chunk: 100 is not a multiple of 8 \(chunks are whole row groups' \
+bad chunk_not_groups  '2:24: data.chunk: 100 is not a multiple of 8 \(a multiple of 8 from 8 to' \
 'name: x
 data: {n: 1000, chunk: 100}'
 bad list_not_allowed '2:20: train.log_every: a list is not allowed here' \
