@@ -469,7 +469,7 @@ static int unpark(run_output *o, int64_t cell, tsim_error *err) {
 
 static void remove_parked(run_output *o, int64_t cell) {
   char path[4400];
-  for (int t = 0; t < 3; ++t) {
+  for (int t = 0; t < NTABLES; ++t) {
     pending_path(o, cell, t, path, sizeof path);
     unlink(path);
   }

@@ -41,6 +41,17 @@ for np in 1 2 4; do
     fail "metrics.hessian run on $np ranks: $(tail -3 "$TMP/h$np.log")"
   fi
 done
+# several teams: cells finish out of id order and wait in pending/ as
+# fragments of every table, spectra too, until the cells before them are in
+for np in 1 3; do
+  run_np $np run "$TMP/h.yaml" -q --team-size 1 --set 'init.seed=[1, 2, 3]' -o "$TMP/teams$np" \
+    >"$TMP/teams$np.log" 2>&1 || fail "6 cells with spectra on $np teams: $(tail -2 "$TMP/teams$np.log")"
+done
+for f in cells.csv metrics.csv spectrum.csv hessian.csv; do
+  check "3 teams: $f byte-identical to 1 team's" same_csv "$TMP/teams1/$f" "$TMP/teams3/$f"
+done
+check "3 teams: no pending/ left (spectrum and hessian fragments removed too)" \
+  test ! -e "$TMP/teams3/pending"
 check "spectrum.csv and hessian.csv have their headers" \
   grep -q '^cell,t,index,eigenvalue,overlap_v$' "$TMP/h1/spectrum.csv"
 check "hessian.csv header" \
