@@ -1074,6 +1074,13 @@ static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
   }
 }
 
+/* Is TEXT (scalar_text's) the field's default value? */
+static int at_default(const field *f, const char *text) {
+  if (!f->deflt) return !text[0];
+  if (f->type == F_REAL) return strtod(text, NULL) == strtod(f->deflt, NULL);
+  return !strcmp(text, f->deflt);
+}
+
 static int needs_quotes(const field *f) {
   return f->type == F_PATH || f->type == F_STR;
 }
@@ -1102,10 +1109,10 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
     /* output and run settings do not change results */
     if (!with_output && (!strcmp(sections[s], "output") || !strcmp(sections[s], "run")))
       continue;
-    /* without Hessian spectra the section is left out, so configs that
-     * never use it keep the text (and hash) they had before it existed */
-    if (!strcmp(sections[s], "metrics") && !cfg_hessian_on(&cfg->base))
-      continue;
+    /* Without Hessian spectra only the metrics keys set away from their
+     * defaults are written (metrics.match_angle), so configs that never
+     * use the section keep the text (and hash) they had before it existed. */
+    const int sparse = !strcmp(sections[s], "metrics") && !cfg_hessian_on(&cfg->base);
     size_t len = strlen(sections[s]);
     int first = 1;
     for (int i = 0; i < NFIELDS; ++i) {
@@ -1116,7 +1123,13 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
       if (!ax) {
         scalar_text(cfg, i, buf, sizeof buf);
         if (!buf[0]) continue; /* unset optional file */
+        if (sparse && at_default(f, buf)) continue;
       }
+      /* A written config is read back by `tsim resume`, which refuses
+       * train.log_every next to train.log_points > 0: only the spacing in
+       * effect is written (the hash text keeps both, as it always had). */
+      if (with_output && i == field_index("train.log_every") && cfg->base.log_points > 0)
+        continue;
       if (first) {
         if (json)
           fprintf(out, ",\n%*s\"%s\": {\n", indent + 2, "", sections[s]);

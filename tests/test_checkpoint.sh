@@ -144,4 +144,33 @@ if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=8m tmpfs "$mnt" 2>/dev/null; t
 else
   echo "skip $SUITE: full-disk checkpoint test needs root to mount a tmpfs"
 fi
+# `tsim resume OUTDIR` reads OUTDIR/config.yaml: every shipped config's
+# written copy must load back, and keep the keys that change results
+# (train.log_points, which refuses a train.log_every beside it, and
+# metrics.match_angle, which was left out without Hessian spectra)
+for c in "$ROOT"/configs/*.yaml; do
+  b=$(basename "$c" .yaml)
+  run_np 1 run "$c" -q --set data.n=2000 --time-limit 0.01 -o "$TMP/written/$b" >/dev/null 2>&1
+  out=$("$TSIM" validate "$TMP/written/$b/config.yaml" 2>&1 >/dev/null); rc=$?
+  check "$b: the written config.yaml is a valid config ($out)" test $rc -eq 0
+done
+cat > "$TMP/zl.yaml" <<'YAML'
+name: zl
+model:   {activation: abs, d: 10, K: [3, 5], C: 1.0, loss_scale: 0.5, norm_tied: true}
+teacher: {neurons: 3, norm: 1.0, direction: separated, min_angle: 60, seed: 1}
+data:    {regime: population}
+init:    {method: near_teacher, scale: 0.05, seed: 0}
+train:   {eta: 0.05, iterations: 300000, log_points: 30, tol: 0}
+metrics: {match_angle: 5}
+YAML
+run_np 1 run "$TMP/zl.yaml" -q -o "$TMP/zl-ref" >/dev/null 2>&1
+run_np 2 run "$TMP/zl.yaml" -q -o "$TMP/zl" --time-limit "$(wall_frac "$TMP/zl-ref" 0.4)" \
+  --checkpoint-seconds 0.1 >/dev/null 2>&1; rc=$?
+check "log_points + match_angle run stopped by its time limit (exit 3, got $rc)" test $rc -eq 3
+run_np 1 resume "$TMP/zl" -q >"$TMP/zl.log" 2>&1; rc=$?
+check "tsim resume OUTDIR (log_points, match_angle 5): exit 0 ($(head -1 "$TMP/zl.log"))" test $rc -eq 0
+for f in cells.csv metrics.csv teachers.csv; do
+  check "tsim resume OUTDIR: $f byte-identical to the uninterrupted run" \
+    same_csv "$TMP/zl-ref/$f" "$TMP/zl/$f"
+done
 finish
