@@ -844,17 +844,32 @@ static void write_manifest(sched *s, int rc, double wall) {
     record_failure(s, err.code, &err);
 }
 
-/* train.iterations grew: cells that stopped at the old limit
+/* Does cell ID's engine (data.engine: auto, whose cost model counts the
+ * iterations) differ between train.iterations BEFORE and the new limit? */
+static int engine_moves(const sched *s, int64_t id, int64_t before) {
+  tsim_params p;
+  config_cell(s->cfg, id, &p);
+  const int now = engine_choose(&p);
+  p.iterations = before;
+  return engine_choose(&p) != now;
+}
+
+/* train.iterations grew from BEFORE: cells that stopped at the old limit
  * (max_iterations) run again to the new one. They are recomputed from the
- * start, so their rows are exactly those of an uninterrupted run with the new
- * limit; the tables are cut back to the first of them (later finished cells
- * wait in pending/ again). With train.log_points or metrics.hessian
- * log_points the schedule of rows or spectra depends on the limit, so saved
- * states are dropped too and those cells restart. */
-static int extend_iterations(sched *s, ckpt_data *d, const int64_t *ids, int64_t nids,
-                             tsim_error *err) {
+ * start, so their rows are exactly those of an uninterrupted run with the
+ * new limit; the tables are cut back to the first of them (later finished
+ * cells wait in pending/ again). Every cell restarts, finished or saved,
+ * whose run would differ from the start under the new limit: all of them
+ * with train.log_points or metrics.hessian log_points (the schedule of rows
+ * or spectra follows the limit), and those whose engine data.engine: auto
+ * now chooses differently (the engines agree to 1e-12, not in the bits). */
+static int extend_iterations(sched *s, ckpt_data *d, int64_t before, const int64_t *ids,
+                             int64_t nids, tsim_error *err) {
   unsigned char *again = tsim_xcalloc((size_t)d->ncells + 1, 1);
   int rc = output_mark_status(s->opt->outdir, "max_iterations", d->ncells, again, err);
+  const int spaced = s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0;
+  for (int64_t c = 0; !rc && c < d->ncells; ++c)
+    if (spaced || engine_moves(s, c, before)) again[c] = 2; /* restart even if saved */
   int64_t first = -1, count = 0;
   for (int64_t i = 0; !rc && i < nids; ++i) {
     if (!again[ids[i]] || !d->done[ids[i]]) continue;
@@ -869,12 +884,15 @@ static int extend_iterations(sched *s, ckpt_data *d, const int64_t *ids, int64_t
       if (at >= 0 && at < d->table_bytes[t]) d->table_bytes[t] = at;
     }
   }
-  if (!rc && (s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0)) {
-    for (int64_t i = 0; i < d->nstates; ++i) cell_result_free(&d->states[i]);
-    d->nstates = 0;
+  int64_t kept = 0;
+  for (int64_t i = 0; !rc && i < d->nstates; ++i) {
+    const int64_t cell = d->states[i].cell;
+    if (cell >= 0 && cell < d->ncells && again[cell] == 2) cell_result_free(&d->states[i]);
+    else d->states[kept++] = d->states[i];
   }
+  if (!rc) d->nstates = kept;
   if (!rc && s->progress != PROGRESS_NONE)
-    printf("tsim: train.iterations grew to %lld: %lld max_iterations cells run again\n",
+    printf("tsim: train.iterations grew to %lld: %lld finished cells run again\n",
            (long long)s->cfg->base.iterations, (long long)count);
   free(again);
   return rc;
@@ -901,7 +919,7 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
     long long before = 0;
     if (n == 1 && sscanf(changed, "train.iterations (%lld ->", &before) == 1 &&
         before < s->cfg->base.iterations && s->cfg->base.iterations > 0) {
-      rc = extend_iterations(s, &d, ids, nids, err);
+      rc = extend_iterations(s, &d, before, ids, nids, err);
     } else {
       if (n == 0) snprintf(changed, sizeof changed, "--cells");
       rc = tsim_fail(err, TSIM_EINPUT,

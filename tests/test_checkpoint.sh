@@ -120,6 +120,40 @@ run_np 1 run "$TMP/long.yaml" -q -o "$TMP/grow" --resume --set train.iterations=
 check "shrinking train.iterations is refused, naming it" \
   bash -c "[ $rc -eq 2 ] && grep -q 'train.iterations (900 -> 600)' '$TMP/shrink.err'"
 
+# ... also for cells that finished before the old limit, when their run
+# under the new one differs from the start: rows at train.log_points
+# (log-spaced up to the limit; cells converge at 16 and 25, diverge at 2
+# and 3 of 40), and data.engine: auto choosing another engine (sharded for
+# 6 iterations, moments for 300; a cell diverges at 2)
+cat > "$TMP/lp.yaml" <<'YAML'
+name: lp
+model: {d: 5, K: [1, 4]}
+data:  {n: 3000, n_test: 100, seed: 2, engine: sharded}
+init:  {scale: 0.3, seed: 0}
+train: {eta: [3.0, 0.05], iterations: 40, log_points: 8, loss_tol: 0.05}
+YAML
+cat > "$TMP/sw.yaml" <<'YAML'
+name: sw
+model: {d: 10, K: 3}
+data:  {n: 4000, n_test: 100, seed: 2}
+init:  {scale: 0.3, seed: 0}
+train: {eta: [6.0, 0.02], iterations: 6, log_every: 1}
+YAML
+check "the engine test's cells: sharded at 6 iterations, moments at 300" \
+  bash -c "'$TSIM' validate '$TMP/sw.yaml' | grep -q 'cell 0: .*engine=sharded' &&
+           '$TSIM' validate '$TMP/sw.yaml' --set train.iterations=300 | grep -q 'cell 0: .*engine=moments'"
+for c in lp:400 sw:300; do
+  name=${c%%:*} limit=${c#*:}
+  run_np 1 run "$TMP/$name.yaml" -q -o "$TMP/$name-ref" --set train.iterations=$limit >/dev/null 2>&1
+  run_np 2 run "$TMP/$name.yaml" -q -o "$TMP/$name" >/dev/null 2>&1
+  check "$name: a cell finished before the old limit" grep -q -E 'converged|diverged' "$TMP/$name/cells.csv"
+  run_np 2 run "$TMP/$name.yaml" -q -o "$TMP/$name" --resume --set train.iterations=$limit >/dev/null 2>&1
+  for f in cells.csv metrics.csv; do
+    check "$name: grown to $limit iterations on resume, $f equals a run with $limit from the start" \
+      same_csv "$TMP/$name-ref/$f" "$TMP/$name/$f"
+  done
+done
+
 # a checkpoint write that fails: the run directory on a small tmpfs that is
 # then filled up; the previous generation stays intact and usable
 mnt="$TMP/small"
