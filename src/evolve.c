@@ -214,7 +214,10 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     res->iterations = t;
     res->wall_s = wall_before + tsim_wtime() - t_start;
     const cell_result *progress[1] = {res};
-    if (hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, progress, 1)) {
+    /* Once the flow's step size has underflowed this iteration is the
+     * cell's last (diverged): no stop or saved state here, which would
+     * lose that flag and go on one more interval on resume. */
+    if (!blown && hooks && hooks->interrupt && hooks->interrupt(hooks->ctx, progress, 1)) {
       rc = TSIM_ESTOP;
       break;
     }

@@ -178,6 +178,25 @@ if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=8m tmpfs "$mnt" 2>/dev/null; t
 else
   echo "skip $SUITE: full-disk checkpoint test needs root to mount a tmpfs"
 fi
+# a gradient flow whose step size underflows in its first interval (it
+# diverges at t = 1): a time limit that lands during that interval must not
+# lose the fact on resume (the cell went on to t = 2 with an extra row)
+cat > "$TMP/fb.yaml" <<'YAML'
+model: {activation: relu, d: 10, K: 10, C: 1.0, loss_scale: 0.5}
+teacher: {norm: 1.0, direction: e1}
+data: {regime: empirical, n: 200000, n_test: 0, seed: 1}
+init: {method: gaussian, sigma: 0.1, seed: 0}
+train: {method: flow, T: 10, log_every: 1, rtol: 1e-20, atol: 1e-300, tol: 0}
+output: {neurons: false}
+YAML
+run_np 1 run "$TMP/fb.yaml" -q -o "$TMP/fb-ref" >/dev/null 2>&1
+check "flow underflow: the reference cell diverges at t = 1" grep -q ',diverged,1,' "$TMP/fb-ref/cells.csv"
+run_np 1 run "$TMP/fb.yaml" -q -o "$TMP/fb" --time-limit "$(wall_frac "$TMP/fb-ref" 0.6)" >/dev/null 2>&1
+run_np 2 run "$TMP/fb.yaml" -q -o "$TMP/fb" --resume >/dev/null 2>&1
+for f in cells.csv metrics.csv teachers.csv; do
+  check "flow underflow, time limit on the way + resume: $f byte-identical" \
+    same_csv "$TMP/fb-ref/$f" "$TMP/fb/$f"
+done
 # `tsim resume OUTDIR` reads OUTDIR/config.yaml: every shipped config's
 # written copy must load back, and keep the keys that change results
 # (train.log_points, which refuses a train.log_every beside it, and
