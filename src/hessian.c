@@ -57,6 +57,19 @@ void dgemm_(const char *ta, const char *tb, const int *m, const int *n,
             const double *b, const int *ldb, const double *beta, double *c,
             const int *ldc, size_t ta_len, size_t tb_len);
 
+/* OpenBLAS's own control, when the BLAS in use is OpenBLAS (weak: NULL
+ * with any other BLAS). */
+void openblas_set_num_threads(int threads) __attribute__((weak));
+
+/* One BLAS thread per rank: OpenBLAS splits dgemm and the eigensolver's
+ * level-3 calls over its threads in ways that change the last bits (with
+ * OPENBLAS_NUM_THREADS=2 against 1, hessian.csv differed by about 2e-15 of
+ * the largest eigenvalue), so the spectra would depend on the thread count
+ * as well as on the process grid. Ranks, not threads, use the cores. */
+static void blas_one_thread(void) {
+  if (openblas_set_num_threads) openblas_set_num_threads(1);
+}
+
 /* rows of a chunk turned into Z at a time: Z is (dK - j0) x SUB doubles */
 #define SUB_ROWS 256
 
@@ -80,6 +93,7 @@ static void grid_shape(int size, int *nprow, int *npcol) {
 }
 
 hessian *hessian_create(const par_comm *team, int64_t order, int block) {
+  blas_one_thread();
   hessian *h = tsim_xcalloc(1, sizeof *h);
   h->team = team;
   h->rank = par_rank(team);
