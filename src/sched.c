@@ -898,12 +898,47 @@ static int extend_iterations(sched *s, ckpt_data *d, int64_t before, const int64
   return rc;
 }
 
+/* Is the earlier run in OUTDIR, which left no checkpoint, one of this
+ * config (train.iterations may grow, as on a resume from a checkpoint)?
+ * Its tables are replaced by the fresh start, so a changed config must be
+ * refused here too, not overwrite them. */
+static int same_config_as_before(const sched *s, const char *outdir, tsim_error *err) {
+  char path[4400];
+  snprintf(path, sizeof path, "%s/config.yaml", outdir);
+  if (access(path, F_OK) != 0) return TSIM_OK; /* nothing there yet */
+  tsim_config *before = NULL;
+  tsim_error why = {0};
+  if (config_load(path, NULL, 0, &before, &why))
+    return tsim_fail(err, TSIM_EINPUT,
+                     "%s: holds an earlier run whose config cannot be read (%s); start "
+                     "anew with -o or --force", outdir, why.msg);
+  char *old_text = config_results_text(before), *new_text = config_results_text(s->cfg);
+  int rc = TSIM_OK;
+  if (strcmp(old_text, new_text)) {
+    char changed[TSIM_MSG_MAX / 2];
+    long long limit = 0;
+    const int n = config_changed_keys(old_text, new_text, changed, sizeof changed);
+    if (!(n == 1 && sscanf(changed, "train.iterations (%lld ->", &limit) == 1 &&
+          limit < s->cfg->base.iterations))
+      rc = tsim_fail(err, TSIM_EINPUT,
+                     "%s: the earlier run (no checkpoint yet) was made with another config: "
+                     "%s changed; resume with the same config, or start anew with -o or "
+                     "--force", outdir, n ? changed : "the grid");
+  }
+  free(old_text);
+  free(new_text);
+  config_destroy(&before);
+  return rc;
+}
+
 /* Rank 0: continue OUTDIR from its checkpoint (or start afresh if it has
  * none): finished cells are left out of the order, running ones resume. */
 static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *err) {
   const char *outdir = s->opt->outdir;
-  if (!ckpt_any(outdir))
+  if (!ckpt_any(outdir)) {
+    TSIM_TRY(same_config_as_before(s, outdir, err));
     return output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
+  }
   ckpt_data d;
   char warning[TSIM_MSG_MAX];
   TSIM_TRY(ckpt_load(outdir, &d, warning, sizeof warning, err));

@@ -178,6 +178,19 @@ if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=8m tmpfs "$mnt" 2>/dev/null; t
 else
   echo "skip $SUITE: full-disk checkpoint test needs root to mount a tmpfs"
 fi
+# a run that died before its first checkpoint (here: a finished run whose
+# checkpoint/ is removed): --resume starts it anew, but only with the same
+# config; a changed one is refused, naming the keys, and the tables stay
+run_np 1 run "$TMP/lp.yaml" -q -o "$TMP/nock" >/dev/null 2>&1
+rm -rf "$TMP/nock/checkpoint"
+cp "$TMP/nock/cells.csv" "$TMP/nock-cells.csv"
+out=$(run_np 2 run "$TMP/lp.yaml" -q -o "$TMP/nock" --resume --set train.eta=0.01 2>&1 >/dev/null); rc=$?
+check "no checkpoint, changed config: exit 2 naming train.eta ($out)" \
+  bash -c "[ $rc -eq 2 ] && echo '$out' | grep -q 'train.eta (\[3.0, 0.05\] -> 0.01) changed'"
+check "... and the earlier tables are kept" cmp -s "$TMP/nock/cells.csv" "$TMP/nock-cells.csv"
+run_np 2 run "$TMP/lp.yaml" -q -o "$TMP/nock" --resume >/dev/null 2>&1; rc=$?
+check "no checkpoint, same config: --resume runs it again to the same tables (exit $rc)" \
+  bash -c "[ $rc -eq 0 ] && cmp -s <(sed 's/,[^,]*\$//' '$TMP/nock/cells.csv') <(sed 's/,[^,]*\$//' '$TMP/nock-cells.csv')"
 # a gradient flow whose step size underflows in its first interval (it
 # diverges at t = 1): a time limit that lands during that interval must not
 # lose the fact on resume (the cell went on to t = 2 with an extra row)
