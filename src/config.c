@@ -727,11 +727,12 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
     return fail_at(err, gv[ixt].node, "data.x_test_file", "%s",
                    "test files need training files (data.x_file)", NULL);
   if (gv[ix].node) {
-    if (gv[in].is_list || gv[id].is_list)
-      return fail_at(err, where(&gv[gv[in].is_list ? in : id], root),
-                     gv[in].is_list ? "data.n" : "model.d", "%s",
-                     "cannot be a grid axis when the data come from files",
-                     "one value");
+    const int axes[3] = {in, int_, id};
+    for (int a = 0; a < 3; ++a)
+      if (gv[axes[a]].is_list)
+        return fail_at(err, where(&gv[axes[a]], root), schema[axes[a]].key, "%s",
+                       "cannot be a grid axis when the data come from files",
+                       "one value");
     npy_info xi, yi;
     TSIM_TRY(check_npy(&schema[ix], &gv[ix], root, &xi, err));
     TSIM_TRY(check_npy(&schema[iy], &gv[iy], root, &yi, err));
@@ -740,6 +741,11 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
       snprintf(msg, sizeof msg, "%s has shape (%lld, %lld), need (n, d) with d = %lld",
                gv[ix].texts[0], (long long)xi.shape[0], (long long)xi.shape[1],
                (long long)cfg->base.d);
+      return fail_at(err, where(&gv[ix], root), "data.x_file", "%s", msg, NULL);
+    }
+    if (xi.shape[0] < 1) {
+      snprintf(msg, sizeof msg, "%s has no rows (shape (0, %lld))", gv[ix].texts[0],
+               (long long)xi.shape[1]);
       return fail_at(err, where(&gv[ix], root), "data.x_file", "%s", msg, NULL);
     }
     if (yi.shape[1] != 1 || yi.shape[0] != xi.shape[0]) {
@@ -771,7 +777,7 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
       }
       cfg->base.n_test = xi.shape[0];
     }
-    if (gv[int_].node && !gv[int_].is_list &&
+    if (gv[int_].node &&
         cfg->base.n_test != strtoll(gv[int_].texts[0], NULL, 10))
       return fail_at(err, gv[int_].node, "data.n_test", "%s",
                      "does not match the test files",

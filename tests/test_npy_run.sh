@@ -47,5 +47,25 @@ check "a float32 x_file: exit 2 naming data.x_file and the dtype" \
 "$TSIM" run "$TMP/files.yaml" --set model.d=4 --set init.w_file=null -o "$TMP/e" >/dev/null 2>"$TMP/e.err"; rc=$?
 check "an x_file with the wrong number of columns: exit 2" \
   bash -c "[ $rc -eq 2 ] && grep -q 'data.x_file: .*need (n, d) with d = 4' '$TMP/e.err'"
-check "none of the failed runs wrote a directory" bash -c "! test -e '$TMP/c' && ! test -e '$TMP/d' && ! test -e '$TMP/e'"
+# data.n_test as a grid axis beside test files (was let through, then failed
+# mid-run with a message about changed files, after writing the directory)
+"$TSIM" run "$TMP/files.yaml" --set 'data.n_test=[0, 16]' -o "$TMP/f" >/dev/null 2>"$TMP/f.err"; rc=$?
+check "data.n_test as a list with data files: exit 2 naming data.n_test ($(head -1 "$TMP/f.err"))" \
+  bash -c "[ $rc -eq 2 ] && grep -q '^--set:1:[0-9]*: data.n_test: cannot be a grid axis when the data come from files' '$TMP/f.err'"
+# files with no rows (was a run with n = 0 whose config.yaml could not be resumed)
+python3 - "$TMP/data" <<'PY'
+import struct, sys
+def save_empty(path, shape):  # .npy version 1.0, little-endian float64, no data
+    head = "{'descr': '<f8', 'fortran_order': False, 'shape': %s, }" % (shape,)
+    head += " " * (63 - (10 + len(head)) % 64) + "\n"
+    open(path, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
+save_empty(sys.argv[1] + "/x0.npy", (0, 5))
+save_empty(sys.argv[1] + "/y0.npy", (0,))
+PY
+"$TSIM" run "$TMP/files.yaml" --set data.x_file="$TMP/data/x0.npy" --set data.y_file="$TMP/data/y0.npy" \
+  -o "$TMP/g" >/dev/null 2>"$TMP/g.err"; rc=$?
+check "an x_file with no rows: exit 2 naming data.x_file ($(head -1 "$TMP/g.err"))" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'data.x_file: .*x0.npy has no rows' '$TMP/g.err'"
+check "none of the failed runs wrote a directory" \
+  bash -c "for o in c d e f g; do ! test -e '$TMP/'\$o || exit 1; done"
 finish
