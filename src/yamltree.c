@@ -11,8 +11,14 @@ typedef struct reader {
   yaml_parser_t parser;
   const char *src;
   int col_offset;
+  int depth; /* lists and mappings open around the node being read */
   tsim_error *err;
 } reader;
+
+/* Deeper nesting than any config has is refused before the recursion of
+ * parse_node / parse_children could run out of stack (about 30000 levels
+ * crashed). */
+#define MAX_DEPTH 64
 
 static ynode *node_new(ynode_kind kind, const reader *r, yaml_mark_t mark) {
   ynode *n = tsim_xcalloc(1, sizeof *n);
@@ -128,16 +134,18 @@ static int parse_node(reader *r, yaml_event_t *ev, ynode **out) {
       *out = n;
       return TSIM_OK;
     }
-    case YAML_SEQUENCE_START_EVENT: {
-      ynode *n = node_new(YNODE_SEQ, r, ev->start_mark);
-      int rc = parse_children(r, n, YAML_SEQUENCE_END_EVENT);
-      if (rc) ytree_free(&n);
-      *out = n;
-      return rc;
-    }
+    case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
-      ynode *n = node_new(YNODE_MAP, r, ev->start_mark);
-      int rc = parse_children(r, n, YAML_MAPPING_END_EVENT);
+      const int seq = ev->type == YAML_SEQUENCE_START_EVENT;
+      const yaml_mark_t m = ev->start_mark;
+      if (r->depth >= MAX_DEPTH)
+        return tsim_fail(r->err, TSIM_EINPUT,
+                         "%s:%d:%d: malformed YAML: nested deeper than %d lists and mappings",
+                         r->src, (int)m.line + 1, (int)m.column + 1, MAX_DEPTH);
+      ynode *n = node_new(seq ? YNODE_SEQ : YNODE_MAP, r, m);
+      ++r->depth;
+      int rc = parse_children(r, n, seq ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT);
+      --r->depth;
       if (rc) ytree_free(&n);
       *out = n;
       return rc;

@@ -89,6 +89,8 @@ train: {log_every: 3, log_points: 10}'
 bad lone_x_file      '2:16: data.x_file: needs data.y_file as well' \
 'name: x
 data: {x_file: x.npy}'
+bad deep_nesting     '1:[0-9]+: malformed YAML: nested deeper than 64 lists and mappings' \
+"model: {K: $(printf '[%.0s' $(seq 100000))1$(printf ']%.0s' $(seq 100000))}"
 bad not_a_mapping    '1:1: the config must be a mapping' \
 '- just
 - a list'
