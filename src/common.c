@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,9 +37,14 @@ void *tsim_xcalloc(size_t count, size_t size) {
   return p;
 }
 
-void *tsim_xmalloc_lines(size_t bytes) {
+void *tsim_malloc_lines(size_t bytes) {
+  if (bytes > SIZE_MAX - 64) return NULL;
   const size_t whole = (bytes + 63) / 64 * 64; /* aligned_alloc wants a multiple */
-  void *p = aligned_alloc(64, whole ? whole : 64);
+  return aligned_alloc(64, whole ? whole : 64);
+}
+
+void *tsim_xmalloc_lines(size_t bytes) {
+  void *p = tsim_malloc_lines(bytes);
   if (!p) out_of_memory(bytes);
   return p;
 }

@@ -924,6 +924,14 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: model.d * model.K = %lld is too large (at most 1e8)",
                        cfg->path, (long long)(p.d * p.K));
+    if ((double)p.teacher_neurons * (double)p.d > 1e8)
+      return fail_at(err, where(&gv[field_index("teacher.neurons")], root), "teacher.neurons",
+                     "%s", "teacher.neurons * model.d is too large", "at most 1e8");
+    /* beyond any memory, and past it the sample indices overflow int64 */
+    if ((double)(p.n > p.n_test ? p.n : p.n_test) * (double)(p.d + 1) > 1e15)
+      return fail_at(err, where(&gv[field_index(p.n > p.n_test ? "data.n" : "data.n_test")], root),
+                     p.n > p.n_test ? "data.n" : "data.n_test", "%s",
+                     "times (model.d + 1) is too large", "at most 1e15 numbers");
     if (cfg_hessian_on(&p) && evolve_applies(&p))
       return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
                      "spectra are computed on the Wang & Abernethy path only",

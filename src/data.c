@@ -235,7 +235,17 @@ int data_make(const tsim_params *p, const tsim_teacher *t, tsim_split split,
     *out = ds;
     return TSIM_OK;
   }
-  ds->x = tsim_xmalloc_lines((size_t)(data_group_size(rows, ds->d) + 1) * sizeof(double));
+  const double bytes = ((double)data_group_size(rows, ds->d) + 1.0) * sizeof(double);
+  ds->x = bytes < 0x1p62 ? tsim_malloc_lines((size_t)bytes) : NULL;
+  if (!ds->x) {
+    data_destroy(&ds);
+    return tsim_fail(err, TSIM_EFAIL,
+                     "data.n = %lld, model.d = %lld: this rank's %lld %s samples need %.3g GB, "
+                     "more than it could allocate; use data.storage: regenerate, or more ranks "
+                     "per team (--team-size)",
+                     (long long)(split == DATA_TRAIN ? p->n : p->n_test), (long long)p->d,
+                     (long long)rows, split == DATA_TRAIN ? "training" : "test", bytes / 1e9);
+  }
   ds->y = zeros(data_group_size(rows, 1) + 1); /* whole groups, padding 0 */
   const char *xf = split == DATA_TRAIN ? p->x_file : p->x_test_file;
   const char *yf = split == DATA_TRAIN ? p->y_file : p->y_test_file;

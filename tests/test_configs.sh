@@ -91,9 +91,22 @@ bad lone_x_file      '2:16: data.x_file: needs data.y_file as well' \
 data: {x_file: x.npy}'
 bad deep_nesting     '1:[0-9]+: malformed YAML: nested deeper than 64 lists and mappings' \
 "model: {K: $(printf '[%.0s' $(seq 100000))1$(printf ']%.0s' $(seq 100000))}"
+bad huge_n           '2:11: data.n: times \(model.d \+ 1\) is too large \(at most 1e15 numbers\)' \
+'name: x
+data: {n: 4611686018427387904}'
 bad not_a_mapping    '1:1: the config must be a mapping' \
 '- just
 - a list'
+
+# samples beyond this machine's memory (8 TB): every rank leaves with one
+# error naming the keys and the way out, exit 1, no abort (was: out of
+# memory, abort() and mpirun's signal report)
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1" \
+  run_np 3 run "$TMP/good.yaml" -q --set data.n=10000000000 --set model.d=100 --set data.engine=sharded \
+  -o "$TMP/oom" >"$TMP/oom.out" 2>"$TMP/oom.err"; rc=$?
+check "samples that cannot be allocated: exit 1, one message naming data.n and regenerate ($(head -c 300 "$TMP/oom.err"))" \
+  bash -c "[ $rc -eq 1 ] && grep -q '^data.n = 10000000000, model.d = 100: .* need .* GB, more than it could allocate; use data.storage: regenerate' '$TMP/oom.err' &&
+           ! grep -q -i -E 'out of memory|abort|signal' '$TMP/oom.err'"
 
 # --set errors point into the --set text
 run_np 1 validate "$TMP/good.yaml" --set 'model.K=[1, -3]' >/dev/null 2>"$TMP/set.err"

@@ -45,6 +45,10 @@ void *tsim_xrealloc(void *ptr, size_t bytes);
  * kernels' lane vectors then never straddle two lines (measured 1.2x on the
  * fused pass, README Performance). */
 void *tsim_xmalloc_lines(size_t bytes);
+/* The same, but NULL when the memory is not there: for the one allocation
+ * whose size the user chooses (a rank's samples), which is reported as an
+ * error naming the keys instead. */
+void *tsim_malloc_lines(size_t bytes);
 char *tsim_xstrdup(const char *s);
 
 /* Hot loops: optimized harder and compiled for several x86-64 levels, the
