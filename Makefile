@@ -7,7 +7,7 @@
 #   make test-sanitize   the suite with -fsanitize=address,undefined
 #   make deps       install (as root) or print the missing Debian packages
 #   make bench      performance figures (out/bench/bench.csv), never a test
-#   make figures RUN=out/NAME   paper figures + summary.md into out/NAME/figures
+#   make figures RUN=out/NAME   paper figures into out/NAME/figures, summary.md into out/NAME
 #
 # Site overrides: CC, CFLAGS, YAML_CFLAGS, YAML_LIBS, BLAS_LIBS, MPIRUN,
 # SCALAPACK_LIBS (ScaLAPACK with BLACS), LAPACK_LIBS (LAPACK, LAPACKE, BLAS).

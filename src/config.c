@@ -139,9 +139,10 @@ static const field schema[] = {
     {"init.method", "init_method", F_ENUM, "scaled", 0, 0, 0,
      "scaled|gaussian|orthonormal|near_teacher|claim2", 1, P(init_method),
      "scaled: init.scale * N(0, I/d); gaussian: N(0, init.sigma^2 I); orthonormal: "
-     "random orthonormal family * init.scale; near_teacher: teacher k mod m + "
-     "init.scale * random unit vector; claim2: two students at +-init.delta from "
-     "teacher 1, norms 1/sqrt(2 cos delta)"},
+     "random orthonormal family * init.scale; near_teacher: teacher k mod m split "
+     "evenly over its students, + init.scale * random unit vector; claim2: K = 2 "
+     "students at +-init.delta from teacher 0 with norm |v|/sqrt(2 cos delta) (K = 1: "
+     "one at delta, norm |v|)"},
     {"init.sigma", "init_sigma", F_REAL, "0.1", 0, INFINITY, 0, NULL, 1,
      P(init_sigma), "standard deviation of init.method gaussian"},
     {"init.delta", "delta", F_REAL, "0.1", 0, 1.5, 1, NULL, 1, P(init_delta),
@@ -570,9 +571,11 @@ static int read_tree(const ynode *root, const char *base_dir, given *gv,
   for (int i = 0; i < root->count; ++i) {
     const ynode *k = root->keys[i], *v = root->items[i];
     if (!strcmp(k->value, "name")) {
-      if (v->kind != YNODE_SCALAR || !*v->value)
-        return fail_at(err, v, "name", "%s", "must be a non-empty string",
-                       "a run name");
+      /* it names the default run directory out/<name>: no path in it */
+      if (v->kind != YNODE_SCALAR || !*v->value || strchr(v->value, '/') ||
+          !strcmp(v->value, ".") || !strcmp(v->value, ".."))
+        return fail_at(err, v, "name", "%s", "must be a run name",
+                       "a non-empty string without '/', not . or ..");
       *name_node = v;
       continue;
     }
@@ -1273,6 +1276,9 @@ const char *config_activation_name(int activation) {
 
 /* The schema as a help text, for `tsim run --help`. */
 void config_print_keys(FILE *f) {
+  fprintf(f, "  %-20s %s\n", "name",
+          "a non-empty string without '/'; default the config file's name without .yaml; names the run "
+          "(manifest.json) and its default directory out/<name>");
   for (int i = 0; i < NFIELDS; ++i) {
     char allowed[256];
     fprintf(f, "  %-20s %s%s; default %s; %s\n", schema[i].key,

@@ -33,7 +33,7 @@ static const char *usage_main =
     "                           .npy files (x, y, x_test, y_test, w0) for other tools\n"
     "  resume OUTDIR [options]  continue a stopped run from its newest checkpoint\n"
     "                           (the same as run OUTDIR/config.yaml -o OUTDIR --resume)\n"
-    "  merge -o OUTDIR SLICEDIR...\n"
+    "  merge -o OUTDIR [--force] SLICEDIR...\n"
     "                           join the run directories of grid slices\n"
     "                           (run --cells i/N) into one run directory\n"
     "  help [COMMAND]           this text, or a command's options\n"
@@ -51,7 +51,9 @@ static const char *usage_run =
     "                       [--quiet]\n"
     "\n"
     "Runs every cell of the grid in CONFIG and writes OUTDIR/config.yaml,\n"
-    "manifest.json, cells.csv, metrics.csv and (output.neurons) neurons.csv.\n"
+    "manifest.json, cells.csv, metrics.csv, and as the config asks neurons.csv\n"
+    "(output.neurons), teachers.csv (the model family) and spectrum.csv +\n"
+    "hessian.csv (metrics.hessian).\n"
     "\n"
     "options:\n"
     "  -o, --outdir DIR        run directory (default: output.dir of the config,\n"
@@ -65,7 +67,7 @@ static const char *usage_run =
     "                          else 1 when there are at least as many cells as\n"
     "                          ranks; the choice is printed\n"
     "  --cells a:b             run only cells a <= id < b of the grid\n"
-    "  --cells i/N             run only cells with id %% N == i (for job arrays;\n"
+    "  --cells i/N             run only cells with id % N == i (for job arrays;\n"
     "                          join the slices with tsim merge)\n"
     "  --progress MODE         live: one line redrawn in place; log: a line\n"
     "                          every --progress-seconds S (default 30) and one\n"
@@ -90,6 +92,30 @@ static const char *usage_run =
     "\n"
     "config keys (any key marked 'grid axis' may be a list; the grid is the\n"
     "product of all lists, first axis varying slowest):\n";
+
+static const char *usage_resume =
+    "usage: tsim resume OUTDIR [run options]\n"
+    "\n"
+    "The same as tsim run OUTDIR/config.yaml -o OUTDIR --resume: continues the\n"
+    "run from its newest valid checkpoint (a run that left none starts anew,\n"
+    "with the same config only). Finished cells are kept, running ones go on\n"
+    "from their saved state; the tables end up byte-identical to an\n"
+    "uninterrupted run's. See tsim run --help for the options.\n";
+
+static const char *usage_merge =
+    "usage: tsim merge -o OUTDIR [--force] SLICEDIR...\n"
+    "\n"
+    "Joins the run directories of grid slices (tsim run --cells i/N or a:b,\n"
+    "one config) into OUTDIR, with tables identical to one run of the whole\n"
+    "grid. The slices must come from the same config (config_hash) and cover\n"
+    "every cell once. --force replaces the results of an earlier run in OUTDIR.\n";
+
+static const char *usage_export =
+    "usage: tsim export-data CONFIG -o DIR [--cell N] [--set key.path=value ...]\n"
+    "\n"
+    "Writes cell N's (default 0) samples and initial weights as .npy files\n"
+    "(float64): x (n, d), y (n,), x_test, y_test and w0 (d, K), the exact bits\n"
+    "a run uses, for checking tsim against another tool.\n";
 
 static const char *usage_validate =
     "usage: tsim validate CONFIG [--set key.path=value ...]\n"
@@ -179,6 +205,12 @@ static void print_help(const char *command) {
     config_print_keys(stdout);
   } else if (command && !strcmp(command, "validate")) {
     fputs(usage_validate, stdout);
+  } else if (command && !strcmp(command, "resume")) {
+    fputs(usage_resume, stdout);
+  } else if (command && !strcmp(command, "merge")) {
+    fputs(usage_merge, stdout);
+  } else if (command && !strcmp(command, "export-data")) {
+    fputs(usage_export, stdout);
   } else {
     fputs(usage_main, stdout);
   }

@@ -91,6 +91,9 @@ bad lone_x_file      '2:16: data.x_file: needs data.y_file as well' \
 data: {x_file: x.npy}'
 bad deep_nesting     '1:[0-9]+: malformed YAML: nested deeper than 64 lists and mappings' \
 "model: {K: $(printf '[%.0s' $(seq 100000))1$(printf ']%.0s' $(seq 100000))}"
+bad name_path        '1:7: name: must be a run name \(a non-empty string without ./., not \. or \.\.\)' \
+'name: ../..
+model: {d: 4}'
 bad huge_n           '2:11: data.n: times \(model.d \+ 1\) is too large \(at most 1e15 numbers\)' \
 'name: x
 data: {n: 4611686018427387904}'
