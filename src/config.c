@@ -693,6 +693,13 @@ static int cfg_hessian_on(const tsim_params *p) {
   return p->hess_at || p->hess_events || p->hess_log_points > 0;
 }
 
+/* Do A and B ask for the same separated teacher directions? */
+static int same_separated(const tsim_params *a, const tsim_params *b) {
+  return a->teacher_direction == b->teacher_direction && a->d == b->d &&
+         a->teacher_neurons == b->teacher_neurons && a->teacher_seed == b->teacher_seed &&
+         a->teacher_min_angle == b->teacher_min_angle;
+}
+
 /* Checks that involve more than one key, or the data files. */
 static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
                        tsim_error *err) {
@@ -919,6 +926,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       g->texts[0] = NULL;
     }
   }
+  tsim_params last_separated = {0};
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* cross-axis sanity */
     tsim_params p;
     config_cell(cfg, id, &p);
@@ -927,6 +935,21 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: model.d * model.K = %lld is too large (at most 1e8)",
                        cfg->path, (long long)(p.d * p.K));
+    /* separated teachers: that the directions exist is known only by
+     * looking for them, so look now, not mid-run (once per setting) */
+    if (p.teacher_direction == DIR_SEPARATED &&
+        (id == 0 || !same_separated(&p, &last_separated))) {
+      tsim_teacher t;
+      tsim_error why = {0};
+      const char *prefix = "teacher.min_angle: ";
+      if (teacher_make(&p, &t, &why))
+        return fail_at(err, where(&gv[field_index("teacher.min_angle")], root),
+                       "teacher.min_angle", "%s",
+                       why.msg + (strncmp(why.msg, prefix, strlen(prefix)) ? 0 : strlen(prefix)),
+                       NULL);
+      teacher_free(&t);
+      last_separated = p;
+    }
     if ((double)p.teacher_neurons * (double)p.d > 1e8)
       return fail_at(err, where(&gv[field_index("teacher.neurons")], root), "teacher.neurons",
                      "%s", "teacher.neurons * model.d is too large", "at most 1e8");

@@ -94,6 +94,10 @@ bad deep_nesting     '1:[0-9]+: malformed YAML: nested deeper than 64 lists and 
 bad name_path        '1:7: name: must be a run name \(a non-empty string without ./., not \. or \.\.\)' \
 'name: ../..
 model: {d: 4}'
+bad no_separated     '3:56: teacher.min_angle: found only 2 of 3 directions 80 degrees apart in d = 2' \
+'name: angle
+model: {activation: relu, d: 2, K: 2}
+teacher: {direction: separated, neurons: 3, min_angle: [10, 80]}'
 bad huge_n           '2:11: data.n: times \(model.d \+ 1\) is too large \(at most 1e15 numbers\)' \
 'name: x
 data: {n: 4611686018427387904}'
