@@ -1145,6 +1145,7 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
     put_quoted(out, cfg->name);
     fputc('\n', out);
   }
+  const int log_every = field_index("train.log_every");
   for (int s = 0; s < NSECTIONS; ++s) {
     /* output and run settings do not change results */
     if (!with_output && (!strcmp(sections[s], "output") || !strcmp(sections[s], "run")))
@@ -1168,7 +1169,7 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
       /* A written config is read back by `tsim resume`, which refuses
        * train.log_every next to train.log_points > 0: only the spacing in
        * effect is written (the hash text keeps both, as it always had). */
-      if (with_output && i == field_index("train.log_every") && cfg->base.log_points > 0)
+      if (with_output && i == log_every && cfg->base.log_points > 0)
         continue;
       if (first) {
         if (json)

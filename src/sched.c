@@ -898,6 +898,13 @@ static int extend_iterations(sched *s, ckpt_data *d, int64_t before, const int64
   return rc;
 }
 
+/* Is CHANGED (config_changed_keys' list of N keys) train.iterations alone,
+ * grown from a limit that goes into *BEFORE? The one change a resume takes. */
+static int iterations_grew(const sched *s, const char *changed, int n, long long *before) {
+  return n == 1 && sscanf(changed, "train.iterations (%lld ->", before) == 1 &&
+         *before < s->cfg->base.iterations && s->cfg->base.iterations > 0;
+}
+
 /* Is the earlier run in OUTDIR, which left no checkpoint, one of this
  * config (train.iterations may grow, as on a resume from a checkpoint)?
  * Its tables are replaced by the fresh start, so a changed config must be
@@ -918,8 +925,7 @@ static int same_config_as_before(const sched *s, const char *outdir, tsim_error 
     char changed[TSIM_MSG_MAX / 2];
     long long limit = 0;
     const int n = config_changed_keys(old_text, new_text, changed, sizeof changed);
-    if (!(n == 1 && sscanf(changed, "train.iterations (%lld ->", &limit) == 1 &&
-          limit < s->cfg->base.iterations))
+    if (!iterations_grew(s, changed, n, &limit))
       rc = tsim_fail(err, TSIM_EINPUT,
                      "%s: the earlier run (no checkpoint yet) was made with another config: "
                      "%s changed; resume with the same config, or start anew with -o or "
@@ -952,8 +958,7 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
   if (strcmp(now, d.config_yaml)) {
     const int n = config_changed_keys(d.config_yaml, now, changed, sizeof changed);
     long long before = 0;
-    if (n == 1 && sscanf(changed, "train.iterations (%lld ->", &before) == 1 &&
-        before < s->cfg->base.iterations && s->cfg->base.iterations > 0) {
+    if (iterations_grew(s, changed, n, &before)) {
       rc = extend_iterations(s, &d, before, ids, nids, err);
     } else {
       if (n == 0) snprintf(changed, sizeof changed, "--cells");
