@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tsim/fault.h"
+
 #define MAGIC "TSIMCKP1"
 #define KEEP_GENERATIONS 2
 
@@ -177,6 +179,7 @@ int ckpt_commit(const char *outdir, ckpt_data *d, tsim_error *err) {
   snprintf(tmp, sizeof tmp, "%s/.tmp-gen-%08lld", root, (long long)d->generation);
   snprintf(final, sizeof final, "%s/gen-%08lld", root, (long long)d->generation);
   remove_tree(tmp); /* a leftover of a crash during an earlier write */
+  fault_checkpoint_begin();
   if (mkdir(tmp, 0777)) {
     free(gens);
     return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", tmp, strerror(errno));
@@ -214,9 +217,12 @@ int ckpt_commit(const char *outdir, ckpt_data *d, tsim_error *err) {
     rc = write_synced(path, sums, (size_t)n, NULL, err);
   }
   free(b.p);
+  if (!rc) rc = fault_at_checkpoint(FAULT_CKPT_WRITTEN, err);
   if (!rc) rc = fsync_dir(tmp, err);
+  if (!rc) rc = fault_at_checkpoint(FAULT_CKPT_SYNCED, err);
   if (!rc && rename(tmp, final))
     rc = tsim_fail(err, TSIM_EFAIL, "%s: rename failed: %s", final, strerror(errno));
+  if (!rc) rc = fault_at_checkpoint(FAULT_CKPT_RENAMED, err);
   if (!rc) rc = fsync_dir(root, err);
   if (rc) {
     remove_tree(tmp);
@@ -229,7 +235,7 @@ int ckpt_commit(const char *outdir, ckpt_data *d, tsim_error *err) {
     remove_tree(path);
   }
   free(gens);
-  return TSIM_OK;
+  return fault_at_checkpoint(FAULT_CKPT_COMMITTED, err);
 }
 
 /* ---------------------------------------------------------------- read */

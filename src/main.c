@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tsim/config.h"
+#include "tsim/fault.h"
 #include "tsim/data.h"
 #include "tsim/engine.h"
 #include "tsim/fused.h"
@@ -343,6 +344,7 @@ int main(int argc, char **argv) {
     }
   }
   if (!rc) stop_install_handlers();
+  if (!rc) rc = fault_init(rank, &err);
   if (!rc && (c.help || !c.command || !strcmp(c.command, "help"))) {
     if (rank == 0) print_help(c.command && strcmp(c.command, "help") ? c.command : c.config);
   } else if (!rc && !strcmp(c.command, "version")) {

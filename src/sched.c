@@ -25,6 +25,7 @@
  * Cells that finish meanwhile are simply finished in the checkpoint. */
 #include "tsim/sched.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #include "tsim/checkpoint.h"
 #include "tsim/engine.h"
 #include "tsim/evolve.h"
+#include "tsim/fault.h"
 #include "tsim/output.h"
 #include "tsim/stop.h"
 #include "tsim/train.h"
@@ -56,7 +58,6 @@ typedef struct sched {
   int64_t *order, norder, cursor; /* cells in the order they are handed out */
   train_cache *cache;
   char engine_json[512]; /* the moments engine's timings, for the manifest */
-  int64_t cells_started; /* by this rank, for the fault-injection hook */
   int progress;          /* PROGRESS_LIVE, _LOG or _NONE */
   /* coordinator (rank 0) */
   run_output *out;
@@ -397,7 +398,7 @@ static void maybe_finish_checkpoint(sched *s) {
    * previous generation stays the one to resume from. */
   if (!s->failing) write_checkpoint(s);
   s->ckpt_active = 0;
-  s->last_ckpt = tsim_wtime();
+  s->last_ckpt = fault_clock();
 }
 
 static void start_checkpoint(sched *s, int stop) {
@@ -422,7 +423,7 @@ static void check_triggers(sched *s) {
       printf("%stsim: stop requested (%s): checkpointing\n",
              s->progress == PROGRESS_LIVE ? "\n" : "", s->watch.reason);
     start_checkpoint(s, 1);
-  } else if (tsim_wtime() - s->last_ckpt >= s->opt->checkpoint_seconds) {
+  } else if (fault_clock() - s->last_ckpt >= s->opt->checkpoint_seconds) {
     start_checkpoint(s, 0);
   }
 }
@@ -588,28 +589,65 @@ static int coordinator_poll(sched *s, const cell_result *const *progress, int n)
 
 /* -------------------------------------------------------------- teams */
 
+/* A team leader's look at the world at an iteration boundary: rank 0
+ * coordinates; another leader answers abort and snapshot requests. Returns
+ * 1 when the team's batch must stop here. */
+static int leader_poll(sched *s, const cell_result *const *progress, int n) {
+  if (s->rank == 0) return coordinator_poll(s, progress, n);
+  int flag = 0;
+  if (par_iprobe(s->world, 0, TAG_ABORT)) {
+    par_recv(s->world, &s->buf, &s->cap, 0, TAG_ABORT, NULL, NULL);
+    flag = 1;
+  }
+  if (par_iprobe(s->world, 0, TAG_SNAPSHOT)) {
+    int64_t stop = 0;
+    par_recv(s->world, &s->buf, &s->cap, 0, TAG_SNAPSHOT, NULL, NULL);
+    memcpy(&stop, s->buf, sizeof stop);
+    size_t len;
+    void *msg = states_message(progress, n, NULL, &len);
+    par_send(s->world, msg, len, 0, TAG_STATE);
+    free(msg);
+    if (stop) flag = 1;
+  }
+  return flag;
+}
+
+/* A fault injected at this boundary (fault.h): carry it out, and after a
+ * stop, a hold or a signal keep the batch at this boundary until a stop
+ * request reaches the team, so the stop lands in the middle of the run
+ * however fast the machine. Returns the leader's flag. */
+static int injected_boundary(sched *s, const fault *f, const cell_result *const *progress,
+                             int n) {
+  if (f->action == FAULT_STOP) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/STOP", s->opt->outdir);
+    const int fd = open(path, O_WRONLY | O_CREAT, 0666);
+    if (fd >= 0) close(fd);
+  }
+  fault_fire(f); /* kill and exit do not come back */
+  const double give_up = tsim_wtime() + fault_hold_limit();
+  for (;;) {
+    if (s->rank == 0) s->watch.next_check = 0; /* look at the STOP file now */
+    const int flag = leader_poll(s, progress, n);
+    if (flag) return flag;
+    if (tsim_wtime() > give_up) {
+      fprintf(stderr, "tsim: TSIM_FAULT: rank %d held %s for %.0f s and no stop came\n", s->rank,
+              f->where, fault_hold_limit());
+      _exit(9);
+    }
+    usleep(1000);
+  }
+}
+
 static int team_interrupt(void *ctx, const cell_result *const *progress, int n) {
   sched *s = ctx;
   int64_t flag = 0;
   if (s->team_rank == 0) {
-    if (s->rank == 0) {
-      flag = coordinator_poll(s, progress, n);
-    } else {
-      if (par_iprobe(s->world, 0, TAG_ABORT)) {
-        par_recv(s->world, &s->buf, &s->cap, 0, TAG_ABORT, NULL, NULL);
-        flag = 1;
-      }
-      if (par_iprobe(s->world, 0, TAG_SNAPSHOT)) {
-        int64_t stop = 0;
-        par_recv(s->world, &s->buf, &s->cap, 0, TAG_SNAPSHOT, NULL, NULL);
-        memcpy(&stop, s->buf, sizeof stop);
-        size_t len;
-        void *msg = states_message(progress, n, NULL, &len);
-        par_send(s->world, msg, len, 0, TAG_STATE);
-        free(msg);
-        if (stop) flag = 1;
-      }
-    }
+    if (s->rank == 0) fault_clock_tick();
+    const fault *f = NULL;
+    for (int i = 0; i < n && !f; ++i)
+      f = fault_at_boundary(progress[i]->cell, progress[i]->iterations);
+    flag = f ? injected_boundary(s, f, progress, n) : leader_poll(s, progress, n);
   }
   if (s->team_size > 1) par_bcast(s->team, &flag, sizeof flag, 0);
   return (int)flag;
@@ -681,23 +719,12 @@ static int share_assignment(sched *s, const void *msg, size_t len) {
   return s->nbatch;
 }
 
-/* Test hook (fault injection for the test suite): TSIM_FAULT="RANK:N"
- * makes world rank RANK fail when it starts its N-th batch (one cell, or
- * the cells handed together), as an unreadable file on one rank would;
- * TSIM_FAULT="RANK:N:exit" makes it exit instead.
- * Counting a rank's own cells keeps the hook independent of the schedule. */
+/* A fault of TSIM_FAULT due as this rank starts a batch (fault.h). */
 static int injected_fault(sched *s, int64_t cell, tsim_error *err) {
-  const char *f = getenv("TSIM_FAULT");
-  long rank = -1;
-  long long nth = -1;
-  char kind[16] = "";
-  if (!f || sscanf(f, "%ld:%lld:%15s", &rank, &nth, kind) < 2) return TSIM_OK;
-  if (rank != s->rank || ++s->cells_started != nth) return TSIM_OK;
-  if (!strcmp(kind, "exit")) {
-    fprintf(stderr, "tsim: TSIM_FAULT: rank %d exits during cell %lld\n", s->rank,
-            (long long)cell);
-    _exit(9);
-  }
+  const fault *f = fault_at_batch();
+  if (!f) return TSIM_OK;
+  fault_fire(f);
+  if (f->action != FAULT_FAIL) return TSIM_OK;
   return tsim_fail(err, TSIM_EFAIL, "TSIM_FAULT: injected failure in cell %lld",
                    (long long)cell);
 }
@@ -755,6 +782,7 @@ static int coordinator_loop(sched *s) {
         if (par_iprobe(s->world, -1, -1)) {
           serve(s);
         } else {
+          fault_clock_tick();
           check_triggers(s);
           usleep(1000);
         }
@@ -835,8 +863,8 @@ static void write_manifest(sched *s, int rc, double wall) {
            (long long)s->cfg->ncells, s->opt->cells ? s->opt->cells : "all",
            (long long)s->done, (long long)s->by_status[CELL_CONVERGED],
            (long long)s->by_status[CELL_MAX_ITERATIONS],
-           (long long)s->by_status[CELL_DIVERGED], rc ? "failed" : "complete",
-           wall);
+           (long long)s->by_status[CELL_DIVERGED],
+           rc ? "failed" : s->done < s->norder ? "stopped" : "complete", wall);
   if (s->engine_json[0])
     snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ",\n%s", s->engine_json);
   tsim_error err = {0};
@@ -1010,7 +1038,8 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.opt = opt;
   s.world = par_world();
   s.rank = par_rank(s.world);
-  s.t0 = s.last_progress = s.last_ckpt = tsim_wtime();
+  s.t0 = s.last_progress = tsim_wtime();
+  s.last_ckpt = fault_clock();
   s.progress = opt->quiet ? PROGRESS_NONE : opt->progress;
   if (s.progress == PROGRESS_AUTO)
     s.progress = isatty(STDOUT_FILENO) ? PROGRESS_LIVE : PROGRESS_LOG;
@@ -1044,6 +1073,9 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.finished = tsim_xcalloc((size_t)cfg->ncells + 1, 1);
   s.resume_from = tsim_xcalloc((size_t)cfg->ncells + 1, sizeof(cell_result *));
   s.cache = train_cache_create();
+  int64_t pid0 = (int64_t)getpid(); /* for TSIM_FAULT's to=rank0 */
+  par_bcast(s.world, &pid0, sizeof pid0, 0);
+  fault_set_rank0_pid((long)pid0);
   char stop_file[4200];
   snprintf(stop_file, sizeof stop_file, "%s/STOP", opt->outdir);
 

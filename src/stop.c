@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tsim/common.h"
+#include "tsim/fault.h"
 
 static volatile sig_atomic_t stop_signal = 0;
 
@@ -50,7 +51,7 @@ void stop_watch_init(stop_watch *w, const char *stop_file, double time_limit,
                      double margin) {
   memset(w, 0, sizeof *w);
   w->stop_file = stop_file;
-  const double now = tsim_wtime();
+  const double now = fault_clock();
   if (time_limit > 0) w->deadline = now + time_limit;
   const double left = slurm_seconds_left();
   if (left > 0) {
@@ -65,7 +66,7 @@ int stop_check(stop_watch *w) {
     snprintf(w->reason, sizeof w->reason, "signal %d", (int)stop_signal);
     return w->requested = 1;
   }
-  const double now = tsim_wtime();
+  const double now = fault_clock();
   if (w->deadline > 0 && now >= w->deadline) {
     snprintf(w->reason, sizeof w->reason, "time limit");
     return w->requested = 1;

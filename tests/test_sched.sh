@@ -68,30 +68,39 @@ check "a missing slice is refused, naming the first missing cell" \
 "$TSIM" run "$TMP/grid.yaml" -q --cells 7/3 -o "$TMP/bad" >/dev/null 2>"$TMP/bad.err"; rc=$?
 check "--cells 7/3 is refused" bash -c "[ $rc -eq 2 ] && grep -q 'need i/N with 0 <= i < N' '$TMP/bad.err'"
 
-# a rank that fails in the middle: world rank 2 (team 2 of 3) fails when it
-# starts its second cell (TSIM_FAULT counts batches: run.batch=1 hands out
-# one cell at a time). 48 cells (8 init seeds): cells are handed out on
-# request, and with the 12 of the grid the other two teams sometimes
-# finished them all on 2 oversubscribed cores before rank 2 asked again
-TSIM_FAULT=2:2 run_np 3 run "$TMP/grid.yaml" -q --set run.batch=1 \
+# a rank that fails (TSIM_FAULT, src/fault.h): world rank 2 fails as it
+# starts its first batch, as an unreadable file on that rank would. In a
+# team of 3 (every rank in team 0) that is the run's first batch; as the
+# leader of team 2 of 3, rank 2 asks for a batch at its start, long before
+# the 48 cells are gone.
+TSIM_FAULT=rank=2,batch=1,do=fail run_np 3 run "$TMP/grid.yaml" -q --team-size 3 --set run.batch=1 \
+  -o "$TMP/fault0" >/dev/null 2>"$TMP/fault0.err"; rc=$?
+check "injected failure in team 0: exit 1 with one line naming the rank" \
+  bash -c "[ $rc -eq 1 ] && grep -qE '^rank 2: TSIM_FAULT: injected failure in cell [0-9]+$' '$TMP/fault0.err' && [ \$(wc -l < '$TMP/fault0.err') -eq 1 ]"
+TSIM_FAULT=rank=2,batch=1,do=fail run_np 3 run "$TMP/grid.yaml" -q --set run.batch=1 \
   --set 'init.seed=[0, 1, 2, 3, 4, 5, 6, 7]' -o "$TMP/fault" >"$TMP/fault.out" 2>"$TMP/fault.err"; rc=$?
-check "injected failure: exit 1 with one line naming the rank" \
+check "injected failure in team 2: exit 1 with one line naming the rank" \
   bash -c "[ $rc -eq 1 ] && grep -qE '^rank 2: TSIM_FAULT: injected failure in cell [0-9]+$' '$TMP/fault.err' && [ \$(wc -l < '$TMP/fault.err') -eq 1 ]"
-export TSIM_FAULT=2:2
+export TSIM_FAULT=rank=2,batch=1,do=fail
 run_np 4 run "$TMP/grid.yaml" -q --team-size 2 --set run.batch=1 -o "$TMP/fault2" >/dev/null 2>"$TMP/fault2.err"; rc=$?
 unset TSIM_FAULT
 check "injected failure inside a team of 2: exit 1, message names world rank 2" \
   bash -c "[ $rc -eq 1 ] && grep -q '^rank 2: TSIM_FAULT' '$TMP/fault2.err'"
 check "the failed run's manifest says failed" grep -q '"status": "failed"' "$TMP/fault/manifest.json"
-done_rows=$(tail -n +2 "$TMP/fault/cells.csv" | wc -l)
-pending=$(ls "$TMP/fault/pending" 2>/dev/null | grep -c cells || true)
-check "finished cells are kept (tables: $done_rows, pending: $pending)" test $((done_rows + pending)) -ge 1
 
-# a rank that dies: mpirun reports it, nothing hangs, finished cells stay
+# a rank that dies: mpirun reports it, nothing hangs, finished cells stay.
+# Rank 0 exits as it starts its third batch: it wrote its first two cells
+# (tables or pending/) before it took the next.
 SECONDS=0
-TSIM_FAULT=1:3:exit TSIM_TEST_TIMEOUT=120 run_np 2 run "$TMP/grid.yaml" -q --set run.batch=1 -o "$TMP/dead" >/dev/null 2>"$TMP/dead.err"; rc=$?
-check "a dying rank ends the job (exit $rc, ${SECONDS} s, no hang)" bash -c "[ $rc -ne 0 ] && [ $rc -ne 124 ]"
-check "the dying rank said so" grep -qE 'rank 1 exits during cell [0-9]+' "$TMP/dead.err"
+TSIM_FAULT=rank=0,batch=3,do=exit TSIM_TEST_TIMEOUT=120 run_np 2 run "$TMP/grid.yaml" -q --set run.batch=1 -o "$TMP/dead" >/dev/null 2>"$TMP/dead.err"; rc=$?
+check "a dying rank 0 ends the job (exit $rc, ${SECONDS} s, no hang)" bash -c "[ $rc -ne 0 ] && [ $rc -ne 124 ]"
+check "the dying rank said so" grep -qE 'rank 0 exits at batch 3' "$TMP/dead.err"
 rows=$(( $(tail -n +2 "$TMP/dead/cells.csv" | wc -l) + $(ls "$TMP/dead/pending" 2>/dev/null | grep -c cells || true) ))
-check "cells finished before the death are on disk ($rows)" test "$rows" -ge 1
+check "the cells rank 0 finished before its death are on disk ($rows)" test "$rows" -ge 2
+SECONDS=0
+TSIM_FAULT=rank=1,batch=1,do=exit TSIM_TEST_TIMEOUT=120 run_np 2 run "$TMP/grid.yaml" -q --team-size 2 -o "$TMP/dead1" >/dev/null 2>"$TMP/dead1.err"; rc=$?
+check "a dying rank 1 ends the job (exit $rc, ${SECONDS} s, no hang)" bash -c "[ $rc -ne 0 ] && [ $rc -ne 124 ]"
+check "rank 1 said so" grep -qE 'rank 1 exits at batch 1' "$TMP/dead1.err"
+check "a malformed TSIM_FAULT is exit 2 naming it" \
+  bash -c "TSIM_FAULT=cell=1,do=boom '$TSIM' run '$TMP/grid.yaml' -q -o '$TMP/badfault' 2>&1 >/dev/null | grep -q \"^TSIM_FAULT: 'cell=1,do=boom': do is\"; [ \${PIPESTATUS[0]} -eq 2 ] && [ ! -e '$TMP/badfault' ]"
 finish

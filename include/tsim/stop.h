@@ -13,7 +13,7 @@ void stop_install_handlers(void);
 
 typedef struct stop_watch {
   const char *stop_file; /* OUTDIR/STOP */
-  double deadline;       /* tsim_wtime() at which to stop; 0: none */
+  double deadline;       /* fault_clock() at which to stop; 0: none */
   double next_check;     /* the STOP file is looked at twice a second */
   int requested;
   char reason[128];
