@@ -217,12 +217,12 @@ int ckpt_commit(const char *outdir, ckpt_data *d, tsim_error *err) {
     rc = write_synced(path, sums, (size_t)n, NULL, err);
   }
   free(b.p);
-  if (!rc) rc = fault_at_checkpoint(FAULT_CKPT_WRITTEN, err);
+  if (!rc) rc = fault_at_checkpoint(outdir, FAULT_CKPT_WRITTEN, err);
   if (!rc) rc = fsync_dir(tmp, err);
-  if (!rc) rc = fault_at_checkpoint(FAULT_CKPT_SYNCED, err);
+  if (!rc) rc = fault_at_checkpoint(outdir, FAULT_CKPT_SYNCED, err);
   if (!rc && rename(tmp, final))
     rc = tsim_fail(err, TSIM_EFAIL, "%s: rename failed: %s", final, strerror(errno));
-  if (!rc) rc = fault_at_checkpoint(FAULT_CKPT_RENAMED, err);
+  if (!rc) rc = fault_at_checkpoint(outdir, FAULT_CKPT_RENAMED, err);
   if (!rc) rc = fsync_dir(root, err);
   if (rc) {
     remove_tree(tmp);
@@ -235,7 +235,7 @@ int ckpt_commit(const char *outdir, ckpt_data *d, tsim_error *err) {
     remove_tree(path);
   }
   free(gens);
-  return fault_at_checkpoint(FAULT_CKPT_COMMITTED, err);
+  return fault_at_checkpoint(outdir, FAULT_CKPT_COMMITTED, err);
 }
 
 /* ---------------------------------------------------------------- read */

@@ -108,8 +108,10 @@ static int parse_spec(char *text, spec *s, tsim_error *err) {
   if ((int)s->f.action == -1) return bad(err, shown, "no action (do=)");
   if (has_iter && s->trigger != AT_CELL) return bad(err, shown, "iter goes with cell=");
   if (has_step && s->trigger != AT_CHECKPOINT) return bad(err, shown, "step goes with checkpoint=");
-  if (s->trigger != AT_CELL && (s->f.action == FAULT_STOP || s->f.action == FAULT_HOLD))
-    return bad(err, shown, "stop and hold go with cell=");
+  if (s->trigger == AT_BATCH && (s->f.action == FAULT_STOP || s->f.action == FAULT_HOLD))
+    return bad(err, shown, "stop and hold go with cell= or checkpoint=");
+  if (s->trigger == AT_CHECKPOINT && s->f.action == FAULT_HOLD)
+    return bad(err, shown, "hold goes with cell=");
   if (s->trigger == AT_CELL && s->f.action == FAULT_FAIL)
     return bad(err, shown, "fail goes with batch= or checkpoint=");
   if (s->trigger == AT_CELL)
@@ -189,7 +191,7 @@ const fault *fault_at_batch(void) {
 
 void fault_checkpoint_begin(void) { ++checkpoints; }
 
-int fault_at_checkpoint(fault_ckpt_step step, tsim_error *err) {
+int fault_at_checkpoint(const char *outdir, fault_ckpt_step step, tsim_error *err) {
   for (int i = 0; i < nspecs; ++i) {
     spec *s = &specs[i];
     if (!mine(s) || s->trigger != AT_CHECKPOINT || s->count != checkpoints || s->step != step)
@@ -199,16 +201,25 @@ int fault_at_checkpoint(fault_ckpt_step step, tsim_error *err) {
       fault_fire(&s->f); /* the file only */
       return tsim_fail(err, TSIM_EFAIL, "TSIM_FAULT: injected failure at %s", s->f.where);
     }
+    if (s->f.action == FAULT_STOP) fault_touch_stop(outdir);
     fault_fire(&s->f);
   }
   return TSIM_OK;
 }
 
+static void touch(const char *path) {
+  const int fd = open(path, O_WRONLY | O_CREAT, 0666);
+  if (fd >= 0) close(fd);
+}
+
+void fault_touch_stop(const char *outdir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/STOP", outdir);
+  touch(path);
+}
+
 void fault_fire(const fault *f) {
-  if (f->file[0]) {
-    const int fd = open(f->file, O_WRONLY | O_CREAT, 0666);
-    if (fd >= 0) close(fd);
-  }
+  if (f->file[0]) touch(f->file);
   if (f->action == FAULT_EXIT) {
     fprintf(stderr, "tsim: TSIM_FAULT: rank %d exits at %s\n", my_rank, f->where);
     _exit(9);

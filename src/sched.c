@@ -25,7 +25,6 @@
  * Cells that finish meanwhile are simply finished in the checkpoint. */
 #include "tsim/sched.h"
 
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +382,7 @@ static void write_checkpoint(sched *s) {
   if (!rc) rc = ckpt_commit(s->opt->outdir, &d, &err);
   if (rc) record_failure(s, rc, &err);
   else s->ckpt_written += 1;
+  s->watch.next_check = 0; /* a STOP file is looked for at once after a checkpoint */
   free(d.states);
   free(d.config_yaml);
   if (s->stopping) return; /* the interrupted cells' states go in the final one too */
@@ -618,12 +618,7 @@ static int leader_poll(sched *s, const cell_result *const *progress, int n) {
  * however fast the machine. Returns the leader's flag. */
 static int injected_boundary(sched *s, const fault *f, const cell_result *const *progress,
                              int n) {
-  if (f->action == FAULT_STOP) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/STOP", s->opt->outdir);
-    const int fd = open(path, O_WRONLY | O_CREAT, 0666);
-    if (fd >= 0) close(fd);
-  }
+  if (f->action == FAULT_STOP) fault_touch_stop(s->opt->outdir);
   fault_fire(f); /* kill and exit do not come back */
   const double give_up = tsim_wtime() + fault_hold_limit();
   for (;;) {

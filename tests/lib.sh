@@ -36,7 +36,8 @@ finish() { echo "$SUITE: $PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; }
 run_np() {
   local np=$1; shift
   local fwd=() v
-  for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS OMPI_MCA_mca_base_component_disable_dlclose TSIM_FAULT; do
+  for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS OMPI_MCA_mca_base_component_disable_dlclose TSIM_FAULT \
+           TSIM_FAKE_CLOCK TSIM_FAULT_HOLD; do
     [ -n "${!v:-}" ] && fwd+=(-x "$v")
   done
   # -q: mpirun's own banner about a non-zero exit would bury tsim's one line
@@ -49,10 +50,11 @@ run_np() {
 strip_wall() { if [ "$(basename "$1")" = cells.csv ]; then sed 's/,[^,]*$//' "$1"; else cat "$1"; fi; }
 same_csv() { cmp -s <(strip_wall "$1") <(strip_wall "$2"); }
 
-# Stops (signals, STOP files, time limits) must land while a run is still
-# going on whatever machine runs the tests, so their delays are fractions of
-# a finished reference run's own wall time (its manifest), never fixed seconds.
-run_wall() { sed -n 's/.*"wall_s": \([0-9.]*\).*/\1/p' "$1/manifest.json" 2>/dev/null; }
-wall_frac() { # wall_frac DIR F: F times the wall time of the finished run in DIR
-  awk -v w="$(run_wall "$1")" -v f="$2" 'BEGIN { if (w == "") w = 1; printf "%.3f", w * f }'
+# Stops (signals, STOP files, time limits) land at chosen points, never
+# after a delay: TSIM_FAULT and TSIM_FAKE_CLOCK (src/fault.h). wait_for FILE
+# waits for a file that a run creates when it reaches such a point (a hang
+# guard of 300 s, not a delay).
+wait_for() {
+  local n=0; while [ ! -e "$1" ] && [ $n -lt 3000 ]; do sleep 0.1; n=$((n + 1)); done; test -e "$1"
 }
+run_wall() { sed -n 's/.*"wall_s": \([0-9.]*\).*/\1/p' "$1/manifest.json" 2>/dev/null; }

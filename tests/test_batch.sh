@@ -43,9 +43,9 @@ train: {eta: [0.02, 3.0, 0.05], iterations: 5000, log_every: 50}
 run:   {batch: 4}
 YAML
 run_np 2 run "$TMP/long.yaml" -q --set run.batch=1 -o "$TMP/ref" --force >/dev/null 2>&1
-run_np 2 run "$TMP/long.yaml" -q -o "$TMP/stop" >/dev/null 2>&1 &
-n=0; while [ ! -e "$TMP/stop/metrics.csv" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
-sleep "$(wall_frac "$TMP/ref" 0.1)"; touch "$TMP/stop/STOP"; wait $!; rc=$?
+# (the team running cell 6, 5000 iterations, touches STOP at t = 1000 and
+# holds its batch there until the stop reaches it)
+TSIM_FAULT=cell=6,iter=1000,do=stop run_np 2 run "$TMP/long.yaml" -q -o "$TMP/stop" >/dev/null 2>&1; rc=$?
 check "a batched run stops with a checkpoint (exit 3)" test "$rc" -eq 3
 rm -f "$TMP/stop/STOP"
 run_np 3 run "$TMP/long.yaml" --progress log -o "$TMP/stop" --resume --set run.batch=3 \

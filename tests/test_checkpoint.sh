@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# test_checkpoint.sh - checkpoints and exact resume (DESIGN.md section 6):
-# stop requests (STOP file, SIGTERM, time limit) exit 3 and resume to the
-# bits of an uninterrupted run on another rank count; kill -9 at random
-# moments, resumed at other rank counts, gives identical tables; damaged
+# test_checkpoint.sh - checkpoints and exact resume: stop requests (STOP
+# file, SIGTERM, SIGUSR1, time limit) exit 3 and resume to the bits of an
+# uninterrupted run on another rank count; kill -9 at chosen points (in a
+# cell, at each step of a checkpoint's commit), resumed at other rank
+# counts, gives identical tables; damaged
 # checkpoints fall back to the previous generation; a changed config is
 # refused; a failing checkpoint write leaves the previous one intact.
 SUITE=checkpoint
@@ -15,64 +16,83 @@ data:  {n: 12000, n_test: 300, seed: 2, chunk: 256, engine: sharded}
 init:  {scale: 0.3, seed: [0, 1]}
 train: {eta: [0.02, 3.0, 0.05], iterations: 20000, log_every: 200}
 YAML
-# (engine: sharded keeps the run long enough to be stopped on the way;
-# tests/test_moments.sh stops and resumes the moments engine)
+# Stops land at chosen points (TSIM_FAULT, src/fault.h), never after a
+# delay: cells 6, 8, 9 and 11 (K = 4, eta 0.02 and 0.05) run all 20000
+# iterations, so a stop at one of them falls in the middle of the run.
+# TSIM_FAKE_CLOCK makes the periodic checkpoints and time limits count
+# rank 0's iteration boundaries instead of seconds.
 run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref" >/dev/null 2>&1
 check "uninterrupted reference run" test -s "$TMP/ref/metrics.csv"
-frac() { wall_frac "$TMP/ref" "$1"; }
-echo "  (reference run: wall $(run_wall "$TMP/ref") s; stops land at fractions of it)"
 same_run() { # same_run DIR: all three tables equal the reference's
   local f
   for f in cells.csv metrics.csv neurons.csv; do same_csv "$TMP/ref/$f" "$1/$f" || return 1; done
 }
-wait_for() { # wait_for FILE [seconds]
-  local n=0; while [ ! -e "$1" ] && [ $n -lt $(( ${2:-20} * 10 )) ]; do sleep 0.1; n=$((n + 1)); done
-}
+export TSIM_FAKE_CLOCK=0.001 # run.checkpoint_seconds 1 = every 1000 boundaries
 
-# STOP file: exit 3, then resume on another rank count
-(run_np 3 run "$TMP/long.yaml" -o "$TMP/stop" --progress log --checkpoint-seconds 0.2 >"$TMP/stop.log" 2>&1; echo $? > "$TMP/stop.rc") &
-wait_for "$TMP/stop/metrics.csv"; sleep "$(frac 0.2)"; touch "$TMP/stop/STOP"; wait
-check "STOP file: exit status 3" test "$(cat "$TMP/stop.rc")" = 3
+# STOP file right after the second periodic checkpoint: exit 3 with three
+# generations written (two kept), then resume on another rank count
+TSIM_FAULT=checkpoint=2,do=stop run_np 3 run "$TMP/long.yaml" -o "$TMP/stop" --progress log \
+  --checkpoint-seconds 1 >"$TMP/stop.log" 2>&1
+check "STOP file: exit status 3" test $? = 3
 check "STOP file: the log says why" grep -q 'stop requested (STOP file)' "$TMP/stop.log"
+check "STOP file: the manifest says stopped" grep -q '"status": "stopped"' "$TMP/stop/manifest.json"
 rm -f "$TMP/stop/STOP"
 run_np 2 resume "$TMP/stop" -q >/dev/null 2>"$TMP/stop2.err"
 check "resume on 2 ranks: exit 0" test $? -eq 0
 check "STOP + resume: tables byte-identical to the uninterrupted run" same_run "$TMP/stop"
 check "no pending/ left" test ! -e "$TMP/stop/pending"
+# the STOP file touched by the team running cell 8 at t = 3000 (that team
+# holds the cell there until the stop reaches it)
+TSIM_FAULT=cell=8,iter=3000,do=stop run_np 3 run "$TMP/long.yaml" -o "$TMP/stop8" -q >/dev/null 2>&1
+check "STOP file at cell 8, t = 3000: exit status 3" test $? = 3
+rm -f "$TMP/stop8/STOP"
+run_np 1 resume "$TMP/stop8" -q >/dev/null 2>&1
+check "... resumed on 1 rank: identical tables" same_run "$TMP/stop8"
 
-# SIGTERM to the ranks (as srun and Slurm deliver it), resume on 1 rank
-(run_np 2 run "$TMP/long.yaml" -o "$TMP/term" -q >/dev/null 2>&1; echo $? > "$TMP/term.rc") &
-wait_for "$TMP/term/metrics.csv"; sleep "$(frac 0.2)"
-pkill -TERM -f "^$TSIM run $TMP/long.yaml -o $TMP/term" ; wait
+# SIGTERM to every rank (as srun and Slurm deliver it), while the team of
+# cell 6 holds it at t = 2000; resume on 1 rank
+(TSIM_FAULT="cell=6,iter=2000,do=hold,file=$TMP/term.held" run_np 2 run "$TMP/long.yaml" \
+   -o "$TMP/term" -q >/dev/null 2>&1; echo $? > "$TMP/term.rc") &
+wait_for "$TMP/term.held"; pkill -TERM -f "^$TSIM run $TMP/long.yaml -o $TMP/term" ; wait
 check "SIGTERM: exit status 3" test "$(cat "$TMP/term.rc")" = 3
 run_np 1 run "$TMP/long.yaml" -o "$TMP/term" --resume -q >/dev/null 2>&1
 check "SIGTERM + resume on 1 rank: identical tables" same_run "$TMP/term"
 # SIGUSR1 to mpirun, which forwards it to the ranks (the job scripts' signal)
-(run_np 3 run "$TMP/long.yaml" -o "$TMP/usr1" -q >/dev/null 2>&1; echo $? > "$TMP/usr1.rc") &
-wait_for "$TMP/usr1/metrics.csv"; sleep "$(frac 0.2)"
-pkill -USR1 -f "^mpirun -q --oversubscribe -np 3 .*-o $TMP/usr1" ; wait
-check "SIGUSR1 through mpirun: exit status 3" test "$(cat "$TMP/usr1.rc")" = 3
+TSIM_FAULT=cell=9,iter=5000,do=USR1,to=parent run_np 3 run "$TMP/long.yaml" -o "$TMP/usr1" -q >/dev/null 2>&1
+check "SIGUSR1 through mpirun: exit status 3" test $? = 3
 run_np 2 resume "$TMP/usr1" -q >/dev/null 2>&1
 check "SIGUSR1 + resume on 2 ranks: identical tables" same_run "$TMP/usr1"
+# SIGTERM to mpirun: Open MPI's mpirun exits 1 whatever its ranks return,
+# so the record of the stop is tsim's manifest (jobs/ read it)
+TSIM_FAULT=cell=11,iter=1000,do=TERM,to=parent run_np 2 run "$TMP/long.yaml" -o "$TMP/mterm" -q >/dev/null 2>&1
+check "SIGTERM to mpirun: the manifest says stopped" grep -q '"status": "stopped"' "$TMP/mterm/manifest.json"
+run_np 2 resume "$TMP/mterm" -q >/dev/null 2>&1
+check "... and the resume gives identical tables" same_run "$TMP/mterm"
 
-# --time-limit: stops by itself with 3, resumes with a team of 2
-run_np 2 run "$TMP/long.yaml" -o "$TMP/tl" -q --time-limit "$(frac 0.3)" >/dev/null 2>&1; rc=$?
-check "--time-limit $(frac 0.3) s: exit status 3 (got $rc)" test $rc -eq 3
+# --time-limit 5 (5000 boundaries of the fake clock): stops by itself with
+# 3, resumes with a team of 2
+run_np 2 run "$TMP/long.yaml" -o "$TMP/tl" -q --time-limit 5 >/dev/null 2>&1; rc=$?
+check "--time-limit: exit status 3 (got $rc)" test $rc -eq 3
 run_np 2 run "$TMP/long.yaml" -o "$TMP/tl" -q --resume --team-size 2 >/dev/null 2>&1
 check "time limit + resume with a team of 2: identical tables" same_run "$TMP/tl"
 
-# kill -9 of mpirun at random moments, resumed each time on another count
+# kill -9 at chosen points (mpirun with SIGKILL, then its ranks; or rank 0
+# alone, which takes the job down), among them every step of a checkpoint's
+# commit, each resumed on another rank count
+kills=("cell=6,iter=1500,do=kill,to=parent" "checkpoint=2,step=written,do=kill"
+       "checkpoint=1,step=synced,do=kill,to=parent" "checkpoint=2,step=renamed,do=kill"
+       "checkpoint=3,step=committed,do=kill,to=parent")
 nps=(3 1 2 4 2)
-for i in 0 1 2; do
-  delay=$(awk -v s=$RANDOM -v w="$(run_wall "$TMP/ref")" 'BEGIN { srand(s); printf "%.2f", w * (0.3 + rand() * 1.2) }')
-  (run_np ${nps[$i]} run "$TMP/long.yaml" -o "$TMP/k9" --resume -q --checkpoint-seconds 0.1 >/dev/null 2>&1) &
-  pid=$!; sleep "$delay"
-  pkill -KILL -f "^mpirun -q --oversubscribe -np ${nps[$i]} .*-o $TMP/k9" ; pkill -KILL -f "^$TSIM run $TMP/long.yaml -o $TMP/k9"
-  wait $pid 2>/dev/null
-  echo "  (kill -9 after $delay s on ${nps[$i]} ranks)"
+for i in 0 1 2 3 4; do
+  TSIM_FAULT=${kills[$i]} run_np ${nps[$i]} run "$TMP/long.yaml" -o "$TMP/k9" --resume -q \
+    --checkpoint-seconds 0.5 >/dev/null 2>&1
+  rc=$?
+  pkill -KILL -f "^$TSIM run $TMP/long.yaml -o $TMP/k9" # ranks left by a killed mpirun
+  check "kill -9 at ${kills[$i]} on ${nps[$i]} ranks: the run died (exit $rc)" test $rc -ne 0 -a $rc -ne 3
 done
+unset TSIM_FAKE_CLOCK
 run_np 4 run "$TMP/long.yaml" -o "$TMP/k9" --resume -q >/dev/null 2>&1
-check "three kill -9 at random moments, resumed on 1-4 ranks: identical tables" same_run "$TMP/k9"
+check "five kill -9 at chosen points, resumed on 1-4 ranks: identical tables" same_run "$TMP/k9"
 
 # damaged checkpoints: the newest broken three ways, the previous one used
 cp -r "$TMP/stop" "$TMP/dmg"
@@ -160,8 +180,8 @@ mnt="$TMP/small"
 mkdir -p "$mnt"
 if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=8m tmpfs "$mnt" 2>/dev/null; then
   trap 'umount "$mnt" 2>/dev/null; rm -rf "$TMP"' EXIT
-  (run_np 2 run "$TMP/long.yaml" -o "$mnt/run" -q --checkpoint-seconds 0.2 >/dev/null 2>&1) &
-  wait_for "$mnt/run/metrics.csv"; sleep "$(frac 0.4)"; touch "$mnt/run/STOP"; wait
+  TSIM_FAKE_CLOCK=0.001 TSIM_FAULT=checkpoint=2,do=stop run_np 2 run "$TMP/long.yaml" \
+    -o "$mnt/run" -q --checkpoint-seconds 1 >/dev/null 2>&1
   rm -f "$mnt/run/STOP"
   prev=$(ls "$mnt/run/checkpoint" | tail -1)
   sum_prev=$(cat "$mnt/run/checkpoint/$prev"/* | md5sum)
@@ -204,7 +224,10 @@ output: {neurons: false}
 YAML
 run_np 1 run "$TMP/fb.yaml" -q -o "$TMP/fb-ref" >/dev/null 2>&1
 check "flow underflow: the reference cell diverges at t = 1" grep -q ',diverged,1,' "$TMP/fb-ref/cells.csv"
-run_np 1 run "$TMP/fb.yaml" -q -o "$TMP/fb" --time-limit "$(wall_frac "$TMP/fb-ref" 0.6)" >/dev/null 2>&1
+# (the fake clock passes 1 s at each boundary: the limit of 1.5 s falls in
+# the first interval, so the stop comes at t = 1, where the step size has
+# underflowed; it must not be taken there)
+TSIM_FAKE_CLOCK=1 run_np 1 run "$TMP/fb.yaml" -q -o "$TMP/fb" --time-limit 1.5 >/dev/null 2>&1
 run_np 2 run "$TMP/fb.yaml" -q -o "$TMP/fb" --resume >/dev/null 2>&1
 for f in cells.csv metrics.csv teachers.csv; do
   check "flow underflow, time limit on the way + resume: $f byte-identical" \
@@ -232,8 +255,10 @@ YAML
 # (at 0.001 degrees n_matched differs from the default 10's up to the last
 # row, so a resume that lost the angle changes teachers.csv after the stop)
 run_np 1 run "$TMP/zl.yaml" -q -o "$TMP/zl-ref" >/dev/null 2>&1
-run_np 2 run "$TMP/zl.yaml" -q -o "$TMP/zl" --time-limit "$(wall_frac "$TMP/zl-ref" 0.4)" \
-  --checkpoint-seconds 0.1 >/dev/null 2>&1; rc=$?
+# (fake clock: the limit falls at rank 0's 100000th boundary, a checkpoint
+# every 20000)
+TSIM_FAKE_CLOCK=0.001 run_np 2 run "$TMP/zl.yaml" -q -o "$TMP/zl" --time-limit 100 \
+  --checkpoint-seconds 20 >/dev/null 2>&1; rc=$?
 check "log_points + match_angle run stopped by its time limit (exit 3, got $rc)" test $rc -eq 3
 run_np 1 resume "$TMP/zl" -q >"$TMP/zl.log" 2>&1; rc=$?
 check "tsim resume OUTDIR (log_points, match_angle 0.001): exit 0 ($(head -1 "$TMP/zl.log"))" test $rc -eq 0

@@ -119,7 +119,9 @@ train:   {eta: 0.01, iterations: 6000, log_every: 500}
 metrics: {hessian: {log_points: 12, events: [q9_positive, final], top: 2, bottom: 2}}
 YAML
 run_np 1 run "$TMP/long.yaml" -q -o "$TMP/ref" >/dev/null 2>&1
-run_np 1 run "$TMP/long.yaml" -q -o "$TMP/cut" --time-limit "$(wall_frac "$TMP/ref" 0.4)" --checkpoint-seconds 0.2 >/dev/null 2>&1; rc=$?
+# (fake clock: the limit at the 2400th boundary of 6000, a checkpoint every 500)
+TSIM_FAKE_CLOCK=0.001 run_np 1 run "$TMP/long.yaml" -q -o "$TMP/cut" --time-limit 2.4 \
+  --checkpoint-seconds 0.5 >/dev/null 2>&1; rc=$?
 check "time limit during a run with spectra: exit 3 (got $rc)" test $rc -eq 3
 run_np 1 resume "$TMP/cut" -q >/dev/null 2>&1
 for f in metrics.csv spectrum.csv hessian.csv; do
@@ -164,7 +166,7 @@ metrics:
 YAML
 run_np 1 run "$TMP/grow.yaml" -q -o "$TMP/g300" >/dev/null 2>&1
 run_np 1 run "$TMP/grow.yaml" -q -o "$TMP/g900" --set train.iterations=900 >/dev/null 2>&1
-run_np 1 run "$TMP/grow.yaml" -q -o "$TMP/gstop" --time-limit "$(wall_frac "$TMP/g300" 0.4)" \
+TSIM_FAKE_CLOCK=0.001 run_np 1 run "$TMP/grow.yaml" -q -o "$TMP/gstop" --time-limit 0.4 \
   >/dev/null 2>&1; rc=$?
 check "stopped on the way by --time-limit (exit 3)" test "$rc" -eq 3
 run_np 2 run "$TMP/grow.yaml" --progress log -o "$TMP/gstop" --resume --set train.iterations=900 \

@@ -94,10 +94,14 @@ data:  {n: 2000, n_test: 200, chunk: 256, engine: sharded}
 init:  {seed: [0, 1]}
 train: {eta: 0.02, iterations: 2000, log_every: 100}
 YAML
-# about 40 s on 2 ranks here: longer than the first 30 s of a 1-minute job
-# (test d), by when it has been stopped: tsim stops itself at half the time
-# left when under 2 minutes remain (from squeue), and Slurm's USR1 @45 comes
-# 15-45 s after the start (slurmctld checks time limits every 30 s)
+# about 25 s on 2 ranks here; every cell runs all 20000 iterations. The
+# jobs' first start is stopped at a chosen point, not after a delay
+# (TSIM_FAULT, TSIM_FAKE_CLOCK: src/fault.h): c holds cell 3 at t = 2000
+# until the test has requeued it; d's tsim stops itself at half the time
+# left (under 2 minutes remain, from squeue), which the fake clock (5 ms a
+# boundary: about 28 s = 5600 of rank 0's 20000 or more) puts in the middle
+# of its first batch, unless Slurm's USR1 @45 comes first. Later starts run
+# without them (tsim-first below), on the real clock.
 cat > "$TMP/long.yaml" <<'YAML'
 name: long
 model: {d: 20, K: [2, 4]}
@@ -107,6 +111,13 @@ train: {eta: 0.005, iterations: 20000, log_every: 400}
 YAML
 
 cd "$TMP/jobs" || exit 1   # the jobs' default log files land here
+cat > "$TMP/tsim-first" <<EOF
+#!/usr/bin/env bash
+# a job's first start runs with TSIM_FAULT and TSIM_FAKE_CLOCK, a restart without
+[ "\${SLURM_RESTART_COUNT:-0}" = 0 ] || unset TSIM_FAULT TSIM_FAKE_CLOCK
+exec "$TSIM" "\$@"
+EOF
+chmod +x "$TMP/tsim-first"
 
 # Everything is queued at once and the direct reference runs go on beside
 # the jobs: Slurm runs the jobs (2 CPUs each) in turns, and after a requeue
@@ -123,8 +134,10 @@ check "b: submit-array.sh printed two job ids ($(tail -n 1 "$TMP/b.submit"))" \
 # 45 s before its end (or by tsim's own deadline from squeue), requeued by
 # the script
 if [ $has_resume = 1 ]; then
-  jc=$(sbatch --parsable -n 2 "$ROOT/jobs/tsim.sbatch" "$TMP/long.yaml" "$TMP/c" --progress-seconds 5)
-  jd=$(sbatch --parsable -n 2 --time=1 --signal=B:USR1@45 "$ROOT/jobs/tsim.sbatch" \
+  jc=$(TSIM_BIN="$TMP/tsim-first" TSIM_FAULT="cell=3,iter=2000,do=hold,file=$TMP/c.held" \
+         sbatch --parsable -n 2 "$ROOT/jobs/tsim.sbatch" "$TMP/long.yaml" "$TMP/c" --progress-seconds 5)
+  jd=$(TSIM_BIN="$TMP/tsim-first" TSIM_FAKE_CLOCK=0.005 \
+         sbatch --parsable -n 2 --time=1 --signal=B:USR1@45 "$ROOT/jobs/tsim.sbatch" \
          "$TMP/long.yaml" "$TMP/d" --progress-seconds 5)
   ( t0=$SECONDS
     run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref_long" >/dev/null 2>&1
@@ -137,16 +150,8 @@ check "direct mpirun -np 2 run of the small grid" test -s "$TMP/ref_small/neuron
 
 if [ $has_resume = 1 ]; then
   requeued=0
-  t0=$SECONDS
-  while [ $((SECONDS - t0)) -lt 200 ]; do
-    if [ "$(job_states "$jc")" = RUNNING ] && [ -e "$TMP/c/metrics.csv" ]; then
-      sleep 2
-      scontrol requeue "$jc" && requeued=1
-      break
-    fi
-    sleep 0.5
-  done
-  check "c: job $jc RUNNING with metrics.csv, then scontrol requeue ($SECONDS s)" test $requeued = 1
+  wait_for "$TMP/c.held" && scontrol requeue "$jc" && requeued=1
+  check "c: job $jc held cell 3 at t = 2000, then scontrol requeue ($SECONDS s)" test $requeued = 1
 fi
 
 if [ -n "$ja" ]; then
@@ -194,7 +199,6 @@ check "d: tsim stopped with exit 3 and the script requeued the job" \
   grep -q 'tsim exit 3: stopped with a checkpoint.*scontrol requeue' "$logd"
 how=$(grep -oE 'got SIGUSR1|stop requested \(time limit\)' "$logd" | head -n 1)
 check "d: stopped by SIGUSR1 from Slurm or tsim's own deadline (${how:-neither})" test -n "$how"
-[ -z "$how" ] && echo "# d was not stopped: a grid that takes under 30 s can end before any stop (make long.yaml longer)"
 check "d: resumed from a checkpoint with SLURM_RESTART_COUNT >= 1" \
   bash -c "grep -qE 'SLURM_RESTART_COUNT=[1-9]' '$logd' && grep -q 'resuming .* from checkpoint' '$logd'"
 check "d: tables equal the direct run's" same_tables "$TMP/ref_long" "$TMP/d"

@@ -15,8 +15,8 @@
  *   do=ACTION   fail (an error, as an unreadable file would give; with
  *               batch= or checkpoint=), exit
  *               (_exit(9)), kill (SIGKILL), TERM, INT, USR1 (that signal),
- *               stop (touch OUTDIR/STOP), hold (nothing: wait for a stop
- *               from outside)
+ *               stop (touch OUTDIR/STOP; with cell= or checkpoint=), hold
+ *               (nothing: wait for a stop from outside; with cell=)
  *   to=WHO      for kill and signals: self (default), parent (mpirun, when
  *               it started the rank), rank0 (world rank 0's process; same
  *               host)
@@ -78,9 +78,13 @@ const fault *fault_at_boundary(int64_t cell, int64_t t);
 const fault *fault_at_batch(void);
 /* Within ckpt_commit on rank 0: _begin counts a checkpoint; a fault due at
  * STEP of it is carried out: do=fail returns TSIM_EFAIL with a message,
- * kill and exit do not return, signals return TSIM_OK. */
+ * kill and exit do not return, stop and signals return TSIM_OK (the
+ * scheduler looks at the STOP file right after every checkpoint). */
 void fault_checkpoint_begin(void);
-int fault_at_checkpoint(fault_ckpt_step step, tsim_error *err);
+int fault_at_checkpoint(const char *outdir, fault_ckpt_step step, tsim_error *err);
+
+/* Create OUTDIR/STOP (do=stop). */
+void fault_touch_stop(const char *outdir);
 
 /* Create F's file, then send its signal or kill; exit for FAULT_EXIT. */
 void fault_fire(const fault *f);
