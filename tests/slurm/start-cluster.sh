@@ -106,6 +106,7 @@ wait_idle "${names[@]}"
 got=$(timeout 60 srun -N "$NODES" -n "$NODES" -t 1 hostname 2>&1 | sort | tr '\n' ' ') \
   || die "srun smoke test failed: $got"
 [ "$got" = "${names[*]} " ] || die "srun -N $NODES hostname printed '$got', not '${names[*]}'"
+wait_idle "${names[@]}"   # the smoke test's step has ended everywhere
 pids=
 for n in "${names[@]}"; do pids+=" slurmd@$n=$(cat "$PREFIX/run/slurmd-$n.pid")"; done
 log "up: $(sinfo -h -o '%P %a %D %t %N %c') pids munged=$(cat "$PREFIX/run/munged.pid") slurmctld=$(cat "$PREFIX/run/slurmctld.pid")$pids"
