@@ -3,9 +3,14 @@
 # machine (tests/slurm/start-cluster.sh, as root: each node a network
 # namespace with its own hostname, address and slurmd; stopped in the EXIT
 # trap). a: --nodes=1-2 jobs run their ranks on both nodes, Open MPI over
-# TCP between the namespaces (mpirun, and srun --mpi=pmix). Every run's
-# tables must equal a direct mpirun run's byte for byte. Tests that cannot run here print "skip ... (reason)";
-# the closing line is "multinode: N passed, N failed, N skipped".
+# TCP between the namespaces (mpirun, and srun --mpi=pmix); b: one node is
+# lost mid-run (all its processes killed: slurmd, slurmstepd, orted, its
+# tsim rank), the job script requeues the job, which resumes on the node
+# left; c: a rank that crashes at every start is requeued only
+# TSIM_MAX_REQUEUES times; c1: a failure tsim records is not requeued.
+# Every run's tables must equal a direct mpirun run's byte for byte. Tests
+# that cannot run here print "skip ... (reason)"; the closing line is
+# "multinode: N passed, N failed, N skipped".
 # TSIM_SKIP_SLURM=1 skips everything.
 SUITE=multinode
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +20,10 @@ done_() {
   echo "# $SUITE took $SECONDS s"
   echo "$SUITE: $PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$FAILED" -eq 0 ]
 }
-TESTS=("a: --nodes=1-2 jobs (mpirun, srun) run on both nodes and equal a direct run")
+TESTS=("a: --nodes=1-2 jobs (mpirun, srun) run on both nodes and equal a direct run"
+       "b: a node lost mid-run: the job requeues, resumes on the other node and equals a direct run"
+       "c: a rank crashing at every start is requeued TSIM_MAX_REQUEUES times, then the job fails"
+       "c1: a failure tsim records itself is not requeued")
 skip_all() { local t; for t in "${TESTS[@]}"; do skip "$t" "$1"; done; done_; exit; }
 SECONDS=0
 
@@ -53,6 +61,7 @@ echo "# two-node Slurm up in ${SECONDS} s: $(grep -h 'up:' "$TMP/start.log" | se
 source "$PREFIX/env.sh"
 source "$PREFIX/cluster.env"
 read -r -a NODE <<<"$CLUSTER_NODES"
+read -r -a NETNS <<<"$CLUSTER_NETNS"
 export TSIM_ROOT="$ROOT" TSIM_BIN="$TSIM"
 # Each namespace sees both cores: mpirun would bind each node's rank to
 # core 0. Open MPI's TCP traffic (daemons, ranks) stays on the bridge.
@@ -85,6 +94,12 @@ same_tables() { # same_tables REFDIR DIR
 }
 show_log() { echo "# --- $1"; sed 's/^/#   /' "$1" 2>/dev/null | tail -n "${2:-30}"; }
 hosts_of() { sed -n 's/^  "hosts": "\(.*\)",$/\1/p' "$1/manifest.json" 2>/dev/null; }
+rows() { echo $(($(wc -l < "$1/cells.csv" 2>/dev/null || echo 1) - 1)); }
+has() { # has FILE PATTERN...: every pattern (grep -E) occurs in FILE
+  local f=$1 p; shift
+  for p in "$@"; do grep -qE -- "$p" "$f" || return 1; done
+}
+starts() { grep -c 'start: SLURM_RESTART_COUNT' "$1"; }
 
 # --- configs
 cat > "$TMP/small.yaml" <<'YAML'
@@ -94,6 +109,17 @@ data:  {n: 2000, n_test: 200, chunk: 256, engine: sharded}
 init:  {seed: [0, 1]}
 train: {eta: 0.02, iterations: 2000, log_every: 100}
 YAML
+# 4 cells of several seconds each on a rank; the first checkpoint comes
+# after 1 s (--checkpoint-seconds 1): the node is lost when it is there and
+# no cell has finished
+cat > "$TMP/mid.yaml" <<'YAML'
+name: mid
+model: {d: 20, K: [2, 4]}
+data:  {n: 24000, n_test: 500, chunk: 1024, engine: sharded}
+init:  {seed: [0, 1]}
+train: {eta: 0.005, iterations: 20000, log_every: 400}
+YAML
+MID_CELLS=4
 
 cd "$TMP/jobs" || exit 1   # the jobs' log files land here
 
@@ -102,12 +128,59 @@ ja=$("${jobenv[@]}" sbatch --parsable --nodes=1-2 -n 2 "$ROOT/jobs/tsim.sbatch" 
        "$TMP/small.yaml" "$TMP/a_mpirun")
 ja2=$("${jobenv[@]}" TSIM_LAUNCHER=srun sbatch --parsable --nodes=1-2 -n 2 "$ROOT/jobs/tsim.sbatch" \
        "$TMP/small.yaml" "$TMP/a_srun")
-check "a: sbatch --nodes=1-2 -n 2 jobs/tsim.sbatch accepted (jobs ${ja:-none} ${ja2:-none})" \
-  test -n "$ja" -a -n "$ja2"
+# b. the node-loss job
+jb=$("${jobenv[@]}" sbatch --parsable --nodes=1-2 -n 2 "$ROOT/jobs/tsim.sbatch" \
+       "$TMP/mid.yaml" "$TMP/b" --checkpoint-seconds 1)
+check "a, b: sbatch --nodes=1-2 -n 2 jobs/tsim.sbatch accepted (jobs ${ja:-none} ${ja2:-none} ${jb:-none})" \
+  test -n "$ja" -a -n "$ja2" -a -n "$jb"
+
+# c. runs stopped by their STOP file at once (a checkpoint, no cell done),
+# then resumed by jobs whose rank exits at its first cell at every start
+# (c), or fails there with tsim's own record (c1: exit 1, manifest "failed")
+for d in c c1; do
+  mkdir -p "$TMP/$d" && touch "$TMP/$d/STOP"
+  run_np 1 run "$TMP/small.yaml" -q -o "$TMP/$d" >/dev/null 2>&1
+  rc=$?
+  rm -f "$TMP/$d/STOP"
+  check "$d: a direct run stopped by OUTDIR/STOP at once leaves a checkpoint (exit $rc)" \
+    bash -c "[ $rc -eq 3 ] && ls -d '$TMP'/$d/checkpoint/gen-* >/dev/null"
+done
+
+# b: wait for the first checkpoint of the job's first start (the run writes
+# it after 1 s), then lose the node that does not run the batch script
+lost= kept= killed= rows_at_kill=
+t0=$SECONDS
+while [ $((SECONDS - t0)) -lt 120 ]; do
+  if ls -d "$TMP"/b/checkpoint/gen-* >/dev/null 2>&1; then
+    kept=$(scontrol show job "$jb" | sed -n 's/.*BatchHost=\([^ ]*\).*/\1/p')
+    for i in "${!NODE[@]}"; do [ "${NODE[$i]}" != "$kept" ] && { lost=${NODE[$i]}; ns=${NETNS[$i]}; }; done
+    rows_at_kill=$(rows "$TMP/b")
+    pids=$(ip netns pids "$ns" | paste -sd ' ')
+    killed=$(ps -o comm= -p "${pids// /,}" 2>/dev/null | sort | paste -sd ' ')
+    # shellcheck disable=SC2086
+    [ -n "$pids" ] && kill -KILL $pids
+    break
+  fi
+  st=$(job_states "$jb")
+  [ -n "$st" ] && grep -qE "$TERMINAL" <<<"$st" && break
+  sleep 0.2
+done
+echo "# b: killed every process of $lost after $((SECONDS - t0)) s: $killed"
+check "b: first checkpoint written, then node $lost lost: its slurmd and its tsim rank killed" \
+  bash -c "[ -n '$lost' ] && grep -qw slurmd <<<'$killed' && grep -qw tsim <<<'$killed'"
+check "b: no cell had finished when the node was lost ($rows_at_kill of $MID_CELLS rows)" \
+  test "${rows_at_kill:-$MID_CELLS}" -lt "$MID_CELLS"
+# c, on the node left
+jc=$(TSIM_FAULT=0:1:exit TSIM_MAX_REQUEUES=1 sbatch --parsable -n 1 -w "${kept:-${NODE[0]}}" \
+       "$ROOT/jobs/tsim.sbatch" "$TMP/small.yaml" "$TMP/c")
+jc1=$(TSIM_FAULT=0:1 sbatch --parsable -n 1 -w "${kept:-${NODE[0]}}" \
+       "$ROOT/jobs/tsim.sbatch" "$TMP/small.yaml" "$TMP/c1")
 
 # direct reference runs (1 node, 2 ranks) beside the jobs
 run_np 2 run "$TMP/small.yaml" -q -o "$TMP/ref_small" >/dev/null 2>&1
 check "direct mpirun -np 2 run of the small grid" test -s "$TMP/ref_small/neurons.csv"
+run_np 2 run "$TMP/mid.yaml" -q -o "$TMP/ref_mid" >/dev/null 2>&1
+check "direct mpirun -np 2 run of the mid grid" test -s "$TMP/ref_mid/neurons.csv"
 
 wait_jobs 60 "$ja" "$ja2"
 for j in "$ja:a_mpirun" "$ja2:a_srun"; do
@@ -120,4 +193,33 @@ for j in "$ja:a_mpirun" "$ja2:a_srun"; do
   all_completed "$id" && same_tables "$TMP/ref_small" "$dir" >/dev/null || show_log "$TMP/jobs/tsim-$id.out"
 done
 
+wait_jobs 180 "$jb" "$jc" "$jc1"
+logb="$TMP/jobs/tsim-$jb.out" logc="$TMP/jobs/tsim-$jc.out" logc1="$TMP/jobs/tsim-$jc1.out"
+check "b: job $jb COMPLETED" all_completed "$jb"
+both=$(scontrol show hostlist "$(IFS=,; echo "${NODE[*]}")")
+check "b: its first start had both nodes ($both)" \
+  grep -qF "restart 0: start: SLURM_RESTART_COUNT=0, nodes $both," "$logb"
+check "b: the script saw ranks lost without a manifest and requeued the job" \
+  has "$logb" 'restart 0: launcher ended with status .* ranks lost' 'restart 0: requeue 1 of at most 5'
+lost_state=$(sinfo -h -n "$lost" -o %T)
+check "b: Slurm set $lost DOWN ($lost_state)" test "${lost_state#down}" != "$lost_state"
+hb=$(hosts_of "$TMP/b")
+second_alone() { has "$logb" "restart 1: start: SLURM_RESTART_COUNT=1, nodes $kept," && [ "$hb" = "$kept,$kept" ]; }
+check "b: the second start ran on $kept alone (manifest hosts: $hb)" second_alone
+resumed=$(grep -m1 'resuming .* from checkpoint' "$logb")
+echo "# b: ${resumed:-no resume line}"
+check "b: it resumed from a checkpoint with cells left to run" \
+  has "$logb" 'resuming .* from checkpoint gen-[0-9]+: [0-9]+ cells finished, [1-9][0-9]* to run'
+check "b: tables equal the direct run's" same_tables "$TMP/ref_mid" "$TMP/b"
+all_completed "$jb" && same_tables "$TMP/ref_mid" "$TMP/b" >/dev/null || show_log "$logb" 40
+
+check "c: job $jc FAILED (st: $(job_states "$jc"))" test "$(job_states "$jc")" = FAILED
+capped() {
+  [ "$(starts "$logc")" -eq 2 ] && has "$logc" 'restart 0: requeue 1 of at most 1' \
+    'restart 1: SLURM_RESTART_COUNT=1 reached TSIM_MAX_REQUEUES=1: not requeueing'
+}
+check "c: it started twice: requeued once after lost ranks, then stopped at TSIM_MAX_REQUEUES=1" capped
+[ "$(job_states "$jc")" = FAILED ] || show_log "$logc" 30
+once() { [ "$(job_states "$jc1")" = FAILED ] && [ "$(starts "$logc1")" -eq 1 ] && has "$logc1" 'restart 0: tsim exit 1 \(failure'; }
+check "c1: job $jc1 with a failure tsim recorded FAILED at once, not requeued" once
 done_
