@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# stop.sh - stop the Slurm started by tests/slurm/start.sh: cancel its jobs,
-# then stop slurmd, slurmctld and munged by the PIDs in $PREFIX's pidfiles
-# (checking /proc/PID/comm first), never by process name.
+# stop.sh - stop the Slurm started by tests/slurm/start.sh (or the daemons
+# of start-cluster.sh): cancel its jobs, then stop every slurmd, slurmctld
+# and munged by the PIDs in $PREFIX's pidfiles (checking /proc/PID/comm
+# first), never by process name.
 #
 #   PREFIX=/tmp/x bash tests/slurm/stop.sh          # stop
 #   WIPE=1 PREFIX=/tmp/x bash tests/slurm/stop.sh   # ... and delete $PREFIX
@@ -43,7 +44,10 @@ fi
 
 # 2. the daemons, in reverse start order
 rc=0
-stop_pid "$PREFIX/run/slurmd.pid"    slurmd    || rc=1
+for f in "$PREFIX"/run/slurmd*.pid; do
+  [ -e "$f" ] || continue
+  stop_pid "$f" slurmd || rc=1
+done
 stop_pid "$PREFIX/run/slurmctld.pid" slurmctld || rc=1
 stop_pid "$PREFIX/run/munged.pid"    munged    || rc=1
 
