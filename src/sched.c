@@ -622,7 +622,10 @@ static int injected_boundary(sched *s, const fault *f, const cell_result *const 
   fault_fire(f); /* kill and exit do not come back */
   const double give_up = tsim_wtime() + fault_hold_limit();
   for (;;) {
-    if (s->rank == 0) s->watch.next_check = 0; /* look at the STOP file now */
+    if (s->rank == 0) {
+      s->watch.next_check = 0; /* look at the STOP file now */
+      fault_clock_tick();      /* a millisecond of waiting, as in the idle loop */
+    }
     const int flag = leader_poll(s, progress, n);
     if (flag) return flag;
     if (tsim_wtime() > give_up) {

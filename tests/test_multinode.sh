@@ -109,9 +109,11 @@ data:  {n: 2000, n_test: 200, chunk: 256, engine: sharded}
 init:  {seed: [0, 1]}
 train: {eta: 0.02, iterations: 2000, log_every: 100}
 YAML
-# 4 cells of several seconds each on a rank; the first checkpoint comes
-# after 1 s (--checkpoint-seconds 1): the node is lost when it is there and
-# no cell has finished
+# 4 cells of several seconds each on a rank. The first start holds cell 0
+# at t = 200 (TSIM_FAULT, src/fault.h) and checkpoints every second
+# (--checkpoint-seconds 1) meanwhile: the node is lost once the cell is
+# held and a checkpoint is there, so no cell can have finished (cells.csv
+# is written in cell order). Restarts run without the hold (tsim-first).
 cat > "$TMP/mid.yaml" <<'YAML'
 name: mid
 model: {d: 20, K: [2, 4]}
@@ -122,6 +124,13 @@ YAML
 MID_CELLS=4
 
 cd "$TMP/jobs" || exit 1   # the jobs' log files land here
+cat > "$TMP/tsim-first" <<EOF
+#!/usr/bin/env bash
+# a job's first start runs with TSIM_FAULT, a restart without
+[ "\${SLURM_RESTART_COUNT:-0}" = 0 ] || unset TSIM_FAULT
+exec "$TSIM" "\$@"
+EOF
+chmod +x "$TMP/tsim-first"
 
 # a. both launchers on --nodes=1-2 -n 2
 ja=$("${jobenv[@]}" sbatch --parsable --nodes=1-2 -n 2 "$ROOT/jobs/tsim.sbatch" \
@@ -129,7 +138,8 @@ ja=$("${jobenv[@]}" sbatch --parsable --nodes=1-2 -n 2 "$ROOT/jobs/tsim.sbatch" 
 ja2=$("${jobenv[@]}" TSIM_LAUNCHER=srun sbatch --parsable --nodes=1-2 -n 2 "$ROOT/jobs/tsim.sbatch" \
        "$TMP/small.yaml" "$TMP/a_srun")
 # b. the node-loss job
-jb=$("${jobenv[@]}" sbatch --parsable --nodes=1-2 -n 2 "$ROOT/jobs/tsim.sbatch" \
+jb=$("${jobenv[@]}" TSIM_BIN="$TMP/tsim-first" TSIM_FAULT="cell=0,iter=200,do=hold,file=$TMP/b.held" \
+       sbatch --parsable --nodes=1-2 -n 2 "$ROOT/jobs/tsim.sbatch" \
        "$TMP/mid.yaml" "$TMP/b" --checkpoint-seconds 1)
 check "a, b: sbatch --nodes=1-2 -n 2 jobs/tsim.sbatch accepted (jobs ${ja:-none} ${ja2:-none} ${jb:-none})" \
   test -n "$ja" -a -n "$ja2" -a -n "$jb"
@@ -146,12 +156,12 @@ for d in c c1; do
     bash -c "[ $rc -eq 3 ] && ls -d '$TMP'/$d/checkpoint/gen-* >/dev/null"
 done
 
-# b: wait for the first checkpoint of the job's first start (the run writes
-# it after 1 s), then lose the node that does not run the batch script
+# b: wait until the first start holds cell 0 and has a checkpoint, then
+# lose the node that does not run the batch script (a hang guard of 120 s)
 lost= kept= killed= rows_at_kill=
 t0=$SECONDS
 while [ $((SECONDS - t0)) -lt 120 ]; do
-  if ls -d "$TMP"/b/checkpoint/gen-* >/dev/null 2>&1; then
+  if [ -e "$TMP/b.held" ] && ls -d "$TMP"/b/checkpoint/gen-* >/dev/null 2>&1; then
     kept=$(scontrol show job "$jb" | sed -n 's/.*BatchHost=\([^ ]*\).*/\1/p')
     for i in "${!NODE[@]}"; do [ "${NODE[$i]}" != "$kept" ] && { lost=${NODE[$i]}; ns=${NETNS[$i]}; }; done
     rows_at_kill=$(rows "$TMP/b")
@@ -171,9 +181,9 @@ check "b: first checkpoint written, then node $lost lost: its slurmd and its tsi
 check "b: no cell had finished when the node was lost ($rows_at_kill of $MID_CELLS rows)" \
   test "${rows_at_kill:-$MID_CELLS}" -lt "$MID_CELLS"
 # c, on the node left
-jc=$(TSIM_FAULT=0:1:exit TSIM_MAX_REQUEUES=1 sbatch --parsable -n 1 -w "${kept:-${NODE[0]}}" \
+jc=$(TSIM_FAULT=rank=0,batch=1,do=exit TSIM_MAX_REQUEUES=1 sbatch --parsable -n 1 -w "${kept:-${NODE[0]}}" \
        "$ROOT/jobs/tsim.sbatch" "$TMP/small.yaml" "$TMP/c")
-jc1=$(TSIM_FAULT=0:1 sbatch --parsable -n 1 -w "${kept:-${NODE[0]}}" \
+jc1=$(TSIM_FAULT=rank=0,batch=1,do=fail sbatch --parsable -n 1 -w "${kept:-${NODE[0]}}" \
        "$ROOT/jobs/tsim.sbatch" "$TMP/small.yaml" "$TMP/c1")
 
 # direct reference runs (1 node, 2 ranks) beside the jobs
