@@ -2,7 +2,8 @@
  * string, a version, a header length, and a Python dict literal
  * {'descr': '<f8', 'fortran_order': False, 'shape': (n, d), } padded with
  * spaces to a multiple of 64 bytes and ending in '\n'. tsim reads and writes
- * only little-endian float64 in C order, 1-d or 2-d. */
+ * only little-endian float64 in C order, 1-d or 2-d; the dict is parsed as
+ * the Python literal it is, and any other content is refused. */
 #define _FILE_OFFSET_BITS 64
 #define _POSIX_C_SOURCE 200809L
 #include "tsim/npy.h"
@@ -17,79 +18,177 @@
 
 static const char magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
-/* The value text after 'key': in the header dict, or NULL. */
-static const char *dict_value(const char *dict, const char *key) {
-  char pattern[64];
-  for (int quote = 0; quote < 2; ++quote) {
-    snprintf(pattern, sizeof pattern, quote ? "\"%s\"" : "'%s'", key);
-    const char *at = strstr(dict, pattern);
-    if (!at) continue;
-    at += strlen(pattern);
-    while (isspace((unsigned char)*at)) ++at;
-    if (*at != ':') return NULL;
-    ++at;
-    while (isspace((unsigned char)*at)) ++at;
-    return at;
-  }
-  return NULL;
+/* The header dict, a Python literal, read token by token as numpy's
+ * ast.literal_eval does for what numpy writes: exactly the keys 'descr',
+ * 'fortran_order' and 'shape', once each, with string, True/False and
+ * tuple-of-integers values; a trailing comma and whitespace between tokens
+ * are allowed, anything else is refused (no substring search: a string
+ * value that holds "'shape': (1, 3)" is not the shape). */
+typedef struct hdr {
+  const char *path, *text, *p, *end;
+  int major;
+  tsim_error *err;
+} hdr;
+
+static int hdr_bad(hdr *h, const char *what) {
+  return tsim_fail(h->err, TSIM_EINPUT, "%s: malformed .npy header (byte %d of the dict): %s",
+                   h->path, (int)(h->p - h->text), what);
 }
 
-static int parse_dict(const char *path, const char *dict, npy_info *info,
-                      tsim_error *err) {
-  const char *descr = dict_value(dict, "descr");
-  const char *order = dict_value(dict, "fortran_order");
-  const char *shape = dict_value(dict, "shape");
-  if (!descr || !order || !shape)
-    return tsim_fail(err, TSIM_EINPUT,
-                     "%s: malformed .npy header (need descr, fortran_order, shape)",
-                     path);
-  char q = *descr;
-  if (q == '[')
-    return tsim_fail(err, TSIM_EINPUT,
-                     "%s: structured dtype is not supported (need float64 '<f8')",
-                     path);
-  if (q != '\'' && q != '"')
-    return tsim_fail(err, TSIM_EINPUT, "%s: malformed .npy header (descr)", path);
-  const char *end = strchr(descr + 1, q);
-  if (!end)
-    return tsim_fail(err, TSIM_EINPUT, "%s: malformed .npy header (descr)", path);
-  int dlen = (int)(end - descr - 1);
-  if (dlen != 3 || strncmp(descr + 1, "<f8", 3))
+static void hdr_space(hdr *h) {
+  while (h->p < h->end && (*h->p == ' ' || *h->p == '\t' || *h->p == '\n' || *h->p == '\r' ||
+                           *h->p == '\f' || *h->p == '\v'))
+    ++h->p;
+}
+
+/* A quoted string without escapes: its text into [*s, *s + *n). */
+static int hdr_string(hdr *h, const char *what, const char **s, int *n) {
+  char msg[96];
+  if (h->p >= h->end || (*h->p != '\'' && *h->p != '"')) {
+    snprintf(msg, sizeof msg, "%s must be a quoted string", what);
+    return hdr_bad(h, msg);
+  }
+  const char q = *h->p++;
+  *s = h->p;
+  while (h->p < h->end && *h->p != q) {
+    if (*h->p == '\\' || *h->p == '\n' || *h->p == '\0') {
+      snprintf(msg, sizeof msg, "%s: escapes, line breaks and NUL are not allowed in strings",
+               what);
+      return hdr_bad(h, msg);
+    }
+    ++h->p;
+  }
+  if (h->p >= h->end) {
+    snprintf(msg, sizeof msg, "%s: unterminated string", what);
+    return hdr_bad(h, msg);
+  }
+  *n = (int)(h->p++ - *s);
+  return TSIM_OK;
+}
+
+/* (), (n,), (n, m), ... of non-negative decimal integers. */
+static int hdr_shape(hdr *h, int64_t dims[2], int *ndim) {
+  const char *start = h->p;
+  if (h->p >= h->end || *h->p != '(')
+    return hdr_bad(h, "shape must be a tuple such as (3,) or (2, 3)");
+  ++h->p;
+  int count = 0, comma = 0;
+  for (;;) {
+    hdr_space(h);
+    if (h->p < h->end && *h->p == ')') break;
+    if (count > 0 && !comma) return hdr_bad(h, "shape: expected ',' or ')'");
+    if (h->p >= h->end || *h->p < '0' || *h->p > '9')
+      return hdr_bad(h, "shape must hold non-negative integers");
+    if (*h->p == '0' && h->p + 1 < h->end && h->p[1] >= '0' && h->p[1] <= '9')
+      return hdr_bad(h, "shape: leading zeros are not allowed");
+    int64_t v = 0;
+    for (; h->p < h->end && *h->p >= '0' && *h->p <= '9'; ++h->p) {
+      if (v > (INT64_MAX - (*h->p - '0')) / 10)
+        return hdr_bad(h, "shape: a dimension is larger than 2^63 - 1");
+      v = 10 * v + (*h->p - '0');
+    }
+    /* the Python 2 long suffix, which numpy drops from 1.0 and 2.0 headers */
+    if (h->major < 3 && h->p < h->end && (*h->p == 'L' || *h->p == 'l')) ++h->p;
+    if (h->p < h->end && (isalnum((unsigned char)*h->p) || *h->p == '_' || *h->p == '.'))
+      return hdr_bad(h, "shape must hold non-negative integers");
+    if (count < 2) dims[count] = v;
+    if (count < 64) ++count;
+    hdr_space(h);
+    comma = h->p < h->end && *h->p == ',';
+    if (comma) ++h->p;
+  }
+  if (count == 1 && !comma) {
+    h->p = start;
+    return hdr_bad(h, "shape (n) is a number, not a tuple: write (n,)");
+  }
+  ++h->p;
+  *ndim = count;
+  return TSIM_OK;
+}
+
+static int parse_dict(const char *path, const char *dict, size_t len, int major,
+                      npy_info *info, tsim_error *err) {
+  hdr h = {.path = path, .text = dict, .p = dict, .end = dict + len, .major = major, .err = err};
+  static const char *const names[3] = {"descr", "fortran_order", "shape"};
+  int seen[3] = {0, 0, 0}, fortran = 0, ndim = 0;
+  const char *descr = NULL;
+  int dlen = 0;
+  int64_t dims[2] = {0, 0};
+  hdr_space(&h);
+  if (h.p >= h.end || *h.p != '{') return hdr_bad(&h, "expected '{'");
+  ++h.p;
+  for (;;) {
+    hdr_space(&h);
+    if (h.p < h.end && *h.p == '}') break;
+    const char *key;
+    int klen;
+    TSIM_TRY(hdr_string(&h, "a key", &key, &klen));
+    int k = 0;
+    while (k < 3 && !((int)strlen(names[k]) == klen && !strncmp(names[k], key, (size_t)klen)))
+      ++k;
+    char msg[160];
+    if (k == 3) {
+      h.p = key - 1;
+      snprintf(msg, sizeof msg, "unknown key '%.*s' (allowed: 'descr', 'fortran_order', 'shape')",
+               klen > 40 ? 40 : klen, key);
+      return hdr_bad(&h, msg);
+    }
+    if (seen[k]) {
+      h.p = key - 1;
+      snprintf(msg, sizeof msg, "key '%s' appears twice", names[k]);
+      return hdr_bad(&h, msg);
+    }
+    seen[k] = 1;
+    hdr_space(&h);
+    if (h.p >= h.end || *h.p != ':') return hdr_bad(&h, "expected ':' after a key");
+    ++h.p;
+    hdr_space(&h);
+    if (k == 0) {
+      if (h.p < h.end && *h.p == '[')
+        return tsim_fail(err, TSIM_EINPUT,
+                         "%s: structured dtype is not supported (need float64 '<f8')", path);
+      TSIM_TRY(hdr_string(&h, "descr", &descr, &dlen));
+    } else if (k == 1) {
+      const char *w = h.p;
+      while (h.p < h.end && (isalnum((unsigned char)*h.p) || *h.p == '_')) ++h.p;
+      if (h.p - w == 4 && !strncmp(w, "True", 4)) {
+        fortran = 1;
+      } else if (!(h.p - w == 5 && !strncmp(w, "False", 5))) {
+        snprintf(msg, sizeof msg, "fortran_order must be True or False, not '%.*s'",
+                 h.p - w > 40 ? 40 : (int)(h.p - w), w);
+        h.p = w;
+        return hdr_bad(&h, msg);
+      }
+    } else {
+      TSIM_TRY(hdr_shape(&h, dims, &ndim));
+    }
+    hdr_space(&h);
+    if (h.p < h.end && *h.p == ',') {
+      ++h.p;
+    } else if (h.p >= h.end || *h.p != '}') {
+      return hdr_bad(&h, "expected ',' or '}' after a value");
+    }
+  }
+  ++h.p;
+  hdr_space(&h);
+  if (h.p < h.end) return hdr_bad(&h, "text after the closing '}'");
+  for (int k = 0; k < 3; ++k) {
+    if (!seen[k]) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "key '%s' is missing", names[k]);
+      return hdr_bad(&h, msg);
+    }
+  }
+  if (dlen != 3 || strncmp(descr, "<f8", 3))
     return tsim_fail(err, TSIM_EINPUT,
                      "%s: dtype '%.*s' is not supported (need float64 '<f8')",
-                     path, dlen, descr + 1);
-  if (!strncmp(order, "True", 4))
+                     path, dlen > 40 ? 40 : dlen, descr);
+  if (fortran)
     return tsim_fail(err, TSIM_EINPUT,
                      "%s: Fortran order is not supported (need C order)", path);
-  if (strncmp(order, "False", 5))
-    return tsim_fail(err, TSIM_EINPUT, "%s: malformed .npy header (fortran_order)",
-                     path);
-  if (*shape != '(')
-    return tsim_fail(err, TSIM_EINPUT, "%s: malformed .npy header (shape)", path);
-  int64_t dims[8];
-  int ndim = 0;
-  const char *p = shape + 1;
-  for (;;) {
-    while (isspace((unsigned char)*p)) ++p;
-    if (*p == ')') break;
-    char *stop;
-    errno = 0;
-    long long v = strtoll(p, &stop, 10);
-    if (stop == p || errno || v < 0)
-      return tsim_fail(err, TSIM_EINPUT, "%s: malformed .npy header (shape)", path);
-    if (ndim < 8) dims[ndim] = v;
-    ++ndim;
-    p = stop;
-    if (*p == 'L') ++p; /* Python 2 long, as numpy's own reader allows */
-    while (isspace((unsigned char)*p)) ++p;
-    if (*p == ',') ++p;
-    else if (*p != ')')
-      return tsim_fail(err, TSIM_EINPUT, "%s: malformed .npy header (shape)", path);
-  }
   if (ndim < 1 || ndim > 2)
     return tsim_fail(err, TSIM_EINPUT,
-                     "%s: %d-d array is not supported (need 1-d or 2-d)", path,
-                     ndim);
+                     "%s: %d-d array is not supported (need 1-d or 2-d)", path, ndim);
   info->ndim = ndim;
   info->shape[0] = dims[0];
   info->shape[1] = ndim == 2 ? dims[1] : 1;
@@ -145,7 +244,7 @@ int npy_read_header(const char *path, npy_info *info, tsim_error *err) {
     rc = tsim_fail(err, TSIM_EINPUT, "%s: truncated .npy header", path);
   } else {
     dict[hlen] = '\0';
-    rc = parse_dict(path, dict, info, err);
+    rc = parse_dict(path, dict, hlen, major, info, err);
   }
   free(dict);
   if (!rc) {

@@ -66,6 +66,46 @@ PY
   -o "$TMP/g" >/dev/null 2>"$TMP/g.err"; rc=$?
 check "an x_file with no rows: exit 2 naming data.x_file ($(head -1 "$TMP/g.err"))" \
   bash -c "[ $rc -eq 2 ] && grep -q 'data.x_file: .*x0.npy has no rows' '$TMP/g.err'"
+# the header as numpy writes it (format versions 1.0, 2.0 and 3.0) is read,
+# and numpy reads tsim's export
+PY=/usr/bin/python3
+if "$PY" -c 'import numpy' 2>/dev/null; then
+  "$PY" - "$TMP/data" <<'PY'
+import sys
+import numpy as np
+from numpy.lib import format as F
+d = sys.argv[1]
+x, y = np.load(d + "/x.npy"), np.load(d + "/y.npy")
+assert x.shape == (3000, 5) and y.shape == (3000,) and x.dtype == np.float64
+for v in (1, 2, 3):
+    for name, a in (("x", x), ("y", y)):
+        with open("%s/%s_v%d.npy" % (d, name, v), "wb") as f:
+            F.write_array(f, a, version=(v, 0))
+PY
+  for v in 1 2 3; do
+    "$TSIM" run "$TMP/files.yaml" -q --set data.x_file="$TMP/data/x_v$v.npy" \
+      --set data.y_file="$TMP/data/y_v$v.npy" -o "$TMP/v$v" >/dev/null 2>"$TMP/v$v.err"
+    check "numpy's version $v.0 files (2-d x, 1-d y): the same tables ($(head -c 200 "$TMP/v$v.err"))" \
+      same_csv "$TMP/b/metrics.csv" "$TMP/v$v/metrics.csv"
+  done
+else
+  fail "$PY with numpy (apt-get install python3-numpy)"
+fi
+# a decoy: a string value holding "'shape': (1500, 5)" before the real
+# shape (a substring search read 1500 rows of the 3000)
+python3 - "$TMP/data" <<'PY'
+import struct, sys
+d = sys.argv[1]
+raw = open(d + "/x.npy", "rb").read()
+data = raw[10 + struct.unpack("<H", raw[8:10])[0]:]
+head = "{'junk': \"'shape': (1500, 5)\", 'descr': '<f8', 'fortran_order': False, 'shape': (3000, 5), }"
+head += " " * (63 - (10 + len(head)) % 64) + "\n"
+open(d + "/decoy.npy", "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode() + data)
+PY
+"$TSIM" run "$TMP/files.yaml" --set data.x_file="$TMP/data/decoy.npy" -o "$TMP/h" >/dev/null 2>"$TMP/h.err"; rc=$?
+check "a header with an unknown key: exit 2, one line naming the file and the key ($(head -1 "$TMP/h.err"))" \
+  bash -c "[ $rc -eq 2 ] && [ \$(wc -l < '$TMP/h.err') -eq 1 ] &&
+           grep -q \"^--set:1:[0-9]*: data.x_file: .*decoy.npy: malformed .npy header (byte 1 of the dict): unknown key 'junk'\" '$TMP/h.err'"
 check "none of the failed runs wrote a directory" \
-  bash -c "for o in c d e f g; do ! test -e '$TMP/'\$o || exit 1; done"
+  bash -c "for o in c d e f g h; do ! test -e '$TMP/'\$o || exit 1; done"
 finish

@@ -1,5 +1,5 @@
-/* test_npy.c - .npy files: our writer read back, numpy's v2 header, and a
- * clear error for every kind of file tsim does not take. */
+/* test_npy.c - .npy files: our writer read back, the headers numpy writes,
+ * and a clear error for every kind of file and header tsim does not take. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -119,9 +119,117 @@ int main(void) {
   CHECK(npy_write(path_of("bad.npy"), 2, bad, a, &err) == TSIM_EFAIL &&
             strstr(err.msg, "bad.npy"),
         "npy_write refuses a negative shape");
+  /* numpy's own headers (numpy 1.24 np.save and format.write_array with
+   * versions 1.0, 2.0 and 3.0): the dict padded with spaces so that the data
+   * start at byte 128, then '\n' */
+  static const struct {
+    int major;
+    const char *dict;
+    int ndim;
+    int64_t rows, cols;
+  } numpy_writes[] = {
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 1, 3, 1},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 2, 2, 3},
+      {2, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 2, 2, 3},
+      {3, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 2, 2, 3},
+      {3, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 1, 3, 1},
+  };
+  for (size_t i = 0; i < sizeof numpy_writes / sizeof *numpy_writes; ++i) {
+    char padded[256];
+    const int prefix = numpy_writes[i].major == 1 ? 10 : 12;
+    const int len = snprintf(padded, sizeof padded, "%s", numpy_writes[i].dict);
+    const int total = 128 - prefix; /* numpy pads to 64-byte multiples */
+    memset(padded + len, ' ', (size_t)(total - len - 1));
+    padded[total - 1] = '\n';
+    padded[total] = '\0';
+    write_raw("numpy.npy", numpy_writes[i].major, padded, 48);
+    memset(&info, 0, sizeof info);
+    err.msg[0] = '\0';
+    CHECK(npy_read_header(path_of("numpy.npy"), &info, &err) == 0 &&
+              info.ndim == numpy_writes[i].ndim && info.shape[0] == numpy_writes[i].rows &&
+              info.shape[1] == numpy_writes[i].cols && info.data_offset == 128,
+          "numpy's version %d.0 header %s read: ndim %d, shape (%lld, %lld) %s",
+          numpy_writes[i].major, numpy_writes[i].dict, info.ndim, (long long)info.shape[0],
+          (long long)info.shape[1], err.msg);
+  }
+  /* what Python's literal syntax allows beside that */
+  static const struct {
+    int major;
+    const char *dict;
+    int ndim;
+  } good[] = {
+      {1, " { 'descr' : '<f8' ,\n 'fortran_order' : False ,\t'shape' : ( 2 ,\n 3 , ) , } \n", 2},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3)}", 2},
+      {1, "{'shape': (2L, 3L), 'fortran_order': False, 'descr': \"<f8\"}\n", 2},
+      {2, "{'descr':'<f8','fortran_order':False,'shape':(6,)}", 1},
+  };
+  for (size_t i = 0; i < sizeof good / sizeof *good; ++i) {
+    write_raw("good.npy", good[i].major, good[i].dict, 48);
+    memset(&info, 0, sizeof info);
+    err.msg[0] = '\0';
+    CHECK(npy_read_header(path_of("good.npy"), &info, &err) == 0 && info.ndim == good[i].ndim,
+          "legal header %zu read (ndim %d) %s", i, info.ndim, err.msg);
+  }
+  /* malformed dicts: each refused with one line naming the file and what is
+   * wrong (a substring search read some of them, with a wrong shape) */
+  static const struct {
+    int major;
+    const char *dict, *want;
+  } malformed[] = {
+      {1, "{'junk': \"'shape': (1, 3)\", 'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }",
+       "unknown key 'junk'"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), 'extra': 1}",
+       "unknown key 'extra'"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), 'shape': (1, 3), }",
+       "key 'shape' appears twice"},
+      {1, "{'descr': '<f8', 'descr': '<f8', 'fortran_order': False, 'shape': (2, 3)}",
+       "key 'descr' appears twice"},
+      {1, "{'descr': '<f8', 'fortran_order': Falsehood, 'shape': (2, 3), }",
+       "fortran_order must be True or False, not 'Falsehood'"},
+      {1, "{'descr': '<f8', 'fortran_order': false, 'shape': (2, 3), }",
+       "fortran_order must be True or False"},
+      {1, "{'descr': '<f8', 'shape': (2, 3), }", "key 'fortran_order' is missing"},
+      {1, "{}", "key 'descr' is missing"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), } junk", "text after"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }}", "text after"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3)", "expected ',' or '}'"},
+      {1, "{'descr': '<f8' 'fortran_order': False, 'shape': (2, 3)}", "expected ',' or '}'"},
+      {1, "{'descr': '<f8',, 'fortran_order': False, 'shape': (2, 3)}", "a key must be a quoted"},
+      {1, "{descr: '<f8', 'fortran_order': False, 'shape': (2, 3)}", "a key must be a quoted"},
+      {1, "{'descr' '<f8', 'fortran_order': False, 'shape': (2, 3)}", "expected ':'"},
+      {1, "{'descr\": '<f8', 'fortran_order': False, 'shape': (2, 3)}", "unknown key"},
+      {1, "{'descr': '<f8, 'fortran_order': False, 'shape': (2, 3)}", "expected ',' or '}'"},
+      {1, "{'descr': 8, 'fortran_order': False, 'shape': (2, 3)}", "descr must be a quoted"},
+      {1, "{'descr': '<\\x66\\x38', 'fortran_order': False, 'shape': (2, 3)}", "escapes"},
+      {1, "['descr', '<f8']", "expected '{'"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (6)}", "not a tuple: write (n,)"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': 6}", "shape must be a tuple"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': [2, 3]}", "shape must be a tuple"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (-2, 3)}", "non-negative integers"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2.0, 3)}", "non-negative integers"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 0x3)}", "non-negative integers"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2 3)}", "expected ',' or ')'"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,,3)}", "non-negative integers"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (,)}", "non-negative integers"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (02, 3)}", "leading zeros"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999, 1)}",
+       "larger than 2^63"},
+      {3, "{'descr': '<f8', 'fortran_order': False, 'shape': (2L, 3L)}", "non-negative integers"},
+      {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3)\x01}", "expected ',' or '}'"},
+  };
+  for (size_t i = 0; i < sizeof malformed / sizeof *malformed; ++i) {
+    write_raw("bad_dict.npy", malformed[i].major, malformed[i].dict, 48);
+    memset(&info, 0, sizeof info);
+    err.msg[0] = '\0';
+    const int rc = npy_read_header(path_of("bad_dict.npy"), &info, &err);
+    CHECK(rc == TSIM_EINPUT && strstr(err.msg, "bad_dict.npy: ") &&
+              strstr(err.msg, malformed[i].want) && !strchr(err.msg, '\n'),
+          "malformed %s: refused with \"%s\" (rc %d: %s)", malformed[i].dict, malformed[i].want,
+          rc, err.msg);
+  }
   const char *names[] = {"a2.npy", "a1.npy", "v2.npy", "v3.npy", "f4.npy",
                          "fo.npy", "3d.npy", "0d.npy", "huge.npy", "short.npy",
-                         "junk.npy"};
+                         "junk.npy", "numpy.npy", "good.npy", "bad_dict.npy"};
   for (size_t i = 0; i < sizeof names / sizeof *names; ++i) unlink(path_of(names[i]));
   rmdir(dir);
   return check_summary();
