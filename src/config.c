@@ -311,6 +311,20 @@ static int parse_real(const char *s, double *out) {
   return 1;
 }
 
+/* A NaN or an infinity as YAML (.nan, .inf, -.inf) or C (nan, inf, 1e999)
+ * writes it: the message for it (a format taking the text), or NULL. */
+static const char *nonfinite_text(const char *s) {
+  const char *t = s + (*s == '+' || *s == '-');
+  if (*t == '.') ++t;
+  if (!strcasecmp(t, "nan")) return "'%s' is NaN: values must be finite";
+  if (!strcasecmp(t, "inf") || !strcasecmp(t, "infinity"))
+    return "'%s' is infinite: values must be finite";
+  char *end;
+  const double v = strtod(s, &end);
+  if (*s && !*end && isinf(v)) return "'%s' overflows to infinity: values must be finite";
+  return NULL;
+}
+
 static int parse_bool(const char *s, int *out) {
   static const char *yes[] = {"true", "yes", "on"}, *no[] = {"false", "no", "off"};
   for (int i = 0; i < 3; ++i) {
@@ -366,6 +380,9 @@ static int canonical(const field *f, const ynode *v, const char *base_dir,
     }
     case F_REAL: {
       double x;
+      const char *nonfinite = nonfinite_text(s);
+      if (!v->quoted && nonfinite)
+        return fail_at(err, v, f->key, nonfinite, s, allowed);
       if (v->quoted || !parse_real(s, &x))
         return fail_at(err, v, f->key, "'%s' is not a number", s, allowed);
       if (x < f->lo || (f->lo_open && x == f->lo) || x > f->hi)
@@ -926,6 +943,20 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       g->texts[0] = NULL;
     }
   }
+  /* the input files, and where they were named, for config_scan_inputs */
+  static const char *const input_keys[CONFIG_MAX_INPUTS] = {
+      "data.x_file", "data.y_file", "data.x_test_file", "data.y_test_file", "init.w_file"};
+  for (int k = 0; k < CONFIG_MAX_INPUTS; ++k) {
+    const given *g = &gv[field_index(input_keys[k])];
+    if (!g->node) continue;
+    tsim_input *in = &cfg->inputs[cfg->ninputs++];
+    char at[600];
+    snprintf(at, sizeof at, "%s:%d:%d", g->node->src, g->node->line, g->node->col);
+    in->key = input_keys[k];
+    in->path = *(const char *const *)(const void *)((const char *)&cfg->base +
+                                                    schema[field_index(input_keys[k])].offset);
+    in->at = keep(cfg, tsim_xstrdup(at));
+  }
   tsim_params last_separated = {0};
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* cross-axis sanity */
     tsim_params p;
@@ -1029,6 +1060,58 @@ void config_destroy(tsim_config **cfgp) {
   free(cfg->out_dir);
   free(cfg);
   *cfgp = NULL;
+}
+
+int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *first,
+                       tsim_error *err) {
+  for (int i = 0; i < cfg->ninputs; ++i) {
+    const tsim_input *in = &cfg->inputs[i];
+    npy_info info;
+    first[i] = INT64_MAX;
+    tsim_error e = {0};
+    int64_t found = -1;
+    int rc = npy_read_header(in->path, &info, &e);
+    const int64_t rows = info.shape[0], r0 = rows / size * rank + (rank < rows % size ? rank : rows % size),
+                  r1 = r0 + rows / size + (rank < rows % size ? 1 : 0);
+    if (!rc) rc = npy_first_nonfinite(in->path, &info, r0, r1, &found, &e);
+    if (rc) return tsim_fail(err, rc, "%s: %s: %s", in->at, in->key, e.msg);
+    if (found >= 0) first[i] = found;
+  }
+  return TSIM_OK;
+}
+
+int config_nonfinite_error(const tsim_config *cfg, const int64_t *first, tsim_error *err) {
+  for (int i = 0; i < cfg->ninputs; ++i) {
+    if (first[i] == INT64_MAX) continue;
+    const tsim_input *in = &cfg->inputs[i];
+    npy_info info;
+    double *row = NULL;
+    tsim_error e = {0};
+    int rc = npy_read_header(in->path, &info, &e);
+    const int64_t r = info.shape[1] ? first[i] / info.shape[1] : 0;
+    const int64_t c = first[i] - r * info.shape[1];
+    if (!rc) {
+      row = tsim_xmalloc((size_t)info.shape[1] * sizeof(double));
+      rc = npy_read_rows(in->path, &info, r, r + 1, row, &e);
+    }
+    if (rc) {
+      free(row);
+      return tsim_fail(err, rc, "%s: %s: %s", in->at, in->key, e.msg);
+    }
+    const double v = row[c];
+    free(row);
+    char where[96];
+    if (info.ndim == 2)
+      snprintf(where, sizeof where, "row %lld, column %lld", (long long)r, (long long)c);
+    else
+      snprintf(where, sizeof where, "element %lld", (long long)r);
+    return tsim_fail(err, TSIM_EINPUT,
+                     "%s: %s: %s: %s (from 0) is %s (input values must be finite)",
+                     in->at, in->key, in->path, where,
+                     isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "inf" : "-inf")
+                                              : "no longer NaN or inf (the file changed)");
+  }
+  return TSIM_OK;
 }
 
 static int64_t axis_index(const tsim_config *cfg, int64_t id, int a) {

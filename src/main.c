@@ -319,6 +319,17 @@ static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
   return par_agree(world, rc, err);
 }
 
+/* The input files hold no NaN or inf: each rank looks at a share of their
+ * rows, and the first one found in file order is the error on every rank. */
+static int check_inputs(const tsim_config *cfg, tsim_error *err) {
+  par_comm *world = par_world();
+  int64_t first[CONFIG_MAX_INPUTS];
+  int rc = config_scan_inputs(cfg, par_rank(world), par_size(world), first, err);
+  TSIM_TRY(par_agree(world, rc, err));
+  for (int i = 0; i < cfg->ninputs; ++i) first[i] = par_min_int64(world, first[i]);
+  return par_agree(world, config_nonfinite_error(cfg, first, err), err);
+}
+
 int main(int argc, char **argv) {
   if (par_init(&argc, &argv)) {
     fprintf(stderr, "tsim: MPI initialisation failed\n");
@@ -366,6 +377,7 @@ int main(int argc, char **argv) {
     else
       rc = config_load(c.config, c.sets, c.nsets, &cfg, &err);
     rc = par_agree(world, rc, &err);
+    if (!rc) rc = check_inputs(cfg, &err);
     if (!rc && !strcmp(c.command, "validate")) {
       if (rank == 0) print_grid(cfg);
     } else if (!rc && !strcmp(c.command, "export-data")) {

@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,28 @@ int npy_read_rows(const char *path, const npy_info *info, int64_t row_begin,
                    ferror(f) ? ": " : " (file shorter than its header says)",
                    ferror(f) ? strerror(errno) : "");
   fclose(f);
+  return rc;
+}
+
+int npy_first_nonfinite(const char *path, const npy_info *info, int64_t row_begin,
+                        int64_t row_end, int64_t *found, tsim_error *err) {
+  *found = -1;
+  const int64_t cols = info->shape[1];
+  if (cols == 0) return TSIM_OK;
+  const int64_t block = cols >= 65536 ? 1 : 65536 / cols; /* rows per read */
+  double *buf = tsim_xmalloc((size_t)((row_end - row_begin < block ? row_end - row_begin : block) *
+                                      cols + 1) * sizeof(double));
+  int rc = TSIM_OK;
+  for (int64_t r0 = row_begin; r0 < row_end && !rc && *found < 0; r0 += block) {
+    const int64_t r1 = row_end - r0 < block ? row_end : r0 + block;
+    rc = npy_read_rows(path, info, r0, r1, buf, err);
+    for (int64_t e = 0; !rc && e < (r1 - r0) * cols; ++e)
+      if (!isfinite(buf[e])) {
+        *found = r0 * cols + e;
+        break;
+      }
+  }
+  free(buf);
   return rc;
 }
 

@@ -104,6 +104,21 @@ data: {n: 4611686018427387904}'
 bad not_a_mapping    '1:1: the config must be a mapping' \
 '- just
 - a list'
+bad nan_real         "2:14: train.eta: '.nan' is NaN: values must be finite \\(a number > 0\\)" \
+'name: x
+train: {eta: .nan}'
+bad inf_in_list      "2:16: model.C: '.inf' is infinite: values must be finite" \
+'name: x
+model: {C: [1, .inf]}'
+bad minus_inf        "2:17: teacher.norm: '-.Inf' is infinite: values must be finite" \
+'name: x
+teacher: {norm: -.Inf}'
+bad plain_inf        "2:24: train.diverge_above: 'inf' is infinite: values must be finite" \
+'name: x
+train: {diverge_above: inf}'
+bad overflow_real    "2:14: train.tol: '1e999' overflows to infinity: values must be finite" \
+'name: x
+train: {tol: 1e999}'
 
 # samples beyond this machine's memory (8 TB): every rank leaves with one
 # error naming the keys and the way out, exit 1, no abort (was: out of
@@ -120,6 +135,12 @@ run_np 1 validate "$TMP/good.yaml" --set 'model.K=[1, -3]' >/dev/null 2>"$TMP/se
 rc=$?
 check "--set with a bad value: exit 2 and a located message" \
   bash -c "[ $rc -eq 2 ] && grep -qE '^--set:1:[0-9]+: model.K: -3 is out of range' '$TMP/set.err'"
+
+for v in nan .NaN -.inf '[0.1, .inf]'; do
+  run_np 1 validate "$TMP/good.yaml" --set "train.eta=$v" >/dev/null 2>"$TMP/set.err"; rc=$?
+  check "--set train.eta=$v: exit 2, located and named ($(head -c 200 "$TMP/set.err"))" \
+    bash -c "[ $rc -eq 2 ] && grep -qE \"^--set:1:[0-9]+: train.eta: '[^']*' is (NaN|infinite): values must be finite\" '$TMP/set.err'"
+done
 
 # an existing run directory is never overwritten
 run_np 2 run "$TMP/good.yaml" -q -o "$TMP/run" >/dev/null 2>&1

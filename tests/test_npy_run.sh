@@ -108,4 +108,50 @@ check "a header with an unknown key: exit 2, one line naming the file and the ke
            grep -q \"^--set:1:[0-9]*: data.x_file: .*decoy.npy: malformed .npy header (byte 1 of the dict): unknown key 'junk'\" '$TMP/h.err'"
 check "none of the failed runs wrote a directory" \
   bash -c "for o in c d e f g h; do ! test -e '$TMP/'\$o || exit 1; done"
+
+# NaN and inf in an input file: found before anything runs, one line naming
+# the config key's position, the file, the row and column, exit 2 on 1 and
+# on 3 ranks whichever rank's share of the rows holds it (3000 rows: rank 0
+# has 0-999, rank 1 1000-1999, rank 2 2000-2999), nothing written
+python3 - "$TMP/data" <<'PY'
+import math, struct, sys
+d = sys.argv[1]
+def poke(src, dst, pokes):  # copy SRC to DST with elements (flat index) replaced
+    raw = bytearray(open("%s/%s.npy" % (d, src), "rb").read())
+    start = 10 + struct.unpack("<H", raw[8:10])[0]
+    for at, v in pokes:
+        raw[start + 8 * at:start + 8 * at + 8] = struct.pack("<d", v)
+    open("%s/%s.npy" % (d, dst), "wb").write(raw)
+poke("x", "x_nan", [(17 * 5 + 3, math.nan)])
+poke("x", "x_inf_last", [(2999 * 5 + 4, math.inf)])
+poke("x", "x_two", [(2500 * 5, math.inf), (5 * 5 + 1, -math.nan)])
+poke("y", "y_minf", [(1500, -math.inf)])
+poke("x_test", "x_test_nan", [(499 * 5 + 2, math.nan)])
+poke("w0", "w0_inf", [(2 * 3 + 1, math.inf)])
+PY
+# nonfinite NAME FILE-KEY FILE NPS EXPECTED-REGEX: a config naming FILE for
+# FILE-KEY, run (and validated) on NPS ranks
+nonfinite() {
+  local name=$1 key=$2 file=$3 nps=$4 want=$5 np rc
+  sed "s|${key#*.}: data/[a-z0-9_]*.npy|${key#*.}: data/$file.npy|" "$TMP/files.yaml" > "$TMP/$name.yaml"
+  for np in $nps; do
+    for cmd in run validate; do
+      if [ "$np" = 1 ]; then
+        timeout 60 "$TSIM" $cmd "$TMP/$name.yaml" -o "$TMP/out-$name" >/dev/null 2>"$TMP/$name.err"; rc=$?
+      else
+        run_np "$np" $cmd "$TMP/$name.yaml" -o "$TMP/out-$name" >/dev/null 2>"$TMP/$name.err"; rc=$?
+      fi
+      check "$name: $cmd on $np rank(s): exit 2, one line: $(head -c 300 "$TMP/$name.err")" \
+        bash -c "[ $rc -eq 2 ] && [ \$(wc -l < '$TMP/$name.err') -eq 1 ] &&
+                 grep -qE '^$TMP/$name.yaml:[0-9]+:[0-9]+: $key: $TMP/data/$file.npy: $want \(input values must be finite\)$' '$TMP/$name.err'"
+      check "$name: $cmd on $np rank(s): nothing written" test ! -e "$TMP/out-$name"
+    done
+  done
+}
+nonfinite x_nan data.x_file x_nan "1 3" 'row 17, column 3 \(from 0\) is NaN'
+nonfinite x_inf_last data.x_file x_inf_last "1 3" 'row 2999, column 4 \(from 0\) is inf'
+nonfinite x_two data.x_file x_two "3" 'row 5, column 1 \(from 0\) is NaN'
+nonfinite y_minf data.y_file y_minf "1 3" 'element 1500 \(from 0\) is -inf'
+nonfinite x_test_nan data.x_test_file x_test_nan "1" 'row 499, column 2 \(from 0\) is NaN'
+nonfinite w0_inf init.w_file w0_inf "1 3" 'row 2, column 1 \(from 0\) is inf'
 finish

@@ -98,6 +98,15 @@ typedef struct tsim_axis {
   char **values;      /* the values as written (validated) */
 } tsim_axis;
 
+/* An input .npy file (data.*_file, init.w_file) and where the config
+ * names it, for messages about its contents. */
+typedef struct tsim_input {
+  const char *key;  /* "data.x_file" */
+  const char *path; /* as resolved (absolute) */
+  char *at;         /* "cfg.yaml:4:11" or "--set:1:13" */
+} tsim_input;
+#define CONFIG_MAX_INPUTS 5
+
 typedef struct tsim_config {
   char *path;     /* file the config came from */
   char *name;
@@ -112,6 +121,8 @@ typedef struct tsim_config {
   int64_t ncells;
   char **strings; /* owned strings referenced by params */
   int nstrings;
+  tsim_input inputs[CONFIG_MAX_INPUTS];
+  int ninputs;
 } tsim_config;
 
 /* Read PATH, apply the --set overrides SETS[0..nsets) ("key.path=value",
@@ -120,6 +131,16 @@ typedef struct tsim_config {
 int config_load(const char *path, char *const *sets, int nsets,
                 tsim_config **out, tsim_error *err);
 void config_destroy(tsim_config **cfg);
+
+/* NaN and inf in the input files, looked for before anything runs, each
+ * rank a share: FIRST[i] is the first non-finite element (flat index) of
+ * input i in share RANK of SIZE of its rows, INT64_MAX if none. Given the
+ * minimum of FIRST over all ranks, config_nonfinite_error gives the same
+ * error on every rank: "FILE:LINE:COL: data.x_file: x.npy: row 17, column 3
+ * (from 0) is NaN (...)". */
+int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *first,
+                       tsim_error *err);
+int config_nonfinite_error(const tsim_config *cfg, const int64_t *first, tsim_error *err);
 
 /* Settings of cell ID (0 <= id < ncells). */
 void config_cell(const tsim_config *cfg, int64_t id, tsim_params *p);

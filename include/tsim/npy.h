@@ -26,6 +26,11 @@ int npy_read_header(const char *path, npy_info *info, tsim_error *err);
 int npy_read_rows(const char *path, const npy_info *info, int64_t row_begin,
                   int64_t row_end, double *out, tsim_error *err);
 
+/* The first element of rows [row_begin, row_end) that is NaN or infinite,
+ * as the flat index row * shape[1] + column, into *FOUND (-1: none). */
+int npy_first_nonfinite(const char *path, const npy_info *info, int64_t row_begin,
+                        int64_t row_end, int64_t *found, tsim_error *err);
+
 /* Write a float64 C-order array of NDIM (1 or 2) dimensions. */
 int npy_write(const char *path, int ndim, const int64_t *shape,
               const double *data, tsim_error *err);
