@@ -611,42 +611,60 @@ static int read_tree(const ynode *root, const char *base_dir, given *gv,
 
 /* ------------------------------------------------------------ --set */
 
-static int apply_set(ynode *root, const char *arg, tsim_error *err) {
+/* --set number N (from 1) of the command line, "key.path=value": its
+ * messages are "--set:N:COL: key.path: what", COL counted in ARG. */
+static int apply_set(ynode *root, int n, const char *arg, tsim_error *err) {
   const char *eq = strchr(arg, '=');
-  if (!eq || eq == arg)
-    return tsim_fail(err, TSIM_EINPUT,
-                     "--set %s: expected key.path=value (e.g. --set model.K=[2,4])",
-                     arg);
+  const size_t plen = eq ? (size_t)(eq - arg) : strlen(arg);
+  if (!eq)
+    return tsim_fail(err, TSIM_EINPUT, "--set:%d:%d: %s: no '=' (write key.path=value, e.g. "
+                     "--set model.K=[2,4])", n, (int)plen + 1, arg);
+  if (plen == 0)
+    return tsim_fail(err, TSIM_EINPUT, "--set:%d:1: empty key (write key.path=value, e.g. "
+                     "--set model.K=[2,4])", n);
   char path[256];
-  size_t plen = (size_t)(eq - arg);
   if (plen >= sizeof path)
-    return tsim_fail(err, TSIM_EINPUT, "--set %s: key too long", arg);
+    return tsim_fail(err, TSIM_EINPUT, "--set:%d:1: %.40s...: key too long", n, arg);
   memcpy(path, arg, plen);
   path[plen] = '\0';
+  for (size_t i = 0; i <= plen; ++i) /* parts between dots are not empty */
+    if ((i == plen || path[i] == '.') && (i == 0 || path[i - 1] == '.'))
+      return tsim_fail(err, TSIM_EINPUT, "--set:%d:%d: %s: empty part in the key (write "
+                       "section.key=value, e.g. --set model.K=3)", n, (int)i + 1, path);
+  if (!eq[1 + strspn(eq + 1, " \t")])
+    return tsim_fail(err, TSIM_EINPUT, "--set:%d:%d: %s: empty value (write null to unset "
+                     "an optional key)", n, (int)plen + 2, path);
   ynode *value = NULL;
-  TSIM_TRY(ytree_parse_text(eq + 1, "--set", (int)plen + 1, &value, err));
+  if (ytree_parse_text(eq + 1, "--set", n, (int)plen + 1, &value, err)) {
+    /* "--set:N:COL: malformed YAML: ..." names the key too */
+    const char *num = strchr(err->msg + 6, ':'), *rest = num ? strchr(num + 1, ':') : NULL;
+    if (!rest) return err->code;
+    char msg[TSIM_MSG_MAX];
+    snprintf(msg, sizeof msg, "%.*s: %s%s", (int)(rest - err->msg), err->msg, path, rest);
+    memcpy(err->msg, msg, sizeof msg);
+    return err->code;
+  }
   if (root->kind != YNODE_MAP) {
     ytree_free(&value);
     return TSIM_OK; /* read_tree reports the bad root */
   }
   ynode *map = root;
-  char *save = NULL, *part = strtok_r(path, ".", &save);
-  while (part) {
-    char *next = strtok_r(NULL, ".", &save);
-    if (!next) {
-      ytree_set(map, part, value);
+  for (char *part = path;;) {
+    char *dot = strchr(part, '.');
+    const int col = (int)(part - path) + 1;
+    if (!dot) {
+      ytree_set(map, part, n, col, value);
       return TSIM_OK;
     }
+    *dot = '\0';
     ynode *sub = ytree_get(map, part);
     if (!sub || sub->kind != YNODE_MAP) {
-      sub = ytree_new_map("--set", 1, 1);
-      ytree_set(map, part, sub);
+      sub = ytree_new_map("--set", n, col);
+      ytree_set(map, part, n, col, sub);
     }
     map = sub;
-    part = next;
+    part = dot + 1;
   }
-  ytree_free(&value);
-  return tsim_fail(err, TSIM_EINPUT, "--set %s: empty key", arg);
 }
 
 /* ---------------------------------------------------------- the config */
@@ -1022,7 +1040,7 @@ int config_load(const char *path, char *const *sets, int nsets,
   ynode *root = NULL;
   TSIM_TRY(ytree_parse_file(path, &root, err));
   int rc = TSIM_OK;
-  for (int i = 0; i < nsets && !rc; ++i) rc = apply_set(root, sets[i], err);
+  for (int i = 0; i < nsets && !rc; ++i) rc = apply_set(root, i + 1, sets[i], err);
   given gv[NFIELDS];
   memset(gv, 0, sizeof gv);
   tsim_config *cfg = tsim_xcalloc(1, sizeof *cfg);

@@ -134,6 +134,18 @@ typedef struct cli {
   char command_line[2048];
 } cli;
 
+/* --set S, NEXT the argument after it (or NULL): "--set key value" is the
+ * one mistake caught here, where the next argument is known. */
+static int add_set(cli *c, char *s, const char *next, tsim_error *err) {
+  c->sets[c->nsets++] = s;
+  if (strchr(s, '=')) return TSIM_OK;
+  if (next && next[0] != '-')
+    return tsim_fail(err, TSIM_EINPUT, "--set:%d:%d: %s: no '=' (did you mean --set %s=%s?)",
+                     c->nsets, (int)strlen(s) + 1, s, s, next);
+  return tsim_fail(err, TSIM_EINPUT, "--set:%d:%d: %s: no '=' (did you mean --set %s=VALUE?)",
+                   c->nsets, (int)strlen(s) + 1, s, s);
+}
+
 static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
   memset(c, 0, sizeof *c);
   c->sets = tsim_xcalloc((size_t)argc + 1, sizeof(char *));
@@ -160,7 +172,8 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
       if (i + 1 >= argc)
         return tsim_fail(err, TSIM_EINPUT, "tsim: %s needs a value", a);
       const char *v = argv[++i];
-      if (!strcmp(a, "--set")) c->sets[c->nsets++] = argv[i];
+      if (!strcmp(a, "--set"))
+        TSIM_TRY(add_set(c, argv[i], i + 1 < argc ? argv[i + 1] : NULL, err));
       else if (!strcmp(a, "--cell")) c->cell = v;
       else if (!strcmp(a, "--cells")) c->cells = v;
       else if (!strcmp(a, "--team-size")) c->team_size = v;
@@ -170,7 +183,7 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
       else if (!strcmp(a, "--time-limit")) c->time_limit = v;
       else c->outdir = v;
     } else if (!strncmp(a, "--set=", 6)) {
-      c->sets[c->nsets++] = argv[i] + 6;
+      TSIM_TRY(add_set(c, argv[i] + 6, i + 1 < argc ? argv[i + 1] : NULL, err));
     } else if (!strncmp(a, "--outdir=", 9)) {
       c->outdir = a + 9;
     } else if (!strcmp(a, "--force")) {

@@ -10,7 +10,10 @@
 typedef struct reader {
   yaml_parser_t parser;
   const char *src;
-  int col_offset;
+  int line0;      /* the line number of the text's first line */
+  int col_offset; /* added to columns on the first line */
+  int end_col;    /* one-line text: the column just past it, where marks
+                     on the line after it (its end) are put; else 0 */
   int depth; /* lists and mappings open around the node being read */
   tsim_error *err;
 } reader;
@@ -20,12 +23,20 @@ typedef struct reader {
  * crashed). */
 #define MAX_DEPTH 64
 
+static int mark_line(const reader *r, yaml_mark_t m) {
+  return r->end_col ? r->line0 : (int)m.line + r->line0;
+}
+static int mark_col(const reader *r, yaml_mark_t m) {
+  if (r->end_col && m.line > 0) return r->end_col;
+  return (int)m.column + 1 + (m.line == 0 ? r->col_offset : 0);
+}
+
 static ynode *node_new(ynode_kind kind, const reader *r, yaml_mark_t mark) {
   ynode *n = tsim_xcalloc(1, sizeof *n);
   n->kind = kind;
   n->src = r->src;
-  n->line = (int)mark.line + 1;
-  n->col = (int)mark.column + 1 + (mark.line == 0 ? r->col_offset : 0);
+  n->line = mark_line(r, mark);
+  n->col = mark_col(r, mark);
   return n;
 }
 
@@ -67,9 +78,8 @@ static void append(ynode *parent, ynode *key, ynode *item) {
 static int parser_error(reader *r) {
   const yaml_parser_t *p = &r->parser;
   const yaml_mark_t m = p->problem_mark;
-  int col = (int)m.column + 1 + (m.line == 0 ? r->col_offset : 0);
   return tsim_fail(r->err, TSIM_EINPUT, "%s:%d:%d: malformed YAML: %s%s%s",
-                   r->src, (int)m.line + 1, col,
+                   r->src, mark_line(r, m), mark_col(r, m),
                    p->problem ? p->problem : "syntax error",
                    p->context ? " " : "", p->context ? p->context : "");
 }
@@ -141,7 +151,7 @@ static int parse_node(reader *r, yaml_event_t *ev, ynode **out) {
       if (r->depth >= MAX_DEPTH)
         return tsim_fail(r->err, TSIM_EINPUT,
                          "%s:%d:%d: malformed YAML: nested deeper than %d lists and mappings",
-                         r->src, (int)m.line + 1, (int)m.column + 1, MAX_DEPTH);
+                         r->src, mark_line(r, m), mark_col(r, m), MAX_DEPTH);
       ynode *n = node_new(seq ? YNODE_SEQ : YNODE_MAP, r, m);
       ++r->depth;
       int rc = parse_children(r, n, seq ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT);
@@ -155,13 +165,13 @@ static int parse_node(reader *r, yaml_event_t *ev, ynode **out) {
       return tsim_fail(r->err, TSIM_EINPUT,
                        "%s:%d:%d: malformed YAML: aliases (*name) are not "
                        "supported (write the value out)",
-                       r->src, (int)m.line + 1, (int)m.column + 1);
+                       r->src, mark_line(r, m), mark_col(r, m));
     }
     default: {
       const yaml_mark_t m = ev->start_mark;
       return tsim_fail(r->err, TSIM_EINPUT,
                        "%s:%d:%d: malformed YAML: unexpected event", r->src,
-                       (int)m.line + 1, (int)m.column + 1);
+                       mark_line(r, m), mark_col(r, m));
     }
   }
 }
@@ -176,7 +186,7 @@ static int parse_document(reader *r, ynode **root) {
   TSIM_TRY(next_event(r, &ev));
   if (ev.type == YAML_STREAM_END_EVENT) {
     yaml_event_delete(&ev);
-    *root = ytree_new_map(r->src, 1, 1);
+    *root = ytree_new_map(r->src, r->line0, 1 + r->col_offset);
     return TSIM_OK;
   }
   yaml_event_delete(&ev); /* document start */
@@ -193,7 +203,7 @@ static int parse_document(reader *r, ynode **root) {
     return tsim_fail(r->err, TSIM_EINPUT,
                      "%s:%d:%d: malformed YAML: more than one document "
                      "(remove the second '---')",
-                     r->src, (int)m.line + 1, (int)m.column + 1);
+                     r->src, mark_line(r, m), mark_col(r, m));
   }
   yaml_event_delete(&ev);
   return TSIM_OK;
@@ -211,7 +221,7 @@ int ytree_parse_file(const char *path, ynode **root, tsim_error *err) {
   if (!f)
     return tsim_fail(err, TSIM_EINPUT, "%s: cannot open config: %s", path,
                      strerror(errno));
-  reader r = {.src = path, .err = err};
+  reader r = {.src = path, .line0 = 1, .err = err};
   yaml_parser_initialize(&r.parser);
   yaml_parser_set_input_file(&r.parser, f);
   int rc = parse_with(&r, root);
@@ -219,9 +229,10 @@ int ytree_parse_file(const char *path, ynode **root, tsim_error *err) {
   return rc;
 }
 
-int ytree_parse_text(const char *text, const char *src, int col_offset,
+int ytree_parse_text(const char *text, const char *src, int line, int col_offset,
                      ynode **root, tsim_error *err) {
-  reader r = {.src = src, .col_offset = col_offset, .err = err};
+  reader r = {.src = src, .line0 = line, .col_offset = col_offset, .err = err};
+  if (!strchr(text, '\n')) r.end_col = col_offset + (int)strlen(text) + 1;
   yaml_parser_initialize(&r.parser);
   yaml_parser_set_input_string(&r.parser, (const unsigned char *)text,
                                strlen(text));
@@ -235,7 +246,7 @@ ynode *ytree_get(const ynode *map, const char *key) {
   return NULL;
 }
 
-void ytree_set(ynode *map, const char *key, ynode *value) {
+void ytree_set(ynode *map, const char *key, int line, int col, ynode *value) {
   for (int i = 0; i < map->count; ++i) {
     if (!strcmp(map->keys[i]->value, key)) {
       ytree_free(&map->items[i]);
@@ -246,8 +257,8 @@ void ytree_set(ynode *map, const char *key, ynode *value) {
   ynode *k = tsim_xcalloc(1, sizeof *k);
   k->kind = YNODE_SCALAR;
   k->src = value->src;
-  k->line = value->line;
-  k->col = value->col;
+  k->line = line;
+  k->col = col;
   k->value = tsim_xstrdup(key);
   append(map, k, value);
 }

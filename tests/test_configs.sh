@@ -136,6 +136,39 @@ rc=$?
 check "--set with a bad value: exit 2 and a located message" \
   bash -c "[ $rc -eq 2 ] && grep -qE '^--set:1:[0-9]+: model.K: -3 is out of range' '$TMP/set.err'"
 
+# every --set error is "--set:N:COL: key: what", N the option's number, COL
+# the column in its text (here the second --set; the first is fine)
+set_case() { # set_case EXPECTED-REGEX ARGS...: validate on 1 rank, run on 3
+  local want=$1; shift
+  SETS=$((${SETS:-0} + 1))
+  local out="$TMP/out-set-$SETS"
+  for np in 1 3; do
+    local cmd=validate
+    [ $np -eq 3 ] && cmd=run
+    if [ $np -eq 1 ]; then
+      timeout 60 "$TSIM" $cmd "$TMP/good.yaml" --set train.eta=0.02 "$@" -o "$out" >/dev/null 2>"$TMP/set.err"
+    else
+      run_np $np $cmd "$TMP/good.yaml" --set train.eta=0.02 "$@" -o "$out" >/dev/null 2>"$TMP/set.err"
+    fi
+    local rc=$?
+    check "$* ($cmd, $np ranks): exit 2, one line: $(head -c 200 "$TMP/set.err")" \
+      bash -c "[ $rc -eq 2 ] && [ \$(wc -l < '$TMP/set.err') -eq 1 ] && grep -qE \"^$want\" '$TMP/set.err'"
+    check "$* ($cmd, $np ranks): wrote nothing" test ! -e "$out"
+  done
+}
+set_case '--set:2:7: model\.\.K: empty part in the key' --set 'model..K=3'
+set_case '--set:2:7: model\.\.\.K: empty part in the key' --set 'model...K=[3,4]'
+set_case '--set:2:1: \.model\.d: empty part in the key' --set '.model.d=5'
+set_case '--set:2:9: model\.d\.: empty part in the key' --set 'model.d.=5'
+set_case '--set:2:1: empty key' --set '=3'
+set_case "--set:2:8: model\\.K: no '=' \\(did you mean --set model\\.K=3\\?\\)" --set model.K 3
+set_case "--set:2:8: model\\.K: no '=' \\(did you mean --set model\\.K=VALUE\\?\\)" --set=model.K
+set_case '--set:2:7: model\.width: unknown key \(allowed: K, ' --set 'model.width=3'
+set_case '--set:2:1: trian: unknown key \(allowed: name, model' --set 'trian.eta=0.1'
+set_case '--set:2:14: model\.K: malformed YAML: ' --set 'model.K=[1, 2'
+set_case '--set:2:13: model\.K: -3 is out of range' --set 'model.K=[1, -3]'
+set_case '--set:2:11: train\.eta: empty value' --set 'train.eta='
+
 for v in nan .NaN -.inf '[0.1, .inf]'; do
   run_np 1 validate "$TMP/good.yaml" --set "train.eta=$v" >/dev/null 2>"$TMP/set.err"; rc=$?
   check "--set train.eta=$v: exit 2, located and named ($(head -c 200 "$TMP/set.err"))" \

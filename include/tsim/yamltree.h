@@ -18,20 +18,21 @@ typedef struct ynode {
   struct ynode **keys; /* mapping keys (scalars), parallel to items */
 } ynode;
 
-/* Parse the single document in PATH (or TEXT when PATH is NULL; SRC names it
- * in messages, LINE/COL_OFFSET shift its marks). An empty document gives an
- * empty mapping. Malformed YAML, aliases, non-scalar keys and duplicate
- * keys are TSIM_EINPUT errors "SRC:LINE:COL: what". */
+/* Parse the single document in PATH, or in TEXT (SRC names it in messages,
+ * its first line is numbered LINE and COL_OFFSET is added to columns on
+ * it). An empty document gives an empty mapping. Malformed YAML, aliases,
+ * non-scalar keys and duplicate keys are TSIM_EINPUT errors
+ * "SRC:LINE:COL: what". */
 int ytree_parse_file(const char *path, ynode **root, tsim_error *err);
-int ytree_parse_text(const char *text, const char *src, int col_offset,
+int ytree_parse_text(const char *text, const char *src, int line, int col_offset,
                      ynode **root, tsim_error *err);
 void ytree_free(ynode **node);
 
 /* The value under KEY in a mapping, or NULL. */
 ynode *ytree_get(const ynode *map, const char *key);
 /* Put VALUE under KEY (replacing and freeing an old value); the map takes
- * ownership of VALUE. KEY_NODE gives the key's position (may be NULL). */
-void ytree_set(ynode *map, const char *key, ynode *value);
+ * ownership of VALUE. A new key is placed at LINE, COL of VALUE's source. */
+void ytree_set(ynode *map, const char *key, int line, int col, ynode *value);
 ynode *ytree_new_map(const char *src, int line, int col);
 
 #endif
