@@ -901,8 +901,49 @@ static char *keep(tsim_config *cfg, char *s) {
   return s;
 }
 
+/* The number of cells, from the lengths of the lists alone (nothing is
+ * expanded before it is known to be at most CONFIG_MAX_CELLS); the error is
+ * put at the longest list. */
+static int check_grid_size(const given *gv, tsim_error *err) {
+  double cells = 1;
+  int longest = -1;
+  char axes[600] = "";
+  size_t used = 0;
+  for (int i = 0; i < NFIELDS; ++i) {
+    if (!gv[i].is_list) continue;
+    cells *= gv[i].count;
+    if (longest < 0 || gv[i].count > gv[longest].count) longest = i;
+    int n = snprintf(axes + used, sizeof axes - used, "%s%d (%s)", used ? " x " : "",
+                     gv[i].count, schema[i].key);
+    if (n > 0 && used + (size_t)n < sizeof axes) used += (size_t)n;
+  }
+  if (cells <= CONFIG_MAX_CELLS) return TSIM_OK;
+  char what[800];
+  if (cells < 1e18)
+    snprintf(what, sizeof what, "grid too large: the list lengths %s make %.0f cells", axes, cells);
+  else if (cells < 1e300)
+    snprintf(what, sizeof what, "grid too large: the list lengths %s make %.3g cells", axes, cells);
+  else
+    snprintf(what, sizeof what, "grid too large: the list lengths %s make more than 1e300 cells",
+             axes);
+  return fail_at(err, gv[longest].node, schema[longest].key, "%s", what,
+                 "at most 1e7 cells in one config: split the lists over several runs");
+}
+
+/* Where a list item (or the one value) of the integer key at GV was
+ * written: the item equal to VALUE, else the key's value node, else ROOT. */
+static const ynode *int_node(const given *g, int64_t value, const ynode *root) {
+  if (g->is_list && g->node && g->node->kind == YNODE_SEQ)
+    for (int i = 0; i < g->node->count; ++i) {
+      int64_t x;
+      if (parse_int64(g->node->items[i]->value, &x) && x == value) return g->node->items[i];
+    }
+  return where(g, root);
+}
+
 static int build(tsim_config *cfg, given *gv, const ynode *root,
                  const ynode *name_node, tsim_error *err) {
+  TSIM_TRY(check_grid_size(gv, err));
   cfg->name = name_node ? tsim_xstrdup(name_node->value) : stem_of(cfg->path);
   for (int i = 0; i < NFIELDS; ++i) {
     const field *f = &schema[i];
@@ -946,10 +987,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
     a->values = g->texts;
     g->texts = NULL;
     g->count = 0;
-    if (cfg->ncells > INT64_MAX / a->count)
-      return tsim_fail(err, TSIM_EINPUT, "%s: the grid has too many cells",
-                       cfg->path);
-    cfg->ncells *= a->count;
+    cfg->ncells *= a->count; /* at most CONFIG_MAX_CELLS: check_grid_size */
   }
   /* scalar texts the params point to must outlive the given[] table */
   for (int i = 0; i < NFIELDS; ++i) {
@@ -980,10 +1018,15 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
     tsim_params p;
     config_cell(cfg, id, &p);
     TSIM_TRY(check_family(&p, gv, root, err));
-    if ((double)p.d * (double)p.K > 1e8)
-      return tsim_fail(err, TSIM_EINPUT,
-                       "%s: model.d * model.K = %lld is too large (at most 1e8)",
-                       cfg->path, (long long)(p.d * p.K));
+    if ((double)p.d * (double)p.K > 1e8) {
+      const int ik = field_index("model.K"), id_ = field_index("model.d");
+      const int blame = gv[ik].is_list || (!gv[id_].is_list && (gv[ik].node || !gv[id_].node))
+                            ? ik : id_; /* a list (the value that varies), else a key given */
+      char what[96];
+      snprintf(what, sizeof what, "model.d * model.K = %lld is too large", (long long)(p.d * p.K));
+      return fail_at(err, int_node(&gv[blame], blame == ik ? p.K : p.d, root),
+                     schema[blame].key, "%s", what, "at most 1e8");
+    }
     /* separated teachers: that the directions exist is known only by
      * looking for them, so look now, not mid-run (once per setting) */
     if (p.teacher_direction == DIR_SEPARATED &&

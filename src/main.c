@@ -92,7 +92,7 @@ static const char *usage_run =
     "  -h, --help              this text\n"
     "\n"
     "config keys (any key marked 'grid axis' may be a list; the grid is the\n"
-    "product of all lists, first axis varying slowest):\n";
+    "product of all lists, first axis varying slowest, at most 1e7 cells):\n";
 
 static const char *usage_resume =
     "usage: tsim resume OUTDIR [run options]\n"
@@ -122,7 +122,8 @@ static const char *usage_validate =
     "usage: tsim validate CONFIG [--set key.path=value ...]\n"
     "\n"
     "Checks CONFIG (every key, type, range and data file) and prints the\n"
-    "number of cells and each cell's parameters, without running anything.\n"
+    "number of cells and each cell's parameters (above 100 cells: the axes,\n"
+    "their lengths and the cells per engine), without running anything.\n"
     "Errors are one line FILE:LINE:COL: key: what is wrong (what is allowed),\n"
     "exit status 2.\n";
 
@@ -230,15 +231,52 @@ static void print_help(const char *command) {
   }
 }
 
+/* Grids up to this many cells are printed a line per cell; larger ones as
+ * a summary (axes, their lengths and a few values, the number of cells). */
+#define GRID_LINES_MAX 100
+
 static void print_grid(const tsim_config *cfg) {
+  const int summary = cfg->ncells > GRID_LINES_MAX;
   printf("config %s: name %s, %lld cell%s, output %s\n", cfg->path, cfg->name,
          (long long)cfg->ncells, cfg->ncells == 1 ? "" : "s", cfg->out_dir);
   for (int a = 0; a < cfg->naxes; ++a) {
-    printf("  axis %-18s %lld values: [", cfg->axes[a].key,
-           (long long)cfg->axes[a].count);
-    for (int64_t v = 0; v < cfg->axes[a].count; ++v)
+    const int64_t n = cfg->axes[a].count;
+    printf("  axis %-18s %lld values: [", cfg->axes[a].key, (long long)n);
+    for (int64_t v = 0; v < n; ++v) {
+      if (summary && n > 10 && v == 5) { /* the first five and the last */
+        printf(", ...");
+        v = n - 1;
+      }
       printf("%s%s", v ? ", " : "", cfg->axes[a].values[v]);
+    }
     printf("]\n");
+  }
+  if (summary) {
+    printf("  %lld cells =", (long long)cfg->ncells);
+    for (int a = 0; a < cfg->naxes; ++a)
+      printf("%s %lld (%s)", a ? " x" : "", (long long)cfg->axes[a].count, cfg->axes[a].key);
+    printf("; a line per cell only up to %d cells\n", GRID_LINES_MAX);
+    /* cells per engine, and the cost model of each one's first cell */
+    int64_t count[3] = {0, 0, 0}, first[3] = {-1, -1, -1};
+    for (int64_t id = 0; id < cfg->ncells; ++id) {
+      tsim_params p;
+      config_cell(cfg, id, &p);
+      const int e = engine_choose(&p);
+      if (e < 0 || e > 2) continue;
+      count[e] += 1;
+      if (first[e] < 0) first[e] = id;
+    }
+    printf("engines (data.engine; the cost model of each engine's first cell):\n");
+    for (int e = 0; e < 3; ++e) {
+      if (!count[e]) continue;
+      char engine[512];
+      tsim_params p;
+      config_cell(cfg, first[e], &p);
+      engine_describe(&p, engine, sizeof engine);
+      printf("  %lld cells on %s; cell %lld: %s\n", (long long)count[e], engine_name(e),
+             (long long)first[e], engine);
+    }
+    return;
   }
   /* each cell's engine, and the cost model once per distinct setting */
   char (*seen)[512] = NULL;

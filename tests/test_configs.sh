@@ -104,6 +104,16 @@ data: {n: 4611686018427387904}'
 bad not_a_mapping    '1:1: the config must be a mapping' \
 '- just
 - a list'
+bad d_times_K        '2:27: model.K: model.d \* model.K = 200000000 is too large \(at most 1e8\)' \
+'name: x
+model: {d: 100000, K: [1, 2000]}'
+bad d_times_K_d      '2:17: model.d: model.d \* model.K = 200000000 is too large \(at most 1e8\)' \
+'name: x
+model: {d: [10, 100000], K: 2000}'
+bad too_many_cells   '3:14: init.seed: grid too large: the list lengths 1000 \(model.K\) x 10001 \(init.seed\) make 10001000 cells \(at most 1e7 cells in one config' \
+"name: x
+model: {K: [$(seq -s, 1 1000)]}
+init: {seed: [$(seq -s, 1 10001)]}"
 bad nan_real         "2:14: train.eta: '.nan' is NaN: values must be finite \\(a number > 0\\)" \
 'name: x
 train: {eta: .nan}'
@@ -190,6 +200,33 @@ check "rerun without --force is refused: exit 2, one line" \
 check "the earlier results are untouched" test "$(cat "$TMP"/run/* | md5sum)" = "$sum_before"
 run_np 2 run "$TMP/good.yaml" -q --force -o "$TMP/run" >/dev/null 2>&1
 check "--force replaces them" test $? -eq 0
+
+# 1e10 cells: refused from the list lengths, before a cell is made (the
+# message is the list-length check's own; timeout: a hang guard only)
+L100=$(seq -s, 1 100)
+for np in 1 3; do
+  cmd=validate
+  [ $np -eq 3 ] && cmd=run
+  TSIM_TEST_TIMEOUT=60 run_np $np $cmd "$TMP/good.yaml" --set "model.K=[$L100]" --set "init.seed=[$L100]" \
+    --set "data.seed=[$L100]" --set "teacher.seed=[$L100]" --set "train.eta=[$(seq -s, 0.001 0.001 0.1)]" \
+    -o "$TMP/out-1e10" >/dev/null 2>"$TMP/1e10.err"; rc=$?
+  check "1e10 cells ($cmd, $np ranks): exit 2, one line from the list lengths: $(head -c 300 "$TMP/1e10.err")" \
+    bash -c "[ $rc -eq 2 ] && [ \$(wc -l < '$TMP/1e10.err') -eq 1 ] &&
+             grep -q '^--set:1:9: model.K: grid too large: the list lengths 100 (model.K) x 100 (init.seed) x 100 (train.eta) x 100 (teacher.seed) x 100 (data.seed) make 10000000000 cells (at most 1e7 cells in one config' '$TMP/1e10.err'"
+  check "1e10 cells ($cmd, $np ranks): wrote nothing" test ! -e "$TMP/out-1e10"
+done
+check "tsim run --help states the limit of cells" bash -c "'$TSIM' run --help | grep -q 'at most 1e7 cells'"
+# above 100 cells validate prints a summary, not a line per cell
+out=$("$TSIM" validate "$TMP/good.yaml" --set "model.K=[$(seq -s, 1 10)]" --set "init.seed=[$L100]" 2>&1)
+summary_ok() {
+  grep -q '^  1000 cells = 10 (model.K) x 100 (init.seed)' <<<"$out" &&
+    grep -q '^  axis init.seed  *100 values: \[1, 2, 3, 4, 5, \.\.\., 100\]' <<<"$out" &&
+    grep -q '^  1000 cells on ' <<<"$out" && ! grep -q 'cell 999:' <<<"$out" &&
+    [ "$(wc -l <<<"$out")" -lt 20 ]
+}
+check "validate of 1000 cells: a summary of the axes ($(wc -l <<<"$out") lines)" summary_ok
+out=$("$TSIM" validate "$TMP/good.yaml" --set "model.K=[1]" --set "init.seed=[$L100]" 2>&1)
+check "validate of 100 cells: a line per cell" grep -q '^  cell 99: K=1 seed=100  engine=' <<<"$out"
 
 # validate prints the expanded grid; --set makes an axis
 out=$(run_np 1 validate "$TMP/good.yaml" --set 'model.K=[2,4,8]' --set init.seed=[5,6] 2>&1)

@@ -106,6 +106,8 @@ typedef struct tsim_input {
   char *at;         /* "cfg.yaml:4:11" or "--set:1:13" */
 } tsim_input;
 #define CONFIG_MAX_INPUTS 5
+/* The most cells one config may have (checked from the list lengths). */
+#define CONFIG_MAX_CELLS 10000000
 
 typedef struct tsim_config {
   char *path;     /* file the config came from */
