@@ -20,6 +20,7 @@
 
 #include "tsim/engine.h"
 #include "tsim/npy.h"
+#include "tsim/stop.h"
 #include "tsim/yamltree.h"
 
 typedef enum { F_INT, F_SEED, F_REAL, F_BOOL, F_ENUM, F_PATH, F_STR,
@@ -941,8 +942,17 @@ static const ynode *int_node(const given *g, int64_t value, const ynode *root) {
   return where(g, root);
 }
 
+/* The loops over the cells look at the stop flag this often (cells). */
+#define STOP_EVERY 65536
+
+int config_stopped(tsim_error *err) {
+  const int sig = stop_signalled();
+  return tsim_fail(err, TSIM_ESTOP, "tsim: stopped by signal %d (%s) before any work; "
+                   "nothing written", sig, strsignal(sig));
+}
+
 static int build(tsim_config *cfg, given *gv, const ynode *root,
-                 const ynode *name_node, tsim_error *err) {
+                 const ynode *name_node, int stoppable, tsim_error *err) {
   TSIM_TRY(check_grid_size(gv, err));
   cfg->name = name_node ? tsim_xstrdup(name_node->value) : stem_of(cfg->path);
   for (int i = 0; i < NFIELDS; ++i) {
@@ -1015,6 +1025,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   }
   tsim_params last_separated = {0};
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* cross-axis sanity */
+    if (stoppable && id % STOP_EVERY == 0 && stop_signalled()) return config_stopped(err);
     tsim_params p;
     config_cell(cfg, id, &p);
     TSIM_TRY(check_family(&p, gv, root, err));
@@ -1062,6 +1073,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   }
   const int ieng = field_index("data.engine"), isto = field_index("data.storage");
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* the engine can do the cell */
+    if (stoppable && id % STOP_EVERY == 0 && stop_signalled()) return config_stopped(err);
     tsim_params p;
     config_cell(cfg, id, &p);
     const char *why = engine_moments_unsupported(&p);
@@ -1077,11 +1089,17 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   return TSIM_OK;
 }
 
-int config_load(const char *path, char *const *sets, int nsets,
+static int load(const char *path, char *const *sets, int nsets, int stoppable,
                 tsim_config **out, tsim_error *err) {
   *out = NULL;
   ynode *root = NULL;
-  TSIM_TRY(ytree_parse_file(path, &root, err));
+  int parsed = ytree_parse_file(path, &root, err);
+  /* a signal interrupts a blocking read (a FIFO): a stop, not bad input */
+  if (stoppable && stop_signalled()) {
+    ytree_free(&root);
+    return config_stopped(err);
+  }
+  TSIM_TRY(parsed);
   int rc = TSIM_OK;
   for (int i = 0; i < nsets && !rc; ++i) rc = apply_set(root, i + 1, sets[i], err);
   given gv[NFIELDS];
@@ -1091,7 +1109,7 @@ int config_load(const char *path, char *const *sets, int nsets,
   char *base_dir = dir_of(path);
   const ynode *name_node = NULL;
   if (!rc) rc = read_tree(root, base_dir, gv, &name_node, err);
-  if (!rc) rc = build(cfg, gv, root, name_node, err);
+  if (!rc) rc = build(cfg, gv, root, name_node, stoppable, err);
   for (int i = 0; i < NFIELDS; ++i) {
     for (int j = 0; j < gv[i].count; ++j) free(gv[i].texts ? gv[i].texts[j] : NULL);
     free(gv[i].texts);
@@ -1104,6 +1122,19 @@ int config_load(const char *path, char *const *sets, int nsets,
   }
   *out = cfg;
   return TSIM_OK;
+}
+
+int config_load(const char *path, char *const *sets, int nsets, tsim_config **out,
+                tsim_error *err) {
+  return load(path, sets, nsets, 0, out, err);
+}
+
+int config_load_stoppable(const char *path, char *const *sets, int nsets, tsim_config **out,
+                          tsim_error *err) {
+  const int rc = load(path, sets, nsets, 1, out, err);
+  if (rc == TSIM_ESTOP || !stop_signalled()) return rc;
+  config_destroy(out);
+  return config_stopped(err);
 }
 
 void config_destroy(tsim_config **cfgp) {
@@ -1130,13 +1161,19 @@ int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *firs
     npy_info info;
     first[i] = INT64_MAX;
     tsim_error e = {0};
-    int64_t found = -1;
     int rc = npy_read_header(in->path, &info, &e);
-    const int64_t rows = info.shape[0], r0 = rows / size * rank + (rank < rows % size ? rank : rows % size),
-                  r1 = r0 + rows / size + (rank < rows % size ? 1 : 0);
-    if (!rc) rc = npy_first_nonfinite(in->path, &info, r0, r1, &found, &e);
+    const int64_t rows = info.shape[0], rest = rows % size;
+    const int64_t r0 = rows / size * rank + (rank < rest ? rank : rest);
+    const int64_t r1 = r0 + rows / size + (rank < rest ? 1 : 0);
+    /* a slab of about 2^20 values at a time, looking at the stop flag */
+    const int64_t slab = info.shape[1] >= (1 << 20) ? 1 : (1 << 20) / (info.shape[1] + 1);
+    for (int64_t s0 = r0; s0 < r1 && !rc && first[i] == INT64_MAX; s0 += slab) {
+      if (stop_signalled()) return config_stopped(err);
+      int64_t found = -1;
+      rc = npy_first_nonfinite(in->path, &info, s0, r1 - s0 < slab ? r1 : s0 + slab, &found, &e);
+      if (found >= 0) first[i] = found;
+    }
     if (rc) return tsim_fail(err, rc, "%s: %s: %s", in->at, in->key, e.msg);
-    if (found >= 0) first[i] = found;
   }
   return TSIM_OK;
 }

@@ -1,7 +1,8 @@
 /* main.c - the command line: prolog (MPI, config), the command, epilog.
  *
  * Exit statuses: 0 every cell done, 1 failure, 2 bad input (config, command
- * line, data files), 3 stopped with a checkpoint (requeue me). */
+ * line, data files), 3 stopped with a checkpoint, or before any work with
+ * nothing written (requeue me). */
 #include <errno.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -87,7 +88,8 @@ static const char *usage_run =
     "  --time-limit S          stop with a checkpoint (exit status 3) after S\n"
     "                          seconds; inside a Slurm job tsim also stops 60 s\n"
     "                          before the job's end time. SIGTERM, SIGINT,\n"
-    "                          SIGUSR1 and a file OUTDIR/STOP do the same\n"
+    "                          SIGUSR1 and a file OUTDIR/STOP do the same (a\n"
+    "                          signal before any work: exit 3, nothing written)\n"
     "  -q, --quiet             no progress, no line per finished cell\n"
     "  -h, --help              this text\n"
     "\n"
@@ -125,7 +127,7 @@ static const char *usage_validate =
     "number of cells and each cell's parameters (above 100 cells: the axes,\n"
     "their lengths and the cells per engine), without running anything.\n"
     "Errors are one line FILE:LINE:COL: key: what is wrong (what is allowed),\n"
-    "exit status 2.\n";
+    "exit status 2. SIGTERM, SIGINT or SIGUSR1 ends it with exit status 3.\n";
 
 typedef struct cli {
   const char *command, *config, *outdir, *cell, *cells, *team_size, *progress, *progress_mode,
@@ -235,7 +237,7 @@ static void print_help(const char *command) {
  * a summary (axes, their lengths and a few values, the number of cells). */
 #define GRID_LINES_MAX 100
 
-static void print_grid(const tsim_config *cfg) {
+static int print_grid(const tsim_config *cfg, tsim_error *err) {
   const int summary = cfg->ncells > GRID_LINES_MAX;
   printf("config %s: name %s, %lld cell%s, output %s\n", cfg->path, cfg->name,
          (long long)cfg->ncells, cfg->ncells == 1 ? "" : "s", cfg->out_dir);
@@ -259,6 +261,7 @@ static void print_grid(const tsim_config *cfg) {
     /* cells per engine, and the cost model of each one's first cell */
     int64_t count[3] = {0, 0, 0}, first[3] = {-1, -1, -1};
     for (int64_t id = 0; id < cfg->ncells; ++id) {
+      if (id % 65536 == 0 && stop_signalled()) return config_stopped(err);
       tsim_params p;
       config_cell(cfg, id, &p);
       const int e = engine_choose(&p);
@@ -276,7 +279,7 @@ static void print_grid(const tsim_config *cfg) {
       printf("  %lld cells on %s; cell %lld: %s\n", (long long)count[e], engine_name(e),
              (long long)first[e], engine);
     }
-    return;
+    return TSIM_OK;
   }
   /* each cell's engine, and the cost model once per distinct setting */
   char (*seen)[512] = NULL;
@@ -308,6 +311,7 @@ static void print_grid(const tsim_config *cfg) {
   free(seen);
   free(count);
   free(first);
+  return TSIM_OK;
 }
 
 static int run_options(const cli *c, sched_options *opt, tsim_error *err) {
@@ -382,10 +386,15 @@ static int check_inputs(const tsim_config *cfg, tsim_error *err) {
 }
 
 int main(int argc, char **argv) {
+  /* before anything else, so that a stop signal never finds the default
+   * action (death) in place; again after MPI_Init, which may install its
+   * own */
+  stop_install_handlers();
   if (par_init(&argc, &argv)) {
     fprintf(stderr, "tsim: MPI initialisation failed\n");
     return TSIM_EFAIL;
   }
+  stop_install_handlers();
   par_comm *world = par_world();
   const int rank = par_rank(world);
   tsim_error err = {0};
@@ -405,7 +414,6 @@ int main(int argc, char **argv) {
       c.command = "run";
     }
   }
-  if (!rc) stop_install_handlers();
   if (!rc) rc = fault_init(rank, &err);
   if (!rc && (c.help || !c.command || !strcmp(c.command, "help"))) {
     if (rank == 0) print_help(c.command && strcmp(c.command, "help") ? c.command : c.config);
@@ -426,11 +434,15 @@ int main(int argc, char **argv) {
       rc = tsim_fail(&err, TSIM_EINPUT, "tsim %s: missing CONFIG (see tsim %s --help)",
                      c.command, c.command);
     else
-      rc = config_load(c.config, c.sets, c.nsets, &cfg, &err);
+      rc = config_load_stoppable(c.config, c.sets, c.nsets, &cfg, &err);
     rc = par_agree(world, rc, &err);
     if (!rc) rc = check_inputs(cfg, &err);
+    /* a stop signal so far ends the command here, before anything is
+     * written (the run's own stop handling starts with sched_run) */
+    if (!rc) rc = par_agree(world, stop_signalled() ? config_stopped(&err) : TSIM_OK, &err);
     if (!rc && !strcmp(c.command, "validate")) {
-      if (rank == 0) print_grid(cfg);
+      if (rank == 0) rc = print_grid(cfg, &err);
+      rc = par_agree(world, rc, &err);
     } else if (!rc && !strcmp(c.command, "export-data")) {
       rc = export_data(cfg, &c, &err);
     } else if (!rc) {

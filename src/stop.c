@@ -16,6 +16,8 @@ static volatile sig_atomic_t stop_signal = 0;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
+int stop_signalled(void) { return (int)stop_signal; }
+
 void stop_install_handlers(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

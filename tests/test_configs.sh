@@ -228,6 +228,45 @@ check "validate of 1000 cells: a summary of the axes ($(wc -l <<<"$out") lines)"
 out=$("$TSIM" validate "$TMP/good.yaml" --set "model.K=[1]" --set "init.seed=[$L100]" 2>&1)
 check "validate of 100 cells: a line per cell" grep -q '^  cell 99: K=1 seed=100  engine=' <<<"$out"
 
+# A stop signal before any work: exit 3, one line, nothing written. No
+# clock: the config comes from a FIFO, whose opening for writing returns only
+# once tsim has opened it to read its config; then the signal goes to that
+# process directly (pending at once), then the FIFO is closed (end of file,
+# should the signal not have interrupted the read). On 3 ranks only rank 1
+# reads the FIFO (the others good.yaml), so all leave on rank 1's stop.
+fifo_stop() { # fifo_stop NAME SIGNAL NP COMMAND EXPECTED-REGEX
+  local name=$1 sig=$2 np=$3 cmd=$4 want=$5 d="$TMP/$1" job rc
+  mkdir -p "$d" && mkfifo "$d/fifo"
+  cat > "$d/rank.sh" <<EOF
+#!/bin/sh
+cfg="$TMP/good.yaml"
+if [ "\${OMPI_COMM_WORLD_RANK:-0}" = $((np > 1 ? 1 : 0)) ]; then
+  echo \$\$ > "$d/pid"
+  cfg="$d/fifo"
+fi
+exec "$TSIM" $cmd "\$cfg" -q -o "$d/out"
+EOF
+  if [ "$np" -eq 1 ]; then
+    timeout -k 5 60 sh "$d/rank.sh" >/dev/null 2>"$d/err" &
+  else
+    timeout -k 5 60 mpirun -q --oversubscribe -np "$np" sh "$d/rank.sh" >/dev/null 2>"$d/err" &
+  fi
+  job=$!
+  timeout 60 python3 - "$d/fifo" "$d/pid" "$sig" <<'PY'
+import os, signal, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)  # returns once tsim has the FIFO open
+os.kill(int(open(sys.argv[2]).read()), getattr(signal, "SIG" + sys.argv[3]))
+os.close(fd)
+PY
+  wait $job; rc=$?
+  check "SIG$sig while $cmd reads its config ($np ranks): exit 3, one line: $(head -c 200 "$d/err")" \
+    bash -c "[ $rc -eq 3 ] && [ \$(wc -l < '$d/err') -eq 1 ] && grep -qE '^$want$' '$d/err'"
+  check "SIG$sig while $cmd reads its config ($np ranks): nothing written" test ! -e "$d/out"
+}
+fifo_stop term_run TERM 1 run 'tsim: stopped by signal 15 \(Terminated\) before any work; nothing written'
+fifo_stop usr1_validate USR1 1 validate 'tsim: stopped by signal 10 \(User defined signal 1\) before any work; nothing written'
+fifo_stop int_run_3 INT 3 run 'rank 1: tsim: stopped by signal 2 \(Interrupt\) before any work; nothing written'
+
 # validate prints the expanded grid; --set makes an axis
 out=$(run_np 1 validate "$TMP/good.yaml" --set 'model.K=[2,4,8]' --set init.seed=[5,6] 2>&1)
 check "validate: 6 cells from --set axes" grep -q '6 cells' <<<"$out"

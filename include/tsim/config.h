@@ -133,13 +133,21 @@ typedef struct tsim_config {
 int config_load(const char *path, char *const *sets, int nsets,
                 tsim_config **out, tsim_error *err);
 void config_destroy(tsim_config **cfg);
+/* The same for the command line: a stop signal (stop.h) that arrives while
+ * the file is read or the grid expanded ends it with TSIM_ESTOP and
+ * config_stopped's message (config_scan_inputs stops so too). */
+int config_load_stoppable(const char *path, char *const *sets, int nsets,
+                          tsim_config **out, tsim_error *err);
+/* "tsim: stopped by signal 15 (Terminated) before any work; nothing
+ * written", TSIM_ESTOP. */
+int config_stopped(tsim_error *err);
 
 /* NaN and inf in the input files, looked for before anything runs, each
  * rank a share: FIRST[i] is the first non-finite element (flat index) of
  * input i in share RANK of SIZE of its rows, INT64_MAX if none. Given the
  * minimum of FIRST over all ranks, config_nonfinite_error gives the same
  * error on every rank: "FILE:LINE:COL: data.x_file: x.npy: row 17, column 3
- * (from 0) is NaN (...)". */
+ * (from 0) is NaN (...)". A stop signal ends the scan (config_stopped). */
 int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *first,
                        tsim_error *err);
 int config_nonfinite_error(const tsim_config *cfg, const int64_t *first, tsim_error *err);

@@ -8,8 +8,13 @@
 #define TSIM_STOP_H
 
 /* Install the handlers (every rank: a signal must not kill a rank before
- * the checkpoint). */
+ * the checkpoint). main installs them first thing, and again after MPI is
+ * initialised (an MPI library may have put its own in place). */
 void stop_install_handlers(void);
+/* The stop signal received so far (its number), or 0: a cheap look at the
+ * flag for loops that run before any stop_watch exists (reading the
+ * config, expanding the grid). */
+int stop_signalled(void);
 
 typedef struct stop_watch {
   const char *stop_file; /* OUTDIR/STOP */
