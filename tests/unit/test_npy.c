@@ -1,5 +1,6 @@
 /* test_npy.c - .npy files: our writer read back, the headers numpy writes,
  * and a clear error for every kind of file and header tsim does not take. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -227,7 +228,24 @@ int main(void) {
           "malformed %s: refused with \"%s\" (rc %d: %s)", malformed[i].dict, malformed[i].want,
           rc, err.msg);
   }
-  const char *names[] = {"a2.npy", "a1.npy", "v2.npy", "v3.npy", "f4.npy",
+  /* the first NaN or inf of a row range, as a flat index */
+  double c[21];
+  memcpy(c, a, sizeof c);
+  c[4 * 3 + 2] = NAN;
+  c[6 * 3 + 0] = -INFINITY;
+  CHECK(npy_write(path_of("nan.npy"), 2, shape2, c, &err) == 0 &&
+            npy_read_header(path_of("nan.npy"), &info, &err) == 0, "write 7x3 with NaN, -inf");
+  int64_t found = 99;
+  CHECK(npy_first_nonfinite(path_of("nan.npy"), &info, 0, 7, &found, &err) == 0 && found == 14,
+        "NaN at [4, 2] found as element 14 (got %lld)", (long long)found);
+  CHECK(npy_first_nonfinite(path_of("nan.npy"), &info, 5, 7, &found, &err) == 0 && found == 18,
+        "rows [5, 7): -inf at [6, 0], element 18 (got %lld)", (long long)found);
+  CHECK(npy_first_nonfinite(path_of("nan.npy"), &info, 0, 4, &found, &err) == 0 && found == -1,
+        "rows [0, 4): none (got %lld)", (long long)found);
+  CHECK(npy_first_nonfinite(path_of("nan.npy"), &info, 5, 9, &found, &err) == TSIM_EINPUT &&
+            strstr(err.msg, "out of range"),
+        "a range past the end is refused: %s", err.msg);
+  const char *names[] = {"nan.npy", "a2.npy", "a1.npy", "v2.npy", "v3.npy", "f4.npy",
                          "fo.npy", "3d.npy", "0d.npy", "huge.npy", "short.npy",
                          "junk.npy", "numpy.npy", "good.npy", "bad_dict.npy"};
   for (size_t i = 0; i < sizeof names / sizeof *names; ++i) unlink(path_of(names[i]));
