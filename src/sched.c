@@ -1077,8 +1077,10 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   char stop_file[4200];
   snprintf(stop_file, sizeof stop_file, "%s/STOP", opt->outdir);
 
-  int rc = TSIM_OK;
-  if (s.rank == 0) {
+  /* a stop signal that came after the config was read (any rank's): still
+   * before any work, so exit 3 with nothing written */
+  int rc = par_agree(s.world, stop_signalled() ? config_stopped(err) : TSIM_OK, err);
+  if (!rc && s.rank == 0) {
     stop_watch_init(&s.watch, stop_file, opt->time_limit, 60.0);
     if (opt->resume)
       rc = open_resumed(&s, ids, nids, err);
