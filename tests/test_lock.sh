@@ -138,6 +138,9 @@ check "a run over earlier results without --force: exit 2 (got $rc)" \
   grep -q 'holds the results of an earlier run' "$TMP/earlier.err"
 check "... no lock left, nothing changed" \
   test ! -e "$TMP/ref/.lock" -a "$(listing "$TMP/ref")" = "$before"
+TSIM_FAULT=rank=0,batch=1,do=fail run_np 2 run "$TMP/small.yaml" -q -o "$TMP/failed" \
+  >/dev/null 2>&1; rc=$?
+check "a failed run: exit 1 (got $rc), no lock left" test $rc -eq 1 -a ! -e "$TMP/failed/.lock"
 run_np 2 export-data "$TMP/small.yaml" -o "$TMP/exp" >/dev/null 2>&1; rc=$?
 check "export-data into a free DIR: exit 0 (got $rc), no lock left" \
   test $rc -eq 0 -a -s "$TMP/exp/x.npy" -a ! -e "$TMP/exp/.lock"
