@@ -35,7 +35,7 @@ WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter
 ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(YAML_CFLAGS) \
                 -DTSIM_GIT_COMMIT='"$(GIT_COMMIT)"' -DTSIM_CFLAGS='"$(CFLAGS)"'
 ALL_CFLAGS := $(WARN) $(FPFLAGS) $(CFLAGS) $(SANFLAGS)
-LDLIBS    := $(YAML_LIBS) $(SCALAPACK_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) -lm
+LDLIBS    := $(YAML_LIBS) $(SCALAPACK_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) -lm -pthread
 # the fused chunk kernel's loops are vectorised at -O3 (bits unchanged: see
 # src/fused.c); FUSED_CFLAGS= builds it with CFLAGS alone
 FUSED_CFLAGS ?= -O3

@@ -5,7 +5,6 @@
  * nothing written (requeue me). */
 #include <errno.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +13,7 @@
 #include "tsim/data.h"
 #include "tsim/engine.h"
 #include "tsim/fused.h"
+#include "tsim/lock.h"
 #include "tsim/merge.h"
 #include "tsim/parallel.h"
 #include "tsim/sched.h"
@@ -38,6 +38,8 @@ static const char *usage_main =
     "  merge -o OUTDIR [--force] SLICEDIR...\n"
     "                           join the run directories of grid slices\n"
     "                           (run --cells i/N) into one run directory\n"
+    "  unlock OUTDIR            remove the lock of a run directory whose run is\n"
+    "                           gone (see tsim run --help)\n"
     "  help [COMMAND]           this text, or a command's options\n"
     "  --version                print the version and build\n"
     "\n"
@@ -63,7 +65,8 @@ static const char *usage_run =
     "  --set key.path=value    override a config key; the value is YAML, so\n"
     "                          --set model.K=[2,4] makes a grid axis (repeatable)\n"
     "  --force                 replace the results of an earlier run in OUTDIR\n"
-    "                          (without it tsim refuses to touch them)\n"
+    "                          (without it tsim refuses to touch them; never\n"
+    "                          those of a run still going: see below)\n"
     "  --team-size G           ranks per team (a team runs one cell at a time,\n"
     "                          sharding its samples); default run.team_size,\n"
     "                          else 1 when there are at least as many cells as\n"
@@ -93,6 +96,16 @@ static const char *usage_run =
     "  -q, --quiet             no progress, no line per finished cell\n"
     "  -h, --help              this text\n"
     "\n"
+    "A run directory belongs to one run: rank 0 holds OUTDIR/.lock (host, pid,\n"
+    "Slurm job, start, command; its mtime is a heartbeat renewed every 10 s)\n"
+    "from before it writes anything until it exits, and run, resume, merge -o\n"
+    "and export-data -o refuse a locked directory (exit status 2, naming the\n"
+    "holder). A lock whose process is gone (this host) or whose heartbeat is\n"
+    "older than 120 s (another host) is taken over with a notice; a requeue\n"
+    "of the holder's Slurm job (same SLURM_JOB_ID) waits up to 30 s for the\n"
+    "previous run's rank 0 on this host to exit, then takes it over.\n"
+    "tsim unlock OUTDIR removes a lock by hand.\n"
+    "\n"
     "config keys (any key marked 'grid axis' may be a list; the grid is the\n"
     "product of all lists, first axis varying slowest, at most 1e7 cells):\n";
 
@@ -119,6 +132,14 @@ static const char *usage_export =
     "Writes cell N's (default 0) samples and initial weights as .npy files\n"
     "(float64): x (n, d), y (n,), x_test, y_test and w0 (d, K), the exact bits\n"
     "a run uses, for checking tsim against another tool.\n";
+
+static const char *usage_unlock =
+    "usage: tsim unlock OUTDIR\n"
+    "\n"
+    "Removes OUTDIR/.lock, the lock a run (or merge, export-data) holds on its\n"
+    "directory, and names its holder. Only for a lock whose run is gone but\n"
+    "not yet stale (see tsim run --help): removing the lock of a live run\n"
+    "lets another one write over it.\n";
 
 static const char *usage_validate =
     "usage: tsim validate CONFIG [--set key.path=value ...]\n"
@@ -210,7 +231,7 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
   if (c->command && strcmp(c->command, "run") && strcmp(c->command, "validate") &&
       strcmp(c->command, "help") && strcmp(c->command, "version") &&
       strcmp(c->command, "export-data") && strcmp(c->command, "merge") &&
-      strcmp(c->command, "resume"))
+      strcmp(c->command, "resume") && strcmp(c->command, "unlock"))
     return tsim_fail(err, TSIM_EINPUT, "tsim: unknown command %s (see tsim --help)",
                      c->command);
   return TSIM_OK;
@@ -228,6 +249,8 @@ static void print_help(const char *command) {
     fputs(usage_merge, stdout);
   } else if (command && !strcmp(command, "export-data")) {
     fputs(usage_export, stdout);
+  } else if (command && !strcmp(command, "unlock")) {
+    fputs(usage_unlock, stdout);
   } else {
     fputs(usage_main, stdout);
   }
@@ -353,8 +376,16 @@ static int run_options(const cli *c, sched_options *opt, tsim_error *err) {
   return TSIM_OK;
 }
 
+/* Rank 0 takes DIR's lock (lock.h); every rank learns the verdict. */
+static int take_lock(const char *dir, const cli *c, tsim_lock **lock, tsim_error *err) {
+  par_comm *world = par_world();
+  const int rc = par_rank(world) == 0 ? lock_acquire(dir, c->command_line, lock, err) : TSIM_OK;
+  return par_agree(world, rc, err);
+}
+
 static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
   par_comm *world = par_world();
+  tsim_lock *lock = NULL;
   int rc = TSIM_OK;
   char *end = NULL;
   long long cell = c->cell ? strtoll(c->cell, &end, 10) : 0;
@@ -363,14 +394,12 @@ static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
   else if (c->cell && (*end || cell < 0 || cell >= cfg->ncells))
     rc = tsim_fail(err, TSIM_EINPUT, "tsim export-data: --cell %s is not a cell id (0 to %lld)",
                    c->cell, (long long)cfg->ncells - 1);
-  else if (par_rank(world) == 0) {
-    if (mkdir(c->outdir, 0777) && errno != EEXIST)
-      return par_agree(world, tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s",
-                                        c->outdir, strerror(errno)), err);
+  else if (!(rc = take_lock(c->outdir, c, &lock, err)) && par_rank(world) == 0) {
     tsim_params p;
     config_cell(cfg, cell, &p);
     rc = data_export(&p, c->outdir, err);
   }
+  lock_release(&lock);
   return par_agree(world, rc, err);
 }
 
@@ -401,6 +430,7 @@ int main(int argc, char **argv) {
   cli c;
   int rc = parse_cli(argc, argv, &c, &err);
   tsim_config *cfg = NULL;
+  tsim_lock *lock = NULL; /* rank 0's, on the directory it writes */
   char resume_config[4200];
   if (!rc && c.command && !strcmp(c.command, "resume") && !c.help) {
     /* tsim resume OUTDIR == tsim run OUTDIR/config.yaml -o OUTDIR --resume */
@@ -424,11 +454,23 @@ int main(int argc, char **argv) {
   } else if (!rc && !strcmp(c.command, "merge")) {
     if (!c.outdir)
       rc = tsim_fail(&err, TSIM_EINPUT, "tsim merge: needs -o OUTDIR");
-    else if (rank == 0)
+    else if (!(rc = take_lock(c.outdir, &c, &lock, &err)) && rank == 0)
       rc = merge_runs(c.outdir, c.inputs, c.ninputs, c.force, &err);
+    lock_release(&lock);
     rc = par_agree(world, rc, &err);
     if (!rc && rank == 0)
       printf("merged %d slice%s into %s\n", c.ninputs, c.ninputs == 1 ? "" : "s", c.outdir);
+  } else if (!rc && !strcmp(c.command, "unlock")) {
+    char what[1024] = "";
+    if (!c.config)
+      rc = tsim_fail(&err, TSIM_EINPUT, "tsim unlock: missing OUTDIR");
+    else if (rank == 0)
+      rc = lock_remove(c.config, what, sizeof what, &err);
+    rc = par_agree(world, rc, &err);
+    if (!rc && rank == 0) {
+      if (what[0]) printf("removed %s/.lock (%s)\n", c.config, what);
+      else printf("%s is not locked\n", c.config);
+    }
   } else if (!rc) {
     if (!c.config)
       rc = tsim_fail(&err, TSIM_EINPUT, "tsim %s: missing CONFIG (see tsim %s --help)",
@@ -457,7 +499,9 @@ int main(int argc, char **argv) {
       if (!rc) {
         if (c.outdir) config_set_out_dir(cfg, c.outdir);
         opt.outdir = cfg->out_dir;
-        rc = sched_run(cfg, &opt, &err);
+        rc = take_lock(opt.outdir, &c, &lock, &err);
+        if (!rc) rc = sched_run(cfg, &opt, &err);
+        lock_release(&lock);
       }
     }
   }
