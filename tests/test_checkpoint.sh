@@ -88,6 +88,8 @@ for i in 0 1 2 3 4; do
     --checkpoint-seconds 0.5 >/dev/null 2>&1
   rc=$?
   pkill -KILL -f "^$TSIM run $TMP/long.yaml -o $TMP/k9" # ranks left by a killed mpirun
+  n=0; while pgrep -f "^$TSIM run $TMP/long.yaml -o $TMP/k9" >/dev/null && [ $n -lt 300 ]; do
+    sleep 0.1; n=$((n + 1)); done # gone (else the resume finds their lock held)
   check "kill -9 at ${kills[$i]} on ${nps[$i]} ranks: the run died (exit $rc)" test $rc -ne 0 -a $rc -ne 3
 done
 unset TSIM_FAKE_CLOCK
