@@ -83,7 +83,7 @@ typedef struct run_output run_output;
 
 /* Open OUTDIR for a new run of the cells IDS[0..nids) (ascending): refuses
  * (TSIM_EINPUT) a directory that already holds results unless FORCE, writes
- * config.yaml and opens the CSV files. */
+ * config.yaml and the tables' headers, synced. */
 int output_open(const tsim_config *cfg, const char *outdir, int force,
                 const int64_t *ids, int64_t nids, run_output **out,
                 tsim_error *err);
@@ -106,7 +106,8 @@ int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[NTA
                         tsim_error *err);
 /* Hand over one finished cell, in any order: the tables receive cells in
  * increasing id order; a cell that arrives early waits as CSV fragments in
- * OUTDIR/pending/ until the cells before it are written. */
+ * OUTDIR/pending/ (synced) until the cells before it are written. A failed
+ * write is an error naming the file; nothing more is written after it. */
 int output_write_cell(run_output *o, const tsim_config *cfg,
                       const cell_result *r, tsim_error *err);
 /* Write manifest.json and close everything. EXTRA is a JSON fragment of
