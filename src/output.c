@@ -1,6 +1,7 @@
 /* output.c - the run directory's files (see output.h). Only rank 0 calls
  * these. Each finished cell is flushed at once, its cells.csv row after its
- * other rows, so a crash loses no finished cell's rows. */
+ * other rows, so a crash loses no finished cell: a resume (output_scan)
+ * takes every cell whose rows are whole. */
 #define _POSIX_C_SOURCE 200809L
 #include "tsim/evolve.h"
 #include "tsim/output.h"
@@ -481,6 +482,217 @@ static int whole_row(const tsim_config *cfg, int table, int64_t cell, const char
   return commas == want;
 }
 
+/* Does LINE (N bytes, not a whole row) begin the row of CELL? */
+static int begins_row_of(const char *line, ssize_t n, int64_t cell) {
+  char id[32];
+  const int len = snprintf(id, sizeof id, "%lld,", (long long)cell);
+  return n > 0 && !strncmp(line, id, (size_t)(n < len ? n : len));
+}
+
+/* The rows of TABLE in IN from byte OFF on, of the cells at positions
+ * FROM.. of IDS: FIRST[k - FROM] becomes the offset of the first row of a
+ * cell at position >= k, for k up to *WHOLE. The rows of the cells before
+ * *WHOLE must be whole: a line that is not a whole row ends the scan, and if
+ * it belongs to one of them (by its id; else the last cell seen, unless it
+ * may begin the row of the next cell to come), *WHOLE drops to that cell.
+ * So it does to a cell without rows in a table every cell has rows in.
+ * Returns the cell a line cut short belonged to (-1: none). */
+static int64_t scan_rows(FILE *in, int table, int64_t off, const int64_t *ids, int64_t nids,
+                         int64_t from, int64_t *whole, int64_t *first) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int64_t last = from - 1, cut_short = -1; /* position of the last row seen */
+  const int64_t upto = *whole;
+  while ((n = getline(&line, &cap, in)) > 0) {
+    const int64_t cell = row_cell(line, n);
+    const int64_t pos = cell >= 0 ? position_in(ids, nids, cell) : -1;
+    if (pos >= from && pos >= last && whole_row(NULL, table, cell, line, n)) {
+      if (pos >= *whole) break;
+      while (last < pos) first[++last - from] = off;
+      off += n;
+      continue;
+    }
+    int64_t owner = pos >= from ? pos : last;
+    if (pos < from && *whole < nids && begins_row_of(line, n, ids[*whole])) owner = *whole;
+    if (owner < from) owner = from;
+    if (owner < *whole) {
+      *whole = owner;
+      cut_short = ids[owner];
+    }
+    break;
+  }
+  free(line);
+  while (last < upto) first[++last - from] = off;
+  if (tables[table].every_cell)
+    for (int64_t k = from; k < *whole; ++k)
+      if (first[k - from] == first[k + 1 - from]) {
+        *whole = k;
+        break;
+      }
+  return cut_short;
+}
+
+/* Is PATH a whole fragment of TABLE for CELL (cells.csv: its one row)? */
+static int whole_fragment(const tsim_config *cfg, int table, int64_t cell, const char *path) {
+  FILE *in = fopen(path, "r");
+  if (!in) return 0;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int64_t rows = 0;
+  int ok = 1;
+  while (ok && (n = getline(&line, &cap, in)) > 0) {
+    ok = whole_row(cfg, table, cell, line, n);
+    ++rows;
+  }
+  ok = ok && !ferror(in) && (table != TABLE_CELLS || rows == 1);
+  free(line);
+  fclose(in);
+  return ok;
+}
+
+/* A fragment of TABLE for CELL in pending/ stamped with HASH, else OTHER:
+ * its path into PATH; 0 if there is none. */
+static int find_fragment(const char *outdir, int64_t cell, int table, uint64_t hash,
+                         uint64_t other, char *path, size_t cap) {
+  fragment_path(outdir, cell, hash, table, "csv", path, cap);
+  if (!access(path, F_OK)) return 1;
+  fragment_path(outdir, cell, other, table, "csv", path, cap);
+  return !access(path, F_OK);
+}
+
+void output_scan(const tsim_config *cfg, const char *outdir, const int64_t *ids, int64_t nids,
+                 uint64_t previous_hash, unsigned char *done, int64_t *written,
+                 int64_t table_bytes[NTABLES], FILE *log) {
+  const uint64_t hash = config_hash(cfg);
+  FILE *in[NTABLES] = {NULL};
+  int64_t size[NTABLES] = {0}, start[NTABLES] = {0}, *first[NTABLES] = {NULL};
+  int64_t from = *written;
+  char path[4400];
+  for (int t = 0; t < NTABLES; ++t) { /* the part a checkpoint vouches for, if intact */
+    if (!output_table_enabled(cfg, t)) continue;
+    table_path(outdir, t, path, sizeof path);
+    struct stat st;
+    if ((in[t] = fopen(path, "r")) && !fstat(fileno(in[t]), &st)) size[t] = (int64_t)st.st_size;
+    start[t] = table_bytes[t];
+    if (size[t] < start[t] || start[t] <= 0) from = 0;
+    else if (fseeko(in[t], (off_t)start[t] - 1, SEEK_SET) || fgetc(in[t]) != '\n') from = 0;
+  }
+  int headers = 1;
+  for (int t = 0; t < NTABLES && from == 0; ++t) { /* else from the header on */
+    start[t] = 0;
+    if (!output_table_enabled(cfg, t)) continue;
+    char *want = NULL, *line = NULL;
+    size_t len = 0, cap = 0;
+    FILE *m = open_memstream(&want, &len);
+    put_header(cfg, t, m);
+    fclose(m);
+    if (in[t] && !fseeko(in[t], 0, SEEK_SET) && getline(&line, &cap, in[t]) == (ssize_t)len &&
+        !memcmp(line, want, len))
+      start[t] = (int64_t)len;
+    else
+      headers = 0;
+    free(want);
+    free(line);
+  }
+  int64_t whole = headers ? nids : 0, cut_short = -1, short_table = 0;
+  for (int t = 0; t < NTABLES; ++t) {
+    first[t] = tsim_xcalloc((size_t)(nids - from + 1), sizeof(int64_t));
+    first[t][0] = start[t];
+    if (!in[t] || !headers) continue;
+    if (fseeko(in[t], (off_t)start[t], SEEK_SET)) { /* unreadable: nothing past START */
+      whole = from;
+      continue;
+    }
+    if (t == TABLE_CELLS) { /* a cell is in the tables when its row here is whole */
+      char *line = NULL;
+      size_t cap = 0;
+      ssize_t n;
+      int64_t k = from, off = start[t];
+      while (k < nids && (n = getline(&line, &cap, in[t])) > 0 &&
+             whole_row(cfg, t, ids[k], line, n)) {
+        first[t][k - from] = off;
+        off += n;
+        ++k;
+      }
+      free(line);
+      whole = k;
+      first[t][whole - from] = off;
+    } else {
+      const int64_t c = scan_rows(in[t], t, start[t], ids, nids, from, &whole, first[t]);
+      if (c >= 0) cut_short = c, short_table = t;
+    }
+  }
+  char dropped[512] = "";
+  for (int t = 0; t < NTABLES; ++t) {
+    table_bytes[t] = in[t] ? first[t][whole - from] : 0;
+    const size_t used = strlen(dropped);
+    if (in[t] && size[t] > table_bytes[t])
+      snprintf(dropped + used, sizeof dropped - used, "%s%s.csv %lld", used ? ", " : "",
+               tables[t].name, (long long)(size[t] - table_bytes[t]));
+    if (in[t]) fclose(in[t]);
+    free(first[t]);
+  }
+  if (log && !headers)
+    fprintf(log, "tsim: %s: a table's header is missing or damaged: the tables start "
+            "again from their headers\n", outdir);
+  if (log && dropped[0])
+    fprintf(log, "tsim: %s: the tables are cut back to their last whole cell (bytes dropped: "
+            "%s)\n", outdir, dropped);
+  if (log && cut_short >= 0)
+    fprintf(log, "tsim: %s/%s.csv: cell %lld's rows end in an incomplete or damaged line; it "
+            "runs again\n", outdir, tables[short_table].name, (long long)cut_short);
+  /* the cells past the tables: whole fragment sets in pending/ */
+  unsigned char *before = tsim_xmalloc((size_t)cfg->ncells + 1);
+  memcpy(before, done, (size_t)cfg->ncells);
+  memset(done, 0, (size_t)cfg->ncells);
+  for (int64_t i = 0; i < nids; ++i) {
+    int ok = 1;
+    for (int t = 0; t < NTABLES && ok && i >= whole; ++t) {
+      if (!output_table_enabled(cfg, t)) continue;
+      ok = find_fragment(outdir, ids[i], t, hash, previous_hash, path, sizeof path) &&
+           whole_fragment(cfg, t, ids[i], path);
+    }
+    done[ids[i]] = (unsigned char)ok;
+  }
+  char dir[4300];
+  snprintf(dir, sizeof dir, "%s/pending", outdir);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) { /* say why a finished cell's fragments are not taken */
+    int64_t cell;
+    uint64_t h;
+    int t;
+    if (!parse_fragment(e->d_name, &cell, &h, &t) || t != TABLE_CELLS) continue;
+    if (cell < 0 || cell >= cfg->ncells || done[cell] || position_in(ids, nids, cell) < 0)
+      continue;
+    if (h != hash && h != previous_hash)
+      fprintf(stderr,
+              "tsim: warning: %s/%s: written for another config (hash %016llx, not "
+              "%016llx); cell %lld runs again\n",
+              dir, e->d_name, (unsigned long long)h, (unsigned long long)hash, (long long)cell);
+    else
+      fprintf(stderr, "tsim: warning: %s/%s: its cell's fragments are incomplete; cell %lld "
+              "runs again\n", dir, e->d_name, (long long)cell);
+  }
+  if (d) closedir(d);
+  char lost[256] = "";
+  int64_t nlost = 0;
+  for (int64_t i = 0; i < nids; ++i) {
+    if (!before[ids[i]] || done[ids[i]]) continue;
+    const size_t used = strlen(lost);
+    if (nlost++ < 8)
+      snprintf(lost + used, sizeof lost - used, "%s%lld", used ? ", " : "", (long long)ids[i]);
+  }
+  if (nlost)
+    fprintf(stderr, "tsim: warning: %s: %lld cell%s finished at the checkpoint (%s%s) %s neither "
+            "in the tables nor in pending/: run again\n", outdir, (long long)nlost,
+            nlost == 1 ? "" : "s", lost, nlost > 8 ? ", ..." : "", nlost == 1 ? "is" : "are");
+  free(before);
+  *written = whole;
+}
+
 /* ------------------------------------------------------------ resuming */
 
 /* pending/ keeps the fragments of the finished cells past the tables (of
@@ -519,8 +731,8 @@ static int tidy_pending(const char *outdir, const int64_t *ids, int64_t nids,
 
 /* The rows of TABLE past byte KEEP_BYTES of the table at PATH that belong
  * to a finished cell past the tables (the tables are about to be cut back
- * before it: to the checkpoint, which saw it parked, or because
- * train.iterations grew) go to pending/ as its fragment, unless it has one. */
+ * before it: train.iterations grew) go to pending/ as its fragment, unless
+ * it has one. */
 static int recover_parked(const tsim_config *cfg, const char *outdir, int table,
                           const char *path, int64_t keep_bytes, const int64_t *ids, int64_t nids,
                           const unsigned char *done, int64_t written, uint64_t hash,
@@ -569,12 +781,12 @@ static int recover_parked(const tsim_config *cfg, const char *outdir, int table,
 
 int output_resume(const tsim_config *cfg, const char *outdir,
                   const int64_t *ids, int64_t nids, const unsigned char *done,
-                  int64_t written, const int64_t table_bytes[NTABLES],
+                  int64_t written, const int64_t table_bytes[NTABLES], uint64_t previous_hash,
                   run_output **out, tsim_error *err) {
   *out = NULL;
   const uint64_t hash = config_hash(cfg);
   char path[4400];
-  TSIM_TRY(tidy_pending(outdir, ids, nids, done, written, hash, hash, err));
+  TSIM_TRY(tidy_pending(outdir, ids, nids, done, written, hash, previous_hash, err));
   for (int i = 1; i <= NTABLES; ++i) { /* cells.csv's last: its fragment completes a set */
     const int t = i % NTABLES;
     if (!output_table_enabled(cfg, t)) continue;
