@@ -933,47 +933,46 @@ static int iterations_grew(const sched *s, const char *changed, int n, long long
 
 /* Is the earlier run in OUTDIR, which left no checkpoint, one of this
  * config (train.iterations may grow, as on a resume from a checkpoint)?
- * Its tables are replaced by the fresh start, so a changed config must be
- * refused here too, not overwrite them. */
-static int same_config_as_before(const sched *s, const char *outdir, tsim_error *err) {
+ * Its cells are kept, so a changed config must be refused here too, not
+ * added to them. D gets its config hash and an empty list of finished
+ * cells, *BEFORE the old train.iterations if it grew (else 0). */
+static int same_config_as_before(const sched *s, const char *outdir, ckpt_data *d,
+                                 long long *before, tsim_error *err) {
   char path[4400];
   snprintf(path, sizeof path, "%s/config.yaml", outdir);
-  if (access(path, F_OK) != 0) return TSIM_OK; /* nothing there yet */
-  tsim_config *before = NULL;
+  tsim_config *old = NULL;
   tsim_error why = {0};
-  if (config_load(path, NULL, 0, &before, &why))
+  if (config_load(path, NULL, 0, &old, &why))
     return tsim_fail(err, TSIM_EINPUT,
                      "%s: holds an earlier run whose config cannot be read (%s); start "
                      "anew with -o or --force", outdir, why.msg);
-  char *old_text = config_results_text(before), *new_text = config_results_text(s->cfg);
+  char *old_text = config_results_text(old), *new_text = config_results_text(s->cfg);
   int rc = TSIM_OK;
+  *before = 0;
   if (strcmp(old_text, new_text)) {
     char changed[TSIM_MSG_MAX / 2];
-    long long limit = 0;
     const int n = config_changed_keys(old_text, new_text, changed, sizeof changed);
-    if (!iterations_grew(s, changed, n, &limit))
+    if (!iterations_grew(s, changed, n, before))
       rc = tsim_fail(err, TSIM_EINPUT,
                      "%s: the earlier run (no checkpoint yet) was made with another config: "
                      "%s changed; resume with the same config, or start anew with -o or "
                      "--force", outdir, n ? changed : "the grid");
   }
+  d->config_hash = config_hash(old);
+  d->ncells = s->cfg->ncells;
+  d->done = tsim_xcalloc((size_t)d->ncells + 1, 1);
   free(old_text);
   free(new_text);
-  config_destroy(&before);
+  config_destroy(&old);
   return rc;
 }
 
-/* Rank 0: continue OUTDIR from its checkpoint (or start afresh if it has
- * none): finished cells are left out of the order, running ones resume. */
-static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *err) {
-  const char *outdir = s->opt->outdir;
-  if (!ckpt_any(outdir)) {
-    TSIM_TRY(same_config_as_before(s, outdir, err));
-    return output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
-  }
-  ckpt_data d;
+/* Load OUTDIR's checkpoint into D and check that it was made with this
+ * config and cells; *BEFORE: the old train.iterations if it grew (else 0). */
+static int checkpoint_config(const sched *s, const char *outdir, ckpt_data *d,
+                             long long *before, tsim_error *err) {
   char warning[TSIM_MSG_MAX];
-  TSIM_TRY(ckpt_load(outdir, &d, warning, sizeof warning, err));
+  TSIM_TRY(ckpt_load(outdir, d, warning, sizeof warning, err));
   if (warning[0]) fprintf(stderr, "tsim: warning: %s\n", warning);
   char *text = config_results_text(s->cfg);
   const size_t len = strlen(text) + 64 + (s->opt->cells ? strlen(s->opt->cells) : 0);
@@ -981,12 +980,10 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
   snprintf(now, len, "%scells: %s\n", text, s->opt->cells ? s->opt->cells : "all");
   free(text);
   int rc = TSIM_OK;
-  if (strcmp(now, d.config_yaml)) {
-    const int n = config_changed_keys(d.config_yaml, now, changed, sizeof changed);
-    long long before = 0;
-    if (iterations_grew(s, changed, n, &before)) {
-      rc = extend_iterations(s, &d, before, ids, nids, err);
-    } else {
+  *before = 0;
+  if (strcmp(now, d->config_yaml)) {
+    const int n = config_changed_keys(d->config_yaml, now, changed, sizeof changed);
+    if (!iterations_grew(s, changed, n, before)) {
       if (n == 0) snprintf(changed, sizeof changed, "--cells");
       rc = tsim_fail(err, TSIM_EINPUT,
                      "%s: the checkpoint was made with another config: %s changed; "
@@ -996,20 +993,47 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
     }
   }
   free(now);
-  if (!rc && d.ncells != s->cfg->ncells)
+  if (!rc && d->ncells != s->cfg->ncells)
     rc = tsim_fail(err, TSIM_EINPUT, "%s: the checkpoint's grid has %lld cells, not %lld",
-                   outdir, (long long)d.ncells, (long long)s->cfg->ncells);
+                   outdir, (long long)d->ncells, (long long)s->cfg->ncells);
+  return rc;
+}
+
+/* Rank 0: continue OUTDIR from its checkpoint, if any, and from the cells
+ * finished since (output_scan): finished cells are left out of the order,
+ * running ones resume from their saved state. */
+static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *err) {
+  const char *outdir = s->opt->outdir;
+  char path[4400];
+  snprintf(path, sizeof path, "%s/config.yaml", outdir);
+  const int checkpoint = ckpt_any(outdir);
+  if (!checkpoint && access(path, F_OK)) /* nothing there yet */
+    return output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
+  ckpt_data d;
+  memset(&d, 0, sizeof d);
+  long long before = 0;
+  int rc = checkpoint ? checkpoint_config(s, outdir, &d, &before, err)
+                      : same_config_as_before(s, outdir, &d, &before, err);
+  if (!rc) {
+    output_scan(s->cfg, outdir, ids, nids, d.config_hash, d.done, &d.written, d.table_bytes,
+                s->progress != PROGRESS_NONE ? stdout : NULL);
+    int64_t found = 0;
+    for (int64_t i = 0; i < nids; ++i) found += d.done[ids[i]];
+    if (before > 0 && (found || d.nstates)) rc = extend_iterations(s, &d, before, ids, nids, err);
+  }
   if (!rc)
     rc = output_resume(s->cfg, outdir, ids, nids, d.done, d.written, d.table_bytes,
-                       &s->out, err);
+                       d.config_hash, &s->out, err);
   if (!rc) {
     memcpy(s->finished, d.done, (size_t)d.ncells);
+    int64_t saved = 0;
     for (int64_t i = 0; i < d.nstates; ++i) {
       const int64_t cell = d.states[i].cell;
       if (cell < 0 || cell >= d.ncells || s->finished[cell] || s->resume_from[cell]) continue;
       s->resume_from[cell] = tsim_xmalloc(sizeof(cell_result));
       *s->resume_from[cell] = d.states[i];
       memset(&d.states[i], 0, sizeof d.states[i]);
+      ++saved;
     }
     int64_t kept = 0, earlier = 0;
     for (int64_t i = 0; i < s->norder; ++i) {
@@ -1018,11 +1042,14 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
     }
     s->norder = kept;
     s->finished_before = earlier;
-    if (s->progress != PROGRESS_NONE)
+    if (s->progress != PROGRESS_NONE && checkpoint)
       printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cells finished, "
              "%lld to run (%lld from a saved state)\n",
              outdir, (long long)d.generation, (long long)earlier, (long long)kept,
-             (long long)d.nstates);
+             (long long)saved);
+    else if (s->progress != PROGRESS_NONE)
+      printf("tsim: resuming %s (no checkpoint): %lld cells finished, %lld to run\n", outdir,
+             (long long)earlier, (long long)kept);
   }
   ckpt_free(&d);
   return rc;

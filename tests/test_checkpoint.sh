@@ -201,8 +201,9 @@ else
   echo "skip $SUITE: full-disk checkpoint test needs root to mount a tmpfs"
 fi
 # a run that died before its first checkpoint (here: a finished run whose
-# checkpoint/ is removed): --resume starts it anew, but only with the same
-# config; a changed one is refused, naming the keys, and the tables stay
+# checkpoint/ is removed): --resume keeps its finished cells (test_recover),
+# but only with the same config; a changed one is refused, naming the keys,
+# and the tables stay
 run_np 1 run "$TMP/lp.yaml" -q -o "$TMP/nock" >/dev/null 2>&1
 rm -rf "$TMP/nock/checkpoint"
 cp "$TMP/nock/cells.csv" "$TMP/nock-cells.csv"
@@ -211,7 +212,7 @@ check "no checkpoint, changed config: exit 2 naming train.eta ($out)" \
   bash -c "[ $rc -eq 2 ] && echo '$out' | grep -q 'train.eta (\[3.0, 0.05\] -> 0.01) changed'"
 check "... and the earlier tables are kept" cmp -s "$TMP/nock/cells.csv" "$TMP/nock-cells.csv"
 run_np 2 run "$TMP/lp.yaml" -q -o "$TMP/nock" --resume >/dev/null 2>&1; rc=$?
-check "no checkpoint, same config: --resume runs it again to the same tables (exit $rc)" \
+check "no checkpoint, same config: --resume keeps the same tables (exit $rc)" \
   bash -c "[ $rc -eq 0 ] && cmp -s <(sed 's/,[^,]*\$//' '$TMP/nock/cells.csv') <(sed 's/,[^,]*\$//' '$TMP/nock-cells.csv')"
 # a gradient flow whose step size underflows in its first interval (it
 # diverges at t = 1): a time limit that lands during that interval must not

@@ -3,9 +3,9 @@
  *
  * A checkpoint holds only global state: the config (hash and text), which
  * cells are finished (their rows are in the tables or in pending/), how far
- * the tables go (byte lengths, so a resumed run neither duplicates nor drops
- * rows), and the saved state (t, W_t, rows and events so far) of every cell
- * that was running. Samples are never saved: they are regenerated from their
+ * the tables go (byte lengths; a resume takes the cells finished after the
+ * checkpoint from there on, output_scan), and the saved state (t, W_t, rows
+ * and events so far) of every cell that was running. Samples are never saved: they are regenerated from their
  * seeds or re-read from the .npy files, so a run resumes on any rank count.
  *
  * Layout: OUTDIR/checkpoint/gen-NNNNNNNN/{state.bin, config.yaml, SUMS}.

@@ -83,17 +83,32 @@ typedef struct run_output run_output;
 
 /* Open OUTDIR for a new run of the cells IDS[0..nids) (ascending): refuses
  * (TSIM_EINPUT) a directory that already holds results unless FORCE, writes
- * config.yaml and opens the CSV files. */
+ * config.yaml and the tables' headers, synced. */
 int output_open(const tsim_config *cfg, const char *outdir, int force,
                 const int64_t *ids, int64_t nids, run_output **out,
                 tsim_error *err);
-/* Continue the run in OUTDIR from a checkpoint: the tables are cut back to
- * TABLE_BYTES (rows written after the checkpoint go), the first WRITTEN of
- * IDS are in the tables, and the other cells marked in DONE (indexed by
- * cell id) wait in pending/. */
+/* What a run left in OUTDIR, for a resume (reads only). A cell of IDS
+ * (ascending) is finished when its rows are whole in the tables (its
+ * cells.csv row is written after its other rows, so the cells whose rows
+ * there are whole, in id order, and whose rows in every other table are
+ * too) or when pending/ holds a whole fragment of each table for it,
+ * stamped with this config's hash or PREVIOUS_HASH (that of the run that
+ * left them). On entry *WRITTEN and TABLE_BYTES are where a checkpoint says
+ * the tables' whole cells end (0: none), trusted while the tables still
+ * hold them; on return how many of IDS the tables hold whole and where. DONE
+ * (by cell id) becomes the finished cells. What is dropped is said on LOG
+ * (may be NULL), fragments not taken on stderr. */
+void output_scan(const tsim_config *cfg, const char *outdir, const int64_t *ids, int64_t nids,
+                 uint64_t previous_hash, unsigned char *done, int64_t *written,
+                 int64_t table_bytes[NTABLES], FILE *log);
+/* Continue the run in OUTDIR: the tables are cut back to TABLE_BYTES, the
+ * first WRITTEN of IDS are in them, and the other cells marked in DONE
+ * (indexed by cell id) wait in pending/ (output_scan's findings; a cell
+ * whose rows are cut off keeps them there). Everything else in pending/
+ * goes. */
 int output_resume(const tsim_config *cfg, const char *outdir,
                   const int64_t *ids, int64_t nids, const unsigned char *done,
-                  int64_t written, const int64_t table_bytes[NTABLES],
+                  int64_t written, const int64_t table_bytes[NTABLES], uint64_t previous_hash,
                   run_output **out, tsim_error *err);
 /* Mark (by cell id) the finished cells of OUTDIR whose status is STATUS. */
 int output_mark_status(const char *outdir, const char *status, int64_t ncells,
@@ -106,7 +121,8 @@ int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[NTA
                         tsim_error *err);
 /* Hand over one finished cell, in any order: the tables receive cells in
  * increasing id order; a cell that arrives early waits as CSV fragments in
- * OUTDIR/pending/ until the cells before it are written. */
+ * OUTDIR/pending/ (synced) until the cells before it are written. A failed
+ * write is an error naming the file; nothing more is written after it. */
 int output_write_cell(run_output *o, const tsim_config *cfg,
                       const cell_result *r, tsim_error *err);
 /* Write manifest.json and close everything. EXTRA is a JSON fragment of
