@@ -278,7 +278,7 @@ def draw(spec, path):
         axs[k // ncols][k % ncols].set_visible(False)
     run = spec["run"]
     rep = ", ".join("%s (%d)" % (a, n) for a, n in spec["replicates"].items())
-    sub = "median and interquartile range over %s" % rep if rep else "one cell per point"
+    sub = "median and interquartile range over %s" % rep if rep else "one cell per line"
     if spec["where"]:
         sub += "; " + ", ".join("%s=%s" % (k, v) for k, v in spec["where"].items())
     fig.suptitle("%s: %s against %s\n%s" % (run.name, y, x, sub), fontsize=10)
