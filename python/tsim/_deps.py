@@ -9,6 +9,7 @@ version (its compiled modules have the same suffix, e.g.
 at the end of sys.path, so its own packages still come first.
 """
 import glob
+import importlib
 import os
 import sys
 import sysconfig
@@ -26,20 +27,23 @@ def _same_abi(directory):
                                                         "_multiarray_umath" + suffix)))
 
 
+def _importable():
+    try:
+        importlib.import_module("numpy")
+        importlib.import_module("pandas")
+        return None
+    except ImportError as e:
+        return e
+
+
 def ensure():
     """Import numpy and pandas, from Debian's directories if need be."""
-    try:
-        import numpy  # noqa: F401
-        import pandas  # noqa: F401
+    if _importable() is None:
         return
-    except ImportError:
-        pass
     if os.path.isdir(DEBIAN_DIRS[0]) and _same_abi(DEBIAN_DIRS[0]):
         for d in DEBIAN_DIRS:
             if os.path.isdir(d) and d not in sys.path:
                 sys.path.append(d)
-    try:
-        import numpy  # noqa: F401,F811
-        import pandas  # noqa: F401,F811
-    except ImportError as e:
+    e = _importable()
+    if e is not None:
         raise ImportError("%s (%s: %s)" % (HINT, sys.executable, e)) from e

@@ -249,7 +249,8 @@ def draw(spec, path):
             st = ln["stats"]
             xs = st[x].map(cat.index).to_numpy() if cat else st[x].to_numpy()
             c = colours[j % len(colours)]
-            ax.plot(xs, st["median"], color=c, marker="o" if few else None, ms=3, lw=1.3, label=ln["label"])
+            ax.plot(xs, st["median"], color=c, marker="o" if few else None, ms=3, lw=1.3,
+                    label=ln["label"])
             if (st["n"] > 1).any():
                 ax.fill_between(xs, st["q25"], st["q75"], color=c, alpha=0.25, lw=0)
         if panel["title"]:
