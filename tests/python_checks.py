@@ -6,8 +6,9 @@ only when a check could not run at all.
 
     python_checks.py run DIR AXES_FILE     any complete run (AXES_FILE: `tsim validate` output)
     python_checks.py stopped DIR           a run stopped with cells in pending/
-    python_checks.py running DIR           no manifest, a line half written, a foreign row
-    python_checks.py stale DIR             a manifest older than the tables
+    python_checks.py running DIR WHAT      a run going on (held in a cell)
+    python_checks.py crashed DIR WHY       no manifest or an old one, no live lock
+    python_checks.py lock DIR HOST PID AGE STATUS   a .lock written here
     python_checks.py failed DIR            manifest status failed
     python_checks.py same DIR REF WHAT     complete, no warning, REF's tables (wall_s aside)
     python_checks.py slice DIR I N         a --cells I/N slice
@@ -21,7 +22,9 @@ only when a check could not run at all.
 import csv
 import math
 import os
+import socket
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -176,29 +179,53 @@ def cmd_stopped(d):
            rp.cells.set_index("cell")["K"].reindex(rp.neurons["cell"]).to_numpy()).all())
 
 
-def cmd_running(d):
+def cmd_running(d, what):
+    """DIR: a run held in the middle of a cell (TSIM_FAULT hold): live lock."""
+    r, warns = quiet_load(d)
+    _h, rows = raw(os.path.join(d, "cells.csv"))
+    check("%s: status running, not complete" % what, r.status == "running" and not r.complete
+          and r.lock and r.lock["live"], r.status)
+    check("%s: the warning says it is still going and names the lock's holder" % what,
+          any("still going" in w and "pid %s" % r.lock["pid"] in w for w in warns),
+          " ".join(warns))
+    check("%s: the %d cells in cells.csv loaded" % (what, len(rows)),
+          len(r.cells) == len(rows) and len(r.missing_cells) == r.ncells - len(rows))
+
+
+def cmd_crashed(d, why):
     """DIR: a stopped run without manifest.json, a foreign cell's complete
-    row and a half-written line appended to metrics.csv."""
+    row and a half-written line appended to metrics.csv; or one whose
+    manifest is older than the tables."""
     r, warns = quiet_load(d)
     _h, rows = raw(os.path.join(d, "cells.csv"))
     present = {x[0] for x in rows}
     _h, mrows = raw(os.path.join(d, "metrics.csv"))
     mine = [x for x in mrows if x[0] in present]
-    check("no manifest: status running, not complete", r.status == "running" and not r.complete)
-    check("no manifest: the warning says so", any("no manifest.json" in w for w in warns),
-          " ".join(warns))
-    check("no manifest: config from config.yaml", r.config.get("name") == "wang2021_fig1")
-    check("running: the half-written last line and rows of cells not in cells.csv are "
-          "left out (%d of %d rows)" % (len(mine), len(mrows) + 1), len(r.metrics) == len(mine)
-          and r.metrics["cell"].astype(str).isin(present).all())
+    check("%s: status crashed, not complete" % why, r.status == "crashed" and not r.complete,
+          r.status)
+    check("%s: the warning says the run died" % why,
+          any("the run died" in w for w in warns), " ".join(warns))
+    if not r.manifest:
+        check("no manifest: config from config.yaml", r.config.get("name") == "wang2021_fig1")
+        check("crashed: the half-written last line and rows of cells not in cells.csv are "
+              "left out (%d of %d rows)" % (len(mine), len(mrows) + 1),
+              len(r.metrics) == len(mine) and r.metrics["cell"].astype(str).isin(present).all())
 
 
-def cmd_stale(d):
+def cmd_lock(d, host, pid, age, want):
+    """DIR with a .lock of HOST and PID whose heartbeat is AGE s old."""
+    path = os.path.join(d, ".lock")
+    with open(path, "w") as f:
+        f.write("tsim run directory lock (tsim unlock DIR removes it)\nhost: %s\npid: %s\n"
+                "slurm_job_id: \nstarted: 2001-01-01T00:00:00+0000\nfcntl_lock: no\n"
+                "command: tsim run\n" % (host, pid))
+    t = time.time() - float(age)
+    os.utime(path, (t, t))
     r, warns = quiet_load(d)
-    check("manifest older than the tables: status running",
-          r.status == "running" and not r.complete, r.status)
-    check("manifest older than the tables: the warning says so",
-          any("older than the tables" in w for w in warns), " ".join(warns))
+    os.unlink(path)
+    check("a lock of %s, pid %s, heartbeat %s s old: status %s" % (
+        "this host" if host == socket.gethostname() else "host " + host, pid, age, want),
+        r.status == want, "%s: %s" % (r.status, " ".join(warns)))
 
 
 def cmd_failed(d):

@@ -3,6 +3,8 @@ import io
 import json
 import os
 import re
+import socket
+import time
 import warnings
 
 import numpy as np
@@ -12,6 +14,7 @@ from . import schema
 
 _DEFAULT = object()  # params= not given
 CHUNK_ROWS = 1_000_000  # rows per read when only some cells' rows are kept
+LOCK_STALE_SECONDS = 120  # src/lock.h: a heartbeat older than this is a dead run's
 
 
 class TsimWarning(UserWarning):
@@ -100,6 +103,54 @@ def _ranges(ids, most=12):
             start = None
     text = ", ".join(runs[:most])
     return text + (", ..." if len(runs) > most else "")
+
+
+def _pid_exists(pid):
+    """Is PID a live process of this host (not a zombie)?"""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        pass
+    except (OSError, OverflowError):
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def read_lock(run_dir):
+    """OUTDIR/.lock (a run, resume or merge writing the directory) as a dict
+    (host, pid, slurm_job_id, started, command, holder: a description, live),
+    None when there is none. Live as tsim judges it (src/lock.c), without
+    its OFD-lock test: on this host while the pid exists, on another while
+    the heartbeat (the file's mtime, refreshed every 10 s) is younger than
+    LOCK_STALE_SECONDS."""
+    path = os.path.join(run_dir, ".lock")
+    try:
+        with open(path) as f:
+            text = f.read()
+        age = time.time() - os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+    lock = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key in ("host", "pid", "slurm_job_id", "started", "command"):
+            lock[key] = value
+    try:
+        pid = int(lock.get("pid", ""))
+    except ValueError:
+        pid = -1
+    if lock.get("host") == socket.gethostname():
+        lock["live"] = pid > 0 and pid != os.getpid() and _pid_exists(pid)
+    else:
+        lock["live"] = age < LOCK_STALE_SECONDS
+    lock["holder"] = "host %s, pid %s, started %s, heartbeat %d s ago" % (
+        lock.get("host", "?"), lock.get("pid", "?"), lock.get("started", "?"), age)
+    return lock
 
 
 # ----------------------------------------------------------------- reading
@@ -204,11 +255,13 @@ class Run:
     empty (the event never happened); an empty float is NaN; t is int64, or
     float64 for a gradient flow's times.
 
-    State: ``status`` is manifest.json's "complete", "stopped" or "failed",
-    or "running" when there is no manifest.json yet (the run is going on, or
-    it died: kill -9, a crash) or the manifest is older than the tables (a
-    resumed run not finished since). ``complete`` is True when the status is
-    complete and every cell the run was to compute is in the tables.
+    State: ``status`` is "running" while OUTDIR/.lock is live (``lock``,
+    see read_lock(): a run, resume or merge writing the directory), else
+    manifest.json's "complete", "stopped" or "failed", or "crashed" when
+    there is no manifest.json or it is older than the tables (a resumed
+    run) and no live lock: the run died (killed, a crash, a lost node).
+    ``complete`` is True when the status is complete and every cell the run
+    was to compute is in the tables.
     Otherwise load() warns (TsimWarning) and loads the cells that are
     finished: ``missing_cells`` lists the others; ``pending_cells`` those
     finished out of order that wait in OUTDIR/pending/ (read only with
@@ -251,22 +304,27 @@ class Run:
         if not isinstance(self.config, dict):  # merged runs: only config.yaml
             self.config = read_yaml(os.path.join(self.dir, "config.yaml"))
         self.tables = [t for t in schema.TABLE_NAMES if os.path.isfile(self._path(t))]
-        if not self.manifest:
+        self.lock = read_lock(self.dir)
+        resume = "tsim resume %s continues it" % self.dir
+        stale = False
+        if self.manifest:
+            newest = max(os.stat(self._path(t)).st_mtime_ns for t in self.tables)
+            stale = newest > os.stat(mpath).st_mtime_ns
+        if self.lock and self.lock["live"]:
             self.status = "running"
-            self.notes.append("no manifest.json: the run is still going, or it died "
-                              "(tsim resume %s continues it)" % self.dir)
-            return
-        self.status = self.manifest.get("status", "running")
-        newest = max(os.stat(self._path(t)).st_mtime_ns for t in self.tables)
-        if newest > os.stat(mpath).st_mtime_ns:
-            self.notes.append("manifest.json (status %s) is older than the tables: the run "
-                              "was resumed and is still going, or died since" % self.status)
-            self.status = "running"
-        elif self.status == "stopped":
-            self.notes.append("the run stopped before its end (tsim resume %s continues it)"
-                              % self.dir)
-        elif self.status == "failed":
-            self.notes.append("the run failed (manifest.json status failed)")
+            self.notes.append("the run is still going (OUTDIR/.lock: %s)" % self.lock["holder"])
+        elif not self.manifest or stale:
+            self.status = "crashed"
+            self.notes.append(
+                "%s and no live lock: the run died (killed, a crash, a lost node; %s)" %
+                ("manifest.json (status %s) is older than the tables" %
+                 self.manifest.get("status") if stale else "no manifest.json", resume))
+        else:
+            self.status = self.manifest.get("status", "crashed")
+            if self.status == "stopped":
+                self.notes.append("the run stopped before its end (%s)" % resume)
+            elif self.status != "complete":
+                self.notes.append("the run %s (manifest.json)" % self.status)
 
     def _read_grid(self):
         flat = _flatten(self.config)
