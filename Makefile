@@ -8,6 +8,7 @@
 #   make deps       install (as root) or print the missing Debian packages
 #   make bench      performance figures (out/bench/bench.csv), never a test
 #   make figures RUN=out/NAME   paper figures into out/NAME/figures, summary.md into out/NAME
+#   make plot RUN=out/NAME Y=train_loss X=t BY=K   any column, into out/NAME/figures
 #
 # Site overrides: CC, CFLAGS, YAML_CFLAGS, YAML_LIBS, BLAS_LIBS, MPIRUN,
 # SCALAPACK_LIBS (ScaLAPACK with BLACS), LAPACK_LIBS (LAPACK, LAPACKE, BLAS).
@@ -59,7 +60,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test test-sanitize check deps bench figures
+.PHONY: all clean test test-sanitize check deps bench figures plot
 all: $(BIN)/tsim $(UNIT_BIN)
 
 $(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) $(FLAGS_STAMP) | $(BUILD)
@@ -115,6 +116,12 @@ PYTHON ?= /usr/bin/python3
 figures: deps
 	@test -n "$(RUN)" || { echo "usage: make figures RUN=out/NAME"; exit 2; }
 	$(PYTHON) analysis/plot_run.py $(RUN)
+
+# any column against t or a grid axis, one line per value of BY (median and
+# interquartile band over the seeds): make plot RUN=out/NAME Y=train_loss X=t BY=K
+plot: deps
+	@test -n "$(RUN)" -a -n "$(Y)" || { echo "usage: make plot RUN=out/NAME Y=COLUMN [X=t|AXIS] [BY=AXIS] [WHERE='k=0 seed=1']"; exit 2; }
+	@PYTHONPATH=python $(PYTHON) -m tsim plot $(RUN) --y $(Y) $(if $(X),--x $(X)) $(if $(BY),--by $(BY)) $(if $(WHERE),--where "$(WHERE)")
 
 # performance figures: prints a table and writes out/bench/bench.csv
 bench: deps $(BIN)/tsim $(BUILD)/bench/machine $(BUILD)/bench_hessian

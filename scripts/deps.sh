@@ -7,7 +7,7 @@ set -euo pipefail
 [ "${TSIM_SKIP_DEPS:-0}" = 1 ] && exit 0
 PKGS=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev
       libscalapack-openmpi-dev libyaml-dev pkg-config make gcc
-      python3-numpy python3-matplotlib time)
+      python3-numpy python3-matplotlib python3-pandas python3-yaml time)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
