@@ -6,6 +6,7 @@
  * labels agree) and converted per cell. */
 #define _POSIX_C_SOURCE 200809L
 #include "tsim/config.h"
+#include "tsim/fault.h"
 #include "tsim/data.h"
 #include "tsim/evolve.h"
 
@@ -1025,7 +1026,8 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   }
   tsim_params last_separated = {0};
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* cross-axis sanity */
-    if (stoppable && id % STOP_EVERY == 0 && stop_signalled()) return config_stopped(err);
+    if (stoppable && id % STOP_EVERY == 0 && fault_at_config(id) && stop_signalled())
+      return config_stopped(err);
     tsim_params p;
     config_cell(cfg, id, &p);
     TSIM_TRY(check_family(&p, gv, root, err));
@@ -1073,7 +1075,8 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   }
   const int ieng = field_index("data.engine"), isto = field_index("data.storage");
   for (int64_t id = 0; id < cfg->ncells; ++id) { /* the engine can do the cell */
-    if (stoppable && id % STOP_EVERY == 0 && stop_signalled()) return config_stopped(err);
+    if (stoppable && id % STOP_EVERY == 0 && fault_at_config(id) && stop_signalled())
+      return config_stopped(err);
     tsim_params p;
     config_cell(cfg, id, &p);
     const char *why = engine_moments_unsupported(&p);

@@ -12,7 +12,7 @@
 
 #define MAX_SPECS 16
 
-enum trigger { AT_CELL, AT_BATCH, AT_CHECKPOINT };
+enum trigger { AT_CELL, AT_BATCH, AT_CHECKPOINT, AT_CONFIG };
 
 typedef struct spec {
   enum trigger trigger;
@@ -62,10 +62,14 @@ static int parse_spec(char *text, spec *s, tsim_error *err) {
     if (!v) return bad(err, shown, "expected key=value");
     *v++ = '\0';
     int64_t x = 0;
-    if (!strcmp(kv, "cell") || !strcmp(kv, "batch") || !strcmp(kv, "checkpoint")) {
+    if (!strcmp(kv, "cell") || !strcmp(kv, "batch") || !strcmp(kv, "checkpoint") ||
+        !strcmp(kv, "config")) {
       if ((int)s->trigger != -1) return bad(err, shown, "more than one trigger");
       if (!parse_int(v, &x)) return bad(err, shown, "a trigger takes an integer >= 0");
-      s->trigger = kv[0] == 'c' ? (kv[1] == 'e' ? AT_CELL : AT_CHECKPOINT) : AT_BATCH;
+      s->trigger = !strcmp(kv, "cell")         ? AT_CELL
+                   : !strcmp(kv, "checkpoint") ? AT_CHECKPOINT
+                   : !strcmp(kv, "config")     ? AT_CONFIG
+                                               : AT_BATCH;
       if (s->trigger == AT_CELL) s->cell = x;
       else s->count = x;
     } else if (!strcmp(kv, "iter")) {
@@ -100,16 +104,20 @@ static int parse_spec(char *text, spec *s, tsim_error *err) {
       s->f.action = acts[k].a;
       s->f.sig = acts[k].sig;
     } else {
-      return bad(err, shown, "unknown key (cell, iter, batch, checkpoint, step, do, to, "
-                             "rank, file)");
+      return bad(err, shown, "unknown key (cell, iter, batch, checkpoint, step, config, do, "
+                             "to, rank, file)");
     }
   }
-  if ((int)s->trigger == -1) return bad(err, shown, "no trigger (cell=, batch= or checkpoint=)");
+  if ((int)s->trigger == -1)
+    return bad(err, shown, "no trigger (cell=, batch=, checkpoint= or config=)");
   if ((int)s->f.action == -1) return bad(err, shown, "no action (do=)");
   if (has_iter && s->trigger != AT_CELL) return bad(err, shown, "iter goes with cell=");
   if (has_step && s->trigger != AT_CHECKPOINT) return bad(err, shown, "step goes with checkpoint=");
-  if (s->trigger == AT_BATCH && (s->f.action == FAULT_STOP || s->f.action == FAULT_HOLD))
+  if ((s->trigger == AT_BATCH || s->trigger == AT_CONFIG) &&
+      (s->f.action == FAULT_STOP || s->f.action == FAULT_HOLD))
     return bad(err, shown, "stop and hold go with cell= or checkpoint=");
+  if (s->trigger == AT_CONFIG && s->f.action == FAULT_FAIL)
+    return bad(err, shown, "fail goes with batch= or checkpoint=");
   if (s->trigger == AT_CHECKPOINT && s->f.action == FAULT_HOLD)
     return bad(err, shown, "hold goes with cell=");
   if (s->trigger == AT_CELL && s->f.action == FAULT_FAIL)
@@ -119,6 +127,9 @@ static int parse_spec(char *text, spec *s, tsim_error *err) {
              (long long)s->iter);
   else if (s->trigger == AT_BATCH)
     snprintf(s->f.where, sizeof s->f.where, "batch %lld", (long long)s->count);
+  else if (s->trigger == AT_CONFIG)
+    snprintf(s->f.where, sizeof s->f.where, "the config's checks at cell %lld",
+             (long long)s->count);
   else
     snprintf(s->f.where, sizeof s->f.where, "checkpoint %lld, %s", (long long)s->count,
              step_names[s->step]);
@@ -187,6 +198,17 @@ const fault *fault_at_batch(void) {
     }
   }
   return NULL;
+}
+
+int fault_at_config(int64_t cell) {
+  for (int i = 0; i < nspecs; ++i) {
+    spec *s = &specs[i];
+    if (mine(s) && s->trigger == AT_CONFIG && cell >= s->count) {
+      s->fired = 1;
+      fault_fire(&s->f);
+    }
+  }
+  return 1;
 }
 
 void fault_checkpoint_begin(void) { ++checkpoints; }

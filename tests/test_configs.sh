@@ -216,6 +216,17 @@ for np in 1 3; do
   check "1e10 cells ($cmd, $np ranks): wrote nothing" test ! -e "$TMP/out-1e10"
 done
 check "tsim run --help states the limit of cells" bash -c "'$TSIM' run --help | grep -q 'at most 1e7 cells'"
+# a grid just under the limit, SIGTERM while its cells are checked (at cell
+# 131072: TSIM_FAULT config=, src/fault.h): exit 3 at once, nothing written
+# (timeout: a hang guard only; the whole check of 9.99e6 cells takes ~15 s)
+for np in 1 3; do
+  TSIM_FAULT=config=131072,do=TERM TSIM_TEST_TIMEOUT=120 run_np $np run "$TMP/good.yaml" \
+    --set "model.K=[$L100]" --set "init.seed=[$L100]" --set "data.seed=[$(seq -s, 1 999)]" \
+    -o "$TMP/out-9.99e6" >/dev/null 2>"$TMP/999.err"; rc=$?
+  check "9.99e6 cells, SIGTERM while they are checked ($np ranks): exit 3, one line ($(head -c 200 "$TMP/999.err"))" \
+    bash -c "[ $rc -eq 3 ] && grep -q 'before any work; nothing written' '$TMP/999.err'"
+  check "... wrote nothing" test ! -e "$TMP/out-9.99e6"
+done
 # above 100 cells validate prints a summary, not a line per cell
 out=$("$TSIM" validate "$TMP/good.yaml" --set "model.K=[$(seq -s, 1 10)]" --set "init.seed=[$L100]" 2>&1)
 summary_ok() {

@@ -12,6 +12,8 @@
  *                       written), synced (their directory fsynced, before the
  *                       rename), renamed (before the fsync of checkpoint/),
  *                       committed (default: all done)
+ *     config=N          the checks of a grid's cells while the config is
+ *                       loaded reach cell N (looked at every 65536 cells)
  *   do=ACTION   fail (an error, as an unreadable file would give; with
  *               batch= or checkpoint=), exit
  *               (_exit(9)), kill (SIGKILL), TERM, INT, USR1 (that signal),
@@ -74,6 +76,9 @@ void fault_set_rank0_pid(long pid);
 
 /* The fault due at an iteration boundary of CELL at iteration T, or NULL. */
 const fault *fault_at_boundary(int64_t cell, int64_t t);
+/* While the config's cells are checked, at cell CELL: a fault due there
+ * is carried out (a signal or a kill). Returns 1. */
+int fault_at_config(int64_t cell);
 /* The fault due as this rank starts another batch, or NULL. */
 const fault *fault_at_batch(void);
 /* Within ckpt_commit on rank 0: _begin counts a checkpoint; a fault due at
