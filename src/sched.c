@@ -64,6 +64,10 @@ typedef struct sched {
   int64_t *team_cells; /* per team: bmax slots, the batch's unfinished cells */
   int *team_ncells;
   unsigned char *taken; /* per cell id: handed out */
+  /* cells that may share a batch, grouped once (group_cells): per order
+   * position, the next position of its group (-1: none, or not batchable);
+   * per group, the first position not yet handed out or passed over */
+  int64_t *group_next, *group_head, *group_of;
   int *stopped;       /* per team: told to stop */
   int64_t by_status[4], done;
   int failing;        /* a team failed: hand out nothing more */
@@ -307,30 +311,87 @@ static void accept_result(sched *s, const cell_result *r) {
   cell_line(s, r);
 }
 
+/* A hash of the settings that make a cell's data set (train_same_data's). */
+static uint64_t data_key(const tsim_params *p) {
+  uint64_t h = 1469598103934665603ull;
+  const int64_t ints[] = {p->d, p->n, p->n_test, p->chunk, p->data_seed, p->storage,
+                          p->teacher_direction, p->teacher_seed};
+  const unsigned char *bytes = (const unsigned char *)ints;
+  for (size_t i = 0; i < sizeof ints; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  uint64_t norm;
+  memcpy(&norm, &p->teacher_norm, sizeof norm);
+  h = (h ^ norm) * 1099511628211ull;
+  const char *files[] = {p->x_file, p->y_file, p->x_test_file, p->y_test_file};
+  for (int f = 0; f < 4; ++f)
+    for (const char *c = files[f] ? files[f] : ""; ; ++c) {
+      h = (h ^ (unsigned char)*c) * 1099511628211ull;
+      if (!*c) break;
+    }
+  return h;
+}
+
+/* Rank 0, when batching: the batchable cells grouped by data set, once, so
+ * that next_batch takes a batch in time independent of the cells left (it
+ * looked at every remaining cell for every batch: quadratic in the grid). */
+static void group_cells(sched *s) {
+  const int64_t n = s->norder;
+  s->group_next = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
+  s->group_of = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
+  s->group_head = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
+  int64_t *tail = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
+  tsim_params *rep = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(tsim_params));
+  uint64_t cap = 2;
+  while (cap < 2 * (uint64_t)n) cap *= 2;
+  int64_t *slot = tsim_xmalloc(cap * sizeof(int64_t)); /* group id, -1 empty */
+  for (uint64_t i = 0; i < cap; ++i) slot[i] = -1;
+  int64_t ngroups = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    s->group_next[i] = -1;
+    s->group_of[i] = -1;
+    tsim_params p;
+    config_cell(s->cfg, s->order[i], &p);
+    if (!batchable(&p)) continue;
+    uint64_t at = data_key(&p) & (cap - 1);
+    while (slot[at] >= 0 && !train_same_data(&rep[slot[at]], &p)) at = (at + 1) & (cap - 1);
+    if (slot[at] < 0) {
+      slot[at] = ngroups;
+      rep[ngroups] = p;
+      s->group_head[ngroups] = i;
+      tail[ngroups++] = i;
+    } else {
+      s->group_next[tail[slot[at]]] = i;
+      tail[slot[at]] = i;
+    }
+    s->group_of[i] = slot[at];
+  }
+  free(slot);
+  free(rep);
+  free(tail);
+}
+
 /* The next batch into CELLS (at most bmax): the next cell in the order
  * and, when batching, later cells of the order that share its data set
- * (train_same_data) and the fused pass takes (batchable). Returns its size,
- * 0 when nothing is left to hand out. */
+ * (train_same_data) and the fused pass takes (batchable), walked along its
+ * group. Returns its size, 0 when nothing is left to hand out. */
 static int next_batch(sched *s, int64_t *cells) {
   if (s->failing || s->stopping) return 0;
   while (s->cursor < s->norder && s->taken[s->order[s->cursor]]) ++s->cursor;
   if (s->cursor >= s->norder) return 0;
   int n = 0;
+  const int64_t first = s->cursor;
   cells[n++] = s->order[s->cursor];
   s->taken[s->order[s->cursor++]] = 1;
-  if (s->bmax <= 1) return n;
-  tsim_params p0;
-  config_cell(s->cfg, cells[0], &p0);
-  if (!batchable(&p0)) return n;
-  for (int64_t i = s->cursor; i < s->norder && n < s->bmax; ++i) {
+  if (s->bmax <= 1 || s->group_of[first] < 0) return n;
+  /* every position of the group before the head is handed out */
+  const int64_t g = s->group_of[first];
+  int64_t i = s->group_head[g];
+  for (; i >= 0 && n < s->bmax; i = s->group_next[i]) {
     const int64_t c = s->order[i];
     if (s->taken[c]) continue;
-    tsim_params p;
-    config_cell(s->cfg, c, &p);
-    if (!batchable(&p) || !train_same_data(&p0, &p)) continue;
     cells[n++] = c;
     s->taken[c] = 1;
   }
+  s->group_head[g] = i;
   return n;
 }
 
@@ -1082,6 +1143,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.team_rank = par_rank(s.team);
   s.team_size = par_size(s.team);
   s.bmax = choose_batch(&s, cfg->batch);
+  if (s.rank == 0 && s.bmax > 1) group_cells(&s);
   s.running = tsim_xmalloc((size_t)s.nteams * sizeof(int64_t));
   for (int t = 0; t < s.nteams; ++t) s.running[t] = -1;
   s.team_cells = tsim_xcalloc((size_t)s.nteams * (size_t)s.bmax, sizeof(int64_t));
@@ -1179,6 +1241,9 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   free(s.team_cells);
   free(s.team_ncells);
   free(s.taken);
+  free(s.group_next);
+  free(s.group_head);
+  free(s.group_of);
   free(s.batch);
   free(s.assigned_state);
   free(s.have_assigned_state);
