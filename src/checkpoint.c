@@ -111,7 +111,7 @@ static void remove_tree(const char *dir) {
   while ((e = readdir(d))) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    unlink(path);
+    if (unlink(path) && errno == EISDIR) remove_tree(path); /* a generation */
   }
   closedir(d);
   rmdir(dir);
@@ -164,6 +164,15 @@ int ckpt_any(const char *outdir) {
   int64_t n = list_generations(outdir, &gens);
   free(gens);
   return n > 0;
+}
+
+int ckpt_remove_all(const char *outdir, tsim_error *err) {
+  char root[4200];
+  snprintf(root, sizeof root, "%s/checkpoint", outdir);
+  remove_tree(root);
+  if (!access(root, F_OK))
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot remove the earlier run's checkpoints", root);
+  return TSIM_OK;
 }
 
 /* --------------------------------------------------------------- write */

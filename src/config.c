@@ -457,6 +457,26 @@ static void section_keys(const char *section, char *buf, size_t cap) {
   }
 }
 
+/* The first of TEXTS[0..N) whose value came earlier in the list, or -1:
+ * sorted, so that a list of a million values takes a second, not an hour. */
+static const char *const *dup_texts;
+static int by_text(const void *x, const void *y) {
+  const int a = *(const int *)x, b = *(const int *)y;
+  const int c = strcmp(dup_texts[a], dup_texts[b]);
+  return c ? c : (a > b) - (a < b);
+}
+static int first_duplicate(char *const *texts, int n) {
+  int *idx = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int)), first = -1;
+  for (int i = 0; i < n; ++i) idx[i] = i;
+  dup_texts = (const char *const *)texts;
+  qsort(idx, (size_t)n, sizeof(int), by_text);
+  for (int k = 0; k + 1 < n; ++k)
+    if (!strcmp(texts[idx[k]], texts[idx[k + 1]]) && (first < 0 || idx[k + 1] < first))
+      first = idx[k + 1];
+  free(idx);
+  return first;
+}
+
 /* A key whose one value is a list ("at: [100, 1000]", or a single item):
  * kept as the canonical text "[100, 1000]", never a grid axis. */
 static int read_list_value(const field *f, const ynode *v,
@@ -480,12 +500,12 @@ static int read_list_value(const field *f, const ynode *v,
       break;
     }
     rc = canonical(f, item, base_dir, &items[i], err);
-    for (int j = 0; j < i && !rc; ++j)
-      if (!strcmp(items[j], items[i]))
-        rc = fail_at(err, item, f->key, "value %s appears twice in the list",
-                     items[i], allowed);
     if (!rc) len += strlen(items[i]) + 2;
   }
+  const int dup = rc ? -1 : first_duplicate(items, count);
+  if (dup >= 0)
+    rc = fail_at(err, v->kind == YNODE_SEQ ? v->items[dup] : v, f->key,
+                 "value %s appears twice in the list", items[dup], allowed);
   if (!rc) {
     char *text = tsim_xmalloc(len + 1);
     size_t used = 0;
@@ -533,11 +553,11 @@ static int read_field(const field *f, const ynode *v, const char *base_dir,
         return fail_at(err, item, f->key, "%s", "nested lists are not allowed",
                        "a list of plain values");
       TSIM_TRY(canonical(f, item, base_dir, &g->texts[i], err));
-      for (int j = 0; j < i; ++j)
-        if (!strcmp(g->texts[j], g->texts[i]))
-          return fail_at(err, item, f->key, "value %s appears twice in the list",
-                         g->texts[i], "distinct values");
     }
+    const int dup = first_duplicate(g->texts, v->count);
+    if (dup >= 0)
+      return fail_at(err, v->items[dup], f->key, "value %s appears twice in the list",
+                     g->texts[dup], "distinct values");
     return TSIM_OK;
   }
   g->count = 1;

@@ -88,8 +88,10 @@ int output_table_enabled(const tsim_config *cfg, int table) {
 }
 
 /* Files of a finished run besides the tables. */
-static const char *const other_files[] = {"manifest.json", "config.yaml", "pending"};
-#define NOTHER_FILES 3
+static const char *const other_files[] = {"manifest.json", "config.yaml", "pending",
+                                          "manifest.json.tmp", "config.yaml.tmp",
+                                          "cells.selection"};
+#define NOTHER_FILES 6
 
 const char *output_status_name(int status) {
   switch (status) {
@@ -736,7 +738,8 @@ static int tidy_pending(const char *outdir, const int64_t *ids, int64_t nids,
 static int recover_parked(const tsim_config *cfg, const char *outdir, int table,
                           const char *path, int64_t keep_bytes, const int64_t *ids, int64_t nids,
                           const unsigned char *done, int64_t written, uint64_t hash,
-                          tsim_error *err) {
+                          int *whole, tsim_error *err) {
+  *whole = 0; /* read to its end, every row whole */
   FILE *in = fopen(path, "r");
   if (!in) return TSIM_OK;
   if (fseeko(in, (off_t)keep_bytes, SEEK_SET)) {
@@ -772,11 +775,34 @@ static int recover_parked(const tsim_config *cfg, const char *outdir, int table,
     }
     if (out) fputs(line, out);
   }
+  if (!rc && n <= 0 && !ferror(in)) *whole = 1;
   if (out && !rc) rc = commit_file(out, tmp, frag, err);
   else if (out) fclose(out), unlink(tmp);
   free(line);
   fclose(in);
   return rc;
+}
+
+/* After a whole scan of TABLE by recover_parked: a finished cell past the
+ * written ones that had no row there gets an empty fragment, as park()
+ * writes one, so its set of fragments is complete. */
+static int empty_fragments(const char *outdir, int table, const int64_t *ids, int64_t nids,
+                           const unsigned char *done, int64_t written, uint64_t hash,
+                           tsim_error *err) {
+  char frag[4400], tmp[4400], dir[4300];
+  snprintf(dir, sizeof dir, "%s/pending", outdir);
+  for (int64_t i = written; i < nids; ++i) {
+    if (!done[ids[i]]) continue;
+    fragment_path(outdir, ids[i], hash, table, "csv", frag, sizeof frag);
+    if (!access(frag, F_OK)) continue;
+    fragment_path(outdir, ids[i], hash, table, "tmp", tmp, sizeof tmp);
+    if (mkdir(dir, 0777) && errno != EEXIST)
+      return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", dir, strerror(errno));
+    FILE *out = fopen(tmp, "w");
+    if (!out) return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", frag, strerror(errno));
+    TSIM_TRY(commit_file(out, tmp, frag, err));
+  }
+  return TSIM_OK;
 }
 
 int output_resume(const tsim_config *cfg, const char *outdir,
@@ -791,8 +817,11 @@ int output_resume(const tsim_config *cfg, const char *outdir,
     const int t = i % NTABLES;
     if (!output_table_enabled(cfg, t)) continue;
     table_path(outdir, t, path, sizeof path);
+    int whole = 0;
     TSIM_TRY(recover_parked(cfg, outdir, t, path, table_bytes[t], ids, nids, done, written,
-                            hash, err));
+                            hash, &whole, err));
+    if (whole && t != TABLE_CELLS)
+      TSIM_TRY(empty_fragments(outdir, t, ids, nids, done, written, hash, err));
   }
   snprintf(path, sizeof path, "%s/pending", outdir);
   if (!access(path, F_OK)) TSIM_TRY(fsync_dir(path, err));

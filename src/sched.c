@@ -25,6 +25,7 @@
  * Cells that finish meanwhile are simply finished in the checkpoint. */
 #include "tsim/sched.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -997,6 +998,36 @@ static int iterations_grew(const sched *s, const char *changed, int n, long long
  * Its cells are kept, so a changed config must be refused here too, not
  * added to them. D gets its config hash and an empty list of finished
  * cells, *BEFORE the old train.iterations if it grew (else 0). */
+/* OUTDIR/cells.selection: the --cells of the run (or "all"), written when
+ * its tables are opened, so that a resume without a checkpoint can refuse
+ * another selection (its tables hold the rows of this one). */
+static int write_selection(const sched *s, tsim_error *err) {
+  char path[4400], tmp[4420];
+  snprintf(path, sizeof path, "%s/cells.selection", s->opt->outdir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+  const int bad = fprintf(f, "%s\n", s->opt->cells ? s->opt->cells : "all") < 0;
+  if (fclose(f) || bad || rename(tmp, path)) {
+    unlink(tmp);
+    return tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", path, strerror(errno));
+  }
+  return TSIM_OK;
+}
+
+/* The selection in OUTDIR/cells.selection into BUF ("" when there is none:
+ * a run directory from before it was written). */
+static void read_selection(const char *outdir, char *buf, size_t cap) {
+  char path[4400];
+  snprintf(path, sizeof path, "%s/cells.selection", outdir);
+  buf[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  if (!fgets(buf, (int)cap, f)) buf[0] = '\0';
+  fclose(f);
+  buf[strcspn(buf, "\n")] = '\0';
+}
+
 static int same_config_as_before(const sched *s, const char *outdir, ckpt_data *d,
                                  long long *before, tsim_error *err) {
   char path[4400];
@@ -1019,6 +1050,13 @@ static int same_config_as_before(const sched *s, const char *outdir, ckpt_data *
                      "%s changed; resume with the same config, or start anew with -o or "
                      "--force", outdir, n ? changed : "the grid");
   }
+  char was[256];
+  read_selection(outdir, was, sizeof was);
+  const char *now = s->opt->cells ? s->opt->cells : "all";
+  if (!rc && was[0] && strcmp(was, now))
+    rc = tsim_fail(err, TSIM_EINPUT,
+                   "%s: the earlier run (no checkpoint yet) ran --cells %s, not %s; resume "
+                   "with the same cells, or start anew with -o or --force", outdir, was, now);
   d->config_hash = config_hash(old);
   d->ncells = s->cfg->ncells;
   d->done = tsim_xcalloc((size_t)d->ncells + 1, 1);
@@ -1069,7 +1107,7 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
   snprintf(path, sizeof path, "%s/config.yaml", outdir);
   const int checkpoint = ckpt_any(outdir);
   if (!checkpoint && access(path, F_OK)) /* nothing there yet */
-    return output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
+    return output_open(s->cfg, outdir, 1, ids, nids, &s->out, err) || write_selection(s, err);
   ckpt_data d;
   memset(&d, 0, sizeof d);
   long long before = 0;
@@ -1174,7 +1212,9 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
     if (opt->resume)
       rc = open_resumed(&s, ids, nids, err);
     else
-      rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
+      rc = (opt->force ? ckpt_remove_all(opt->outdir, err) : TSIM_OK) ||
+           output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err) ||
+           write_selection(&s, err);
     char batch_note[96] = "";
     if (s.bmax > 1)
       snprintf(batch_note, sizeof batch_note,

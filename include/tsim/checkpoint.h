@@ -37,6 +37,9 @@ int ckpt_commit(const char *outdir, ckpt_data *d, tsim_error *err);
 
 /* Does OUTDIR/checkpoint hold any generation (valid or not)? */
 int ckpt_any(const char *outdir);
+/* Remove OUTDIR/checkpoint and every generation in it (run --force: the
+ * checkpoints of the run it replaces must not be resumed from). */
+int ckpt_remove_all(const char *outdir, tsim_error *err);
 
 /* Load the newest valid generation. A damaged newer one is skipped and
  * described in WARNING (one line; empty if none was skipped). No valid
