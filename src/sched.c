@@ -1107,7 +1107,10 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
   snprintf(path, sizeof path, "%s/config.yaml", outdir);
   const int checkpoint = ckpt_any(outdir);
   if (!checkpoint && access(path, F_OK)) /* nothing there yet */
-    return output_open(s->cfg, outdir, 1, ids, nids, &s->out, err) || write_selection(s, err);
+  {
+    const int rc = output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
+    return rc ? rc : write_selection(s, err);
+  }
   ckpt_data d;
   memset(&d, 0, sizeof d);
   long long before = 0;
@@ -1209,12 +1212,13 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   int rc = par_agree(s.world, stop_signalled() ? config_stopped(err) : TSIM_OK, err);
   if (!rc && s.rank == 0) {
     stop_watch_init(&s.watch, stop_file, opt->time_limit, 60.0);
-    if (opt->resume)
+    if (opt->resume) {
       rc = open_resumed(&s, ids, nids, err);
-    else
-      rc = (opt->force ? ckpt_remove_all(opt->outdir, err) : TSIM_OK) ||
-           output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err) ||
-           write_selection(&s, err);
+    } else {
+      if (opt->force) rc = ckpt_remove_all(opt->outdir, err);
+      if (!rc) rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
+      if (!rc) rc = write_selection(&s, err);
+    }
     char batch_note[96] = "";
     if (s.bmax > 1)
       snprintf(batch_note, sizeof batch_note,
