@@ -166,8 +166,10 @@ def cmd_stopped(d):
     _h, mrows = raw(os.path.join(d, "metrics.csv"))
     check("stopped run: metrics has the finished cells' rows only", len(r.metrics) == len(mrows))
     rp, warns = quiet_load(d, include_pending=True)
-    nfrag = sum(len(raw(os.path.join(pdir, "%d.metrics.csv" % c), header=False)[1])
-                for c in frag)
+    nfrag = sum(len(raw(os.path.join(pdir, [f for f in os.listdir(pdir) if
+                                            f.startswith("%d." % c) and
+                                            f.endswith(".metrics.csv")][0]),
+                        header=False)[1]) for c in frag)
     check("include_pending: cells.csv's and pending/'s cells, in order",
           rp.cells["cell"].tolist() == sorted([int(x[0]) for x in rows] + frag))
     check("include_pending: metrics rows of both (%d + %d)" % (len(mrows), nfrag),

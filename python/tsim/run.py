@@ -422,13 +422,21 @@ class Run:
         cells = _read_csv(self._path("cells"), names, names, kinds)
         present = set(cells["cell"].tolist())
         self.pending_cells = []
+        self._fragment_hash = {}
         pdir = os.path.join(self.dir, "pending")
+        want = self.manifest.get("config_hash")
         if os.path.isdir(pdir):
-            for fname in os.listdir(pdir):
-                m = re.match(r"^(\d+)\.cells\.csv$", fname)
-                if m and int(m.group(1)) not in present and \
+            # CELL.HASH.TABLE.csv: HASH the config hash of the run that
+            # parked it; the cells.csv fragment is written last
+            for fname in sorted(os.listdir(pdir)):
+                m = re.match(r"^(\d+)\.([0-9a-f]{16})\.cells\.csv$", fname)
+                if not m or (want and m.group(2) != want):
+                    continue
+                cell = int(m.group(1))
+                if cell not in present and cell not in self._fragment_hash and \
                         _complete_bytes(os.path.join(pdir, fname)) > 0:
-                    self.pending_cells.append(int(m.group(1)))
+                    self._fragment_hash[cell] = m.group(2)
+                    self.pending_cells.append(cell)
             self.pending_cells.sort()
         if self.include_pending and self.pending_cells:
             frags = [_read_csv(self._fragment(c, "cells"), names, names, kinds, header=False)
@@ -455,7 +463,8 @@ class Run:
                             and not self.pending_cells)
 
     def _fragment(self, cell, table):
-        return os.path.join(self.dir, "pending", "%d.%s.csv" % (cell, table))
+        return os.path.join(self.dir, "pending", "%d.%s.%s.csv" %
+                            (cell, self._fragment_hash[cell], table))
 
     # ---- tables
     def select(self, **where):
