@@ -52,30 +52,26 @@ struct run_output {
   int failed;        /* a write failed: nothing more goes to the tables */
 };
 
-/* The tables (enum output_table): name, header after "cell,", number of
- * double columns, how many of them (leading) are integers, whether every
- * finished cell has rows in it. */
+/* The tables (enum result_table): name, header after "cell,", how many of
+ * the columns (leading) are integers, whether every finished cell has rows
+ * in it. */
 typedef struct table_desc {
   const char *name, *header;
-  int cols, int_cols, every_cell;
+  int int_cols, every_cell;
 } table_desc;
 static const table_desc tables[NTABLES] = {
-    [TABLE_CELLS] = {"cells", NULL, 0, 0, 1},
-    [TABLE_METRICS] = {"metrics", "t,train_loss,test_loss,pop_loss,dist,q9,grad_norm",
-                       METRIC_COLS, 1, 1},
-    [TABLE_NEURONS] = {"neurons", "t,k,par,perp_norm,norm,comp_A,comp_B,comp_C,comp_D",
-                       NEURON_COLS, 2, 1},
-    [TABLE_TEACHERS] = {"teachers", "t,teacher,best_cos,n_matched,energy", TEACHER_COLS, 2, 0},
-    [TABLE_SPECTRUM] = {"spectrum", "t,index,eigenvalue,overlap_v", SPECTRUM_COLS, 2, 0},
-    [TABLE_HESSIAN] = {"hessian",
-                       "t,min_eig,max_eig,n_negative,restricted_min,q9_over_v2",
-                       HESSIAN_COLS, 1, 0},
+    [TABLE_CELLS] = {"cells", NULL, 0, 1},
+    [TABLE_METRICS] = {"metrics", "t,train_loss,test_loss,pop_loss,dist,q9,grad_norm", 1, 1},
+    [TABLE_NEURONS] = {"neurons", "t,k,par,perp_norm,norm,comp_A,comp_B,comp_C,comp_D", 2, 1},
+    [TABLE_TEACHERS] = {"teachers", "t,teacher,best_cos,n_matched,energy", 2, 0},
+    [TABLE_SPECTRUM] = {"spectrum", "t,index,eigenvalue,overlap_v", 2, 0},
+    [TABLE_HESSIAN] = {"hessian", "t,min_eig,max_eig,n_negative,restricted_min,q9_over_v2", 1,
+                       0},
 };
 /* cells.csv's columns after the config's: status .. wall_s */
 #define CELLS_RESULT_COLS 10
 
 const char *output_table_name(int table) { return tables[table].name; }
-int output_table_cols(int table) { return tables[table].cols; }
 
 int output_table_enabled(const tsim_config *cfg, int table) {
   switch (table) {
@@ -100,34 +96,6 @@ const char *output_status_name(int status) {
     case CELL_DIVERGED: return "diverged";
     default: return "pending";
   }
-}
-
-void cell_result_init(cell_result *r, int64_t cell) {
-  memset(r, 0, sizeof *r);
-  r->cell = cell;
-  r->t_q9_positive = r->t_lemma1 = r->t_gamma = -1;
-  r->t_gamma_bound = NAN;
-  r->final_train_loss = r->final_test_loss = r->final_dist = NAN;
-}
-
-void cell_result_free(cell_result *r) {
-  for (int t = 0; t < NTABLES; ++t) {
-    free(r->rows[t].v);
-    r->rows[t] = (table_rows){0, 0, NULL};
-  }
-  free(r->W);
-  r->W = NULL;
-  r->nW = 0;
-}
-
-double *cell_result_row(cell_result *r, int table) {
-  table_rows *t = &r->rows[table];
-  const int cols = tables[table].cols;
-  if (t->count == t->cap) {
-    t->cap = t->cap ? 2 * t->cap : 64;
-    t->v = tsim_xrealloc(t->v, (size_t)(t->cap * cols) * sizeof(double));
-  }
-  return t->v + (t->count++) * cols;
 }
 
 void output_format_double(char *buf, size_t cap, double v) {
@@ -309,7 +277,7 @@ static void format_summary(const tsim_config *cfg, const cell_result *r, FILE *f
 
 /* The cell's rows of TABLE (not cells.csv). */
 static void format_rows(const cell_result *r, int table, FILE *out) {
-  const int cols = tables[table].cols;
+  const int cols = result_table_cols(table);
   for (int64_t i = 0; i < r->rows[table].count; ++i) {
     const double *row = r->rows[table].v + i * cols;
     fprintf(out, "%lld", (long long)r->cell);
@@ -457,7 +425,7 @@ static int whole_row(const tsim_config *cfg, int table, int64_t cell, const char
                      ssize_t n) {
   if (n < 2 || line[n - 1] != '\n' || row_cell(line, n) != cell) return 0;
   ssize_t at = 0;
-  int commas = 0, want = tables[table].cols - 1;
+  int commas = 0, want = result_table_cols(table) - 1;
   if (table == TABLE_CELLS) {
     char *params = NULL;
     size_t len = 0;
@@ -1014,89 +982,6 @@ int output_close(run_output **op, const char *manifest_extra, tsim_error *err) {
   free(o);
   *op = NULL;
   return rc;
-}
-
-/* A cell result as one message: PACK_INTS int64 header words (cell,
- * status, iterations, three events, nW, then the row count of every table),
- * PACK_REALS doubles, every table's rows in table order, then W. */
-#define PACK_FIXED_INTS 7
-#define PACK_INTS (PACK_FIXED_INTS + NTABLES)
-#define PACK_REALS 5
-void cell_result_copy(const cell_result *from, cell_result *res) {
-  void *buf = NULL;
-  size_t cap = 0;
-  const size_t len = cell_result_pack(from, &buf, &cap);
-  cell_result_unpack(buf, len, res);
-  free(buf);
-}
-
-size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
-  size_t values = (size_t)r->nW;
-  for (int t = 0; t < NTABLES; ++t) values += (size_t)(r->rows[t].count * tables[t].cols);
-  const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + values) * sizeof(double);
-  if (*cap < bytes) {
-    *buf = tsim_xrealloc(*buf, bytes);
-    *cap = bytes;
-  }
-  int64_t h[PACK_INTS] = {r->cell, r->status, r->iterations, r->t_q9_positive,
-                          r->t_lemma1, r->t_gamma, r->nW};
-  for (int t = 0; t < NTABLES; ++t) h[PACK_FIXED_INTS + t] = r->rows[t].count;
-  const double hd[PACK_REALS] = {r->t_gamma_bound, r->final_train_loss,
-                                 r->final_test_loss, r->final_dist, r->wall_s};
-  char *at = *buf;
-  memcpy(at, h, sizeof h);
-  at += sizeof h;
-  memcpy(at, hd, sizeof hd);
-  at += sizeof hd;
-  for (int t = 0; t < NTABLES; ++t) {
-    const size_t n = (size_t)(r->rows[t].count * tables[t].cols) * sizeof(double);
-    if (n) memcpy(at, r->rows[t].v, n);
-    at += n;
-  }
-  if (r->nW) memcpy(at, r->W, (size_t)r->nW * sizeof(double));
-  return bytes;
-}
-
-int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
-  /* BUF may sit at any offset of a checkpoint file or message buffer, so
-   * everything is copied out rather than loaded in place (alignment). */
-  int64_t h[PACK_INTS];
-  double hd[PACK_REALS];
-  if (len < sizeof h + sizeof hd) return TSIM_EFAIL;
-  memcpy(h, buf, sizeof h);
-  memcpy(hd, (const char *)buf + sizeof h, sizeof hd);
-  cell_result_init(r, h[0]);
-  const int64_t nW = h[6];
-  size_t values = (size_t)nW;
-  if (nW < 0) return TSIM_EFAIL;
-  for (int t = 0; t < NTABLES; ++t) {
-    if (h[PACK_FIXED_INTS + t] < 0) return TSIM_EFAIL;
-    values += (size_t)(h[PACK_FIXED_INTS + t] * tables[t].cols);
-  }
-  if (len != sizeof h + sizeof hd + values * sizeof(double)) return TSIM_EFAIL;
-  r->status = (int)h[1];
-  r->iterations = h[2];
-  r->t_q9_positive = h[3];
-  r->t_lemma1 = h[4];
-  r->t_gamma = h[5];
-  r->t_gamma_bound = hd[0];
-  r->final_train_loss = hd[1];
-  r->final_test_loss = hd[2];
-  r->final_dist = hd[3];
-  r->wall_s = hd[4];
-  const char *at = (const char *)buf + sizeof h + sizeof hd;
-  for (int t = 0; t < NTABLES; ++t) {
-    const int64_t count = h[PACK_FIXED_INTS + t];
-    const size_t n = (size_t)(count * tables[t].cols) * sizeof(double);
-    r->rows[t].count = r->rows[t].cap = count;
-    r->rows[t].v = tsim_xmalloc(n + sizeof(double));
-    if (n) memcpy(r->rows[t].v, at, n);
-    at += n;
-  }
-  r->nW = nW;
-  r->W = tsim_xmalloc((size_t)(nW + 1) * sizeof(double));
-  if (nW) memcpy(r->W, at, (size_t)nW * sizeof(double));
-  return TSIM_OK;
 }
 
 /* Mark in MARK (by cell id) the cells whose cells.csv row, in the table or

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 #include "tsim/common.h"
-#include "tsim/output.h"
+#include "tsim/result.h"
 
 typedef struct ckpt_data {
   uint64_t config_hash;
@@ -25,7 +25,7 @@ typedef struct ckpt_data {
   int64_t ncells;
   unsigned char *done;     /* per cell of the grid: 1 if finished */
   int64_t written;         /* how many of the run's cells are in the tables */
-  int64_t table_bytes[NTABLES]; /* length of each table (enum output_table) */
+  int64_t table_bytes[NTABLES]; /* length of each table (enum result_table) */
   int64_t nstates;
   cell_result *states;     /* saved states of the cells that were running */
   char *config_yaml;       /* the effective config the run was made with */

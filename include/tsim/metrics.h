@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include "tsim/data.h"
 #include "tsim/model.h"
-#include "tsim/output.h"
+#include "tsim/result.h"
 
 /* Population loss s * E r^2 with A = C W W^T - w* w*^T:
  * E (x^T A x)^2 = 2 ||A||_F^2 + (tr A)^2 for x ~ N(0, I_d). */

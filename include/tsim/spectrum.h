@@ -24,11 +24,8 @@
 #include "tsim/data.h"
 #include "tsim/model.h"
 #include "tsim/moments.h"
-#include "tsim/output.h"
+#include "tsim/result.h"
 #include "tsim/parallel.h"
-
-#define SPECTRUM_COLS 4 /* t, index, eigenvalue, overlap_v */
-#define HESSIAN_COLS 6  /* t, min_eig, max_eig, n_negative, restricted_min, q9_over_v2 */
 
 /* Does P ask for spectra at all? */
 int spectrum_enabled(const tsim_params *p);

@@ -9,7 +9,7 @@
 #define TSIM_TRAIN_H
 
 #include "tsim/config.h"
-#include "tsim/output.h"
+#include "tsim/result.h"
 #include "tsim/parallel.h"
 
 /* Data kept between the cells a team runs: cells with the same data settings
