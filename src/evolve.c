@@ -14,6 +14,7 @@
 #include "tsim/metrics.h"
 #include "tsim/model.h"
 #include "tsim/population.h"
+#include "tsim/schedule.h"
 
 int evolve_applies(const tsim_params *p) {
   return p->activation != ACT_QUADRATIC || p->norm_tied ||
@@ -30,23 +31,6 @@ int evolve_config_uses(const tsim_config *cfg) {
     if (evolve_applies(&p)) return 1;
   }
   return 0;
-}
-
-double evolve_flow_time(const tsim_params *p, int64_t j, int *last) {
-  const double T = p->T > 0.0 ? p->T : (double)p->iterations;
-  double t;
-  if (j <= 0) {
-    t = 0.0;
-  } else if (p->log_points > 1 && T > 1.0) { /* P points on [1, T] */
-    const int64_t P = p->log_points;
-    t = j >= P ? T : pow(T, (double)(j - 1) / (double)(P - 1));
-  } else if (p->log_points > 0) {
-    t = j >= p->log_points ? T : T * (double)j / (double)p->log_points;
-  } else {
-    t = fmin(T, (double)j * (double)p->log_every);
-  }
-  *last = t >= T;
-  return t;
 }
 
 /* The loss being minimised and what the metrics need. */
@@ -222,7 +206,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
       break;
     }
     int last = 0;
-    const double time = flow ? evolve_flow_time(&p, t, &last) : (double)t;
+    const double time = flow ? schedule_flow_time(&p, t, &last) : (double)t;
     double dist = NAN, q9 = NAN, loss;
     if (o.wang_like) dist = metrics_dist(&o.m, teacher, W, q);
     if (o.wang_like && !o.population_regime) {
@@ -249,7 +233,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     else if (flow ? last : t >= p.iterations)
       status = CELL_MAX_ITERATIONS;
     double test_loss = NAN;
-    if (flow || status != CELL_PENDING || train_log_due(&p, t)) {
+    if (flow || status != CELL_PENDING || schedule_log_due(&p, t)) {
       if (!o.population_regime && o.test->n > 0) {
         model_eval test = {0};
         model_evaluate(&o.m, o.test, W, NULL, team, o.work, &test);
@@ -278,7 +262,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
     }
     if (flow) {
       int next_last;
-      const double t_next = evolve_flow_time(&p, t + 1, &next_last);
+      const double t_next = schedule_flow_time(&p, t + 1, &next_last);
       blown = flow_integrate(objective_loss, &o, Kd, W, time, t_next, p.rtol,
                              p.atol, &fs) != 0;
     } else {

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "tsim/fused.h"
-#include "tsim/spectrum.h"
+#include "tsim/schedule.h"
 #include "tsim/version.h"
 #ifdef __GLIBC__
 #include <gnu/libc-version.h>
@@ -78,7 +78,7 @@ int output_table_enabled(const tsim_config *cfg, int table) {
     case TABLE_NEURONS: return cfg->out_neurons;
     case TABLE_TEACHERS: return evolve_config_uses(cfg);
     case TABLE_SPECTRUM:
-    case TABLE_HESSIAN: return spectrum_enabled(&cfg->base);
+    case TABLE_HESSIAN: return schedule_spectra(&cfg->base);
     default: return 1;
   }
 }

@@ -4,22 +4,16 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "tsim/hessian.h"
-#include "tsim/train.h"
+#include "tsim/schedule.h"
 
 struct spectrum_plan {
   tsim_params p;
   int64_t *at, nat; /* ascending */
-  int on_q9, on_final;
   hessian *h;
   double *eig, *overlap;
 };
-
-int spectrum_enabled(const tsim_params *p) {
-  return p->hess_at || p->hess_events || p->hess_log_points > 0;
-}
 
 static int cmp_int64(const void *a, const void *b) {
   const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -27,7 +21,7 @@ static int cmp_int64(const void *a, const void *b) {
 }
 
 spectrum_plan *spectrum_plan_create(const tsim_params *p, const par_comm *team) {
-  if (!spectrum_enabled(p)) return NULL;
+  if (!schedule_spectra(p)) return NULL;
   spectrum_plan *sp = tsim_xcalloc(1, sizeof *sp);
   sp->p = *p;
   if (p->hess_at) { /* the canonical text "[a, b, c]" of config.c */
@@ -40,10 +34,6 @@ spectrum_plan *spectrum_plan_create(const tsim_params *p, const par_comm *team) 
       sp->at[i] = strtoll(c, (char **)&c, 10);
     }
     qsort(sp->at, (size_t)sp->nat, sizeof(int64_t), cmp_int64);
-  }
-  if (p->hess_events) {
-    sp->on_q9 = strstr(p->hess_events, "q9_positive") != NULL;
-    sp->on_final = strstr(p->hess_events, "final") != NULL;
   }
   const int64_t N = p->K * p->d;
   sp->h = hessian_create(team, N, 0);
@@ -65,15 +55,8 @@ void spectrum_plan_destroy(spectrum_plan **spp) {
 
 int spectrum_due(const spectrum_plan *sp, int64_t t, int q9_event, int final) {
   if (!sp) return 0;
-  if ((q9_event && sp->on_q9) || (final && sp->on_final)) return 1;
-  if (sp->nat && bsearch(&t, sp->at, (size_t)sp->nat, sizeof(int64_t), cmp_int64))
-    return 1;
-  if (sp->p.hess_log_points > 0) { /* train.log_points' spacing */
-    tsim_params q = sp->p;
-    q.log_points = sp->p.hess_log_points;
-    return train_log_due(&q, t);
-  }
-  return 0;
+  if (schedule_spectrum_due(&sp->p, t, q9_event, final)) return 1;
+  return sp->nat && bsearch(&t, sp->at, (size_t)sp->nat, sizeof(int64_t), cmp_int64);
 }
 
 /* hessian_moment_fn over moments.h's packed tensor (sums, not means). */

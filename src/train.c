@@ -16,6 +16,7 @@
 #include "tsim/metrics.h"
 #include "tsim/model.h"
 #include "tsim/moments.h"
+#include "tsim/schedule.h"
 #include "tsim/spectrum.h"
 
 struct train_cache {
@@ -139,19 +140,6 @@ static int cache_fill(train_cache *c, const tsim_params *p, int engine,
   return rc;
 }
 
-int train_log_due(const tsim_params *p, int64_t t) {
-  if (t == 0) return 1;
-  if (p->log_points <= 0) return t % p->log_every == 0;
-  /* about P points t_i = round(T^(i/(P-1))), i = 0..P-1, on [1, T] */
-  const int64_t T = p->iterations, P = p->log_points;
-  if (T <= 1 || P <= 1) return t == T;
-  const double step = log((double)T) / (double)(P - 1);
-  const int64_t guess = llround(log((double)t) / step);
-  for (int64_t i = guess - 1; i <= guess + 1; ++i)
-    if (i >= 0 && i < P && llround(exp(step * (double)i)) == t) return 1;
-  return 0;
-}
-
 static double norm2(const double *v, int64_t n) {
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) s += v[i] * v[i];
@@ -242,7 +230,7 @@ static void run_close(cell_run *r) {
  * same. */
 static int q9_wanted(const cell_run *r) {
   const tsim_params *p = &r->p;
-  return r->res->t_q9_positive < 0 || r->t >= p->iterations || train_log_due(p, r->t) ||
+  return r->res->t_q9_positive < 0 || r->t >= p->iterations || schedule_log_due(p, r->t) ||
          spectrum_due(r->spectra, r->t, 0, 0);
 }
 
@@ -300,7 +288,7 @@ static int run_record(const tsim_config *cfg, cell_run *r, const train_cache *ca
                                    r->mwork ? cache->mtrain : NULL, W, r->V, q9, t, res, err);
     if (rc) return -rc;
   }
-  if (status != CELL_PENDING || train_log_due(p, t)) {
+  if (status != CELL_PENDING || schedule_log_due(p, t)) {
     model_eval test = {0};
     double test_loss = NAN;
     if (r->mwork && cache->mtest) {

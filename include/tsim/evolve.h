@@ -46,7 +46,4 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
                 const train_hooks *hooks, const cell_result *resume,
                 cell_result *res, tsim_error *err);
 
-/* Flow: the time of logged point J, and whether it is the last one. */
-double evolve_flow_time(const tsim_params *p, int64_t j, int *last);
-
 #endif

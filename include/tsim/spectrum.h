@@ -27,12 +27,9 @@
 #include "tsim/result.h"
 #include "tsim/parallel.h"
 
-/* Does P ask for spectra at all? */
-int spectrum_enabled(const tsim_params *p);
-
 typedef struct spectrum_plan spectrum_plan;
 /* The schedule of P and a dK x dK distributed matrix on TEAM (collective);
- * NULL when P asks for no spectra. */
+ * NULL when P asks for no spectra (schedule_spectra). */
 spectrum_plan *spectrum_plan_create(const tsim_params *p, const par_comm *team);
 void spectrum_plan_destroy(spectrum_plan **sp);
 

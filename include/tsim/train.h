@@ -70,8 +70,4 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
  * teacher, files)? Such cells may share a batch. */
 int train_same_data(const tsim_params *a, const tsim_params *b);
 
-/* Is iteration T one to log? (log_every, or about log_points log-spaced
- * iterations; t = 0 always.) */
-int train_log_due(const tsim_params *p, int64_t t);
-
 #endif

@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "tsim/data.h"
-#include "tsim/evolve.h"
+#include "tsim/schedule.h"
 #include "tsim/flow.h"
 #include "tsim/population.h"
 
@@ -81,7 +81,7 @@ int main(void) {
     q.log_points = 6;
     int last = 0;
     double ts[7];
-    for (int j = 0; j < 7; ++j) ts[j] = evolve_flow_time(&q, j, &last);
+    for (int j = 0; j < 7; ++j) ts[j] = schedule_flow_time(&q, j, &last);
     CHECK(ts[0] == 0 && ts[1] == 1 && fabs(ts[2] - 10) < 1e-12 &&
               ts[6] == 1e5 && last,
           "flow times: %g %g %g ... %g (last %d)", ts[0], ts[1], ts[2], ts[6], last);
