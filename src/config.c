@@ -8,7 +8,6 @@
 #include "tsim/config.h"
 #include "tsim/fault.h"
 #include "tsim/data.h"
-#include "tsim/evolve.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tsim/engine.h"
+#include "tsim/cellkind.h"
 #include "tsim/npy.h"
 #include "tsim/stop.h"
 #include "tsim/yamltree.h"
@@ -1083,7 +1082,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return fail_at(err, where(&gv[field_index(p.n > p.n_test ? "data.n" : "data.n_test")], root),
                      p.n > p.n_test ? "data.n" : "data.n_test", "%s",
                      "times (model.d + 1) is too large", "at most 1e15 numbers");
-    if (cfg_hessian_on(&p) && evolve_applies(&p))
+    if (cfg_hessian_on(&p) && cellkind_family(&p))
       return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
                      "spectra are computed on the Wang & Abernethy path only",
                      "a quadratic student and teacher, empirical gradient descent, "
@@ -1099,7 +1098,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return config_stopped(err);
     tsim_params p;
     config_cell(cfg, id, &p);
-    const char *why = engine_moments_unsupported(&p);
+    const char *why = cellkind_moments_unsupported(&p);
     if (p.engine == ENGINE_MOMENTS && why)
       return fail_at(err, where(&gv[ieng], root), "data.engine",
                      "moments cannot compute this model: %s", why,

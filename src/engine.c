@@ -1,27 +1,10 @@
 /* engine.c - engine choice and cost model (see engine.h). */
 #include "tsim/engine.h"
-#include "tsim/evolve.h"
 
 #include <stdio.h>
 
+#include "tsim/cellkind.h"
 #include "tsim/moments.h"
-
-const char *engine_moments_unsupported(const tsim_params *p) {
-  /* Residuals are quadratic forms x^T A x only for a quadratic student
-   * and a quadratic teacher with noiseless labels; labels read from a file
-   * can be anything. Every new model setting that breaks this (another
-   * teacher activation, label noise) must return a reason here: then auto
-   * falls back to sharded and data.engine: moments is a config error. */
-  if (p->activation != ACT_QUADRATIC)
-    return "the student activation is not quadratic";
-  if (p->y_file) return "labels from data.y_file are not a quadratic form of x";
-  if (evolve_applies(p))
-    return "only the single quadratic teacher with noiseless labels, scaled init and "
-           "gradient descent on samples is wired to it (this cell runs on the evolve engine)";
-  if (p->d > ENGINE_MOMENTS_MAX_D)
-    return "model.d is above 40 (the tensor's exact accumulator would not fit)";
-  return NULL;
-}
 
 void engine_costs_of(const tsim_params *p, engine_costs *c) {
   const double n = (double)p->n, nt = (double)p->n_test, d = (double)p->d;
@@ -36,7 +19,7 @@ void engine_costs_of(const tsim_params *p, engine_costs *c) {
 }
 
 int engine_choose(const tsim_params *p) {
-  if (p->engine == ENGINE_SHARDED || engine_moments_unsupported(p))
+  if (p->engine == ENGINE_SHARDED || cellkind_moments_unsupported(p))
     return ENGINE_SHARDED;
   if (p->engine == ENGINE_MOMENTS) return ENGINE_MOMENTS;
   engine_costs c;
@@ -49,7 +32,7 @@ const char *engine_name(int engine) {
 }
 
 void engine_describe(const tsim_params *p, char *buf, size_t cap) {
-  const char *why = engine_moments_unsupported(p);
+  const char *why = cellkind_moments_unsupported(p);
   const int chosen = engine_choose(p);
   if (why) {
     snprintf(buf, cap, "%s (%s; moments engine not applicable: %s)", engine_name(chosen),

@@ -16,23 +16,6 @@
 #include "tsim/population.h"
 #include "tsim/schedule.h"
 
-int evolve_applies(const tsim_params *p) {
-  return p->activation != ACT_QUADRATIC || p->norm_tied ||
-         p->normalisation != NORMALISATION_NONE || p->teacher_neurons != 1 ||
-         params_teacher_activation(p) != ACT_QUADRATIC ||
-         p->label_noise != 0.0 || p->regime != REGIME_EMPIRICAL ||
-         p->init_method != INIT_SCALED || p->method != METHOD_GD;
-}
-
-int evolve_config_uses(const tsim_config *cfg) {
-  for (int64_t id = 0; id < cfg->ncells; ++id) {
-    tsim_params p;
-    config_cell(cfg, id, &p);
-    if (evolve_applies(&p)) return 1;
-  }
-  return 0;
-}
-
 /* The loss being minimised and what the metrics need. */
 typedef struct objective {
   tsim_model m;

@@ -3,7 +3,6 @@
  * other rows, so a crash loses no finished cell: a resume (output_scan)
  * takes every cell whose rows are whole. */
 #define _POSIX_C_SOURCE 200809L
-#include "tsim/evolve.h"
 #include "tsim/output.h"
 
 #include <errno.h>
@@ -16,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tsim/cellkind.h"
 #include "tsim/fused.h"
 #include "tsim/schedule.h"
 #include "tsim/version.h"
@@ -73,10 +73,20 @@ static const table_desc tables[NTABLES] = {
 
 const char *output_table_name(int table) { return tables[table].name; }
 
+/* Is a cell of CFG of the model family? (teachers.csv is written then.) */
+static int family_in(const tsim_config *cfg) {
+  for (int64_t id = 0; id < cfg->ncells; ++id) {
+    tsim_params p;
+    config_cell(cfg, id, &p);
+    if (cellkind_family(&p)) return 1;
+  }
+  return 0;
+}
+
 int output_table_enabled(const tsim_config *cfg, int table) {
   switch (table) {
     case TABLE_NEURONS: return cfg->out_neurons;
-    case TABLE_TEACHERS: return evolve_config_uses(cfg);
+    case TABLE_TEACHERS: return family_in(cfg);
     case TABLE_SPECTRUM:
     case TABLE_HESSIAN: return schedule_spectra(&cfg->base);
     default: return 1;

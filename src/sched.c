@@ -34,7 +34,7 @@
 
 #include "tsim/checkpoint.h"
 #include "tsim/engine.h"
-#include "tsim/evolve.h"
+#include "tsim/cellkind.h"
 #include "tsim/fault.h"
 #include "tsim/output.h"
 #include "tsim/stop.h"
@@ -209,7 +209,7 @@ static int choose_team_size(const sched *s, int64_t requested, int size) {
  * Wang & Abernethy's cells on the sharded engine with stored samples: the
  * moments engine and the model family (evolve.h) run one cell at a time. */
 static int batchable(const tsim_params *p) {
-  return !evolve_applies(p) && engine_choose(p) == ENGINE_SHARDED &&
+  return !cellkind_family(p) && engine_choose(p) == ENGINE_SHARDED &&
          p->storage == STORAGE_MEMORY;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tsim/batch.h"
+#include "tsim/cellkind.h"
 #include "tsim/data.h"
 #include "tsim/engine.h"
 #include "tsim/evolve.h"
@@ -328,7 +329,7 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
   const double t_start = tsim_wtime();
   tsim_params p0;
   config_cell(cfg, cells[0], &p0);
-  if (evolve_applies(&p0)) { /* the wider model family: its own engine, one cell */
+  if (cellkind_family(&p0)) { /* the wider model family: its own engine, one cell */
     if (n != 1)
       return tsim_fail(err, TSIM_EFAIL, "internal: cell %lld of the model family in a batch",
                        (long long)cells[0]);

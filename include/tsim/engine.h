@@ -1,7 +1,8 @@
 /* engine.h - which engine computes a cell's sums over the samples: the
  * sharded pass over the samples (model.h, any model) or the fourth-moment
- * tensor (moments.h, quadratic student and teacher without label noise),
- * and the cost model that data.engine: auto decides with.
+ * tensor (moments.h, quadratic student and teacher without label noise:
+ * cellkind_moments_unsupported), and the cost model that data.engine: auto
+ * decides with.
  *
  * The choice is a pure function of the cell's settings (never of the rank
  * count, the team or what a cache holds), because the two engines round
@@ -11,14 +12,6 @@
 
 #include <stddef.h>
 #include "tsim/config.h"
-
-/* Largest d the moments engine takes: its exact accumulator holds
- * C(d+3,4) entries of 552 bytes each (68 MB at d = 40). */
-#define ENGINE_MOMENTS_MAX_D 40
-
-/* NULL when the moments engine computes cell P exactly, else why not
- * ("model.activation relu is not quadratic", ...). */
-const char *engine_moments_unsupported(const tsim_params *p);
 
 /* Estimated work of a whole cell in multiply-adds (sample generation
  * counted at ENGINE_RNG_COST per coordinate), at train.iterations:

@@ -1,4 +1,4 @@
-/* evolve.h - one cell of the model family beyond Wang & Abernethy's
+/* evolve.h - one cell of the model family (cellkind_family) beyond Wang & Abernethy's
  * empirical gradient descent (train.c keeps that one, bit for bit): relu,
  * abs, the norm tie, several teachers, label noise, the other
  * initialisations, the population loss (data.regime: population) and
@@ -33,13 +33,6 @@
 #define TSIM_EVOLVE_H
 
 #include "tsim/train.h"
-
-/* Does cell setting P need this engine (anything but Wang & Abernethy's
- * empirical, single quadratic teacher, scaled init, GD)? */
-int evolve_applies(const tsim_params *p);
-
-/* Does any cell of CFG need this engine? (teachers.csv is written then.) */
-int evolve_config_uses(const tsim_config *cfg);
 
 /* Run the cell as train_cell does (same contract, hooks and resume). */
 int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
