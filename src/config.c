@@ -1492,15 +1492,6 @@ uint64_t config_hash(const tsim_config *cfg) {
   return h;
 }
 
-const char *config_activation_name(int activation) {
-  switch (activation) {
-    case ACT_QUADRATIC: return "quadratic";
-    case ACT_RELU: return "relu";
-    case ACT_ABS: return "abs";
-    default: return "unknown";
-  }
-}
-
 /* The schema as a help text, for `tsim run --help`. */
 void config_print_keys(FILE *f) {
   fprintf(f, "  %-20s %s\n", "name",

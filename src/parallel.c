@@ -42,8 +42,6 @@ void par_finalize(void) {
   MPI_Finalize();
 }
 
-void par_abort(int status) { MPI_Abort(MPI_COMM_WORLD, status); }
-
 par_comm *par_world(void) { return &world_comm; }
 int par_rank(const par_comm *c) { return c->rank; }
 int par_size(const par_comm *c) { return c->size; }

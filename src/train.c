@@ -440,10 +440,3 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
   free(act);
   return rc;
 }
-
-int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-               train_cache *cache, const train_hooks *hooks,
-               const cell_result *resume, cell_result *res, tsim_error *err) {
-  const cell_result *from[1] = {resume};
-  return train_batch(cfg, &cell, 1, team, cache, hooks, from, res, err);
-}

@@ -175,7 +175,6 @@ char *config_results_text(const tsim_config *cfg);
 int config_changed_keys(const char *old_text, const char *new_text, char *buf,
                         size_t cap);
 
-const char *config_activation_name(int activation);
 /* Every accepted key with its type, default and meaning (for --help). */
 void config_print_keys(FILE *f);
 

@@ -14,9 +14,6 @@ typedef struct par_comm par_comm;
 
 int par_init(int *argc, char ***argv);
 void par_finalize(void);
-/* Leave at once with STATUS on every rank (used only when ranks cannot
- * agree collectively, e.g. a signal during a collective). */
-void par_abort(int status);
 
 /* tsim's duplicate of MPI_COMM_WORLD; valid between init and finalize. */
 par_comm *par_world(void);

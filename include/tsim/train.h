@@ -45,23 +45,19 @@ typedef struct train_hooks {
   void *ctx;
 } train_hooks;
 
-/* Run cell CELL of CFG on the ranks of TEAM, from the start or, if RESUME
- * is a saved state of this cell (see train_hooks), from there: the result
- * has the bits of an uninterrupted run either way. Every rank of the team
- * returns the same RES. Errors (unreadable data file on one rank, ...) are
- * agreed over the team before returning. Returns TSIM_ESTOP when HOOKS (may
- * be NULL) interrupted the cell; RES then holds the state at that point. */
-int train_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-               train_cache *cache, const train_hooks *hooks,
-               const cell_result *resume, cell_result *res, tsim_error *err);
-
-/* Cells CELLS[0..N) of CFG, which must share one data set (same data seed,
- * n, d, teacher, files), advanced in lockstep with one pass over the
- * samples per iteration for all of them (batch.h); a cell drops out when it
- * finishes. RESUME (may be NULL) holds per cell a saved state or NULL.
- * RES[i] is bitwise what train_cell gives for cell CELLS[i]: only the
- * measured wall_s differs. Returns as train_cell; on TSIM_ESTOP the cells
- * not finished hold their state. */
+/* Run cells CELLS[0..N) of CFG on the ranks of TEAM, each from the start
+ * or, if RESUME (may be NULL) holds a saved state of it (see train_hooks),
+ * from there: a result has the bits of an uninterrupted run either way.
+ * The cells must share one data set (same data seed, n, d, teacher, files)
+ * and are advanced in lockstep with one pass over the samples per
+ * iteration for all of them (batch.h); a cell drops out when it finishes.
+ * RES[i] is bitwise what a batch of cell CELLS[i] alone gives: only the
+ * measured wall_s differs. A cell of the model family (evolve.h) or of the
+ * moments engine runs alone (N = 1). Every rank of the team returns the
+ * same RES. Errors (unreadable data file on one rank, ...) are agreed over
+ * the team before returning. Returns TSIM_ESTOP when HOOKS (may be NULL)
+ * interrupted the cells; those not finished then hold their state at that
+ * point. */
 int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_comm *team,
                 train_cache *cache, const train_hooks *hooks,
                 const cell_result *const *resume, cell_result *res, tsim_error *err);
