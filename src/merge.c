@@ -39,6 +39,16 @@ static int read_file(const char *path, char **text, tsim_error *err) {
   return TSIM_OK;
 }
 
+/* Close F, written to PATH: a failed write (a full disk) is an error
+ * naming the file. */
+static int close_written(FILE *f, const char *path, tsim_error *err) {
+  const int bad = ferror(f);
+  if (fclose(f) || bad)
+    return tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", path,
+                     strerror(errno ? errno : EIO));
+  return TSIM_OK;
+}
+
 /* The text of "key": "value" or "key": number in a manifest. */
 static int manifest_field(const char *json, const char *key, char *out, size_t cap) {
   char pattern[64];
@@ -121,8 +131,14 @@ static int merge_table(const char *outdir, const char *table, char *const *dirs,
     rc = tsim_fail(err, TSIM_EINPUT,
                    "cell %lld is in no slice: the slices do not cover the grid (%lld cells)",
                    expect, ncells);
-  if (out && fclose(out) && !rc)
-    rc = tsim_fail(err, TSIM_EFAIL, "%s/%s: write failed", outdir, table);
+  if (out) {
+    snprintf(path, sizeof path, "%s/%s", outdir, table);
+    tsim_error werr = {0};
+    if (close_written(out, path, &werr) && !rc) {
+      rc = werr.code;
+      *err = werr;
+    }
+  }
   for (int i = 0; i < n; ++i) {
     if (s[i].f) fclose(s[i].f);
     free(s[i].line);
@@ -209,7 +225,7 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
     line += len;
   }
   free(yaml);
-  fclose(f);
+  TSIM_TRY(close_written(f, path, err));
   snprintf(path, sizeof path, "%s/manifest.json", outdir);
   if (!(f = fopen(path, "w")))
     return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
@@ -219,6 +235,5 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
           TSIM_VERSION, TSIM_GIT_COMMIT, hash0, ncells);
   for (int i = 0; i < n; ++i) fprintf(f, "%s\"%s\"", i ? ", " : "", dirs[i]);
   fprintf(f, "]\n}\n");
-  fclose(f);
-  return TSIM_OK;
+  return close_written(f, path, err);
 }

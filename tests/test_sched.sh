@@ -65,6 +65,15 @@ check "overlapping slices are refused" \
 "$TSIM" merge -o "$TMP/merged4" "$TMP/slice0" "$TMP/slice1" >/dev/null 2>"$TMP/merge4.err"; rc=$?
 check "a missing slice is refused, naming the first missing cell" \
   bash -c "[ $rc -eq 2 ] && grep -q 'cell 2 is in no slice' '$TMP/merge4.err'"
+# a write that fails (a full disk: /dev/full in place of the file) is an
+# error naming the file, exit 1, for the tables, config.yaml and manifest.json
+for f in neurons.csv config.yaml manifest.json; do
+  mkdir -p "$TMP/full_$f" && ln -s /dev/full "$TMP/full_$f/$f"
+  "$TSIM" merge --force -o "$TMP/full_$f" "$TMP/a" "$TMP/b" >/dev/null 2>"$TMP/full_$f.err"; rc=$?
+  check "merge into a full $f: exit $rc, one line naming it ($(head -c 120 "$TMP/full_$f.err"))" \
+    bash -c "[ $rc -eq 1 ] && [ \$(wc -l < '$TMP/full_$f.err') -eq 1 ] &&
+             grep -qx '$TMP/full_$f/$f: write failed: No space left on device' '$TMP/full_$f.err'"
+done
 "$TSIM" run "$TMP/grid.yaml" -q --cells 7/3 -o "$TMP/bad" >/dev/null 2>"$TMP/bad.err"; rc=$?
 check "--cells 7/3 is refused" bash -c "[ $rc -eq 2 ] && grep -q 'need i/N with 0 <= i < N' '$TMP/bad.err'"
 
