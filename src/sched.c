@@ -907,10 +907,10 @@ static void engine_summary(sched *s) {
   }
 }
 
-static void write_manifest(sched *s, int rc, double wall) {
-  char extra[8192], hosts[4096], mpi[256];
+/* Rank 0: manifest.json, with HOSTS (par_hosts, gathered on every rank). */
+static void write_manifest(sched *s, int rc, double wall, const char *hosts) {
+  char extra[8192], mpi[256];
   par_library_version(mpi, sizeof mpi);
-  par_hosts(s->world, hosts, sizeof hosts);
   snprintf(extra, sizeof extra,
            "  \"mpi_library\": \"%s\",\n  \"ranks\": %d,\n  \"team_size\": %d,\n"
            "  \"teams\": %d,\n  \"hosts\": \"%s\",\n  \"command\": \"%s\",\n"
@@ -1238,11 +1238,13 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       team_loop(&s, err);
     const double wall = tsim_wtime() - s.t0;
     engine_summary(&s);
+    char hosts[4096]; /* collective: the ranks' hosts, for the manifest */
+    par_hosts(s.world, hosts, sizeof hosts);
     if (s.rank == 0) {
       if (s.progress == PROGRESS_LIVE) progress_line(&s, 1);
       if (!s.failing) write_checkpoint(&s); /* the final state of the run */
       const int unfinished = s.done < s.norder;
-      write_manifest(&s, s.failing ? s.fail_rc : 0, wall);
+      write_manifest(&s, s.failing ? s.fail_rc : 0, wall, hosts);
       /* skipped(invalid) stays 0: a config is checked whole before any cell
        * runs, so no cell is ever skipped for its settings */
       printf("tally: %lld cells: %lld converged, %lld max_iterations, "
@@ -1256,9 +1258,6 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
                                           : ", some not run (stopped: resume with --resume)",
              wall, opt->outdir);
       fflush(stdout);
-    } else {
-      char hosts[16];
-      par_hosts(s.world, hosts, sizeof hosts); /* collective in the manifest */
     }
     int mine = TSIM_OK;
     if (s.rank == 0 && s.failing) {

@@ -33,6 +33,10 @@ check "the eta = 3 cells diverged within 5 iterations, no other did" \
   bash -c "test \$(grep -cE ',diverged,[1-5],' '$ref/cells.csv') -eq 4 && test \$(grep -c ',diverged,' '$ref/cells.csv') -eq 4"
 check "no pending/ left behind" test ! -e "$TMP/w4g1/pending"
 check "manifest records teams" grep -q '"teams": 2' "$TMP/w4g2/manifest.json"
+# the hosts are gathered on every rank (a collective) before rank 0 writes
+hosts=$(sed -n 's/^  "hosts": "\(.*\)",$/\1/p' "$TMP/w4g2/manifest.json")
+check "manifest names the host of each of the 4 ranks ($hosts)" \
+  test "$(tr ',' '\n' <<<"$hosts" | grep -c .)" -eq 4
 # the library whose log and sincos made the samples, and the vector width
 # of the pass (the one tsim --version names)
 width=$("$TSIM" --version | sed -n 's/.*fused pass: \([0-9]*\) doubles.*/\1/p')
