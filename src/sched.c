@@ -1184,7 +1184,6 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.team_rank = par_rank(s.team);
   s.team_size = par_size(s.team);
   s.bmax = choose_batch(&s, cfg->batch);
-  if (s.rank == 0 && s.bmax > 1) group_cells(&s);
   s.running = tsim_xmalloc((size_t)s.nteams * sizeof(int64_t));
   for (int t = 0; t < s.nteams; ++t) s.running[t] = -1;
   s.team_cells = tsim_xcalloc((size_t)s.nteams * (size_t)s.bmax, sizeof(int64_t));
@@ -1219,6 +1218,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       if (!rc) rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
       if (!rc) rc = write_selection(&s, err);
     }
+    if (!rc && s.bmax > 1) group_cells(&s); /* the order a resume left */
     char batch_note[96] = "";
     if (s.bmax > 1)
       snprintf(batch_note, sizeof batch_note,
