@@ -54,6 +54,13 @@ check "resumed on 3 ranks with another batch size: exit 0" test "$rc" -eq 0
 check "the resume continued cells of the stopped batches from their saved states" \
   grep -qE 'to run \([1-9][0-9]* from a saved state\)' "$TMP/resume.log"
 check "stopped + resumed batched run: tables byte-identical to unbatched" same_run "$TMP/stop"
+# killed before any checkpoint with finished cells on disk: the resume
+# leaves them out of the order, and its batches must not take them again
+TSIM_FAULT=cell=6,iter=1000,do=kill run_np 2 run "$TMP/long.yaml" -q -o "$TMP/kill" \
+  --checkpoint-seconds 1e9 >/dev/null 2>&1
+run_np 2 run "$TMP/long.yaml" -q -o "$TMP/kill" --resume >/dev/null 2>"$TMP/kill.err"; rc=$?
+check "killed batched run, resumed without a checkpoint: exit $rc ($(head -c 120 "$TMP/kill.err"))" test $rc -eq 0
+check "... tables byte-identical to unbatched" same_run "$TMP/kill"
 # Quantity (9) is formed only where it is read (train.c q9_wanted): until
 # it is first positive, at the logged rows and the spectra, and at the
 # iteration a cell stops. Sparse log points (8 of 300 iterations) must give
