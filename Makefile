@@ -106,7 +106,7 @@ test-sanitize: deps
 
 check: test test-sanitize
 
-# the README gallery: run each paper's config, draw, copy small PNGs to docs/gallery/
+# the gallery (docs/gallery.md): run each paper's config, draw, copy small PNGs to docs/gallery/
 .PHONY: gallery
 gallery: deps $(BIN)/tsim
 	scripts/gallery.sh $(GALLERY_ARGS)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# gallery.sh - the README gallery: run each paper's config, draw its figures
-# (analysis/plot_run.py), copy small PNGs (800 px wide, < 150 kB) into
-# docs/gallery/, and rewrite README.md's Gallery section between its
-# markers from docs/gallery/*.md (one caption + command block per entry).
+# gallery.sh - the gallery (docs/gallery.md): run each paper's config, draw its
+# figures (analysis/plot_run.py), copy small PNGs (800 px wide, < 150 kB) into
+# docs/gallery/, and rewrite docs/gallery.md between its markers from
+# docs/gallery/*.md (one caption + command block per entry).
 #
 #   scripts/gallery.sh [--reuse] [NAME ...]     (default: every entry)
 #
@@ -11,7 +11,7 @@
 # this tsim does not accept yet (`tsim validate` fails) is skipped with a
 # note, and its earlier gallery entry, if any, is kept. Environment:
 # GALLERY_NP (ranks, 2), GALLERY_OUT (out/gallery), GALLERY_DOCS
-# (docs/gallery), GALLERY_README (README.md), GALLERY_SET (extra words
+# (docs/gallery), GALLERY_README (docs/gallery.md), GALLERY_SET (extra words
 # "--set key=value ..." for every run: a quick smoke test, not the gallery),
 # TSIM (bin/tsim), PYTHON (/usr/bin/python3).
 set -uo pipefail
@@ -21,7 +21,7 @@ OUT=${GALLERY_OUT:-out/gallery}
 TSIM=${TSIM:-bin/tsim}
 PY=${PYTHON:-/usr/bin/python3}
 DOCS=${GALLERY_DOCS:-docs/gallery}
-README=${GALLERY_README:-README.md}
+README=${GALLERY_README:-docs/gallery.md}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
@@ -128,7 +128,7 @@ for entry in "${ENTRIES[@]}"; do
   made=$((made + 1))
 done
 
-# README.md: the Gallery section is rebuilt between its markers from the
+# $README: the Gallery section is rebuilt between its markers from the
 # entries that have a caption file (in ENTRIES order), so a partial re-run
 # keeps the others.
 if grep -q '<!-- gallery:begin -->' "$README" && grep -q '<!-- gallery:end -->' "$README"; then
