@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tsim/config.h"
 #include "tsim/fault.h"
@@ -124,14 +125,18 @@ static const char *usage_merge =
     "Joins the run directories of grid slices (tsim run --cells i/N or a:b,\n"
     "one config) into OUTDIR, with tables identical to one run of the whole\n"
     "grid. The slices must come from the same config (config_hash) and cover\n"
-    "every cell once. --force replaces the results of an earlier run in OUTDIR.\n";
+    "every cell once. --force replaces the results of an earlier run in OUTDIR.\n"
+    "A failed merge leaves OUTDIR as it was (the tables are written aside and\n"
+    "renamed into it once all are whole).\n";
 
 static const char *usage_export =
-    "usage: tsim export-data CONFIG -o DIR [--cell N] [--set key.path=value ...]\n"
+    "usage: tsim export-data CONFIG -o DIR [--cell N] [--force] [--set key.path=value ...]\n"
     "\n"
     "Writes cell N's (default 0) samples and initial weights as .npy files\n"
     "(float64): x (n, d), y (n,), x_test, y_test and w0 (d, K), the exact bits\n"
-    "a run uses, for checking tsim against another tool.\n";
+    "a run uses, for checking tsim against another tool. DIR may not be a run\n"
+    "directory; --force replaces an earlier export. A cell of the population\n"
+    "regime uses no samples and is refused.\n";
 
 static const char *usage_unlock =
     "usage: tsim unlock OUTDIR\n"
@@ -383,6 +388,37 @@ static int take_lock(const char *dir, const cli *c, tsim_lock **lock, tsim_error
   return par_agree(world, rc, err);
 }
 
+/* Why export-data may not write cell CELL's data into C->outdir, or OK: a
+ * population-regime cell uses no samples; a run directory is not an export
+ * directory; an earlier export is replaced only with --force. */
+static int export_refused(const tsim_config *cfg, const cli *c, long long cell,
+                          tsim_error *err) {
+  tsim_params p;
+  config_cell(cfg, cell, &p);
+  if (p.regime == REGIME_POPULATION)
+    return tsim_fail(err, TSIM_EINPUT,
+                     "tsim export-data: cell %lld is in the population regime "
+                     "(data.regime: population): it uses no samples", cell);
+  static const char *const run_files[] = {"manifest.json", "cells.csv", "config.yaml"};
+  static const char *const exported[] = {"x.npy", "y.npy", "x_test.npy", "y_test.npy", "w0.npy"};
+  char path[4200];
+  for (size_t i = 0; i < sizeof run_files / sizeof *run_files; ++i) {
+    snprintf(path, sizeof path, "%s/%s", c->outdir, run_files[i]);
+    if (access(path, F_OK) == 0)
+      return tsim_fail(err, TSIM_EINPUT,
+                       "%s: a run directory (it holds %s); export-data writes into a "
+                       "directory of its own", c->outdir, run_files[i]);
+  }
+  for (size_t i = 0; i < sizeof exported / sizeof *exported && !c->force; ++i) {
+    snprintf(path, sizeof path, "%s/%s", c->outdir, exported[i]);
+    if (access(path, F_OK) == 0)
+      return tsim_fail(err, TSIM_EINPUT,
+                       "%s: holds %s of an earlier export; use --force to replace it",
+                       c->outdir, exported[i]);
+  }
+  return TSIM_OK;
+}
+
 static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
   par_comm *world = par_world();
   tsim_lock *lock = NULL;
@@ -394,7 +430,9 @@ static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
   else if (c->cell && (*end || cell < 0 || cell >= cfg->ncells))
     rc = tsim_fail(err, TSIM_EINPUT, "tsim export-data: --cell %s is not a cell id (0 to %lld)",
                    c->cell, (long long)cfg->ncells - 1);
-  else if (!(rc = take_lock(c->outdir, c, &lock, err)) && par_rank(world) == 0) {
+  else
+    rc = export_refused(cfg, c, cell, err);
+  if (!rc && !(rc = take_lock(c->outdir, c, &lock, err)) && par_rank(world) == 0) {
     tsim_params p;
     config_cell(cfg, cell, &p);
     rc = data_export(&p, c->outdir, err);

@@ -148,6 +148,73 @@ static int merge_table(const char *outdir, const char *table, char *const *dirs,
   return rc;
 }
 
+/* TMP/config.yaml: the config.yaml of slice FIRST, naming OUTDIR as its
+ * output directory. */
+static int write_config(const char *first, const char *tmp, const char *outdir,
+                        tsim_error *err) {
+  char *yaml = NULL, path[4400];
+  snprintf(path, sizeof path, "%s/config.yaml", first);
+  TSIM_TRY(read_file(path, &yaml, err));
+  snprintf(path, sizeof path, "%s/config.yaml", tmp);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    free(yaml);
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+  }
+  for (char *line = yaml; *line;) {
+    char *nl = strchr(line, '\n');
+    size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
+    if (!strncmp(line, "  dir: ", 7))
+      fprintf(f, "  dir: \"%s\"\n", outdir);
+    else
+      fwrite(line, 1, len, f);
+    line += len;
+  }
+  free(yaml);
+  return close_written(f, path, err);
+}
+
+/* TMP/manifest.json of the merged run: complete, where it came from, and
+ * the slices' provenance: the earliest start, the ranks and wall time
+ * summed over the slices, their hosts. */
+static int write_manifest(const char *tmp, const char *hash, long long ncells,
+                          char *const *dirs, int n, tsim_error *err) {
+  char path[4400], start[256] = "", hosts[1024] = "";
+  long long ranks = 0;
+  double wall = 0.0;
+  for (int i = 0; i < n; ++i) {
+    char *json = NULL, v[256];
+    snprintf(path, sizeof path, "%s/manifest.json", dirs[i]);
+    TSIM_TRY(read_file(path, &json, err));
+    if (manifest_field(json, "start", v, sizeof v) && (!start[0] || strcmp(v, start) < 0))
+      snprintf(start, sizeof start, "%s", v);
+    if (manifest_field(json, "ranks", v, sizeof v)) ranks += strtoll(v, NULL, 10);
+    if (manifest_field(json, "wall_s", v, sizeof v)) wall += strtod(v, NULL);
+    if (manifest_field(json, "hosts", v, sizeof v)) /* each host once */
+      for (char *h = strtok(v, ","); h; h = strtok(NULL, ",")) {
+        char padded[1100], have[1100];
+        snprintf(padded, sizeof padded, ",%s,", h);
+        snprintf(have, sizeof have, ",%s,", hosts);
+        if (!strstr(have, padded) && strlen(hosts) + strlen(h) + 2 < sizeof hosts)
+          snprintf(hosts + strlen(hosts), sizeof hosts - strlen(hosts), "%s%s",
+                   hosts[0] ? "," : "", h);
+      }
+    free(json);
+  }
+  snprintf(path, sizeof path, "%s/manifest.json", tmp);
+  FILE *f = fopen(path, "w");
+  if (!f) return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+  fprintf(f, "{\n  \"tsim_version\": \"%s\",\n  \"git_commit\": \"%s\",\n"
+             "  \"config_hash\": \"%s\",\n  \"cells_total\": %lld,\n"
+             "  \"start\": \"%s\",\n  \"ranks\": %lld,\n  \"hosts\": \"%s\",\n"
+             "  \"wall_s\": %.3f,\n"
+             "  \"status\": \"complete\",\n  \"merged_from\": [",
+          TSIM_VERSION, TSIM_GIT_COMMIT, hash, ncells, start, ranks, hosts, wall);
+  for (int i = 0; i < n; ++i) fprintf(f, "%s\"%s\"", i ? ", " : "", dirs[i]);
+  fprintf(f, "]\n}\n");
+  return close_written(f, path, err);
+}
+
 int merge_runs(const char *outdir, char *const *dirs, int n, int force,
                tsim_error *err) {
   if (n < 1) return tsim_fail(err, TSIM_EINPUT, "tsim merge: no slice directories given");
@@ -196,44 +263,48 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
   }
   if (mkdir(outdir, 0777) && errno != EEXIST)
     return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", outdir, strerror(errno));
-  const long long ncells = strtoll(total0, NULL, 10);
   if (!with_table[TABLE_CELLS])
     return tsim_fail(err, TSIM_EINPUT, "%s/cells.csv: cannot read: %s", dirs[0], strerror(ENOENT));
-  for (int t = 0; t < NTABLES; ++t) {
+  /* Everything is written into OUTDIR/.merge-tmp and renamed into OUTDIR
+   * only when all of it is whole: a failed merge (a missing or duplicated
+   * slice, a full disk) leaves OUTDIR as it was. */
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s/.merge-tmp", outdir);
+  if (mkdir(tmp, 0777) && errno != EEXIST)
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", tmp, strerror(errno));
+  char names[NTABLES + 2][64];
+  int nnames = 0, rc = TSIM_OK;
+  const long long ncells = strtoll(total0, NULL, 10);
+  for (int t = 0; t < NTABLES && !rc; ++t) {
     if (!with_table[t]) continue;
-    char table[64];
-    snprintf(table, sizeof table, "%s.csv", output_table_name(t));
-    TSIM_TRY(merge_table(outdir, table, dirs, n, ncells, t == TABLE_CELLS, err));
+    snprintf(names[nnames], sizeof names[0], "%s.csv", output_table_name(t));
+    rc = merge_table(tmp, names[nnames++], dirs, n, ncells, t == TABLE_CELLS, err);
   }
-  /* config.yaml: the slices' own, naming the merged directory */
-  char *yaml = NULL;
-  snprintf(path, sizeof path, "%s/config.yaml", dirs[0]);
-  TSIM_TRY(read_file(path, &yaml, err));
-  snprintf(path, sizeof path, "%s/config.yaml", outdir);
-  FILE *f = fopen(path, "w");
-  if (!f) {
-    free(yaml);
-    return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+  if (!rc) {
+    snprintf(names[nnames++], sizeof names[0], "config.yaml");
+    rc = write_config(dirs[0], tmp, outdir, err);
   }
-  for (char *line = yaml; *line;) {
-    char *nl = strchr(line, '\n');
-    size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
-    if (!strncmp(line, "  dir: ", 7))
-      fprintf(f, "  dir: \"%s\"\n", outdir);
-    else
-      fwrite(line, 1, len, f);
-    line += len;
+  if (!rc) {
+    snprintf(names[nnames++], sizeof names[0], "manifest.json");
+    rc = write_manifest(tmp, hash0, ncells, dirs, n, err);
   }
-  free(yaml);
-  TSIM_TRY(close_written(f, path, err));
-  snprintf(path, sizeof path, "%s/manifest.json", outdir);
-  if (!(f = fopen(path, "w")))
-    return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
-  fprintf(f, "{\n  \"tsim_version\": \"%s\",\n  \"git_commit\": \"%s\",\n"
-             "  \"config_hash\": \"%s\",\n  \"cells_total\": %lld,\n"
-             "  \"status\": \"complete\",\n  \"merged_from\": [",
-          TSIM_VERSION, TSIM_GIT_COMMIT, hash0, ncells);
-  for (int i = 0; i < n; ++i) fprintf(f, "%s\"%s\"", i ? ", " : "", dirs[i]);
-  fprintf(f, "]\n}\n");
-  return close_written(f, path, err);
+  char from[4800], to[4800];
+  for (int i = 0; i < nnames && !rc; ++i) {
+    snprintf(from, sizeof from, "%s/%s", tmp, names[i]);
+    snprintf(to, sizeof to, "%s/%s", outdir, names[i]);
+    if (rename(from, to))
+      rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot rename to %s: %s", from, to, strerror(errno));
+  }
+  for (int t = 0; t < NTABLES && !rc; ++t) { /* --force: an earlier run's other tables go */
+    if (with_table[t]) continue;
+    snprintf(to, sizeof to, "%s/%s.csv", outdir, output_table_name(t));
+    if (unlink(to) && errno != ENOENT)
+      rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot remove: %s", to, strerror(errno));
+  }
+  for (int i = 0; i < nnames; ++i) { /* what a failure left */
+    snprintf(from, sizeof from, "%s/%s", tmp, names[i]);
+    unlink(from);
+  }
+  rmdir(tmp);
+  return rc;
 }

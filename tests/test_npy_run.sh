@@ -18,6 +18,11 @@ YAML
 "$TSIM" export-data "$TMP/seeds.yaml" -o "$TMP/data" >/dev/null 2>"$TMP/export.err"
 check "export-data writes the five files" \
   bash -c "for f in x y x_test y_test w0; do test -s '$TMP/data/'\$f.npy || exit 1; done"
+"$TSIM" export-data "$TMP/seeds.yaml" -o "$TMP/data" >/dev/null 2>"$TMP/export2.err"; rc=$?
+check "export-data again without --force: exit 2 naming the earlier export ($rc)" \
+  bash -c "[ $rc -eq 2 ] && grep -qx '$TMP/data: holds x.npy of an earlier export; use --force to replace it' '$TMP/export2.err'"
+"$TSIM" export-data "$TMP/seeds.yaml" -o "$TMP/data" --force >/dev/null 2>&1
+check "... with --force: replaced (exit $?)" test -s "$TMP/data/w0.npy"
 cat > "$TMP/files.yaml" <<'YAML'
 name: files
 model: {d: 5, K: 3, C: 1.5}
@@ -29,6 +34,15 @@ YAML
 run_np 2 run "$TMP/seeds.yaml" -q -o "$TMP/a" >/dev/null 2>&1
 run_np 3 run "$TMP/files.yaml" -q -o "$TMP/b" >/dev/null 2>"$TMP/b.err"
 check "run from files succeeds on 3 ranks" test -s "$TMP/b/metrics.csv"
+before=$(cd "$TMP/a" && ls -A | sort | xargs md5sum)
+"$TSIM" export-data "$TMP/seeds.yaml" -o "$TMP/a" >/dev/null 2>"$TMP/exrun.err"; rc=$?
+check "export-data into a run directory: exit 2, one line ($rc)" \
+  bash -c "[ $rc -eq 2 ] && grep -qx '$TMP/a: a run directory (it holds manifest.json); export-data writes into a directory of its own' '$TMP/exrun.err'"
+check "... nothing written there" test "$(cd "$TMP/a" && ls -A | sort | xargs md5sum)" = "$before"
+"$TSIM" export-data "$TMP/seeds.yaml" --set data.regime=population --set data.engine=auto \
+  -o "$TMP/pop" >/dev/null 2>"$TMP/expop.err"; rc=$?
+check "export-data of a population-regime cell: exit 2, nothing written ($rc)" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'cell 0 is in the population regime (data.regime: population): it uses no samples' '$TMP/expop.err' && [ ! -e '$TMP/pop' ]"
 for f in cells.csv metrics.csv neurons.csv; do
   check "$f from files (3 ranks) equals $f from seeds (2 ranks)" same_csv "$TMP/a/$f" "$TMP/b/$f"
 done

@@ -56,6 +56,13 @@ check "slice 1/3 holds cells 1, 4, 7, 10" \
   test "$(tail -n +2 "$TMP/slice1/cells.csv" | cut -d, -f1 | tr '\n' ' ')" = "1 4 7 10 "
 "$TSIM" merge -o "$TMP/merged" "$TMP/slice2" "$TMP/slice0" "$TMP/slice1" >/dev/null 2>"$TMP/merge.err"
 check "merge of three i/N slices succeeds" test $? -eq 0
+merged_provenance() { # ranks 2+2+2, the earliest start, the host
+  local m="$TMP/merged/manifest.json" first
+  first=$(sed -n 's/^  "start": "\(.*\)",$/\1/p' "$TMP"/slice*/manifest.json | sort | head -1)
+  [ -n "$first" ] && grep -qF "  \"start\": \"$first\"," "$m" && grep -qx '  "ranks": 6,' "$m" &&
+    grep -qxF "  \"hosts\": \"$(hostname)\"," "$m"
+}
+check "the merged manifest carries the slices' provenance" merged_provenance
 for f in cells.csv metrics.csv neurons.csv; do
   check "merged $f equals the whole run's" same_csv "$ref/$f" "$TMP/merged/$f"
 done
@@ -69,14 +76,23 @@ check "overlapping slices are refused" \
 "$TSIM" merge -o "$TMP/merged4" "$TMP/slice0" "$TMP/slice1" >/dev/null 2>"$TMP/merge4.err"; rc=$?
 check "a missing slice is refused, naming the first missing cell" \
   bash -c "[ $rc -eq 2 ] && grep -q 'cell 2 is in no slice' '$TMP/merge4.err'"
-# a write that fails (a full disk: /dev/full in place of the file) is an
-# error naming the file, exit 1, for the tables, config.yaml and manifest.json
+check "... and leaves no table behind" test ! -e "$TMP/merged4/cells.csv" -a ! -e "$TMP/merged4/.merge-tmp"
+"$TSIM" merge -o "$TMP/merged4" "$TMP/slice0" "$TMP/slice1" "$TMP/slice2" >/dev/null 2>&1; rc=$?
+check "the corrected merge into the same OUTDIR succeeds without --force (exit $rc)" \
+  bash -c "[ $rc -eq 0 ] && cmp -s <(cut -d, -f1-5 '$ref/cells.csv') <(cut -d, -f1-5 '$TMP/merged4/cells.csv')"
+"$TSIM" merge --force -o "$TMP/merged4" "$TMP/slice0" "$TMP/a" >/dev/null 2>&1; rc=$?
+check "a failed --force merge leaves the earlier merge's tables as they were (exit $rc)" \
+  bash -c "[ $rc -eq 2 ] && cmp -s <(cut -d, -f1-5 '$ref/cells.csv') <(cut -d, -f1-5 '$TMP/merged4/cells.csv')"
+# a write that fails (a full disk: /dev/full in place of the file merge
+# writes aside in OUTDIR/.merge-tmp) is an error naming the file, exit 1,
+# for the tables, config.yaml and manifest.json, and leaves OUTDIR empty
 for f in neurons.csv config.yaml manifest.json; do
-  mkdir -p "$TMP/full_$f" && ln -s /dev/full "$TMP/full_$f/$f"
+  mkdir -p "$TMP/full_$f/.merge-tmp" && ln -s /dev/full "$TMP/full_$f/.merge-tmp/$f"
   "$TSIM" merge --force -o "$TMP/full_$f" "$TMP/a" "$TMP/b" >/dev/null 2>"$TMP/full_$f.err"; rc=$?
   check "merge into a full $f: exit $rc, one line naming it ($(head -c 120 "$TMP/full_$f.err"))" \
     bash -c "[ $rc -eq 1 ] && [ \$(wc -l < '$TMP/full_$f.err') -eq 1 ] &&
-             grep -qx '$TMP/full_$f/$f: write failed: No space left on device' '$TMP/full_$f.err'"
+             grep -qx '$TMP/full_$f/.merge-tmp/$f: write failed: No space left on device' '$TMP/full_$f.err'"
+  check "... nothing left in OUTDIR" test -z "$(ls -A "$TMP/full_$f")"
 done
 "$TSIM" run "$TMP/grid.yaml" -q --cells 7/3 -o "$TMP/bad" >/dev/null 2>"$TMP/bad.err"; rc=$?
 check "--cells 7/3 is refused" bash -c "[ $rc -eq 2 ] && grep -q 'need i/N with 0 <= i < N' '$TMP/bad.err'"
