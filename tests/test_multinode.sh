@@ -68,31 +68,8 @@ export TSIM_ROOT="$ROOT" TSIM_BIN="$TSIM"
 export TSIM_MPIRUN_ARGS="--bind-to none"
 jobenv=(env OMPI_MCA_oob_tcp_if_include="$CLUSTER_SUBNET" OMPI_MCA_btl_tcp_if_include="$CLUSTER_SUBNET")
 
-# --- helpers (as in test_slurm.sh)
-TERMINAL='^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)'
-job_states() { squeue -h -t all -j "$1" -o %T 2>/dev/null; }
-wait_jobs() { # wait_jobs SECONDS ID...: until every job has ended
-  local limit=$1 t0=$SECONDS id st; shift
-  while [ $((SECONDS - t0)) -lt "$limit" ]; do
-    local busy=0
-    for id in "$@"; do
-      st=$(job_states "$id")
-      if [ -z "$st" ] || grep -qvE "$TERMINAL" <<<"$st"; then busy=1; break; fi
-    done
-    [ $busy = 0 ] && return 0
-    sleep 1
-  done
-  echo "# timeout after $limit s waiting for jobs $*:"; squeue -t all | sed 's/^/#   /'
-  return 1
-}
-all_completed() { local st; st=$(job_states "$1"); [ -n "$st" ] && ! grep -qv '^COMPLETED' <<<"$st"; }
-same_tables() { # same_tables REFDIR DIR
-  local f
-  for f in cells.csv metrics.csv neurons.csv; do
-    same_csv "$1/$f" "$2/$f" || { echo "# $2/$f differs from $1/$f"; return 1; }
-  done
-}
-show_log() { echo "# --- $1"; sed 's/^/#   /' "$1" 2>/dev/null | tail -n "${2:-30}"; }
+# --- helpers (tests/slurm/jobs.sh: job_states, wait_jobs, all_completed, same_tables, show_log)
+source "$ROOT/tests/slurm/jobs.sh"
 hosts_of() { sed -n 's/^  "hosts": "\(.*\)",$/\1/p' "$1/manifest.json" 2>/dev/null; }
 rows() { echo $(($(wc -l < "$1/cells.csv" 2>/dev/null || echo 1) - 1)); }
 has() { # has FILE PATTERN...: every pattern (grep -E) occurs in FILE

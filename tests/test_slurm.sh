@@ -58,33 +58,7 @@ has_resume=0
 "$TSIM" run --help 2>/dev/null | grep -q -- --resume && has_resume=1
 
 # --- helpers
-TERMINAL='^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)'
-# job_states ID: the state of the job (or of every task of an array)
-job_states() { squeue -h -t all -j "$1" -o %T 2>/dev/null; }
-# wait_jobs SECONDS ID...: until every job (and array task) has ended
-wait_jobs() {
-  local limit=$1 t0=$SECONDS id st; shift
-  while [ $((SECONDS - t0)) -lt "$limit" ]; do
-    local busy=0
-    for id in "$@"; do
-      st=$(job_states "$id")
-      if [ -z "$st" ] || grep -qvE "$TERMINAL" <<<"$st"; then busy=1; break; fi
-    done
-    [ $busy = 0 ] && return 0
-    sleep 1
-  done
-  echo "# timeout after $limit s waiting for jobs $*:"; squeue -t all | sed 's/^/#   /'
-  return 1
-}
-# all_completed ID: the job (every task) COMPLETED
-all_completed() { local st; st=$(job_states "$1"); [ -n "$st" ] && ! grep -qv '^COMPLETED' <<<"$st"; }
-same_tables() { # same_tables REFDIR DIR
-  local f
-  for f in cells.csv metrics.csv neurons.csv; do
-    same_csv "$1/$f" "$2/$f" || { echo "# $2/$f differs from $1/$f"; return 1; }
-  done
-}
-show_log() { echo "# --- $1"; sed 's/^/#   /' "$1" 2>/dev/null | tail -n "${2:-30}"; }
+source "$ROOT/tests/slurm/jobs.sh"
 
 # --- configs and direct reference runs
 cat > "$TMP/small.yaml" <<'YAML'
