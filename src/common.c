@@ -20,6 +20,21 @@ int tsim_fail(tsim_error *err, int code, const char *fmt, ...) {
   return code;
 }
 
+int tsim_fail_at(tsim_error *err, const char *func, const char *file, int line,
+                 const char *fmt, ...) {
+  if (err) {
+    int n = snprintf(err->msg, sizeof err->msg, "internal error in %s (%s:%d): ", func, file,
+                     line);
+    if (n < 0 || (size_t)n >= sizeof err->msg) n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    err->code = TSIM_EFAIL;
+  }
+  return TSIM_EFAIL;
+}
+
 static void out_of_memory(size_t bytes) {
   fprintf(stderr, "tsim: out of memory (asked for %zu bytes)\n", bytes);
   abort();

@@ -29,6 +29,13 @@ typedef struct tsim_error {
 int tsim_fail(tsim_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* An internal error: a broken invariant, never the user's input. The
+ * message names the function, file and line (as PETSc's SETERRQ does):
+ * "internal error in FUNC (src/FILE.c:LINE): ...", status TSIM_EFAIL. */
+#define TSIM_INTERNAL(err, ...) tsim_fail_at((err), __func__, __FILE__, __LINE__, __VA_ARGS__)
+int tsim_fail_at(tsim_error *err, const char *func, const char *file, int line,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Propagate a non-zero status to the caller. */
 #define TSIM_TRY(call)                                                       \
   do {                                                                       \
@@ -43,7 +50,7 @@ void *tsim_xcalloc(size_t count, size_t size);
 void *tsim_xrealloc(void *ptr, size_t bytes);
 /* The same on a 64-byte (cache line) boundary, freed with free(): the
  * kernels' lane vectors then never straddle two lines (measured 1.2x on the
- * fused pass, README Performance). */
+ * fused pass, docs/performance.md). */
 void *tsim_xmalloc_lines(size_t bytes);
 /* The same, but NULL when the memory is not there: for the one allocation
  * whose size the user chooses (a rank's samples), which is reported as an
