@@ -57,7 +57,7 @@ static const field schema[] = {
     {"train.eta", "eta", F_REAL, "0.001", 0, INFINITY, 1, NULL, 1, P(eta),
      "gradient-descent step size"},
     {"model.C", "C", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1, P(C),
-     "output scale C of objective (13)"},
+     "output scale C of objective (13) (ICLR 2021 submission; not in ACML)"},
     {"data.n", "n", F_INT, "200", 1, BIG, 0, NULL, 1, P(n),
      "number of training samples"},
     {"model.d", "d", F_INT, "10", 1, 100000, 0, NULL, 1, P(d),
