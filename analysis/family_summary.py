@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""family_summary.py - numbers for the model family (EXPERIMENTS.md B, C, D).
+"""family_summary.py - numbers for the model family (docs/reproductions.md).
 
     /usr/bin/python3 analysis/family_summary.py OUTDIR [--at T1,T2,...]
 

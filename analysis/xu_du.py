@@ -1,6 +1,6 @@
 """xu_du.py - figures and summary of Xu & Du (COLT 2023), "Over-parameterization
 exponentially slows down gradient descent for learning a single neuron"
-(EXPERIMENTS.md B): one ReLU teacher, K ReLU students, population loss
+(docs/reproductions.md): one ReLU teacher, K ReLU students, population loss
 L = 1/2 E (f - f*)^2. Called by plot_run.py for runs with relu students.
 
 - fig1_xu: Fig. 1, both panels: (a) L against t on log-log axes, one curve

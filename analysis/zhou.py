@@ -1,6 +1,6 @@
 """zhou.py - figures and summary of Zhou, Ge & Jin (COLT 2021), "A local
 convergence theory for mildly over-parameterized two-layer neural networks"
-(EXPERIMENTS.md C): absolute-value teachers sum_i |v_i^T x|, norm-tied
+(docs/reproductions.md): absolute-value teachers sum_i |v_i^T x|, norm-tied
 students sum_k ||w_k|| |w_k^T x|, population loss 1/2 E (f - f*)^2.
 Called by plot_run.py for runs with abs students.
 
@@ -21,7 +21,7 @@ import plot_run as pr
 from plot_run import plt
 
 PAPER = "Zhou, Ge & Jin (2021)"
-CLAIM2_K2 = 2.0 / (3.0 * math.pi)   # L/delta^3 -> 2/(3 pi) (Claim 2, derived in EXPERIMENTS.md C)
+CLAIM2_K2 = 2.0 / (3.0 * math.pi)   # L/delta^3 -> 2/(3 pi) (Claim 2: the delta -> 0 limit of the closed-form population loss)
 CLAIM2_K1 = 0.5                     # one student at angle delta: L/delta^2 -> 1/2
 
 
@@ -88,7 +88,7 @@ def claim2(run, figdir, written, window=None):
     pr.save(fig, figdir, "claim2_zhou", written)
 
     lines = ["## Zhou, Ge & Jin: Claim 2", "",
-             "Loss at the construction (t = 0). Derived limits (EXPERIMENTS.md C): "
+             "Loss at the construction (t = 0). Derived limits (docs/reproductions.md): "
              "L/δ³ → 2/(3π) = %.4f for two students at ±δ, L/δ² → 1/2 for one student "
              "at δ. The limit estimate is the ratio at the smallest δ." % CLAIM2_K2, ""]
     rows = []

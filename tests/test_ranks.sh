@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_ranks.sh - the promise of DESIGN.md section 5: every number in every
+# test_ranks.sh - the exactness promise (docs/exactness.md): every number in every
 # output file is bitwise identical for 1, 2, 3 and 4 ranks (oversubscribed
 # on this machine's cores). Two grids: one whose samples span many chunks of
 # the exact sum (so ranks really split the data), one that fits in a chunk.

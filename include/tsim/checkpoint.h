@@ -1,5 +1,5 @@
 /* checkpoint.h - atomic, checksummed, rank-count independent checkpoints
- * (DESIGN.md section 6, SCR's transaction: write, complete, then current).
+ * (SCR's transaction: write, complete, then current; docs/checkpoints.md).
  *
  * A checkpoint holds only global state: the config (hash and text), which
  * cells are finished (their rows are in the tables or in pending/), how far

@@ -1,6 +1,6 @@
 /* fixsum.h - order-independent sums on a fixed-point grid with a shared
- * scale (DESIGN.md section 5: "a 128-bit accumulator per entry, scaled by a
- * shared power of two from a max-exponent allreduce").
+ * scale: a 128-bit accumulator per entry, scaled by a shared power of two
+ * from a max-exponent allreduce (docs/exactness.md).
  *
  * reduce.h's superaccumulator is exact for any double but costs 69 words per
  * entry: fine for a gradient, too much for a dK x dK Hessian (8.8 GB at

@@ -1,5 +1,5 @@
 /* metrics.h - closed-form quantities of Wang & Abernethy's analysis
- * (EXPERIMENTS.md section A), computed from W alone, O(d^2 K) or less.
+ * (docs/outputs.md defines them), computed from W alone, O(d^2 K) or less.
  * W is neuron-major (W[k*d + j]); loss scale s and output scale C as in
  * objective (13). */
 #ifndef TSIM_METRICS_H

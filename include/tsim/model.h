@@ -45,8 +45,8 @@ typedef struct model_eval {
  * pass forms x.V_k = coef_k (x.toward) - x.w_k from one extra column
  * instead of K: 4Kd + 2d instead of 6Kd multiply-adds per sample in all.
  * Its rounding differs from x.V_k's: near a minimum, where V is small
- * against W, q9 keeps about as many digits as the loss does (README,
- * Exactness). V itself serves the other engines. */
+ * against W, q9 keeps about as many digits as the loss does (docs/exactness.md).
+ * V itself serves the other engines. */
 typedef struct model_direction {
   const double *V;
   const double *toward, *coef;

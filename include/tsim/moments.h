@@ -1,4 +1,4 @@
-/* moments.h - the fourth-moment engine (DESIGN.md section 3, path 2):
+/* moments.h - the fourth-moment engine (docs/engines.md):
  * exact loss, gradient, quantity (9) and test loss of a quadratic student
  * and a quadratic teacher from the empirical fourth-moment tensor of the
  * samples, so that an iteration costs O(d^4) whatever n is.

@@ -1,4 +1,4 @@
-/* output.h - the run directory (DESIGN.md section 7): config.yaml,
+/* output.h - the run directory (docs/outputs.md): config.yaml,
  * manifest.json, cells.csv, metrics.csv, neurons.csv.
  *
  * Rows are formatted from doubles with 17 significant digits, so they read

@@ -1,4 +1,4 @@
-/* reduce.h - exact, order-independent sums (DESIGN.md section 5).
+/* reduce.h - exact, order-independent sums (docs/exactness.md).
  *
  * Floating-point addition is not associative, so a plain MPI_Allreduce gives
  * different bits for different rank counts.  tsim cuts the samples into fixed

@@ -1,6 +1,5 @@
 /* test_model.c - the quadratic model against finite differences, closed
- * forms against brute force, population against empirical (EXPERIMENTS.md
- * section A). Runs on one process (no MPI needed: a NULL communicator). */
+ * forms against brute force, population against empirical. Runs on one process (no MPI needed: a NULL communicator). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
