@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tsim/data.h"
+#include "tsim/datacache.h"
 #include "tsim/flow.h"
 #include "tsim/metrics.h"
 #include "tsim/model.h"
@@ -19,25 +20,25 @@
 /* The loss being minimised and what the metrics need. */
 typedef struct objective {
   tsim_model m;
-  tsim_teacher teacher;
+  const tsim_teacher *teacher;
   int population_regime, wang_like;
-  tsim_dataset *train, *test;
+  const tsim_dataset *train, *test; /* the team's (datacache.h) */
   model_work *work;
   population *pop; /* the closed form, when the activations match */
   const par_comm *team;
 } objective;
 
-static int objective_make(objective *o, const tsim_params *p,
-                          const par_comm *team, tsim_error *err) {
+static int objective_make(objective *o, const tsim_params *p, const par_comm *team,
+                          data_cache *cache, tsim_error *err) {
   memset(o, 0, sizeof *o);
   model_from_params(p, &o->m);
   o->team = team;
   o->population_regime = p->regime == REGIME_POPULATION;
-  TSIM_TRY(teacher_make(p, &o->teacher, err));
+  TSIM_TRY(data_cache_teacher(cache, p, team, &o->teacher, err));
   o->wang_like = p->activation == ACT_QUADRATIC && !p->norm_tied &&
-                 o->teacher.m == 1 && o->teacher.activation == ACT_QUADRATIC;
-  if (o->teacher.activation == p->activation)
-    o->pop = population_create(&o->m, &o->teacher, p->label_noise);
+                 o->teacher->m == 1 && o->teacher->activation == ACT_QUADRATIC;
+  if (o->teacher->activation == p->activation)
+    o->pop = population_create(&o->m, o->teacher, p->label_noise);
   if (o->population_regime) {
     if (!o->pop)
       return tsim_fail(err, TSIM_EINPUT,
@@ -46,18 +47,12 @@ static int objective_make(objective *o, const tsim_params *p,
     return TSIM_OK;
   }
   o->work = model_work_create(&o->m);
-  const int rank = par_rank(team), size = par_size(team);
-  int rc = data_make(p, &o->teacher, DATA_TRAIN, rank, size, &o->train, err);
-  if (!rc) rc = data_make(p, &o->teacher, DATA_TEST, rank, size, &o->test, err);
-  return rc;
+  return data_cache_samples(cache, p, team, &o->train, &o->test, err);
 }
 
 static void objective_free(objective *o) {
-  if (o->teacher.V) teacher_free(&o->teacher);
   population_destroy(&o->pop);
   model_work_destroy(&o->work);
-  data_destroy(&o->train);
-  data_destroy(&o->test);
 }
 
 /* L(W) and its gradient (flow_gradient) */
@@ -81,14 +76,14 @@ static void neuron_rows(const objective *o, const double *W, double eta,
                         double t, neuron_stats *ns, cell_result *res) {
   const int64_t K = o->m.K, d = o->m.d;
   if (o->wang_like) {
-    metrics_neurons(&o->m, &o->teacher, W, eta, ns);
+    metrics_neurons(&o->m, o->teacher, W, eta, ns);
   } else {
     for (int64_t k = 0; k < K; ++k) {
       const double *wk = W + k * d;
       double par = 0.0, perp = 0.0;
-      for (int64_t j = 0; j < d; ++j) par += wk[j] * o->teacher.u[j];
+      for (int64_t j = 0; j < d; ++j) par += wk[j] * o->teacher->u[j];
       for (int64_t j = 0; j < d; ++j) {
-        const double e = wk[j] - par * o->teacher.u[j];
+        const double e = wk[j] - par * o->teacher->u[j];
         perp += e * e;
       }
       ns[k] = (neuron_stats){par, sqrt(perp), norm2(wk, d), NAN, NAN, NAN, NAN};
@@ -105,8 +100,8 @@ static void teacher_rows(const objective *o, const double *W, double t,
   const double PI_ = 3.14159265358979323846, match = match_degrees * PI_ / 180.0;
   double total = 0.0;
   for (int64_t e = 0; e < K * d; ++e) total += W[e] * W[e];
-  for (int64_t l = 0; l < o->teacher.m; ++l) {
-    const double *v = o->teacher.V + l * d, nv = norm2(v, d);
+  for (int64_t l = 0; l < o->teacher->m; ++l) {
+    const double *v = o->teacher->V + l * d, nv = norm2(v, d);
     double best = NAN, along = 0.0;
     int64_t matched = 0;
     for (int64_t k = 0; k < K; ++k) {
@@ -131,14 +126,14 @@ static void teacher_rows(const objective *o, const double *W, double t,
 }
 
 int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-                const train_hooks *hooks, const cell_result *resume,
+                train_cache *cache, const train_hooks *hooks, const cell_result *resume,
                 cell_result *res, tsim_error *err) {
   const double t_start = tsim_wtime();
   tsim_params p;
   config_cell(cfg, cell, &p);
   cell_result_init(res, cell);
   objective o;
-  int rc = par_agree(team, objective_make(&o, &p, team, err), err);
+  int rc = par_agree(team, objective_make(&o, &p, team, cache, err), err);
   if (rc) {
     objective_free(&o);
     return rc;
@@ -166,7 +161,7 @@ int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
   double *q = tsim_xcalloc((size_t)K, sizeof(double));
   double *coef = tsim_xcalloc((size_t)K, sizeof(double));
   neuron_stats *ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
-  const tsim_teacher *teacher = &o.teacher;
+  const tsim_teacher *teacher = o.teacher;
   const double target = teacher->norm / sqrt(o.m.C);
   const double lemma_radius = p.nu * target;
   const double gamma = p.nu * teacher->norm / sqrt(2.0);

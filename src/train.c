@@ -12,6 +12,7 @@
 #include "tsim/batch.h"
 #include "tsim/cellkind.h"
 #include "tsim/data.h"
+#include "tsim/datacache.h"
 #include "tsim/engine.h"
 #include "tsim/evolve.h"
 #include "tsim/metrics.h"
@@ -20,58 +21,9 @@
 #include "tsim/schedule.h"
 #include "tsim/spectrum.h"
 
-struct train_cache {
-  int valid;
-  tsim_params key; /* the data settings the cached samples were made with */
-  int rank, size;
-  tsim_teacher teacher;
-  tsim_dataset *train, *test; /* sharded engine: made on first use */
-  moments_tensor *mtrain, *mtest; /* moments engine: built on first use */
-  double *Astar;                  /* the teacher as y = x^T A* x */
-  train_engine_stats stats;
-};
-
-train_cache *train_cache_create(void) {
-  return tsim_xcalloc(1, sizeof(train_cache));
-}
-
-static void cache_clear(train_cache *c) {
-  if (c->valid) teacher_free(&c->teacher);
-  data_destroy(&c->train);
-  data_destroy(&c->test);
-  moments_destroy(&c->mtrain);
-  moments_destroy(&c->mtest);
-  free(c->Astar);
-  c->Astar = NULL;
-  c->valid = 0;
-}
-
-void train_cache_stats(const train_cache *c, train_engine_stats *s) {
-  *s = c->stats;
-}
-
-void train_cache_destroy(train_cache **c) {
-  if (!c || !*c) return;
-  cache_clear(*c);
-  free(*c);
-  *c = NULL;
-}
-
-static int same_str(const char *a, const char *b) {
-  return a == b || (a && b && !strcmp(a, b));
-}
-
-int train_same_data(const tsim_params *a, const tsim_params *b) {
-  return a->d == b->d && a->n == b->n && a->n_test == b->n_test &&
-         a->chunk == b->chunk && a->data_seed == b->data_seed &&
-         a->storage == b->storage &&
-         a->teacher_norm == b->teacher_norm &&
-         a->teacher_direction == b->teacher_direction &&
-         a->teacher_seed == b->teacher_seed && same_str(a->x_file, b->x_file) &&
-         same_str(a->y_file, b->y_file) &&
-         same_str(a->x_test_file, b->x_test_file) &&
-         same_str(a->y_test_file, b->y_test_file);
-}
+train_cache *train_cache_create(void) { return data_cache_create(); }
+void train_cache_destroy(train_cache **c) { data_cache_destroy(c); }
+void train_cache_stats(const train_cache *c, train_engine_stats *s) { data_cache_stats_of(c, s); }
 
 /* The interrupt hook during a tensor build: the cells' states are the ones
  * they started from (W_t, t = the first iteration to evaluate). */
@@ -86,60 +38,14 @@ static int poll_build(void *ctx) {
   return b->hooks->interrupt(b->hooks->ctx, b->states, b->n);
 }
 
-/* The teacher of cell P's data set (the cache is emptied when the data set
- * or the team changes). */
-static int cache_teacher(train_cache *c, const tsim_params *p, const par_comm *team,
-                         tsim_error *err) {
-  const int rank = par_rank(team), size = par_size(team);
-  int rc = TSIM_OK;
-  if (!(c->valid && c->rank == rank && c->size == size && train_same_data(&c->key, p))) {
-    cache_clear(c);
-    rc = teacher_make(p, &c->teacher, err);
-    c->valid = 1;
-    c->key = *p;
-    c->rank = rank;
-    c->size = size;
-  }
-  rc = par_agree(team, rc, err);
-  if (rc) cache_clear(c);
-  return rc;
-}
-
-/* What ENGINE needs for cell P (after cache_teacher): the samples
- * (sharded) or the tensors (moments), made once per data set and kept for
- * the next cells. POLL (may be NULL) keeps a long tensor build
- * interruptible. */
-static int cache_fill(train_cache *c, const tsim_params *p, int engine,
-                      const par_comm *team, build_poll *poll, tsim_error *err) {
-  int (*poll_fn)(void *) = poll ? poll_build : NULL;
-  const int rank = par_rank(team), size = par_size(team);
-  int rc = TSIM_OK;
-  if (!rc && engine == ENGINE_SHARDED && !c->train) {
-    const double t0 = tsim_wtime();
-    rc = data_make(p, &c->teacher, DATA_TRAIN, rank, size, &c->train, err);
-    if (!rc) rc = data_make(p, &c->teacher, DATA_TEST, rank, size, &c->test, err);
-    const double seconds = tsim_wtime() - t0;
-    c->stats.sample_sets += 1;
-    if (seconds > c->stats.samples_seconds) c->stats.samples_seconds = seconds;
-  }
-  if (!rc && engine == ENGINE_MOMENTS && !c->mtrain) {
-    rc = moments_build(p, DATA_TRAIN, team, poll_fn, poll, &c->mtrain, err);
-    if (!rc && p->n_test > 0)
-      rc = moments_build(p, DATA_TEST, team, poll_fn, poll, &c->mtest, err);
-    if (!rc) {
-      c->Astar = tsim_xmalloc((size_t)(p->d * p->d) * sizeof(double));
-      moments_teacher_matrix(&c->teacher, c->Astar);
-      c->stats.tensor_builds += 1;
-      if (c->mtrain->build_seconds > c->stats.build_seconds) {
-        c->stats.build_seconds = c->mtrain->build_seconds;
-        c->stats.build_n = c->mtrain->n;
-      }
-    }
-  }
-  rc = par_agree(team, rc, err);
-  if (rc) cache_clear(c);
-  return rc;
-}
+/* What a batch reads from the team's cache: the teacher, and the samples
+ * (sharded) or the tensors (moments) of its data set. */
+typedef struct batch_data {
+  const tsim_teacher *teacher;
+  const tsim_dataset *train, *test;
+  const moments_tensor *mtrain, *mtest;
+  const double *Astar;
+} batch_data;
 
 static double norm2(const double *v, int64_t n) {
   double s = 0.0;
@@ -247,21 +153,21 @@ static void run_prepare(cell_run *r, const tsim_teacher *teacher) {
 /* Quantity (9) at W_t for a cell that stops at an iteration that skipped
  * it: the same evaluation again, with V (the same loss and gradient bits:
  * the pass forms (9) in sums of its own). */
-static double run_q9(cell_run *r, const train_cache *cache, const par_comm *team) {
+static double run_q9(cell_run *r, const batch_data *bd, const par_comm *team) {
   model_eval again = {.grad = r->G};
   if (r->mwork)
-    moments_evaluate(&r->m, cache->mtrain, cache->Astar, r->res->W, r->V, r->mwork, &again);
+    moments_evaluate(&r->m, bd->mtrain, bd->Astar, r->res->W, r->V, r->mwork, &again);
   else
-    model_evaluate(&r->m, cache->train, r->res->W, &r->dir, team, r->work, &again);
+    model_evaluate(&r->m, bd->train, r->res->W, &r->dir, team, r->work, &again);
   return again.hess_quad;
 }
 
 /* After it: events, the spectra, the logged rows, the stop rules. Returns 1
  * when the cell is finished (RES final), 0 when W steps to W_{t+1}, or a
  * negative error code (a spectrum failed; ERR says why). */
-static int run_record(const tsim_config *cfg, cell_run *r, const train_cache *cache,
+static int run_record(const tsim_config *cfg, cell_run *r, const batch_data *bd,
                       const par_comm *team, tsim_error *err) {
-  const tsim_teacher *teacher = &cache->teacher;
+  const tsim_teacher *teacher = bd->teacher;
   cell_result *res = r->res;
   const tsim_params *p = &r->p;
   const int64_t t = r->t, K = p->K;
@@ -283,20 +189,20 @@ static int run_record(const tsim_config *cfg, cell_run *r, const train_cache *ca
     status = CELL_CONVERGED;
   else if (t >= p->iterations)
     status = CELL_MAX_ITERATIONS;
-  if (status != CELL_PENDING && !r->with_q9) q9 = run_q9(r, cache, team);
+  if (status != CELL_PENDING && !r->with_q9) q9 = run_q9(r, bd, team);
   if (spectrum_due(r->spectra, t, res->t_q9_positive == t, status != CELL_PENDING)) {
-    const int rc = spectrum_record(r->spectra, &r->m, teacher, r->mwork ? NULL : cache->train,
-                                   r->mwork ? cache->mtrain : NULL, W, r->V, q9, t, res, err);
+    const int rc = spectrum_record(r->spectra, &r->m, teacher, r->mwork ? NULL : bd->train,
+                                   r->mwork ? bd->mtrain : NULL, W, r->V, q9, t, res, err);
     if (rc) return -rc;
   }
   if (status != CELL_PENDING || schedule_log_due(p, t)) {
     model_eval test = {0};
     double test_loss = NAN;
-    if (r->mwork && cache->mtest) {
-      moments_evaluate(&r->m, cache->mtest, cache->Astar, W, NULL, r->mwork, &test);
+    if (r->mwork && bd->mtest) {
+      moments_evaluate(&r->m, bd->mtest, bd->Astar, W, NULL, r->mwork, &test);
       test_loss = test.loss;
-    } else if (!r->mwork && cache->test->n > 0) {
-      model_evaluate(&r->m, cache->test, W, NULL, team, r->work, &test);
+    } else if (!r->mwork && bd->test->n > 0) {
+      model_evaluate(&r->m, bd->test, W, NULL, team, r->work, &test);
       test_loss = test.loss;
     }
     double *row = cell_result_row(res, TABLE_METRICS);
@@ -333,7 +239,8 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
     if (n != 1)
       return tsim_fail(err, TSIM_EFAIL, "internal: cell %lld of the model family in a batch",
                        (long long)cells[0]);
-    const int rc = evolve_cell(cfg, cells[0], team, hooks, resume ? resume[0] : NULL, res, err);
+    const int rc =
+        evolve_cell(cfg, cells[0], team, cache, hooks, resume ? resume[0] : NULL, res, err);
     if (rc == TSIM_OK && hooks && hooks->finished) hooks->finished(hooks->ctx, res);
     return rc;
   }
@@ -343,16 +250,17 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
                      (long long)cells[0]);
   cell_run *runs = tsim_xcalloc((size_t)n, sizeof *runs);
   for (int i = 0; i < n; ++i) cell_result_init(&res[i], cells[i]);
-  int rc = cache_teacher(cache, &p0, team, err);
+  batch_data data = {0}, *bd = &data;
+  int rc = data_cache_teacher(cache, &p0, team, &data.teacher, err);
   int64_t kmax = 1;
   for (int i = 0; i < n && !rc; ++i) {
     tsim_params p;
     config_cell(cfg, cells[i], &p);
-    if (!train_same_data(&p, &p0))
+    if (!config_same_data(&p, &p0))
       rc = tsim_fail(err, TSIM_EFAIL, "cells %lld and %lld do not share a data set",
                      (long long)cells[0], (long long)cells[i]);
     else
-      rc = run_open(cfg, cells[i], team, &cache->teacher, resume ? resume[i] : NULL,
+      rc = run_open(cfg, cells[i], team, bd->teacher, resume ? resume[i] : NULL,
                     &res[i], &runs[i], err);
     if (p.K > kmax) kmax = p.K;
   }
@@ -360,7 +268,11 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
   if (!rc) { /* the samples or tensors; a tensor build polls the hook */
     for (int i = 0; i < n; ++i) progress[i] = &res[i];
     build_poll poll = {hooks, progress, n};
-    rc = cache_fill(cache, &p0, engine, team, hooks && hooks->interrupt ? &poll : NULL, err);
+    if (engine == ENGINE_MOMENTS)
+      rc = data_cache_tensors(cache, &p0, team, hooks && hooks->interrupt ? poll_build : NULL,
+                              &poll, &data.mtrain, &data.mtest, &data.Astar, err);
+    else
+      rc = data_cache_samples(cache, &p0, team, &data.train, &data.test, err);
   }
   if (!rc && engine == ENGINE_MOMENTS) runs[0].mwork = moments_work_create(&runs[0].m);
   const double t_loop = tsim_wtime();
@@ -388,7 +300,7 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
     }
     for (int a = 0; a < na; ++a) {
       cell_run *r = &runs[act[a]];
-      run_prepare(r, &cache->teacher);
+      run_prepare(r, bd->teacher);
       ms[a] = &r->m;
       Ws[a] = r->res->W;
       dirs[a] = r->with_q9 ? &r->dir : NULL;
@@ -396,16 +308,16 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
       evs[a] = r->ev;
     }
     if (runs[act[0]].mwork)
-      moments_evaluate(ms[0], cache->mtrain, cache->Astar, Ws[0], dirs[0] ? dirs[0]->V : NULL,
+      moments_evaluate(ms[0], bd->mtrain, bd->Astar, Ws[0], dirs[0] ? dirs[0]->V : NULL,
                        runs[act[0]].mwork, &evs[0]);
     else if (na == 1)
-      model_evaluate(ms[0], cache->train, Ws[0], dirs[0], team, singles[0], &evs[0]);
+      model_evaluate(ms[0], bd->train, Ws[0], dirs[0], team, singles[0], &evs[0]);
     else
-      batch_evaluate(bw, ms, cache->train, Ws, dirs, team, singles, evs, na);
+      batch_evaluate(bw, ms, bd->train, Ws, dirs, team, singles, evs, na);
     for (int a = 0; a < na; ++a) {
       cell_run *r = &runs[act[a]];
       r->ev = evs[a];
-      const int done = run_record(cfg, r, cache, team, err);
+      const int done = run_record(cfg, r, bd, team, err);
       if (done < 0) { /* the same on every rank of the team */
         rc = -done;
         break;
@@ -421,10 +333,8 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
       r->t += 1;
     }
   }
-  if (runs[0].mwork) {
-    cache->stats.moments_iterations += runs[0].t - t_first + (rc == TSIM_OK);
-    cache->stats.moments_seconds += tsim_wtime() - t_loop;
-  }
+  if (runs[0].mwork)
+    data_cache_note_moments(cache, runs[0].t - t_first + (rc == TSIM_OK), tsim_wtime() - t_loop);
   for (int i = 0; i < n; ++i) {
     if (runs[i].active) runs[i].res->wall_s = runs[i].wall_before + tsim_wtime() - t_start;
     run_close(&runs[i]);

@@ -175,6 +175,15 @@ char *config_results_text(const tsim_config *cfg);
 int config_changed_keys(const char *old_text, const char *new_text, char *buf,
                         size_t cap);
 
+/* The data identity of a cell: the settings that determine its samples and
+ * labels (the schema's keys marked DATA_KEY: d, n, n_test, chunk, storage,
+ * data seed, files, the teacher, label noise, ...; teacher.activation
+ * `same` taken as the student's), so that cells of any model with equal
+ * identities see the same samples. Input files are named by path: paths
+ * are never grid axes, so within a run one path is one content. */
+uint64_t config_data_hash(const tsim_params *p);
+int config_same_data(const tsim_params *a, const tsim_params *b);
+
 /* Every accepted key with its type, default and meaning (for --help). */
 void config_print_keys(FILE *f);
 

@@ -34,10 +34,10 @@
 
 #include "tsim/train.h"
 
-/* Run the cell as train_batch does a batch of one (same contract, hooks
- * and resume). */
+/* Run the cell as train_batch does a batch of one (same contract, hooks,
+ * resume and cache). */
 int evolve_cell(const tsim_config *cfg, int64_t cell, const par_comm *team,
-                const train_hooks *hooks, const cell_result *resume,
+                train_cache *cache, const train_hooks *hooks, const cell_result *resume,
                 cell_result *res, tsim_error *err);
 
 #endif

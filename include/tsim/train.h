@@ -9,26 +9,18 @@
 #define TSIM_TRAIN_H
 
 #include "tsim/config.h"
+#include "tsim/datacache.h"
 #include "tsim/result.h"
 #include "tsim/parallel.h"
 
-/* Data kept between the cells a team runs: cells with the same data settings
- * (seed, n, d, teacher, files) reuse the samples instead of making them
+/* The data a team keeps between its cells (datacache.h): cells of the
+ * same data set, of any model, reuse its samples instead of making them
  * again. */
-typedef struct train_cache train_cache;
+typedef struct data_cache train_cache;
 train_cache *train_cache_create(void);
 void train_cache_destroy(train_cache **c);
-
-/* What the moments engine cost on this rank so far (for the manifest). */
-typedef struct train_engine_stats {
-  int64_t tensor_builds;      /* training tensors built */
-  double build_seconds;       /* the longest build (train tensor) */
-  int64_t build_n;            /* its sample count */
-  int64_t moments_iterations; /* iterations run by the moments engine */
-  double moments_seconds;     /* their wall time (all metrics included) */
-  int64_t sample_sets;        /* sharded engine: data sets made (train + test) */
-  double samples_seconds;     /* the longest making of one (train + test) */
-} train_engine_stats;
+/* What making the data cost on this rank so far (for the manifest). */
+typedef data_cache_stats train_engine_stats;
 void train_cache_stats(const train_cache *c, train_engine_stats *s);
 
 /* INTERRUPT is called on every rank of the team at every iteration
@@ -48,7 +40,7 @@ typedef struct train_hooks {
 /* Run cells CELLS[0..N) of CFG on the ranks of TEAM, each from the start
  * or, if RESUME (may be NULL) holds a saved state of it (see train_hooks),
  * from there: a result has the bits of an uninterrupted run either way.
- * The cells must share one data set (same data seed, n, d, teacher, files)
+ * The cells must share one data set (config_same_data)
  * and are advanced in lockstep with one pass over the samples per
  * iteration for all of them (batch.h); a cell drops out when it finishes.
  * RES[i] is bitwise what a batch of cell CELLS[i] alone gives: only the
@@ -61,9 +53,5 @@ typedef struct train_hooks {
 int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_comm *team,
                 train_cache *cache, const train_hooks *hooks,
                 const cell_result *const *resume, cell_result *res, tsim_error *err);
-
-/* Do two cells see the same samples (data seed, n, n_test, d, chunk,
- * teacher, files)? Such cells may share a batch. */
-int train_same_data(const tsim_params *a, const tsim_params *b);
 
 #endif
