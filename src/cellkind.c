@@ -22,7 +22,7 @@ const char *cellkind_moments_unsupported(const tsim_params *p) {
   if (p->y_file) return "labels from data.y_file are not a quadratic form of x";
   if (cellkind_family(p))
     return "only the single quadratic teacher with noiseless labels, scaled init and "
-           "gradient descent on samples is wired to it (this cell runs on the evolve engine)";
+           "gradient descent on samples is wired to it";
   if (p->d > CELLKIND_MOMENTS_MAX_D)
     return "model.d is above 40 (the tensor's exact accumulator would not fit)";
   return NULL;

@@ -38,7 +38,7 @@
 #include "tsim/fault.h"
 #include "tsim/output.h"
 #include "tsim/stop.h"
-#include "tsim/train.h"
+#include "tsim/cell.h"
 
 enum {
   TAG_DONE = 11,
@@ -205,13 +205,8 @@ static int choose_team_size(const sched *s, int64_t requested, int size) {
 /* Most cells per batch: run.batch, or automatically up to 16 while every
  * team still gets about two batches (a batch lasts as long as its longest
  * cell, so fewer, larger batches would balance the teams worse). */
-/* Can the fused pass advance cell P together with others (batch.h)? Only
- * Wang & Abernethy's cells on the sharded engine with stored samples: the
- * moments engine and the model family (evolve.h) run one cell at a time. */
-static int batchable(const tsim_params *p) {
-  return !cellkind_family(p) && engine_choose(p) == ENGINE_SHARDED &&
-         p->storage == STORAGE_MEMORY;
-}
+/* Can the fused pass advance cell P together with others (cell.h)? */
+static int batchable(const tsim_params *p) { return cell_batchable(p); }
 
 static int choose_batch(const sched *s, int64_t requested) {
   int any = 0; /* no batchable cell: no batches (and none announced) */

@@ -1,6 +1,6 @@
 /* cellkind.h - what kind of cell a setting makes, as pure functions of its
- * tsim_params: which loop runs it (Wang & Abernethy's model, train.c, or
- * the wider model family, evolve.c) and whether the moments engine can
+ * tsim_params: whether it is of Wang & Abernethy's model or of the wider
+ * model family (which rows and closed forms it gets) and whether the moments engine can
  * compute it (engine.h). config.c checks a config with these, so they call
  * nothing above data.h. */
 #ifndef TSIM_CELLKIND_H
@@ -8,7 +8,7 @@
 
 #include "tsim/config.h"
 
-/* Is cell P of the model family (evolve.h): anything but Wang &
+/* Is cell P of the model family (record.h): anything but Wang &
  * Abernethy's empirical gradient descent with a quadratic student, one
  * quadratic teacher, noiseless labels and the scaled init? */
 int cellkind_family(const tsim_params *p);
