@@ -10,14 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsim/batch.h"
 #include "tsim/cellkind.h"
 #include "tsim/data.h"
 #include "tsim/engine.h"
 #include "tsim/flow.h"
 #include "tsim/metrics.h"
 #include "tsim/model.h"
-#include "tsim/moments.h"
 #include "tsim/population.h"
 #include "tsim/record.h"
 #include "tsim/schedule.h"
@@ -27,16 +25,8 @@ train_cache *train_cache_create(void) { return data_cache_create(); }
 void train_cache_destroy(train_cache **c) { data_cache_destroy(c); }
 void train_cache_stats(const train_cache *c, train_engine_stats *s) { data_cache_stats_of(c, s); }
 
-/* Where a cell's loss and gradient come from. */
-enum { EVAL_SHARDED, EVAL_MOMENTS, EVAL_POPULATION };
-
-static int eval_kind(const tsim_params *p) {
-  if (p->regime == REGIME_POPULATION) return EVAL_POPULATION;
-  return engine_choose(p) == ENGINE_MOMENTS ? EVAL_MOMENTS : EVAL_SHARDED;
-}
-
 int cell_batchable(const tsim_params *p) {
-  return eval_kind(p) == EVAL_SHARDED && p->method == METHOD_GD &&
+  return (engine_of(p)->caps & ENGINE_BATCHES) && p->method == METHOD_GD &&
          p->storage == STORAGE_MEMORY;
 }
 
@@ -53,15 +43,6 @@ static int poll_build(void *ctx) {
   return b->hooks->interrupt(b->hooks->ctx, b->states, b->n);
 }
 
-/* What a batch reads from the team's cache: the teacher, and the samples
- * (sharded) or the tensors (moments) of its data set. */
-typedef struct batch_data {
-  const tsim_teacher *teacher;
-  const tsim_dataset *train, *test;
-  const moments_tensor *mtrain, *mtest;
-  const double *Astar;
-} batch_data;
-
 /* One cell of a (possibly one-cell) batch: its settings, state and
  * buffers. The loop body below is the same for every cell whether it runs
  * alone or in a batch, so a batch changes nothing but what shares the pass
@@ -70,10 +51,10 @@ typedef struct cell_run {
   tsim_params p;
   tsim_model m;
   cell_result *res;
-  int kind;      /* EVAL_* */
+  const engine_kind *engine;
   int family;    /* cellkind_family: teachers.csv rows, pop_loss by population.h */
   int wang_like; /* quadratic, no norm tie, one quadratic teacher: dist, q9, t_gamma */
-  int has_q9;    /* wang_like on samples or tensor: quantity (9) is formed */
+  int has_q9;    /* wang_like on an engine that forms quantity (9) */
   int flow;      /* train.method: flow */
   int64_t t, Kd;
   double time; /* t, or the flow's time t_j */
@@ -82,11 +63,10 @@ typedef struct cell_run {
   double *G, *V, *q, *coef;
   model_direction dir; /* V, and V = coef w*^T - W for the fused pass */
   neuron_stats *ns;
-  model_work *work;       /* samples: the sharded engine's */
-  moments_work *mwork;    /* the moments engine's */
-  population *pop;        /* the closed form, when the activations match */
+  void *work;             /* the engine's */
+  population *pop;        /* pop_loss of the model family, when the activations match */
   spectrum_plan *spectra; /* metrics.hessian, NULL: none */
-  const batch_data *bd;
+  const engine_data *bd;
   const par_comm *team;
   model_eval ev;
   int with_q9; /* this iteration's evaluation forms quantity (9) */
@@ -96,7 +76,7 @@ typedef struct cell_run {
 } cell_run;
 
 static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
-                    const batch_data *bd, const cell_result *resume, cell_result *res,
+                    const engine_data *bd, const cell_result *resume, cell_result *res,
                     cell_run *r, tsim_error *err) {
   memset(r, 0, sizeof *r);
   config_cell(cfg, cell, &r->p);
@@ -107,21 +87,22 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
   model_from_params(&r->p, &r->m);
   const tsim_params *p = &r->p;
   const tsim_teacher *teacher = bd->teacher;
-  r->kind = eval_kind(p);
+  r->engine = engine_of(p);
   r->family = cellkind_family(p);
   r->flow = p->method == METHOD_FLOW;
   r->wang_like = p->activation == ACT_QUADRATIC && !p->norm_tied && teacher->m == 1 &&
                  teacher->activation == ACT_QUADRATIC;
-  r->has_q9 = r->wang_like && r->kind != EVAL_POPULATION;
-  if (teacher->activation == p->activation && r->family)
-    r->pop = population_create(&r->m, teacher, p->label_noise);
-  if (r->kind == EVAL_POPULATION && !r->pop)
+  r->has_q9 = r->wang_like && (r->engine->caps & ENGINE_DIRECTION);
+  r->work = r->engine->prepare(&r->m, teacher, p);
+  if (!r->work) {
+    const char *why = r->engine->unsupported(p);
     return par_agree(team,
-                     tsim_fail(err, TSIM_EINPUT,
-                               "data.regime: population needs teacher.activation equal "
-                               "to model.activation (the closed forms are for matching "
-                               "pairs)"),
+                     tsim_fail(err, TSIM_EINPUT, "cell %lld: the %s engine cannot take it: %s",
+                               (long long)cell, r->engine->name, why ? why : "?"),
                      err);
+  }
+  if (teacher->activation == p->activation && r->family && r->engine->id != ENGINE_POPULATION)
+    r->pop = population_create(&r->m, teacher, p->label_noise);
   const int64_t d = p->d, K = p->K;
   r->Kd = K * d;
   if (resume && resume->nW == r->Kd && resume->cell == cell) {
@@ -139,8 +120,6 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
   r->q = tsim_xcalloc((size_t)K, sizeof(double));
   r->coef = tsim_xcalloc((size_t)K, sizeof(double));
   r->ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
-  if (r->kind != EVAL_POPULATION) r->work = model_work_create(&r->m);
-  if (r->kind == EVAL_MOMENTS) r->mwork = moments_work_create(&r->m);
   r->spectra = spectrum_plan_create(p, team);
   r->target = teacher->norm / sqrt(r->m.C);       /* ||w*|| / sqrt(C) */
   r->lemma_radius = p->nu * r->target;            /* Lemma 1 */
@@ -155,8 +134,8 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
 }
 
 static void run_close(cell_run *r) {
-  model_work_destroy(&r->work);
-  moments_work_destroy(&r->mwork);
+  if (r->work) r->engine->release(r->work);
+  r->work = NULL;
   population_destroy(&r->pop);
   spectrum_plan_destroy(&r->spectra);
   free(r->G);
@@ -199,49 +178,24 @@ static void run_prepare(cell_run *r) {
 }
 
 /* The loss at W and its gradient into GRAD (flow_gradient), from the cell's
- * samples, tensor or closed form. */
+ * engine. */
 static double run_loss(void *ctx, const double *W, double *grad) {
   cell_run *r = ctx;
-  if (r->kind == EVAL_POPULATION) return population_loss(r->pop, W, grad);
   model_eval ev = {.grad = grad};
-  if (r->kind == EVAL_MOMENTS)
-    moments_evaluate(&r->m, r->bd->mtrain, r->bd->Astar, W, NULL, r->mwork, &ev);
-  else
-    model_evaluate(&r->m, r->bd->train, W, NULL, r->team, r->work, &ev);
+  const engine_job job = {&r->m, W, NULL, r->work, &ev};
+  r->engine->evaluate(NULL, &job, 1, r->bd, r->team);
   return ev.loss;
 }
 
-/* The evaluation at W_t of the runs ACT[0..NA) (prepared): the sharded
- * ones in one pass over the samples. */
-static void evaluate(cell_run *runs, const int *act, int na, const batch_data *bd,
-                     const par_comm *team, batch_work *bw, const tsim_model **ms,
-                     const double **Ws, const model_direction **dirs, model_work **singles,
-                     model_eval *evs) {
-  int ns = 0;
-  cell_run **sharded = tsim_xcalloc((size_t)na, sizeof *sharded);
+/* The evaluation at W_t of the runs ACT[0..NA) (prepared, one engine): in
+ * one pass over the samples when the engine batches. */
+static void evaluate(cell_run *runs, const int *act, int na, const engine_data *bd,
+                     const par_comm *team, void *batch, engine_job *jobs) {
   for (int a = 0; a < na; ++a) {
     cell_run *r = &runs[act[a]];
-    const double *W = r->res->W;
-    if (r->kind == EVAL_POPULATION) {
-      r->ev.loss = population_loss(r->pop, W, r->G);
-    } else if (r->kind == EVAL_MOMENTS) {
-      moments_evaluate(&r->m, bd->mtrain, bd->Astar, W, r->with_q9 ? r->V : NULL, r->mwork,
-                       &r->ev);
-    } else {
-      ms[ns] = &r->m;
-      Ws[ns] = W;
-      dirs[ns] = r->with_q9 ? &r->dir : NULL;
-      singles[ns] = r->work;
-      evs[ns] = r->ev;
-      sharded[ns++] = r;
-    }
+    jobs[a] = (engine_job){&r->m, r->res->W, r->with_q9 ? &r->dir : NULL, r->work, &r->ev};
   }
-  if (ns == 1)
-    model_evaluate(ms[0], bd->train, Ws[0], dirs[0], team, singles[0], &evs[0]);
-  else if (ns > 1)
-    batch_evaluate(bw, ms, bd->train, Ws, dirs, team, singles, evs, ns);
-  for (int s = 0; s < ns; ++s) sharded[s]->ev = evs[s];
-  free(sharded);
+  runs[act[0]].engine->evaluate(batch, jobs, na, bd, team);
 }
 
 /* Quantity (9) at W_t for a cell that stops at an iteration that skipped
@@ -249,10 +203,8 @@ static void evaluate(cell_run *runs, const int *act, int na, const batch_data *b
  * the pass forms (9) in sums of its own). */
 static double run_q9(cell_run *r) {
   model_eval again = {.grad = r->G};
-  if (r->kind == EVAL_MOMENTS)
-    moments_evaluate(&r->m, r->bd->mtrain, r->bd->Astar, r->res->W, r->V, r->mwork, &again);
-  else
-    model_evaluate(&r->m, r->bd->train, r->res->W, &r->dir, r->team, r->work, &again);
+  const engine_job job = {&r->m, r->res->W, &r->dir, r->work, &again};
+  r->engine->evaluate(NULL, &job, 1, r->bd, r->team);
   return again.hess_quad;
 }
 
@@ -260,7 +212,7 @@ static double run_q9(cell_run *r) {
  * when the cell is finished (RES final), 0 when W steps to W_{t+1}, or a
  * negative error code (a spectrum failed; ERR says why). */
 static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
-  const batch_data *bd = r->bd;
+  const engine_data *bd = r->bd;
   const tsim_teacher *teacher = bd->teacher;
   cell_result *res = r->res;
   const tsim_params *p = &r->p;
@@ -285,25 +237,20 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
     status = CELL_MAX_ITERATIONS;
   if (status != CELL_PENDING && r->has_q9 && !r->with_q9) q9 = run_q9(r);
   if (spectrum_due(r->spectra, t, res->t_q9_positive == t, status != CELL_PENDING)) {
-    const int moments = r->kind == EVAL_MOMENTS;
-    const int rc = spectrum_record(r->spectra, &r->m, teacher, moments ? NULL : bd->train,
-                                   moments ? bd->mtrain : NULL, W, r->V, q9, t, res, err);
+    const unsigned caps = r->engine->caps;
+    const int rc = spectrum_record(r->spectra, &r->m, teacher,
+                                   caps & ENGINE_SAMPLES ? bd->train : NULL,
+                                   caps & ENGINE_TENSORS ? bd->mtrain : NULL, W, r->V, q9, t,
+                                   res, err);
     if (rc) return -rc;
   }
   if (r->flow || status != CELL_PENDING || schedule_log_due(p, t)) {
-    model_eval test = {0};
     double test_loss = NAN;
-    if (r->kind == EVAL_MOMENTS && bd->mtest) {
-      moments_evaluate(&r->m, bd->mtest, bd->Astar, W, NULL, r->mwork, &test);
-      test_loss = test.loss;
-    } else if (r->kind == EVAL_SHARDED && bd->test->n > 0) {
-      model_evaluate(&r->m, bd->test, W, NULL, r->team, r->work, &test);
-      test_loss = test.loss;
-    }
+    if (!r->engine->test_loss(r->work, &r->m, W, bd, r->team, &test_loss)) test_loss = NAN;
     double pop_loss = NAN; /* Wang & Abernethy's closed form for their cells */
     if (!r->family)
       pop_loss = metrics_pop_loss(&r->m, teacher, W);
-    else if (r->kind == EVAL_POPULATION)
+    else if (r->engine->id == ENGINE_POPULATION)
       pop_loss = loss;
     else if (r->pop)
       pop_loss = population_loss(r->pop, W, NULL);
@@ -345,10 +292,10 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
   const double t_start = tsim_wtime();
   tsim_params p0;
   config_cell(cfg, cells[0], &p0);
-  const int kind = eval_kind(&p0);
+  const engine_kind *engine = engine_of(&p0);
   cell_run *runs = tsim_xcalloc((size_t)n, sizeof *runs);
   for (int i = 0; i < n; ++i) cell_result_init(&res[i], cells[i]);
-  batch_data data = {0};
+  engine_data data = {0};
   int rc = data_cache_teacher(cache, &p0, team, &data.teacher, err);
   int64_t kmax = 1;
   for (int i = 0; i < n && !rc; ++i) {
@@ -357,7 +304,7 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
     if (!config_same_data(&p, &p0))
       rc = tsim_fail(err, TSIM_EFAIL, "cells %lld and %lld do not share a data set",
                      (long long)cells[0], (long long)cells[i]);
-    else if (n > 1 && !cell_batchable(&p))
+    else if (n > 1 && (!cell_batchable(&p) || engine_of(&p) != engine))
       rc = tsim_fail(err, TSIM_EFAIL, "internal: cell %lld cannot share a batch",
                      (long long)cells[i]);
     else
@@ -369,21 +316,17 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
   if (!rc) { /* the samples or tensors; a tensor build polls the hook */
     for (int i = 0; i < n; ++i) progress[i] = &res[i];
     build_poll poll = {hooks, progress, n};
-    if (kind == EVAL_MOMENTS)
+    if (engine->caps & ENGINE_TENSORS)
       rc = data_cache_tensors(cache, &p0, team, hooks && hooks->interrupt ? poll_build : NULL,
                               &poll, &data.mtrain, &data.mtest, &data.Astar, err);
-    else if (kind == EVAL_SHARDED)
+    if (!rc && (engine->caps & ENGINE_SAMPLES))
       rc = data_cache_samples(cache, &p0, team, &data.train, &data.test, err);
   }
   const double t_loop = tsim_wtime();
   int64_t t_first = runs[0].t;
-  const tsim_model **ms = tsim_xcalloc((size_t)n, sizeof *ms);
-  const double **Ws = tsim_xcalloc((size_t)n, sizeof *Ws);
-  const model_direction **dirs = tsim_xcalloc((size_t)n, sizeof *dirs);
-  model_work **singles = tsim_xcalloc((size_t)n, sizeof *singles);
-  model_eval *evs = tsim_xcalloc((size_t)n, sizeof *evs);
+  engine_job *jobs = tsim_xcalloc((size_t)n, sizeof *jobs);
   int *act = tsim_xcalloc((size_t)n, sizeof *act);
-  batch_work *bw = rc || n == 1 ? NULL : batch_work_create(p0.d, kmax, n);
+  void *batch = rc || n == 1 || !engine->batch_create ? NULL : engine->batch_create(p0.d, kmax, n);
   while (!rc) {
     int na = 0, blown = 0;
     for (int i = 0; i < n; ++i) {
@@ -403,7 +346,7 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
       break;
     }
     for (int a = 0; a < na; ++a) run_prepare(&runs[act[a]]);
-    evaluate(runs, act, na, &data, team, bw, ms, Ws, dirs, singles, evs);
+    evaluate(runs, act, na, &data, team, batch, jobs);
     for (int a = 0; a < na; ++a) {
       cell_run *r = &runs[act[a]];
       const int done = run_record(cfg, r, err);
@@ -426,13 +369,9 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
     if (runs[i].active) runs[i].res->wall_s = runs[i].wall_before + tsim_wtime() - t_start;
     run_close(&runs[i]);
   }
-  batch_work_destroy(&bw);
+  if (batch) engine->batch_release(batch);
   free(runs);
-  free(ms);
-  free(Ws);
-  free(dirs);
-  free(singles);
-  free(evs);
+  free(jobs);
   free(progress);
   free(act);
   return rc;

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "tsim/cellkind.h"
+#include "tsim/engine.h"
 #include "tsim/npy.h"
 #include "tsim/stop.h"
 #include "tsim/yamltree.h"
@@ -1105,7 +1106,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return config_stopped(err);
     tsim_params p;
     config_cell(cfg, id, &p);
-    const char *why = cellkind_moments_unsupported(&p);
+    const char *why = engine_by_id(ENGINE_MOMENTS)->unsupported(&p);
     if (p.engine == ENGINE_MOMENTS && why)
       return fail_at(err, where(&gv[ieng], root), "data.engine",
                      "moments cannot compute this model: %s", why,
