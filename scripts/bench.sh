@@ -65,7 +65,7 @@ done
 
 # --- sharded engine (issue 6 parts 1, 2, 4) ---------------------------------
 # ms per iteration of the fused kernel (loss, gradient and quantity (9) at
-# every iteration: train.c skips (9) between log points once it has been
+# every iteration: cell.c skips (9) between log points once it has been
 # positive, which this cell's 16 iterations from a small init never reach,
 # cells.csv t_q9_positive empty) at n in {1e5, 1e6, 1e7}, d in {10, 100},
 # K = 10, on 1 rank and on 2 ranks as one team, next to

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "tsim/cellkind.h"
+#include "tsim/engine.h"
 #include "tsim/npy.h"
 #include "tsim/stop.h"
 #include "tsim/yamltree.h"
@@ -40,151 +41,158 @@ typedef struct field {
   const char *choices; /* enum values, '|' separated */
   int gridable;
   size_t offset;       /* into tsim_params, or NO_PARAM */
+  int data;            /* DATA_KEY: it determines samples or labels */
   const char *help;
   int64_t multiple;    /* F_INT: values must be multiples of it (0: any) */
 } field;
 
 #define BIG 9.2e18
+/* Every row says whether its key determines a cell's samples or labels
+ * (the data identity, config_data_hash): DATA_KEY or OTHER_KEY, before the
+ * help text, so a row without it does not compile. */
+#define DATA_KEY 1
+#define OTHER_KEY 0
 /* Order matters twice: grid axes are numbered in this order (first varies
  * slowest), and config.yaml lists keys in it. */
 #pragma GCC diagnostic push /* rows give the trailing `multiple` only where it applies */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const field schema[] = {
-    {"model.K", "K", F_INT, "1", 1, 100000, 0, NULL, 1, P(K),
+    {"model.K", "K", F_INT, "1", 1, 100000, 0, NULL, 1, P(K), OTHER_KEY,
      "number of student neurons"},
-    {"init.seed", "seed", F_SEED, "0", 0, 0, 0, NULL, 1, P(init_seed),
+    {"init.seed", "seed", F_SEED, "0", 0, 0, 0, NULL, 1, P(init_seed), OTHER_KEY,
      "seed of the initial weights"},
-    {"train.eta", "eta", F_REAL, "0.001", 0, INFINITY, 1, NULL, 1, P(eta),
+    {"train.eta", "eta", F_REAL, "0.001", 0, INFINITY, 1, NULL, 1, P(eta), OTHER_KEY,
      "gradient-descent step size"},
-    {"model.C", "C", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1, P(C),
+    {"model.C", "C", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1, P(C), OTHER_KEY,
      "output scale C of objective (13) (ICLR 2021 submission; not in ACML)"},
-    {"data.n", "n", F_INT, "200", 1, BIG, 0, NULL, 1, P(n),
+    {"data.n", "n", F_INT, "200", 1, BIG, 0, NULL, 1, P(n), DATA_KEY,
      "number of training samples"},
-    {"model.d", "d", F_INT, "10", 1, 100000, 0, NULL, 1, P(d),
+    {"model.d", "d", F_INT, "10", 1, 100000, 0, NULL, 1, P(d), DATA_KEY,
      "input dimension"},
     {"model.activation", "activation", F_ENUM, "quadratic", 0, 0, 0,
-     "quadratic|relu|abs", 1, P(activation),
+     "quadratic|relu|abs", 1, P(activation), OTHER_KEY,
      "student activation: z^2, max(z, 0) or |z| (subgradient 0 at z = 0)"},
     {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
-     P(loss_scale), "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
+     P(loss_scale), OTHER_KEY, "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
     {"teacher.norm", "teacher_norm", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1,
-     P(teacher_norm), "||w*||"},
+     P(teacher_norm), DATA_KEY, "||w*||"},
     {"teacher.direction", "teacher_direction", F_ENUM, "e1", 0, 0, 0,
      "e1|random|orthonormal|random_orthonormal|separated", 1,
-     P(teacher_direction),
+     P(teacher_direction), DATA_KEY,
      "e1 (one teacher); random unit vectors, the first m axes, a random "
      "orthonormal family, or random directions at least teacher.min_angle "
      "apart, from teacher.seed"},
     {"teacher.seed", "teacher_seed", F_SEED, "0", 0, 0, 0, NULL, 1,
-     P(teacher_seed), "seed of a random teacher direction"},
-    {"data.seed", "data_seed", F_SEED, "0", 0, 0, 0, NULL, 1, P(data_seed),
+     P(teacher_seed), DATA_KEY, "seed of a random teacher direction"},
+    {"data.seed", "data_seed", F_SEED, "0", 0, 0, 0, NULL, 1, P(data_seed), DATA_KEY,
      "seed of the samples"},
-    {"data.n_test", "n_test", F_INT, "200", 0, BIG, 0, NULL, 1, P(n_test),
+    {"data.n_test", "n_test", F_INT, "200", 0, BIG, 0, NULL, 1, P(n_test), DATA_KEY,
      "number of test samples (0: none)"},
-    {"data.chunk", "chunk", F_INT, "2048", DATA_GROUP, 1 << 24, 0, NULL, 0, P(chunk),
+    {"data.chunk", "chunk", F_INT, "2048", DATA_GROUP, 1 << 24, 0, NULL, 0, P(chunk), DATA_KEY,
      "samples per chunk of the exact sum, whole row groups of 8 samples "
      "(changes the last bits)", DATA_GROUP},
     {"data.engine", "engine", F_ENUM, "auto", 0, 0, 0, "auto|sharded|moments", 1,
-     P(engine),
+     P(engine), OTHER_KEY,
      "sharded: a pass over the samples every iteration; moments: the exact "
      "fourth-moment tensor, built once, then O(d^4) per iteration (quadratic "
      "model, labels from the teacher); auto: the cheaper by the cost model "
      "`tsim validate` prints (the two engines differ in the last bits)"},
     {"data.storage", NULL, F_ENUM, "memory", 0, 0, 0, "memory|regenerate", 0,
-     P(storage),
+     P(storage), DATA_KEY,
      "memory: each rank keeps its samples; regenerate: samples are made "
      "again chunk by chunk whenever needed and never kept (memory does not "
      "grow with n; same results)"},
-    {"data.x_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(x_file),
+    {"data.x_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(x_file), DATA_KEY,
      "training inputs, .npy float64 n x d"},
-    {"data.y_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_file),
+    {"data.y_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_file), DATA_KEY,
      "training labels, .npy float64 n"},
-    {"data.x_test_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(x_test_file),
+    {"data.x_test_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(x_test_file), DATA_KEY,
      "test inputs, .npy float64 n_test x d"},
-    {"data.y_test_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_test_file),
+    {"data.y_test_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(y_test_file), DATA_KEY,
      "test labels, .npy float64 n_test"},
     {"init.scale", "init_scale", F_REAL, "0.01", 0, INFINITY, 0, NULL, 1,
-     P(init_scale), "w_k ~ scale * N(0, I_d / d) (init.method scaled); the "
+     P(init_scale), OTHER_KEY, "w_k ~ scale * N(0, I_d / d) (init.method scaled); the "
      "family's norm (orthonormal); the perturbation's norm (near_teacher)"},
-    {"init.w_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(w_file),
+    {"init.w_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(w_file), OTHER_KEY,
      "initial weights, .npy float64 d x K"},
     {"train.iterations", "iterations", F_INT, "5000", 0, BIG, 0, NULL, 1,
-     P(iterations), "maximum number of iterations"},
-    {"train.log_every", NULL, F_INT, "1", 1, BIG, 0, NULL, 0, P(log_every),
+     P(iterations), OTHER_KEY, "maximum number of iterations"},
+    {"train.log_every", NULL, F_INT, "1", 1, BIG, 0, NULL, 0, P(log_every), OTHER_KEY,
      "log a metrics row every N iterations"},
-    {"train.log_points", NULL, F_INT, "0", 0, 1e7, 0, NULL, 0, P(log_points),
+    {"train.log_points", NULL, F_INT, "0", 0, 1e7, 0, NULL, 0, P(log_points), OTHER_KEY,
      "log about P log-spaced iterations instead (0: use log_every)"},
     {"train.diverge_above", NULL, F_REAL, "1e6", 0, INFINITY, 1, NULL, 0,
-     P(diverge_above), "a loss above this (or non-finite) is divergence"},
-    {"train.tol", NULL, F_REAL, "1e-6", 0, INFINITY, 0, NULL, 0, P(tol),
+     P(diverge_above), OTHER_KEY, "a loss above this (or non-finite) is divergence"},
+    {"train.tol", NULL, F_REAL, "1e-6", 0, INFINITY, 0, NULL, 0, P(tol), OTHER_KEY,
      "converged once dist(W, w*) < tol"},
     {"train.loss_tol", NULL, F_REAL, "0", 0, INFINITY, 0, NULL, 0,
-     P(loss_tol), "converged once the train loss < loss_tol (0: off)"},
-    {"train.nu", NULL, F_REAL, "0.14", 0, 1, 1, NULL, 0, P(nu),
+     P(loss_tol), OTHER_KEY, "converged once the train loss < loss_tol (0: off)"},
+    {"train.nu", NULL, F_REAL, "0.14", 0, 1, 1, NULL, 0, P(nu), OTHER_KEY,
      "Lemma 1 radius: t_lemma1 is the first t with dist <= nu ||w*||/sqrt(C)"},
-    {"model.norm_tied", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(norm_tied),
+    {"model.norm_tied", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(norm_tied), OTHER_KEY,
      "output weight tied to the norm: f = C sum_k ||w_k|| act(w_k^T x) (Zhou-Ge-Jin)"},
     {"model.normalisation", "normalisation", F_ENUM, "none", 0, 0, 0, "none|1/m",
-     1, P(normalisation),
+     1, P(normalisation), DATA_KEY,
      "1/m: student output scale C/K and teacher 1/m (A = W^T W / m, Martin-Bach-Biroli)"},
     {"teacher.neurons", "teacher_neurons", F_INT, "1", 1, 100000, 0, NULL, 1,
-     P(teacher_neurons), "number m of teacher neurons, y = sum_l act*(v_l^T x)"},
+     P(teacher_neurons), DATA_KEY, "number m of teacher neurons, y = sum_l act*(v_l^T x)"},
     {"teacher.activation", NULL, F_ENUM, "same", 0, 0, 0, "same|quadratic|relu|abs",
-     0, P(teacher_activation), "teacher activation (same: the student's)"},
+     0, P(teacher_activation), DATA_KEY, "teacher activation (same: the student's)"},
     {"teacher.min_angle", "min_angle", F_REAL, "30", 0, 90, 0, NULL, 1,
-     P(teacher_min_angle), "degrees between the lines of teacher directions (direction: separated)"},
+     P(teacher_min_angle), DATA_KEY,
+     "degrees between the lines of teacher directions (direction: separated)"},
     {"data.label_noise", "label_noise", F_REAL, "0", 0, INFINITY, 0, NULL, 1,
-     P(label_noise), "y += label_noise * N(0, 1), keyed by sample index"},
+     P(label_noise), DATA_KEY, "y += label_noise * N(0, 1), keyed by sample index"},
     {"data.regime", "regime", F_ENUM, "empirical", 0, 0, 0, "empirical|population",
-     1, P(regime), "n samples, or the closed-form population loss (n = infinity)"},
+     1, P(regime), OTHER_KEY, "n samples, or the closed-form population loss (n = infinity)"},
     {"init.method", "init_method", F_ENUM, "scaled", 0, 0, 0,
-     "scaled|gaussian|orthonormal|near_teacher|claim2", 1, P(init_method),
+     "scaled|gaussian|orthonormal|near_teacher|claim2", 1, P(init_method), OTHER_KEY,
      "scaled: init.scale * N(0, I/d); gaussian: N(0, init.sigma^2 I); orthonormal: "
      "random orthonormal family * init.scale; near_teacher: teacher k mod m split "
      "evenly over its students, + init.scale * random unit vector; claim2: K = 2 "
      "students at +-init.delta from teacher 0 with norm |v|/sqrt(2 cos delta) (K = 1: "
      "one at delta, norm |v|)"},
     {"init.sigma", "init_sigma", F_REAL, "0.1", 0, INFINITY, 0, NULL, 1,
-     P(init_sigma), "standard deviation of init.method gaussian"},
-    {"init.delta", "delta", F_REAL, "0.1", 0, 1.5, 1, NULL, 1, P(init_delta),
+     P(init_sigma), OTHER_KEY, "standard deviation of init.method gaussian"},
+    {"init.delta", "delta", F_REAL, "0.1", 0, 1.5, 1, NULL, 1, P(init_delta), OTHER_KEY,
      "angle (radians) of init.method claim2"},
-    {"train.method", "method", F_ENUM, "gd", 0, 0, 0, "gd|flow", 1, P(method),
+    {"train.method", "method", F_ENUM, "gd", 0, 0, 0, "gd|flow", 1, P(method), OTHER_KEY,
      "gradient descent, or gradient flow (adaptive Dormand-Prince 5(4))"},
-    {"train.T", "T", F_REAL, "0", 0, INFINITY, 0, NULL, 1, P(T),
+    {"train.T", "T", F_REAL, "0", 0, INFINITY, 0, NULL, 1, P(T), OTHER_KEY,
      "flow: final time (0: train.iterations); rows at t = 0 and log_points "
      "log-spaced times in [1, T], or every log_every time units"},
-    {"train.rtol", NULL, F_REAL, "1e-8", 0, 1, 1, NULL, 0, P(rtol),
+    {"train.rtol", NULL, F_REAL, "1e-8", 0, 1, 1, NULL, 0, P(rtol), OTHER_KEY,
      "flow: relative tolerance per step"},
-    {"train.atol", NULL, F_REAL, "1e-12", 0, INFINITY, 1, NULL, 0, P(atol),
+    {"train.atol", NULL, F_REAL, "1e-12", 0, INFINITY, 1, NULL, 0, P(atol), OTHER_KEY,
      "flow: absolute tolerance per step"},
     {"metrics.match_angle", NULL, F_REAL, "10", 0, 180, 1, NULL, 0,
-     P(match_angle), "teachers.csv: a student within this many degrees matches"},
+     P(match_angle), OTHER_KEY, "teachers.csv: a student within this many degrees matches"},
     {"metrics.hessian.at", NULL, F_INT_LIST, NULL, 0, BIG, 0, NULL, 0,
-     P(hess_at), "iterations at which to compute the Hessian spectrum"},
+     P(hess_at), OTHER_KEY, "iterations at which to compute the Hessian spectrum"},
     {"metrics.hessian.log_points", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0,
-     P(hess_log_points), "Hessian spectrum at about P log-spaced iterations"},
+     P(hess_log_points), OTHER_KEY, "Hessian spectrum at about P log-spaced iterations"},
     {"metrics.hessian.events", NULL, F_ENUM_LIST, NULL, 0, 0, 0,
-     "q9_positive|final", 0, P(hess_events),
+     "q9_positive|final", 0, P(hess_events), OTHER_KEY,
      "Hessian spectrum when quantity (9) first turns positive / at the end"},
-    {"metrics.hessian.top", NULL, F_INT, "10", 0, 1e8, 0, NULL, 0, P(hess_top),
+    {"metrics.hessian.top", NULL, F_INT, "10", 0, 1e8, 0, NULL, 0, P(hess_top), OTHER_KEY,
      "largest eigenvalues written to spectrum.csv"},
     {"metrics.hessian.bottom", NULL, F_INT, "10", 0, 1e8, 0, NULL, 0,
-     P(hess_bottom), "smallest eigenvalues written to spectrum.csv"},
+     P(hess_bottom), OTHER_KEY, "smallest eigenvalues written to spectrum.csv"},
     {"metrics.hessian.vectors", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0,
-     P(hess_vectors),
+     P(hess_vectors), OTHER_KEY,
      "eigenvectors too (pdsyevd): spectrum.csv gets each one's overlap with V"},
     {"metrics.hessian.source", NULL, F_ENUM, "samples", 0, 0, 0,
-     "samples|population", 0, P(hess_source),
+     "samples|population", 0, P(hess_source), OTHER_KEY,
      "Hessian of the training loss, or of the population loss (n = infinity)"},
-    {"output.dir", NULL, F_STR, NULL, 0, 0, 0, NULL, 0, NO_PARAM,
+    {"output.dir", NULL, F_STR, NULL, 0, 0, 0, NULL, 0, NO_PARAM, OTHER_KEY,
      "run directory (default out/<name>)"},
-    {"output.neurons", NULL, F_BOOL, "true", 0, 0, 0, NULL, 0, NO_PARAM,
+    {"output.neurons", NULL, F_BOOL, "true", 0, 0, 0, NULL, 0, NO_PARAM, OTHER_KEY,
      "write neurons.csv"},
-    {"run.team_size", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0, NO_PARAM,
+    {"run.team_size", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0, NO_PARAM, OTHER_KEY,
      "ranks per team (0: chosen from the world size and the cells)"},
     {"run.checkpoint_seconds", NULL, F_REAL, "600", 0, INFINITY, 1, NULL, 0,
-     NO_PARAM, "write a checkpoint this often (and whenever a stop is requested)"},
-    {"run.batch", NULL, F_INT, "0", 0, 4096, 0, NULL, 0, NO_PARAM,
+     NO_PARAM, OTHER_KEY, "write a checkpoint this often (and whenever a stop is requested)"},
+    {"run.batch", NULL, F_INT, "0", 0, 4096, 0, NULL, 0, NO_PARAM, OTHER_KEY,
      "cells sharing a data set that a team advances together in one pass over "
      "the samples (0: automatic, up to 16; 1: off; N: at most N); results are "
      "bitwise the same"},
@@ -1098,7 +1106,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return config_stopped(err);
     tsim_params p;
     config_cell(cfg, id, &p);
-    const char *why = cellkind_moments_unsupported(&p);
+    const char *why = engine_by_id(ENGINE_MOMENTS)->unsupported(&p);
     if (p.engine == ENGINE_MOMENTS && why)
       return fail_at(err, where(&gv[ieng], root), "data.engine",
                      "moments cannot compute this model: %s", why,
@@ -1490,6 +1498,75 @@ uint64_t config_hash(const tsim_config *cfg) {
   }
   free(text);
   return h;
+}
+
+/* ------------------------------------------------------- data identity */
+
+/* P's data keys in canonical form: teacher.activation `same` resolved to
+ * the student's, so cells whose labels agree compare equal whatever their
+ * students. */
+static void data_canonical(const tsim_params *p, tsim_params *q) {
+  *q = *p;
+  q->teacher_activation = params_teacher_activation(p) + 1;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *data, size_t len) {
+  const unsigned char *b = data;
+  for (size_t i = 0; i < len; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+uint64_t config_data_hash(const tsim_params *p) {
+  tsim_params q;
+  data_canonical(p, &q);
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (int i = 0; i < NFIELDS; ++i) {
+    const field *f = &schema[i];
+    if (f->data != DATA_KEY) continue;
+    const char *at = (const char *)&q + f->offset;
+    switch (f->type) {
+      case F_INT:
+      case F_SEED: h = fnv_bytes(h, at, sizeof(int64_t)); break;
+      case F_REAL: {
+        double v = *(const double *)(const void *)at;
+        if (v == 0.0) v = 0.0; /* -0 is 0 */
+        h = fnv_bytes(h, &v, sizeof v);
+        break;
+      }
+      case F_BOOL:
+      case F_ENUM: h = fnv_bytes(h, at, sizeof(int)); break;
+      default: {
+        const char *s = *(const char *const *)(const void *)at;
+        h = s ? fnv_bytes(h, s, strlen(s) + 1) : fnv_bytes(h, "\377", 1); /* unset */
+      }
+    }
+  }
+  return h;
+}
+
+int config_same_data(const tsim_params *a, const tsim_params *b) {
+  tsim_params qa, qb;
+  data_canonical(a, &qa);
+  data_canonical(b, &qb);
+  for (int i = 0; i < NFIELDS; ++i) {
+    const field *f = &schema[i];
+    if (f->data != DATA_KEY) continue;
+    const void *x = (const char *)&qa + f->offset, *y = (const char *)&qb + f->offset;
+    int same;
+    switch (f->type) {
+      case F_INT:
+      case F_SEED: same = !memcmp(x, y, sizeof(int64_t)); break;
+      case F_REAL: same = *(const double *)x == *(const double *)y; break;
+      case F_BOOL:
+      case F_ENUM: same = *(const int *)x == *(const int *)y; break;
+      default: {
+        const char *s = *(const char *const *)x, *t = *(const char *const *)y;
+        same = s == t || (s && t && !strcmp(s, t));
+      }
+    }
+    if (!same) return 0;
+  }
+  return 1;
 }
 
 /* The schema as a help text, for `tsim run --help`. */

@@ -1,48 +1,71 @@
-/* engine.c - engine choice and cost model (see engine.h). */
+/* engine.c - the table of engines, the choice and the cost model (see
+ * engine.h). The only object that references the engine files. */
 #include "tsim/engine.h"
 
 #include <stdio.h>
 
-#include "tsim/cellkind.h"
-#include "tsim/moments.h"
+#include "tsim/engine_moments.h"
+#include "tsim/engine_population.h"
+#include "tsim/engine_sharded.h"
 
-void engine_costs_of(const tsim_params *p, engine_costs *c) {
-  const double n = (double)p->n, nt = (double)p->n_test, d = (double)p->d;
-  const double K = (double)p->K, T = (double)p->iterations;
-  const double pairs = (double)moments_pairs(p->d);
-  const double make = ENGINE_RNG_COST * d; /* one sample's inputs */
-  c->sharded = T * 3.0 * n * d * K +
-               (p->storage == STORAGE_REGENERATE ? T * n * make : (n + nt) * make);
-  c->moments_build = (n + nt) * ((double)moments_entries(p->d) + make);
-  c->moments_iteration = 2.0 * pairs * pairs + 3.0 * d * d * K;
-  c->moments = c->moments_build + T * c->moments_iteration;
+/* In this order: a tie in cost goes to the first. */
+static const engine_kind *const table[] = {&engine_sharded, &engine_moments,
+                                           &engine_population};
+#define NENGINES ((int)(sizeof table / sizeof table[0]))
+
+const engine_kind *engine_by_id(int id) {
+  for (int e = 0; e < NENGINES; ++e)
+    if (table[e]->id == id) return table[e];
+  return NULL;
 }
 
-int engine_choose(const tsim_params *p) {
-  if (p->engine == ENGINE_SHARDED || cellkind_moments_unsupported(p))
-    return ENGINE_SHARDED;
-  if (p->engine == ENGINE_MOMENTS) return ENGINE_MOMENTS;
-  engine_costs c;
-  engine_costs_of(p, &c);
-  return c.moments < c.sharded ? ENGINE_MOMENTS : ENGINE_SHARDED;
+const engine_kind *engine_of(const tsim_params *p) {
+  const engine_kind *named = engine_by_id(p->engine);
+  if (named && !named->unsupported(p)) return named;
+  const engine_kind *best = NULL;
+  double best_cost = 0.0;
+  for (int e = 0; e < NENGINES; ++e) {
+    if (table[e]->unsupported(p)) continue;
+    engine_cost c;
+    table[e]->cost(p, &c);
+    if (!best || c.total < best_cost) best = table[e], best_cost = c.total;
+  }
+  return best ? best : table[0];
 }
+
+int engine_choose(const tsim_params *p) { return engine_of(p)->id; }
 
 const char *engine_name(int engine) {
-  return engine == ENGINE_MOMENTS ? "moments" : engine == ENGINE_SHARDED ? "sharded" : "auto";
+  const engine_kind *e = engine_by_id(engine);
+  return e ? e->name : "auto";
+}
+
+void engine_costs_of(const tsim_params *p, engine_costs *c) {
+  engine_cost s, m;
+  engine_sharded.cost(p, &s);
+  engine_moments.cost(p, &m);
+  c->sharded = s.total;
+  c->moments_build = m.build;
+  c->moments_iteration = m.iteration;
+  c->moments = m.total;
 }
 
 void engine_describe(const tsim_params *p, char *buf, size_t cap) {
-  const char *why = cellkind_moments_unsupported(p);
-  const int chosen = engine_choose(p);
+  const engine_kind *chosen = engine_of(p);
+  const char *how = p->engine == ENGINE_AUTO ? "auto" : "set";
+  if (chosen->id == ENGINE_POPULATION) {
+    snprintf(buf, cap, "%s (data.regime: population; the closed form)", chosen->name);
+    return;
+  }
+  const char *why = engine_moments.unsupported(p);
   if (why) {
-    snprintf(buf, cap, "%s (%s; moments engine not applicable: %s)", engine_name(chosen),
-             p->engine == ENGINE_AUTO ? "auto" : "set", why);
+    snprintf(buf, cap, "%s (%s; moments engine not applicable: %s)", chosen->name, how, why);
     return;
   }
   engine_costs c;
   engine_costs_of(p, &c);
   snprintf(buf, cap,
            "%s (%s; cost in multiply-adds: sharded %.2g, moments %.2g = build %.2g + %lld x %.2g)",
-           engine_name(chosen), p->engine == ENGINE_AUTO ? "auto" : "set", c.sharded,
-           c.moments, c.moments_build, (long long)p->iterations, c.moments_iteration);
+           chosen->name, how, c.sharded, c.moments, c.moments_build, (long long)p->iterations,
+           c.moments_iteration);
 }

@@ -38,7 +38,7 @@
 #include "tsim/fault.h"
 #include "tsim/output.h"
 #include "tsim/stop.h"
-#include "tsim/train.h"
+#include "tsim/cell.h"
 
 enum {
   TAG_DONE = 11,
@@ -205,13 +205,8 @@ static int choose_team_size(const sched *s, int64_t requested, int size) {
 /* Most cells per batch: run.batch, or automatically up to 16 while every
  * team still gets about two batches (a batch lasts as long as its longest
  * cell, so fewer, larger batches would balance the teams worse). */
-/* Can the fused pass advance cell P together with others (batch.h)? Only
- * Wang & Abernethy's cells on the sharded engine with stored samples: the
- * moments engine and the model family (evolve.h) run one cell at a time. */
-static int batchable(const tsim_params *p) {
-  return !cellkind_family(p) && engine_choose(p) == ENGINE_SHARDED &&
-         p->storage == STORAGE_MEMORY;
-}
+/* Can the fused pass advance cell P together with others (cell.h)? */
+static int batchable(const tsim_params *p) { return cell_batchable(p); }
 
 static int choose_batch(const sched *s, int64_t requested) {
   int any = 0; /* no batchable cell: no batches (and none announced) */
@@ -312,25 +307,6 @@ static void accept_result(sched *s, const cell_result *r) {
   cell_line(s, r);
 }
 
-/* A hash of the settings that make a cell's data set (train_same_data's). */
-static uint64_t data_key(const tsim_params *p) {
-  uint64_t h = 1469598103934665603ull;
-  const int64_t ints[] = {p->d, p->n, p->n_test, p->chunk, p->data_seed, p->storage,
-                          p->teacher_direction, p->teacher_seed};
-  const unsigned char *bytes = (const unsigned char *)ints;
-  for (size_t i = 0; i < sizeof ints; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  uint64_t norm;
-  memcpy(&norm, &p->teacher_norm, sizeof norm);
-  h = (h ^ norm) * 1099511628211ull;
-  const char *files[] = {p->x_file, p->y_file, p->x_test_file, p->y_test_file};
-  for (int f = 0; f < 4; ++f)
-    for (const char *c = files[f] ? files[f] : ""; ; ++c) {
-      h = (h ^ (unsigned char)*c) * 1099511628211ull;
-      if (!*c) break;
-    }
-  return h;
-}
-
 /* Rank 0, when batching: the batchable cells grouped by data set, once, so
  * that next_batch takes a batch in time independent of the cells left (it
  * looked at every remaining cell for every batch: quadratic in the grid). */
@@ -352,8 +328,8 @@ static void group_cells(sched *s) {
     tsim_params p;
     config_cell(s->cfg, s->order[i], &p);
     if (!batchable(&p)) continue;
-    uint64_t at = data_key(&p) & (cap - 1);
-    while (slot[at] >= 0 && !train_same_data(&rep[slot[at]], &p)) at = (at + 1) & (cap - 1);
+    uint64_t at = config_data_hash(&p) & (cap - 1);
+    while (slot[at] >= 0 && !config_same_data(&rep[slot[at]], &p)) at = (at + 1) & (cap - 1);
     if (slot[at] < 0) {
       slot[at] = ngroups;
       rep[ngroups] = p;
@@ -372,7 +348,7 @@ static void group_cells(sched *s) {
 
 /* The next batch into CELLS (at most bmax): the next cell in the order
  * and, when batching, later cells of the order that share its data set
- * (train_same_data) and the fused pass takes (batchable), walked along its
+ * (config_same_data) and the fused pass takes (batchable), walked along its
  * group. Returns its size, 0 when nothing is left to hand out. */
 static int next_batch(sched *s, int64_t *cells) {
   if (s->failing || s->stopping) return 0;

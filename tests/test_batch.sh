@@ -61,7 +61,7 @@ TSIM_FAULT=cell=6,iter=1000,do=kill run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ki
 run_np 2 run "$TMP/long.yaml" -q -o "$TMP/kill" --resume >/dev/null 2>"$TMP/kill.err"; rc=$?
 check "killed batched run, resumed without a checkpoint: exit $rc ($(head -c 120 "$TMP/kill.err"))" test $rc -eq 0
 check "... tables byte-identical to unbatched" same_run "$TMP/kill"
-# Quantity (9) is formed only where it is read (train.c q9_wanted): until
+# Quantity (9) is formed only where it is read (cell.c q9_wanted): until
 # it is first positive, at the logged rows and the spectra, and at the
 # iteration a cell stops. Sparse log points (8 of 300 iterations) must give
 # exactly the rows and cells of a run that logs, and so forms (9), at every
@@ -99,4 +99,34 @@ for engine in sharded moments; do
   check "$engine: (9) formed where read only: the rows and cells of (9) at every iteration" \
     rows_within "$TMP/q9_$engine" "$TMP/q9_${engine}_every"
 done
+# Every model batches: relu, abs and quadratic students of two teachers
+# (teacher.activation fixed, so the three activations share one data set
+# and mix in a batch), label noise, the norm tie and another init. Tables,
+# teachers.csv included, byte-identical to one cell at a time.
+cat > "$TMP/family.yaml" <<'YAML'
+name: batch_family
+model:   {d: 5, K: [2, 3], activation: [relu, abs, quadratic], norm_tied: true}
+teacher: {activation: relu, neurons: 2, direction: random, seed: 3}
+data:    {n: 900, n_test: 100, seed: 4, chunk: 128, label_noise: 0.05, engine: sharded}
+init:    {method: gaussian, sigma: 0.3, seed: [0, 1]}
+train:   {eta: [0.05, 30.0], iterations: 150, log_every: 10}
+YAML
+run_np 1 run "$TMP/family.yaml" -q --set run.batch=1 -o "$TMP/fam_ref" >/dev/null 2>&1
+check "model family: unbatched reference run" test -s "$TMP/fam_ref/teachers.csv"
+same_family() {
+  local f
+  for f in cells.csv metrics.csv neurons.csv teachers.csv; do
+    same_csv "$TMP/fam_ref/$f" "$1/$f" || return 1
+  done
+}
+for spec in "1 1 0" "1 1 24" "2 1 5" "2 2 4"; do
+  set -- $spec
+  out="$TMP/fam_np$1g$2b$3"
+  run_np "$1" run "$TMP/family.yaml" --progress log --team-size "$2" --set run.batch="$3" \
+    -o "$out" >"$out.log" 2>&1
+  check "model family, $1 ranks, teams of $2, run.batch=$3: tables byte-identical to unbatched" \
+    same_family "$out"
+done
+check "relu, abs and quadratic students of one teacher form batches (start line says so)" \
+  grep -q 'batches of up to 24 cells sharing a data set' "$TMP/fam_np1g1b24.log"
 finish

@@ -5,7 +5,8 @@
 # be acyclic (a cycle is printed with the symbols of its edges), and its
 # topological layers are printed: layer 0 references no other object,
 # layer k only objects of the layers below. And MPI's symbols (MPI_*,
-# PMPI_*, ompi_*) are referenced by parallel.o alone (main.o included).
+# PMPI_*, ompi_*) are referenced by parallel.o alone (main.o included),
+# and the engine files (engine_*.o) by the engine table (engine.o) alone.
 # Reads the objects of the last build (make bin/tsim first).
 SUITE=layout
 source "$(dirname "$0")/lib.sh"
@@ -98,13 +99,21 @@ for k in sorted(set(layer.values())):
     print(f"layer {k}: {' '.join(v for v in lib if layer.get(v) == k)}")
 if left:
     print(f"layer ?: {' '.join(sorted(left))} (in or above a cycle)")
+for a in sorted(refs):
+    for s in sorted(refs[a]):
+        b = defs.get(s)
+        if b and b.startswith("engine_") and a not in ("engine", b):
+            print(f"engine: {a}.o references {b}.o ({s})")
 PY
 /usr/bin/python3 "$TMP/graph.py" "$TMP/nm.txt" > "$TMP/graph.txt" 2>&1
 check "the object graph is read" grep -q '^layer 0: ' "$TMP/graph.txt"
-grep -v '^mpi: ' "$TMP/graph.txt"
+grep -v '^mpi: \|^engine: ' "$TMP/graph.txt"
 check "the library's objects reference each other without a cycle" \
   test -z "$(grep '^cycle: ' "$TMP/graph.txt")"
 grep '^mpi: ' "$TMP/graph.txt"
 check "MPI symbols are referenced by parallel.o alone" \
   test -z "$(grep '^mpi: ' "$TMP/graph.txt")"
+grep '^engine: ' "$TMP/graph.txt"
+check "the engine files are referenced by the engine table alone" \
+  test -z "$(grep '^engine: ' "$TMP/graph.txt")"
 finish

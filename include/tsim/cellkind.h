@@ -1,24 +1,19 @@
-/* cellkind.h - what kind of cell a setting makes, as pure functions of its
- * tsim_params: which loop runs it (Wang & Abernethy's model, train.c, or
- * the wider model family, evolve.c) and whether the moments engine can
- * compute it (engine.h). config.c checks a config with these, so they call
- * nothing above data.h. */
+/* cellkind.h - what kind of cell a setting makes, as a pure function of
+ * its tsim_params: Wang & Abernethy's model or the wider model family
+ * (which rows and closed forms it gets, record.h). config.c and the engine
+ * table check a config with it, so it calls nothing above data.h. */
 #ifndef TSIM_CELLKIND_H
 #define TSIM_CELLKIND_H
 
 #include "tsim/config.h"
 
-/* Is cell P of the model family (evolve.h): anything but Wang &
- * Abernethy's empirical gradient descent with a quadratic student, one
- * quadratic teacher, noiseless labels and the scaled init? */
+/* Is cell P of the model family: anything but Wang & Abernethy's
+ * empirical gradient descent with a quadratic student, one quadratic
+ * teacher, noiseless labels and the scaled init? */
 int cellkind_family(const tsim_params *p);
 
-/* Largest d the moments engine takes: its exact accumulator holds
- * C(d+3,4) entries of 552 bytes each (68 MB at d = 40). */
+/* Largest d the moments engine (engine_moments.c) takes: its exact
+ * accumulator holds C(d+3,4) entries of 552 bytes each (68 MB at d = 40). */
 #define CELLKIND_MOMENTS_MAX_D 40
-
-/* NULL when the moments engine computes cell P exactly, else why not
- * ("the student activation is not quadratic", ...). */
-const char *cellkind_moments_unsupported(const tsim_params *p);
 
 #endif

@@ -41,7 +41,9 @@ typedef enum { METHOD_GD = 0, METHOD_FLOW = 1 } tsim_method;
 typedef enum { NORMALISATION_NONE = 0, NORMALISATION_INV_M = 1 } tsim_normalisation;
 
 /* data.engine: how a cell's sums over the samples are computed (moments.h) */
-typedef enum { ENGINE_AUTO = 0, ENGINE_SHARDED = 1, ENGINE_MOMENTS = 2 } tsim_engine;
+typedef enum { ENGINE_AUTO = 0, ENGINE_SHARDED = 1, ENGINE_MOMENTS = 2,
+               ENGINE_POPULATION = 3 /* data.regime: population, not a data.engine value */
+} tsim_engine;
 /* data.storage: samples kept in memory, or made again when needed */
 typedef enum { STORAGE_MEMORY = 0, STORAGE_REGENERATE = 1 } tsim_storage;
 
@@ -174,6 +176,15 @@ char *config_results_text(const tsim_config *cfg);
  * BUF as "key (old -> new), ...". */
 int config_changed_keys(const char *old_text, const char *new_text, char *buf,
                         size_t cap);
+
+/* The data identity of a cell: the settings that determine its samples and
+ * labels (the schema's keys marked DATA_KEY: d, n, n_test, chunk, storage,
+ * data seed, files, the teacher, label noise, ...; teacher.activation
+ * `same` taken as the student's), so that cells of any model with equal
+ * identities see the same samples. Input files are named by path: paths
+ * are never grid axes, so within a run one path is one content. */
+uint64_t config_data_hash(const tsim_params *p);
+int config_same_data(const tsim_params *a, const tsim_params *b);
 
 /* Every accepted key with its type, default and meaning (for --help). */
 void config_print_keys(FILE *f);

@@ -26,7 +26,7 @@ enum result_table {
   TABLE_CELLS = 0,
   TABLE_METRICS,  /* metrics.csv: one row per logged iteration */
   TABLE_NEURONS,  /* neurons.csv (output.neurons): one row per neuron and log */
-  TABLE_TEACHERS, /* teachers.csv (the model family, evolve.h): per teacher and log */
+  TABLE_TEACHERS, /* teachers.csv (the model family, record.h): per teacher and log */
   TABLE_SPECTRUM, /* spectrum.csv (metrics.hessian): eigenvalues, spectrum.h */
   TABLE_HESSIAN,  /* hessian.csv (metrics.hessian): one row per spectrum */
   NTABLES

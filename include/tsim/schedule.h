@@ -12,7 +12,7 @@
  * log-spaced iterations; t = 0 always.) */
 int schedule_log_due(const tsim_params *p, int64_t t);
 
-/* Gradient flow (train.method: flow, evolve.h): the time of logged point
+/* Gradient flow (train.method: flow, cell.h): the time of logged point
  * J, and whether it is the last one. */
 double schedule_flow_time(const tsim_params *p, int64_t j, int *last);
 

@@ -239,7 +239,7 @@ int main(void) {
     CHECK(engine_choose(&p) == ENGINE_SHARDED, "auto picks sharded at n = 50, K = 1");
     p.n = 1000000;
     p.activation = ACT_RELU;
-    CHECK(engine_choose(&p) == ENGINE_SHARDED && cellkind_moments_unsupported(&p),
+    CHECK(engine_choose(&p) == ENGINE_SHARDED && engine_by_id(ENGINE_MOMENTS)->unsupported(&p),
           "a relu student is never given to the moments engine");
     p.activation = ACT_QUADRATIC;
     p.y_file = "y.npy";
