@@ -63,7 +63,7 @@ static const field schema[] = {
     {"model.d", "d", F_INT, "10", 1, 100000, 0, NULL, 1, P(d),
      "input dimension"},
     {"model.activation", "activation", F_ENUM, "quadratic", 0, 0, 0,
-     "quadratic|relu|abs", 1, P(activation),
+     ACT_CHOICES, 1, P(activation),
      "student activation: z^2, max(z, 0) or |z| (subgradient 0 at z = 0)"},
     {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
      P(loss_scale), "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
@@ -129,7 +129,7 @@ static const field schema[] = {
      "1/m: student output scale C/K and teacher 1/m (A = W^T W / m, Martin-Bach-Biroli)"},
     {"teacher.neurons", "teacher_neurons", F_INT, "1", 1, 100000, 0, NULL, 1,
      P(teacher_neurons), "number m of teacher neurons, y = sum_l act*(v_l^T x)"},
-    {"teacher.activation", NULL, F_ENUM, "same", 0, 0, 0, "same|quadratic|relu|abs",
+    {"teacher.activation", NULL, F_ENUM, "same", 0, 0, 0, "same|" ACT_CHOICES,
      0, P(teacher_activation), "teacher activation (same: the student's)"},
     {"teacher.min_angle", "min_angle", F_REAL, "30", 0, 90, 0, NULL, 1,
      P(teacher_min_angle), "degrees between the lines of teacher directions (direction: separated)"},
@@ -879,6 +879,11 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
     key = "teacher.activation";
     what = "differs from model.activation in the population regime";
     allowed = "the closed forms are for a matching teacher and student";
+  } else if (p->regime == REGIME_POPULATION &&
+             activation_info(p->activation)->population == ACT_POP_NONE) {
+    key = "data.regime";
+    what = "population has no closed form for this model.activation";
+    allowed = "empirical";
   } else if (p->regime == REGIME_POPULATION && gv[field_index("data.x_file")].node) {
     key = "data.regime";
     what = "population cannot use data files";

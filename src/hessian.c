@@ -141,25 +141,6 @@ static int64_t global_of(const hessian *h, int li, int me, int nprocs) {
   return ((int64_t)(li / h->nb) * nprocs + me) * h->nb + li % h->nb;
 }
 
-/* ------------------------------------------------------- activations */
-
-static double act_value(int act, double u) {
-  switch (act) {
-    case ACT_RELU: return u > 0.0 ? u : 0.0;
-    case ACT_ABS: return fabs(u);
-    default: return u * u;
-  }
-}
-static double act_d1(int act, double u) {
-  switch (act) {
-    case ACT_RELU: return u > 0.0 ? 1.0 : 0.0;
-    case ACT_ABS: return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : 0.0);
-    default: return 2.0 * u;
-  }
-}
-/* act'' away from the kinks (relu/abs: zero almost everywhere) */
-static double act_d2(int act) { return act == ACT_QUADRATIC ? 2.0 : 0.0; }
-
 static inline double dot(const double *a, const double *b, int64_t n) {
   double s = 0.0;
   for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
@@ -185,6 +166,7 @@ static const double *chunk_rows(const tsim_dataset *ds, int64_t c, double *X, in
 static void row_factors(const tsim_model *m, const tsim_dataset *ds,
                         const double *W, double *X, double *D1, double *RD2) {
   const int64_t d = m->d, K = m->K;
+  const tsim_activation_info *act = activation_info(m->activation);
   double *u = tsim_xmalloc((size_t)K * sizeof(double));
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
     int64_t r0, rows;
@@ -193,11 +175,11 @@ static void row_factors(const tsim_model *m, const tsim_dataset *ds,
       double f = 0.0;
       for (int64_t k = 0; k < K; ++k) {
         u[k] = dot(X + i * d, W + k * d, d);
-        f += act_value(m->activation, u[k]);
+        f += act->value(u[k]);
       }
       const double r = m->C * f - y[i];
-      for (int64_t k = 0; k < K; ++k) D1[(r0 + i) * K + k] = act_d1(m->activation, u[k]);
-      RD2[r0 + i] = r * act_d2(m->activation);
+      for (int64_t k = 0; k < K; ++k) D1[(r0 + i) * K + k] = act->slope(u[k]);
+      RD2[r0 + i] = r * act->curvature;
     }
   }
   free(u);
@@ -253,7 +235,7 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   const int64_t d = m->d, K = m->K, N = h->n;
   const int64_t nrows = ds->row_end - ds->row_begin;
   const int64_t nlocal = ds->chunk_end - ds->chunk_begin;
-  const int residual = act_d2(m->activation) != 0.0;
+  const int residual = activation_info(m->activation)->curvature != 0.0;
   double *D1 = tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double));
   double *RD2 = tsim_xmalloc((size_t)(nrows + 1) * sizeof(double));
   double *Xc = tsim_xmalloc((size_t)(ds->chunk * d) * sizeof(double)); /* a chunk, row-major */

@@ -3,10 +3,9 @@
 #include "tsim/population.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PI 3.14159265358979323846
 
 struct population {
   const tsim_model *m;
@@ -69,6 +68,11 @@ double population_angle(const double *u, const double *w, int64_t d) {
   return 2.0 * atan2(sqrt(minus), sqrt(plus));
 }
 
+__attribute__((noreturn)) static void no_closed_form(const tsim_activation_info *act) {
+  fprintf(stderr, "tsim: internal: no population closed form for activation %s\n", act->name);
+  abort();
+}
+
 /* h(t) = sin t - t cos t, by its Taylor series where the difference would
  * lose digits: sum_k (-1)^(k+1) 2k t^(2k+1) / (2k+1)!. */
 static double h_angle(double t) {
@@ -85,7 +89,13 @@ static double h_angle(double t) {
 double population_loss(population *p, const double *W, double *grad) {
   const tsim_model *m = p->m;
   const int64_t d = m->d, K = m->K, N = p->N;
-  const int act = m->activation;
+  const tsim_activation_info *act = activation_info(m->activation);
+  int arccos = 0;
+  switch (act->population) {
+    case ACT_POP_ISSERLIS: break;
+    case ACT_POP_ARCCOS: arccos = 1; break;
+    case ACT_POP_NONE: no_closed_form(act);
+  }
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
     p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
@@ -95,7 +105,7 @@ double population_loss(population *p, const double *W, double *grad) {
     for (int64_t j = i; j < N; ++j) {
       const double g = dotv(p->z[i], p->z[j], d);
       p->dots[i * N + j] = p->dots[j * N + i] = g;
-      if (act != ACT_QUADRATIC) {
+      if (arccos) {
         const double a = j == i ? 0.0 : population_angle(p->z[i], p->z[j], d);
         p->ang[i * N + j] = p->ang[j * N + i] = a;
       }
@@ -104,8 +114,7 @@ double population_loss(population *p, const double *W, double *grad) {
   /* sum_j c_j k(z_i, z_j) for every i: the loss and the norm tie need it */
   double loss = 0.0;
   double *kc = tsim_xcalloc((size_t)N, sizeof(double));
-  double alpha = 0.0, beta = 0.0;
-  if (act == ACT_QUADRATIC) {
+  if (!arccos) {
     double trace = 0.0; /* tr A, A = sum_i c_i z_i z_i^T */
     for (int64_t i = 0; i < N; ++i) trace += p->c[i] * p->nrm[i] * p->nrm[i];
     double fro2 = 0.0;  /* ||A||_F^2 = sum_ij c_i c_j (z_i.z_j)^2 */
@@ -127,8 +136,7 @@ double population_loss(population *p, const double *W, double *grad) {
         }
       }
   } else {
-    alpha = act == ACT_RELU ? 0.5 : 1.0;
-    beta = act == ACT_RELU ? 1.0 / (2.0 * PI) : 2.0 / PI;
+    const double alpha = act->alpha, beta = act->beta;
     memset(p->S, 0, (size_t)d * sizeof(double));
     for (int64_t i = 0; i < N; ++i)
       for (int64_t e = 0; e < d; ++e) p->S[e] += p->c[i] * p->z[i][e];
