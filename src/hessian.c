@@ -23,11 +23,13 @@
 #include "tsim/hessian.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tsim/config.h"
 #include "tsim/fixsum.h"
+#include "tsim/population.h"
 #include "tsim/reduce.h"
 
 /* BLACS, ScaLAPACK and BLAS through their Fortran entry points (Debian's
@@ -364,8 +366,54 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   free(start);
 }
 
+/* Local index of global row (or column) G on grid row ME of NPROCS, -1 if
+ * another row of the grid holds it. */
+static int local_of(const hessian *h, int64_t g, int me, int nprocs) {
+  const int64_t blk = g / h->nb;
+  if (blk % nprocs != me) return -1;
+  return (int)((blk / nprocs) * h->nb + g % h->nb);
+}
+
+/* The population Hessian from population.c's blocks (relu, abs): each rank
+ * computes the blocks (k, l), k >= l, it holds entries of. */
+static void assemble_population_blocks(hessian *h, const tsim_model *m,
+                                       const tsim_teacher *t, const double *W) {
+  const int64_t d = m->d, K = m->K;
+  population *pop = population_create(m, t, 0.0);
+  h->finite = isfinite(population_loss(pop, W, NULL)) != 0; /* W is the same on every rank */
+  memset(h->a, 0, (size_t)h->lld * (size_t)(h->nloc > 0 ? h->nloc : 1) *
+                      sizeof(double));
+  double *B = tsim_xmalloc((size_t)(d * d) * sizeof(double));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t l = 0; l <= k; ++l) {
+      int row = 0, col = 0; /* this rank holds rows, columns of the block */
+      for (int64_t a = 0; a < d && !row; ++a) row = local_of(h, k * d + a, h->myrow, h->nprow) >= 0;
+      for (int64_t b = 0; b < d && !col; ++b) col = local_of(h, l * d + b, h->mycol, h->npcol) >= 0;
+      if (!row || !col) continue;
+      population_hessian_block(pop, k, l, B);
+      for (int64_t b = 0; b < d; ++b) {
+        const int lj = local_of(h, l * d + b, h->mycol, h->npcol);
+        if (lj < 0) continue;
+        for (int64_t a = 0; a < d; ++a) {
+          const int li = local_of(h, k * d + a, h->myrow, h->nprow);
+          if (li >= 0 && k * d + a >= l * d + b) h->a[li + (int64_t)lj * h->lld] = B[a * d + b];
+        }
+      }
+    }
+  free(B);
+  population_destroy(&pop);
+}
+
 void hessian_assemble_population(hessian *h, const tsim_model *m,
                                  const tsim_teacher *t, const double *W) {
+  const tsim_activation_info *act = activation_info(m->activation);
+  switch (act->population) {
+    case ACT_POP_ISSERLIS: break;
+    case ACT_POP_ARCCOS: assemble_population_blocks(h, m, t, W); return;
+    case ACT_POP_NONE:
+      fprintf(stderr, "tsim: internal: no population Hessian for activation %s\n", act->name);
+      abort();
+  }
   const int64_t d = m->d, K = m->K;
   const double C = m->C, s = m->loss_scale;
   double *gram = tsim_xmalloc((size_t)(K * K) * sizeof(double));
