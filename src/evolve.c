@@ -101,7 +101,7 @@ static void neuron_rows(const objective *o, const double *W, double eta,
 static void teacher_rows(const objective *o, const double *W, double t,
                          double match_degrees, cell_result *res) {
   const int64_t K = o->m.K, d = o->m.d;
-  const int lines = o->m.activation != ACT_RELU;
+  const int lines = activation_info(o->m.activation)->even; /* w, -w: one neuron */
   const double PI_ = 3.14159265358979323846, match = match_degrees * PI_ / 180.0;
   double total = 0.0;
   for (int64_t e = 0; e < K * d; ++e) total += W[e] * W[e];
