@@ -32,7 +32,9 @@ GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # Reproducible floating point: no fast-math, no contraction into FMA, so the
 # bits depend on the source and the compiler, not on the CPU's features.
 FPFLAGS   := -ffp-contract=off -fno-fast-math
-WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter
+# -Wswitch-enum: a switch over an enum names every value (a new activation
+# is a warning wherever it is not handled yet, default or not)
+WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter -Wswitch-enum
 ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(YAML_CFLAGS) \
                 -DTSIM_GIT_COMMIT='"$(GIT_COMMIT)"' -DTSIM_CFLAGS='"$(CFLAGS)"'
 ALL_CFLAGS := $(WARN) $(FPFLAGS) $(CFLAGS) $(SANFLAGS)

@@ -70,7 +70,7 @@ static const field schema[] = {
     {"model.d", "d", F_INT, "10", 1, 100000, 0, NULL, 1, P(d), DATA_KEY,
      "input dimension"},
     {"model.activation", "activation", F_ENUM, "quadratic", 0, 0, 0,
-     "quadratic|relu|abs", 1, P(activation), OTHER_KEY,
+     ACT_CHOICES, 1, P(activation), OTHER_KEY,
      "student activation: z^2, max(z, 0) or |z| (subgradient 0 at z = 0)"},
     {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
      P(loss_scale), OTHER_KEY, "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
@@ -136,7 +136,7 @@ static const field schema[] = {
      "1/m: student output scale C/K and teacher 1/m (A = W^T W / m, Martin-Bach-Biroli)"},
     {"teacher.neurons", "teacher_neurons", F_INT, "1", 1, 100000, 0, NULL, 1,
      P(teacher_neurons), DATA_KEY, "number m of teacher neurons, y = sum_l act*(v_l^T x)"},
-    {"teacher.activation", NULL, F_ENUM, "same", 0, 0, 0, "same|quadratic|relu|abs",
+    {"teacher.activation", NULL, F_ENUM, "same", 0, 0, 0, "same|" ACT_CHOICES,
      0, P(teacher_activation), DATA_KEY, "teacher activation (same: the student's)"},
     {"teacher.min_angle", "min_angle", F_REAL, "30", 0, 90, 0, NULL, 1,
      P(teacher_min_angle), DATA_KEY,
@@ -887,6 +887,11 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
     key = "teacher.activation";
     what = "differs from model.activation in the population regime";
     allowed = "the closed forms are for a matching teacher and student";
+  } else if (p->regime == REGIME_POPULATION &&
+             activation_info(p->activation)->population == ACT_POP_NONE) {
+    key = "data.regime";
+    what = "population has no closed form for this model.activation";
+    allowed = "empirical";
   } else if (p->regime == REGIME_POPULATION && gv[field_index("data.x_file")].node) {
     key = "data.regime";
     what = "population cannot use data files";
@@ -1535,10 +1540,14 @@ uint64_t config_data_hash(const tsim_params *p) {
       }
       case F_BOOL:
       case F_ENUM: h = fnv_bytes(h, at, sizeof(int)); break;
-      default: {
+      case F_PATH:
+      case F_STR: {
         const char *s = *(const char *const *)(const void *)at;
         h = s ? fnv_bytes(h, s, strlen(s) + 1) : fnv_bytes(h, "\377", 1); /* unset */
+        break;
       }
+      case F_INT_LIST:  /* the list keys (metrics.hessian.*) are no data keys */
+      case F_ENUM_LIST: break;
     }
   }
   return h;
@@ -1559,10 +1568,14 @@ int config_same_data(const tsim_params *a, const tsim_params *b) {
       case F_REAL: same = *(const double *)x == *(const double *)y; break;
       case F_BOOL:
       case F_ENUM: same = *(const int *)x == *(const int *)y; break;
-      default: {
+      case F_PATH:
+      case F_STR: {
         const char *s = *(const char *const *)x, *t = *(const char *const *)y;
         same = s == t || (s && t && !strcmp(s, t));
+        break;
       }
+      case F_INT_LIST:  /* the list keys (metrics.hessian.*) are no data keys */
+      case F_ENUM_LIST: same = 1; break;
     }
     if (!same) return 0;
   }

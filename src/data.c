@@ -113,14 +113,6 @@ void teacher_free(tsim_teacher *t) {
   t->w = t->u = t->V = NULL;
 }
 
-static double activate(int activation, double z) {
-  switch (activation) {
-    case ACT_RELU: return z > 0.0 ? z : 0.0;
-    case ACT_ABS: return fabs(z);
-    default: return z * z;
-  }
-}
-
 void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
                     double *y) {
   if (t->m == 1 && t->activation == ACT_QUADRATIC && t->coef == 1.0) {
@@ -133,6 +125,7 @@ void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
     }
     return;
   }
+  double (*const act)(double) = activation_info(t->activation)->value;
   for (int64_t i = 0; i < rows; ++i) {
     const double *xi = x + i * t->d;
     double s = 0.0;
@@ -140,7 +133,7 @@ void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
       const double *vl = t->V + l * t->d;
       double z = 0.0;
       for (int64_t j = 0; j < t->d; ++j) z += xi[j] * vl[j];
-      s += activate(t->activation, z);
+      s += act(z);
     }
     y[i] = t->coef * s;
   }
@@ -365,10 +358,10 @@ static int init_from_teacher(const tsim_params *p, double *W, tsim_error *err) {
   }
   /* near_teacher: student k sits on teacher l = k mod m, scaled so that the
    * n_l students of teacher l together reproduce it: C' s(w) act(w.x) is
-   * homogeneous of degree h in w (h = 2 quadratic, 1 relu/abs, +1 with the
+   * homogeneous of degree h in w (the activation's degree, +1 with the
    * norm tie), so C' ||w||^h n_l = coef ||v||^h */
   const int64_t m = t.m;
-  const double h = (p->activation == ACT_QUADRATIC ? 2.0 : 1.0) + (p->norm_tied ? 1.0 : 0.0);
+  const double h = activation_info(p->activation)->degree + (p->norm_tied ? 1.0 : 0.0);
   const double cs = params_output_scale(p);
   double *dir = tsim_xmalloc((size_t)d * sizeof(double));
   for (int64_t k = 0; k < K; ++k) {

@@ -23,11 +23,13 @@
 #include "tsim/hessian.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tsim/config.h"
 #include "tsim/fixsum.h"
+#include "tsim/population.h"
 #include "tsim/reduce.h"
 
 /* BLACS, ScaLAPACK and BLAS through their Fortran entry points (Debian's
@@ -141,25 +143,6 @@ static int64_t global_of(const hessian *h, int li, int me, int nprocs) {
   return ((int64_t)(li / h->nb) * nprocs + me) * h->nb + li % h->nb;
 }
 
-/* ------------------------------------------------------- activations */
-
-static double act_value(int act, double u) {
-  switch (act) {
-    case ACT_RELU: return u > 0.0 ? u : 0.0;
-    case ACT_ABS: return fabs(u);
-    default: return u * u;
-  }
-}
-static double act_d1(int act, double u) {
-  switch (act) {
-    case ACT_RELU: return u > 0.0 ? 1.0 : 0.0;
-    case ACT_ABS: return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : 0.0);
-    default: return 2.0 * u;
-  }
-}
-/* act'' away from the kinks (relu/abs: zero almost everywhere) */
-static double act_d2(int act) { return act == ACT_QUADRATIC ? 2.0 : 0.0; }
-
 static inline double dot(const double *a, const double *b, int64_t n) {
   double s = 0.0;
   for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
@@ -185,6 +168,7 @@ static const double *chunk_rows(const tsim_dataset *ds, int64_t c, double *X, in
 static void row_factors(const tsim_model *m, const tsim_dataset *ds,
                         const double *W, double *X, double *D1, double *RD2) {
   const int64_t d = m->d, K = m->K;
+  const tsim_activation_info *act = activation_info(m->activation);
   double *u = tsim_xmalloc((size_t)K * sizeof(double));
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
     int64_t r0, rows;
@@ -193,11 +177,11 @@ static void row_factors(const tsim_model *m, const tsim_dataset *ds,
       double f = 0.0;
       for (int64_t k = 0; k < K; ++k) {
         u[k] = dot(X + i * d, W + k * d, d);
-        f += act_value(m->activation, u[k]);
+        f += act->value(u[k]);
       }
       const double r = m->C * f - y[i];
-      for (int64_t k = 0; k < K; ++k) D1[(r0 + i) * K + k] = act_d1(m->activation, u[k]);
-      RD2[r0 + i] = r * act_d2(m->activation);
+      for (int64_t k = 0; k < K; ++k) D1[(r0 + i) * K + k] = act->slope(u[k]);
+      RD2[r0 + i] = r * act->curvature;
     }
   }
   free(u);
@@ -253,7 +237,7 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   const int64_t d = m->d, K = m->K, N = h->n;
   const int64_t nrows = ds->row_end - ds->row_begin;
   const int64_t nlocal = ds->chunk_end - ds->chunk_begin;
-  const int residual = act_d2(m->activation) != 0.0;
+  const int residual = activation_info(m->activation)->curvature != 0.0;
   double *D1 = tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double));
   double *RD2 = tsim_xmalloc((size_t)(nrows + 1) * sizeof(double));
   double *Xc = tsim_xmalloc((size_t)(ds->chunk * d) * sizeof(double)); /* a chunk, row-major */
@@ -382,8 +366,54 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   free(start);
 }
 
+/* Local index of global row (or column) G on grid row ME of NPROCS, -1 if
+ * another row of the grid holds it. */
+static int local_of(const hessian *h, int64_t g, int me, int nprocs) {
+  const int64_t blk = g / h->nb;
+  if (blk % nprocs != me) return -1;
+  return (int)((blk / nprocs) * h->nb + g % h->nb);
+}
+
+/* The population Hessian from population.c's blocks (relu, abs): each rank
+ * computes the blocks (k, l), k >= l, it holds entries of. */
+static void assemble_population_blocks(hessian *h, const tsim_model *m,
+                                       const tsim_teacher *t, const double *W) {
+  const int64_t d = m->d, K = m->K;
+  population *pop = population_create(m, t, 0.0);
+  h->finite = isfinite(population_loss(pop, W, NULL)) != 0; /* W is the same on every rank */
+  memset(h->a, 0, (size_t)h->lld * (size_t)(h->nloc > 0 ? h->nloc : 1) *
+                      sizeof(double));
+  double *B = tsim_xmalloc((size_t)(d * d) * sizeof(double));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t l = 0; l <= k; ++l) {
+      int row = 0, col = 0; /* this rank holds rows, columns of the block */
+      for (int64_t a = 0; a < d && !row; ++a) row = local_of(h, k * d + a, h->myrow, h->nprow) >= 0;
+      for (int64_t b = 0; b < d && !col; ++b) col = local_of(h, l * d + b, h->mycol, h->npcol) >= 0;
+      if (!row || !col) continue;
+      population_hessian_block(pop, k, l, B);
+      for (int64_t b = 0; b < d; ++b) {
+        const int lj = local_of(h, l * d + b, h->mycol, h->npcol);
+        if (lj < 0) continue;
+        for (int64_t a = 0; a < d; ++a) {
+          const int li = local_of(h, k * d + a, h->myrow, h->nprow);
+          if (li >= 0 && k * d + a >= l * d + b) h->a[li + (int64_t)lj * h->lld] = B[a * d + b];
+        }
+      }
+    }
+  free(B);
+  population_destroy(&pop);
+}
+
 void hessian_assemble_population(hessian *h, const tsim_model *m,
                                  const tsim_teacher *t, const double *W) {
+  const tsim_activation_info *act = activation_info(m->activation);
+  switch (act->population) {
+    case ACT_POP_ISSERLIS: break;
+    case ACT_POP_ARCCOS: assemble_population_blocks(h, m, t, W); return;
+    case ACT_POP_NONE:
+      fprintf(stderr, "tsim: internal: no population Hessian for activation %s\n", act->name);
+      abort();
+  }
   const int64_t d = m->d, K = m->K;
   const double C = m->C, s = m->loss_scale;
   double *gram = tsim_xmalloc((size_t)(K * K) * sizeof(double));

@@ -19,7 +19,7 @@ struct model_work {
 };
 
 void model_from_params(const tsim_params *p, tsim_model *m) {
-  m->activation = p->activation;
+  m->activation = activation_info(p->activation)->id; /* one in the table */
   m->d = p->d;
   m->K = p->K;
   m->C = params_output_scale(p);

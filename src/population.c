@@ -3,10 +3,9 @@
 #include "tsim/population.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PI 3.14159265358979323846
 
 struct population {
   const tsim_model *m;
@@ -69,6 +68,11 @@ double population_angle(const double *u, const double *w, int64_t d) {
   return 2.0 * atan2(sqrt(minus), sqrt(plus));
 }
 
+__attribute__((noreturn)) static void no_closed_form(const tsim_activation_info *act) {
+  fprintf(stderr, "tsim: internal: no population closed form for activation %s\n", act->name);
+  abort();
+}
+
 /* h(t) = sin t - t cos t, by its Taylor series where the difference would
  * lose digits: sum_k (-1)^(k+1) 2k t^(2k+1) / (2k+1)!. */
 static double h_angle(double t) {
@@ -85,7 +89,13 @@ static double h_angle(double t) {
 double population_loss(population *p, const double *W, double *grad) {
   const tsim_model *m = p->m;
   const int64_t d = m->d, K = m->K, N = p->N;
-  const int act = m->activation;
+  const tsim_activation_info *act = activation_info(m->activation);
+  int arccos = 0;
+  switch (act->population) {
+    case ACT_POP_ISSERLIS: break;
+    case ACT_POP_ARCCOS: arccos = 1; break;
+    case ACT_POP_NONE: no_closed_form(act);
+  }
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
     p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
@@ -95,7 +105,7 @@ double population_loss(population *p, const double *W, double *grad) {
     for (int64_t j = i; j < N; ++j) {
       const double g = dotv(p->z[i], p->z[j], d);
       p->dots[i * N + j] = p->dots[j * N + i] = g;
-      if (act != ACT_QUADRATIC) {
+      if (arccos) {
         const double a = j == i ? 0.0 : population_angle(p->z[i], p->z[j], d);
         p->ang[i * N + j] = p->ang[j * N + i] = a;
       }
@@ -104,8 +114,7 @@ double population_loss(population *p, const double *W, double *grad) {
   /* sum_j c_j k(z_i, z_j) for every i: the loss and the norm tie need it */
   double loss = 0.0;
   double *kc = tsim_xcalloc((size_t)N, sizeof(double));
-  double alpha = 0.0, beta = 0.0;
-  if (act == ACT_QUADRATIC) {
+  if (!arccos) {
     double trace = 0.0; /* tr A, A = sum_i c_i z_i z_i^T */
     for (int64_t i = 0; i < N; ++i) trace += p->c[i] * p->nrm[i] * p->nrm[i];
     double fro2 = 0.0;  /* ||A||_F^2 = sum_ij c_i c_j (z_i.z_j)^2 */
@@ -127,8 +136,7 @@ double population_loss(population *p, const double *W, double *grad) {
         }
       }
   } else {
-    alpha = act == ACT_RELU ? 0.5 : 1.0;
-    beta = act == ACT_RELU ? 1.0 / (2.0 * PI) : 2.0 / PI;
+    const double alpha = act->alpha, beta = act->beta;
     memset(p->S, 0, (size_t)d * sizeof(double));
     for (int64_t i = 0; i < N; ++i)
       for (int64_t e = 0; e < d; ++e) p->S[e] += p->c[i] * p->z[i][e];
@@ -174,4 +182,85 @@ double population_loss(population *p, const double *W, double *grad) {
   }
   free(kc);
   return s * (loss + p->noise2);
+}
+
+/* B += f (c u w^T + c w u^T + e I) for d x d B */
+static void add_pair(double *B, int64_t d, double f, const double *u, const double *w, double c,
+                     double e) {
+  for (int64_t a = 0; a < d; ++a)
+    for (int64_t b = 0; b < d; ++b)
+      B[a * d + b] += f * (c * (u[a] * w[b] + w[a] * u[b]) + (a == b ? e : 0.0));
+}
+
+/* The blocks of d^2 L / dw_k dw_l (population.h), from the second
+ * derivatives of k(u, w). With L = s sum_ij c_i c_j k(z_i, z_j):
+ *   k != l: 2 s C^2 d2k/du dw (w_k, w_l);
+ *   k == l: s [C^2 Hess k(u, u) + 2 C sum_(j != k) c_j d2k/du2 (w_k, z_j)].
+ * Quadratic (differentiating |u|^2 |w|^2 + 2 (u.w)^2): d2k/du dw =
+ * 4 (u w^T + w u^T + (u.w) I), d2k/du2 = 2 |w|^2 I + 4 w w^T, Hess k(u, u) =
+ * 12 |u|^2 I + 24 u u^T. Relu and abs (differentiating population.h's
+ * gradient alpha w + beta (|w| sin t u^ - t w), with p = w^ - cos t u^,
+ * q = u^ - cos t w^):
+ *   d2k/du dw = alpha I + beta (sin t u^ w^^T - t I + p q^T / sin t)
+ *             = E act'(u.x) act'(w.x) x x^T (no kink term),
+ *   d2k/du2   = beta |w|/|u| (sin t (I - u^ u^^T) + p p^T / sin t)
+ *             = E act''(u.x) act(w.x) x x^T, act'' = delta (relu), 2 delta (abs):
+ * the kinks' term, zero only where act(w.x) vanishes on the plane u.x = 0;
+ * Hess k(u, u) = 2 alpha I. Both vanish as sin t -> 0 (|p| = |q| = sin t). */
+void population_hessian_block(const population *p, int64_t k, int64_t l, double *B) {
+  const tsim_model *m = p->m;
+  const int64_t d = m->d, N = p->N;
+  const double C = m->C;
+  const tsim_activation_info *act = activation_info(m->activation);
+  if (m->norm_tied) {
+    fprintf(stderr, "tsim: internal: no population Hessian with the norm tie\n");
+    abort();
+  }
+  memset(B, 0, (size_t)(d * d) * sizeof(double));
+  const double *u = p->z[k], nu = p->nrm[k];
+  switch (act->population) {
+    case ACT_POP_NONE: no_closed_form(act);
+    case ACT_POP_ISSERLIS:
+      if (k != l) {
+        add_pair(B, d, 2.0 * C * C * 4.0, u, p->z[l], 1.0, p->dots[k * N + l]);
+        break;
+      }
+      add_pair(B, d, C * C, u, u, 12.0, 12.0 * nu * nu);
+      for (int64_t j = 0; j < N; ++j)
+        if (j != k)
+          add_pair(B, d, 2.0 * C * p->c[j], p->z[j], p->z[j], 2.0, 2.0 * p->nrm[j] * p->nrm[j]);
+      break;
+    case ACT_POP_ARCCOS: {
+      const double alpha = act->alpha, beta = act->beta;
+      if (k != l) {
+        const double *w = p->z[l], nw = p->nrm[l], t = p->ang[k * N + l];
+        for (int64_t a = 0; a < d; ++a) B[a * d + a] = 2.0 * C * C * alpha;
+        if (nu == 0.0 || nw == 0.0) break; /* no direction: the alpha term only */
+        const double st = sin(t), ct = cos(t);
+        for (int64_t a = 0; a < d; ++a)
+          for (int64_t b = 0; b < d; ++b) {
+            const double ua = u[a] / nu, wa = w[a] / nw, ub = u[b] / nu, wb = w[b] / nw;
+            const double pq = st > 0.0 ? (wa - ct * ua) * (ub - ct * wb) / st : 0.0;
+            B[a * d + b] += 2.0 * C * C * beta * (st * ua * wb - (a == b ? t : 0.0) + pq);
+          }
+        break;
+      }
+      for (int64_t a = 0; a < d; ++a) B[a * d + a] = 2.0 * C * C * alpha;
+      if (nu == 0.0) break; /* the kink term is unbounded at the origin: left out */
+      for (int64_t j = 0; j < N; ++j) {
+        const double *w = p->z[j], nw = p->nrm[j], t = p->ang[k * N + j];
+        const double st = sin(t), ct = cos(t);
+        if (j == k || nw == 0.0 || !(st > 0.0)) continue;
+        const double f = 2.0 * C * p->c[j] * beta * nw / nu;
+        for (int64_t a = 0; a < d; ++a)
+          for (int64_t b = 0; b < d; ++b) {
+            const double ua = u[a] / nu, ub = u[b] / nu;
+            const double pa = w[a] / nw - ct * ua, pb = w[b] / nw - ct * ub;
+            B[a * d + b] += f * (st * ((a == b ? 1.0 : 0.0) - ua * ub) + pa * pb / st);
+          }
+      }
+      break;
+    }
+  }
+  for (int64_t e = 0; e < d * d; ++e) B[e] *= m->loss_scale;
 }

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "tsim/activation.h"
 #include "tsim/population.h"
 
 double record_norm2(const double *v, int64_t n) {
@@ -46,7 +47,7 @@ void record_neuron_rows(const tsim_model *m, const tsim_teacher *teacher, int wa
 void record_teacher_rows(const tsim_model *m, const tsim_teacher *teacher, const double *W,
                          double t, double match_degrees, cell_result *res) {
   const int64_t K = m->K, d = m->d;
-  const int lines = m->activation != ACT_RELU;
+  const int lines = activation_info(m->activation)->even; /* w, -w: one neuron */
   const double PI_ = 3.14159265358979323846, match = match_degrees * PI_ / 180.0;
   double total = 0.0;
   for (int64_t e = 0; e < K * d; ++e) total += W[e] * W[e];

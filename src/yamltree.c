@@ -167,6 +167,13 @@ static int parse_node(reader *r, yaml_event_t *ev, ynode **out) {
                        "supported (write the value out)",
                        r->src, mark_line(r, m), mark_col(r, m));
     }
+    case YAML_NO_EVENT: /* the rest: out of place where a node is due */
+    case YAML_STREAM_START_EVENT:
+    case YAML_STREAM_END_EVENT:
+    case YAML_DOCUMENT_START_EVENT:
+    case YAML_DOCUMENT_END_EVENT:
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
     default: {
       const yaml_mark_t m = ev->start_mark;
       return tsim_fail(r->err, TSIM_EINPUT,

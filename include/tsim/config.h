@@ -14,9 +14,9 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include "tsim/activation.h"
 #include "tsim/common.h"
 
-typedef enum { ACT_QUADRATIC = 0, ACT_RELU = 1, ACT_ABS = 2 } tsim_activation;
 /* Teacher directions: e1 (m = 1); random: independent uniform unit vectors;
  * orthonormal: the first m axes e_1..e_m; random_orthonormal: Gram-Schmidt of
  * Gaussian vectors from teacher.seed; separated: random unit vectors

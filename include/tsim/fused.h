@@ -13,8 +13,9 @@
  * picks, on the block size, or on which other cells share the pass: a cell
  * in a batch gets the bits it gets alone.
  *
- * Adding an activation: write its elementwise step (fused.c,
- * step_quadratic is the model) and dispatch on m->activation there. */
+ * Adding an activation (activation.h): its cases in fused_kernel.inc's
+ * act_value and act_slope (step_general's masks) and in chunk_pass's switch
+ * over the enum, which has no default. */
 #ifndef TSIM_FUSED_H
 #define TSIM_FUSED_H
 

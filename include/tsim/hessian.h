@@ -12,7 +12,9 @@
  *   H_gh = s (1/n) sum_i [ 8 C^2 u_ik u_il x_ia x_ib + 4 C r_i delta_kl x_ia x_ib ]
  * so vec(V)^T H vec(V) is model.h's Hessian form (Wang & Abernethy's
  * quantity (9) when V = w* q^T - W).  For relu/abs, act'' = 0 away from the
- * kinks (a set of measure zero), so only the Gauss-Newton term remains.
+ * kinks (a set of measure zero), so only the Gauss-Newton term remains: the
+ * almost-everywhere Hessian, which the population Hessian below is not the
+ * limit of (its kinks' term, population.h).
  *
  * Rank invariance: the sum over samples is cut into the data set's fixed
  * chunks; each chunk's partial of a panel of columns is computed the same
@@ -48,7 +50,10 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
  * student and teacher T, from Isserlis' theorem
  * E[x_a x_b x_c x_e] = d_ab d_ce + d_ac d_be + d_ae d_bc:
  *   H = s [ 8 C^2 ((w_k.w_l) d_ab + w_ka w_lb + w_kb w_la)
- *           + 4 C d_kl (tr(A) d_ab + 2 A_ab) ],  A = C W W^T - w* w*^T. */
+ *           + 4 C d_kl (tr(A) d_ab + 2 A_ab) ],  A = C W W^T - w* w*^T.
+ * Relu and abs (teacher with the same activation, no norm tie): the true
+ * Hessian of population.c's closed form, its blocks by
+ * population_hessian_block, kinks' term included. */
 void hessian_assemble_population(hessian *h, const tsim_model *m,
                                  const tsim_teacher *t, const double *W);
 

@@ -43,6 +43,18 @@ void population_destroy(population **pop);
  * (K*d entries) if GRAD is non-NULL. */
 double population_loss(population *pop, const double *W, double *grad);
 
+/* The Hessian of the population loss, block (K, L): BLOCK[a d + b] =
+ * d^2 L / dw_ka dw_lb (d x d), at the W of the last population_loss call,
+ * for a student without the norm tie. For relu and abs this is the true
+ * Hessian of the closed form: besides the Gauss-Newton term
+ * 2 s C^2 E act'(w_k.x) act'(w_l.x) x x^T, each diagonal block has the kinks'
+ * term 2 s C E r(x) act''(w_k.x) x x^T (act'' a Dirac delta at 0) wherever
+ * the residual r is non-zero on the plane w_k.x = 0 - which the sample
+ * Hessian (hessian.h), act'' = 0 almost everywhere, never sees. Formulas
+ * and their derivation at the definition. A neuron at the origin gets no
+ * direction terms (the kinks' term is unbounded there). */
+void population_hessian_block(const population *pop, int64_t k, int64_t l, double *block);
+
 /* The angle between U and W (0 if either is zero) computed as
  * 2 atan2(|u^ - w^|, |u^ + w^|): exposed for the metrics and the tests. */
 double population_angle(const double *u, const double *w, int64_t d);
