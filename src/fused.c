@@ -11,7 +11,7 @@
  *
  * Hand-written loops rather than OpenBLAS dgemm: measured 1.3-1.5x faster
  * than three dgemm calls per 2048-row chunk at d = 10, K = 10 and about
- * 1.25x at d = 100 (README, Exactness), and dgemm's bits would depend on
+ * 1.25x at d = 100 (docs/exactness.md), and dgemm's bits would depend on
  * the CPU's kernel and on the number of columns in the call (a cell in a
  * batch would not get its unbatched bits). */
 #include "tsim/fused.h"
@@ -24,7 +24,9 @@
 #include "tsim/data.h"
 
 /* vector values never cross a call boundary (all helpers are inlined) */
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 /* Row sums are kept in LANES accumulators (row i in lane i % LANES): the
  * vectorisable form of a sum over rows, fixed in the source so the bits do
@@ -172,27 +174,42 @@ static double lanes_sum(const double *a) {
 #define PROJ_RV 2
 #include "fused_kernel.inc" /* undefines its parameters */
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* GCC and clang (which defines __GNUC__ too) on x86-64: the AVX2 and
+ * AVX-512 passes, each compiled for its features alone. */
+#if defined(__GNUC__) && defined(__x86_64__)
 #define FUSED_X86 1
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2")
+#endif
 #define VW 4
 #define KN(name) name##_w4
 #define GRAD_NK 2
 #define GRAD_J 3
 #define PROJ_RV 2
 #include "fused_kernel.inc" /* undefines its parameters */
+#ifdef __clang__
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))), \
+                             apply_to = function)
+#else
 #pragma GCC pop_options
-
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw")
+#endif
 #define VW 8
 #define KN(name) name##_w8
 #define GRAD_NK 2
 #define GRAD_J 10
 #define PROJ_RV 4 /* 4 x 4 projection tiles: 5% faster than 4 x 2 */
 #include "fused_kernel.inc" /* undefines its parameters */
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
 
 typedef void pass_fn(fused_work *, const double *, const double *, int64_t, fused_job *, int,

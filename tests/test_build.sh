@@ -14,7 +14,8 @@ done_() { echo "$SUITE: $PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$F
 TESTS=("a fresh build names HEAD" "a second make rebuilds nothing"
        "a rebuild after a commit names the new HEAD" "a rebuild with an edit says -dirty"
        "new flags rebuild every object" "make clean bin/tsim (one make) builds"
-       "manifest.json has the binary's commit")
+       "manifest.json has the binary's commit" "a clang build names clang"
+       "the clang build runs the vector pass the gcc build runs")
 skip_all() { local t; for t in "${TESTS[@]}"; do skip "$t" "$1"; done; done_; exit; }
 [ "${TSIM_SANITIZE:-0}" = 1 ] && skip_all "sanitizer pass: the normal pass builds and checks the same"
 git -C "$ROOT" rev-parse HEAD >/dev/null 2>&1 ||
@@ -71,4 +72,16 @@ train:   {eta: 0.01, iterations: 2}
 YAML
 "$R/bin/tsim" run "$TMP/tiny.yaml" -q -o "$TMP/run" >/dev/null 2>&1
 check "${TESTS[6]}" grep -q "\"git_commit\": \"$(head12)-dirty\"" "$TMP/run/manifest.json"
+
+# clang through Open MPI's wrapper (OMPI_CC): --version and manifest.json
+# name the real compiler, and the AVX2 / AVX-512 passes are built for it too
+width() { "$R/bin/tsim" --version | sed -n 's/.*fused pass: \([0-9]*\) doubles.*/\1/p'; }
+if command -v clang >/dev/null; then
+  gcc_width=$(width)
+  OMPI_CC=clang mk clean bin/tsim CFLAGS="-O2" || true
+  check "${TESTS[7]}" bash -c "'$R/bin/tsim' --version | grep -q '; clang '"
+  check "${TESTS[8]} (gcc $gcc_width, clang $(width))" test -n "$gcc_width" -a "$(width)" = "$gcc_width"
+else
+  skip "${TESTS[7]}" "no clang here"; skip "${TESTS[8]}" "no clang here"
+fi
 done_

@@ -10,6 +10,13 @@
 #ifndef TSIM_CFLAGS
 #define TSIM_CFLAGS "unknown"
 #endif
+/* the compiler that built this binary (clang defines __GNUC__ too) */
+#if defined(__clang__)
+#define TSIM_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
 #define TSIM_COMPILER "gcc " __VERSION__
+#else
+#define TSIM_COMPILER "an unknown C compiler"
+#endif
 
 #endif
