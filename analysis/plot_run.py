@@ -526,7 +526,7 @@ def fig1(run, figdir, written):
         common = run.setting_text(settings[0][0], [a for a in run.params
                                                    if a != "K" and a not in vary])
         page_note = "  (page %d of %d)" % (p + 1, len(pages)) if len(pages) > 1 else ""
-        suptitle(fig, run_title(run, "Fig. 1: training dynamics per K" + page_note,
+        suptitle(fig, run_title(run, "Fig. 1 (ICLR and ACML): training dynamics per K" + page_note,
                                "line: mean over seeds, band: min-max over seeds"
                                + ("; " + common if common else "")))
         save(fig, figdir, "fig1_wang" if p == 0 else "fig1_wang_p%d" % (p + 1), written)
@@ -610,7 +610,7 @@ def fig2(run, neur, setting, chosen, figdir, written):
     for row in axes:
         for ax in row:
             t_axis(ax, run)
-    suptitle(fig, run_title(run, "Figs. 2 and 6: parallel and perpendicular parts, one seed per K",
+    suptitle(fig, run_title(run, "Figs. 2 and 6 (ACML: 2 and 5): parallel and perpendicular parts, one seed per K",
                            run.setting_text(setting)))
     save(fig, figdir, "fig2_neurons", written)
 
@@ -666,7 +666,7 @@ def fig3(run, neur, setting, chosen, figdir, written):
         ax.set_title("(e) interaction / self ratios, K = %d" % K)
         ax.set_ylabel("ratio")
         t_axis(ax, run)
-    suptitle(fig, run_title(run, "Figs. 3 and 5: components A, B, C, D of the population dynamics (8), "
+    suptitle(fig, run_title(run, "Figs. 3 and 5 (ACML: 3 and 4): components A, B, C, D of the population dynamics (8), "
                            "one line per neuron k", run.setting_text(setting)))
     save(fig, figdir, "fig3_components", written)
 
@@ -843,6 +843,84 @@ def wang_tables(run):
     return lines
 
 
+def wang_claims(run):
+    """summary.md section: what Wang & Abernethy claim about K > 1, claim by
+    claim, against this run (per setting of the other axes, means over the
+    non-diverged finished seeds). Nothing here is tuned to agree."""
+    if len(run.Ks) < 2 or run.metrics is None:
+        return []
+    lines = ["## The paper's claims about K > 1 against this run", "",
+             "Claims of Wang & Abernethy (ICLR 2021 submission, Sec. 1 and 4; ACML 2021 the same): "
+             "(a) larger K enters the region where quantity (9) > 0 sooner; "
+             "(b) over-parameterization makes the training (and test) error go to zero faster; "
+             "(c) every K enters linear convergence (reaches the Lemma 1 region, t_lemma1). "
+             "`yes` when the means over seeds are ordered as the claim says "
+             "(strictly decreasing in K for (a) and (b)), else `no`.", ""]
+    rows = []
+    for setting, idx in run.settings():
+        idx = [i for i in idx if run.finished[i] and not run.diverged[i]]
+        if not idx:
+            continue
+        byK = {K: [i for i in idx if run.K[i] == K] for K in run.Ks}
+        byK = {K: v for K, v in byK.items() if v}
+        Ks = sorted(byK)
+        if len(Ks) < 2:
+            continue
+        tq = [float(np.nanmean(run.num["t_q9_positive"][byK[K]])) for K in Ks]
+        t_all, _ = run.series(idx, "train_loss")
+        tlast = float(t_all[-1]) if len(t_all) else float("nan")
+        checkpoints = sorted(set(float(t) for t in (tlast / 5, tlast / 2, tlast) if t > 0))
+        losses = {}
+        for K in Ks:
+            t, v = run.series(byK[K], "train_loss")
+            # past a group's last row: its final loss when every cell of it
+            # converged (stopped below the tolerance), else unknown
+            done = all(run.status[i] == "converged" for i in byK[K])
+            losses[K] = [float("nan") if not len(t) else
+                         float(np.nanmean(v[:, np.searchsorted(t, c)])) if np.searchsorted(t, c) < len(t)
+                         else float(np.nanmean(v[:, -1])) if done else float("nan")
+                         for c in checkpoints]
+        dist = [float(np.nanmean(run.num["final_dist"][byK[K]])) for K in Ks]
+        lem = ["%d/%d" % (int(np.sum(np.isfinite(run.num["t_lemma1"][byK[K]]))), len(byK[K]))
+               for K in Ks]
+        ordered = lambda v: all(np.isfinite(v)) and all(a > b for a, b in zip(v, v[1:]))
+        text = run.setting_text(setting) or "all cells"
+        kl = "K = " + " / ".join(str(K) for K in Ks)
+        rows.append([text, "(a) t_q9>0 (%s)" % kl, " / ".join(fmt(v) for v in tq),
+                     "yes" if ordered(tq) else "no"])
+        for j, c in enumerate(checkpoints):
+            v = [losses[K][j] for K in Ks]
+            rows.append([text, "(b) train loss at t = %s (%s)" % (fmt(c), kl),
+                         " / ".join("%.2g" % x for x in v), "yes" if ordered(v) else "no"])
+        rows.append([text, "(b) dist at the end (%s)" % kl, " / ".join("%.3g" % x for x in dist),
+                     "yes" if ordered(dist) else "no"])
+        rows.append([text, "(c) t_lemma1 reached (%s)" % kl, " / ".join(lem),
+                     "yes" if all(x.split("/")[0] == x.split("/")[1] for x in lem) else "no"])
+        # (c) linear convergence makes log L fall linearly in t, so the local
+        # exponent p of L ~ t^-p keeps growing; a power law keeps p fixed.
+        # p over [T/4, T/2] and [T/2, T] for each K that has not converged.
+        ps, verdict = [], "yes"
+        for K in Ks:
+            if all(run.status[i] == "converged" for i in byK[K]):
+                ps.append("converged")
+                continue
+            t, v = run.series(byK[K], "train_loss")
+            m = np.nanmean(v, axis=0) if len(t) else np.zeros(0)
+            at = lambda c: float(m[min(np.searchsorted(t, c), len(t) - 1)]) if len(t) else float("nan")
+            p1 = math.log(at(tlast / 4) / at(tlast / 2)) / math.log(2.0)
+            p2 = math.log(at(tlast / 2) / at(tlast)) / math.log(2.0)
+            ps.append("%.2f, %.2f" % (p1, p2))
+            if np.isfinite(p1) and np.isfinite(p2) and p2 < 1.25 * p1:
+                verdict = "no (power law)"
+        rows.append([text, "(c) exponent p of train loss ~ t^-p over [T/4, T/2] and [T/2, T] (%s)" % kl,
+                     " / ".join(ps), verdict])
+    if not rows:
+        return []
+    lines += table(["setting", "claim", "measured", "as claimed"], rows)
+    lines.append("")
+    return lines
+
+
 # ------------------------------------------------------------------- main
 
 def wang_figures(run, figdir, written):
@@ -876,17 +954,17 @@ def wang_figures(run, figdir, written):
 
     if len(run.unique("eta")) > 1:
         entry_figure(run, "eta", figdir, "fig9_entry",
-                     "App. F (Figs. 7-9): iterations until (9) > 0 vs step size η",
+                     "Fig. 9 (ACML: Fig. 8): iterations until (9) > 0 vs step size η",
                      "∝ 1/η (slope −1)", written)
     else:
         run.notes.append("one step size η: fig9_entry not drawn")
     if len(run.unique("C")) > 1:
         entry_figure(run, "C", figdir, "fig4_scale",
-                     "Fig. 4: iterations until (9) > 0 vs output scale C",
+                     "Fig. 4 (ICLR only): iterations until (9) > 0 vs output scale C",
                      "∝ 1/C (slope −1)", written)
     else:
         run.notes.append("one output scale C: fig4_scale not drawn")
-    return [wang_tables(run)]
+    return [wang_claims(run), wang_tables(run)]
 
 
 def family(config):

@@ -11,6 +11,7 @@ small_sets() {
     wang2021_fig1) echo "--set train.iterations=500 --set init.seed=[0,1]" ;;
     wang2021_fig4) echo "--set train.iterations=300 --set init.seed=[0]" ;;
     wang2021_fig9) echo "--set train.iterations=500 --set init.seed=[0,1] --set train.eta=[1.0,0.1,0.01]" ;;
+    wang2021_late) echo "--set train.iterations=600 --set init.seed=[0,1] --set train.log_every=20" ;;
     wang2021_hessian) echo "--set train.iterations=300 --set init.seed=[0] --set metrics.hessian.log_points=6" ;;
     xu2023_empirical) echo "--set data.n=[2000,5000] --set train.iterations=500 --set train.log_points=20" ;;
     xu2023_fig1) echo "--set train.iterations=500 --set train.log_points=20" ;;
