@@ -1,7 +1,7 @@
 /* model.c - the sharded engine: one fused pass over a chunk of samples
  * computes the forward pass, the residuals, the loss, the gradient and the
- * Hessian quadratic form while the chunk's rows are in cache (DESIGN.md
- * section 3, path 1); chunk partials are summed exactly (reduce.h). */
+ * Hessian quadratic form while the chunk's rows are in cache (docs/engines.md);
+ * chunk partials are summed exactly (reduce.h). */
 #include "tsim/model.h"
 
 #include <math.h>

@@ -116,4 +116,10 @@ check "MPI symbols are referenced by parallel.o alone" \
 grep '^engine: ' "$TMP/graph.txt"
 check "the engine files are referenced by the engine table alone" \
   test -z "$(grep '^engine: ' "$TMP/graph.txt")"
+# the code says what it means in place or points into docs/: no file of the
+# repository cites design notes kept outside it
+outside=$(cd "$ROOT" && git grep -n -I -E 'DESIGN\.md|EXPERIMENTS\.md|\.\./shared/' -- \
+            src include tests analysis jobs scripts configs python Makefile ':!tests/test_layout.sh' 2>/dev/null)
+[ -z "$outside" ] || echo "$outside" | sed 's/^/#   /'
+check "no source, test, script or config cites DESIGN.md, EXPERIMENTS.md or ../shared" test -z "$outside"
 finish

@@ -1,5 +1,5 @@
 /* batch.h - several students evaluated in one pass over a shared data set
- * (DESIGN.md section 4: cells that share a data set advance together).
+ * (cells that share a data set advance together; docs/running.md).
  *
  * Each block of samples is read from memory once and used by every student
  * (fused.h); each student's chunk partials are computed exactly as when it

@@ -70,7 +70,7 @@ typedef struct tsim_params {
   double eta;
   int64_t iterations, log_every, log_points;
   double diverge_above, tol, loss_tol, nu;
-  /* the model family beyond Wang & Abernethy (DESIGN.md section 2):
+  /* the model family beyond Wang & Abernethy (docs/model.md):
    * f_W(x) = C' sum_k s(w_k) act(w_k^T x), s(w) = ||w|| if norm_tied, and
    * C' = C / K under normalisation 1/m (the teacher then gets 1/m*) */
   int norm_tied, normalisation;

@@ -1,5 +1,5 @@
 /* fused.h - the fused, cache-blocked pass over one chunk of samples
- * (DESIGN.md section 3, path 1): for each block of rows X_b it computes
+ * (the sharded engine, docs/engines.md): for each block of rows X_b it computes
  * U = X_b W (and X_b V), an activation-specific elementwise step giving the
  * residuals, the loss terms and A = dloss/dU, then G += X_b^T A, while the
  * block is in cache. No sample-sized temporaries.

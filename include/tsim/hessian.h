@@ -58,7 +58,7 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
                                  const tsim_teacher *t, const double *W);
 
 /* The empirical Hessian of the quadratic student and teacher T from the
- * fourth moments of the N samples (DESIGN.md section 3, path 2), given as
+ * fourth moments of the N samples (the moments engine, docs/engines.md), given as
  * MOMENT(CTX, a, b, c, e) = sum_i x_ia x_ib x_ic x_ie (e.g. a lookup in
  * moments.h's packed tensor). Every residual is r_i = x_i^T A x_i with
  * A = C W W^T - w* w*^T, so with M_ab the d x d matrix M_ab[c][e]:

@@ -1,6 +1,6 @@
 /* model.h - the student network on a slice of samples: forward pass,
  * residuals, loss, gradient and the Hessian quadratic form, summed exactly
- * over the team (the sharded engine of DESIGN.md section 3).
+ * over the team (the sharded engine, docs/engines.md).
  *
  * Student f_W(x) = C sum_k act(w_k^T x), W neuron-major (W[k*d + j]).
  * Loss f(W) = s * (1/n) sum_i r_i^2 with r_i = f_W(x_i) - y_i, s = loss_scale.

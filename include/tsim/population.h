@@ -1,6 +1,5 @@
 /* population.h - the population (n = infinity) loss and its exact gradient
- * under x ~ N(0, I_d), for every model of the family (DESIGN.md section 2,
- * EXPERIMENTS.md B, C, D).
+ * under x ~ N(0, I_d), for every model of the family (docs/model.md).
  *
  * With student coefficients c_k = C s(w_k) and teacher ones c_l = -coef,
  * z ranging over students and teachers,
