@@ -1,15 +1,15 @@
 """martin.py - figures and summary after Martin, Bach & Biroli (2024; seed
 004, abstract only): quadratic network f(x) = x^T A x, A = W^T W / m, m*
 teachers, population risk R = ||A - A*||_F^2 + tr(A - A*)^2 / 2, gradient
-flow (EXPERIMENTS.md D). Called by plot_run.py for quadratic runs with
+flow (docs/reproductions.md). Called by plot_run.py for quadratic runs with
 several teachers or the 1/m normalisation.
 
 - recovery_martin: (a) the final risk against m/m* (log y), one line per
   setting of the other axes (d, init.method, ...), mean over seeds with a
   min-max band; (b) the overlap with the teachers at the end: the sum over
   teachers of teachers.csv's `energy` (the students' share of squared weight
-  along each teacher; summed, the overlap with the teacher subspace up to
-  the teachers' non-orthogonality), and the smallest best-aligned cosine;
+  along each teacher; summed over orthonormal teachers, the overlap with
+  the teacher subspace, at most 1), and the smallest best-aligned cosine;
   (c) the risk against t per m for the first setting.
 """
 import numpy as np

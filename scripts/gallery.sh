@@ -30,6 +30,7 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 # caption says so.
 ENTRIES=(
   "wang2021_fig1|configs/wang2021_fig1.yaml|||fig1_wang fig2_neurons|Wang & Abernethy, Fig. 1 (training dynamics per K, 5 seeds) and Figs. 2/6 (parallel and perpendicular parts, one seed per K)."
+  "wang2021_late|configs/wang2021_late.yaml|||fig1_wang|Wang & Abernethy, the Fig. 1 setting run to t = 5e4: K = 1 converges (dist < 1e-6) near t = 13500 while K = 3 and 10 decay as a power law (summary.md lists each claim about K > 1 against the run; docs/reproductions.md quotes them)."
   "wang2021_fig4|configs/wang2021_fig4.yaml|||fig4_scale|Wang & Abernethy, Fig. 4 (ICLR submission only): iterations until quantity (9) > 0 against the output scale C (10 seeds)."
   "wang2021_fig9|configs/wang2021_fig9.yaml|||fig9_entry|Wang & Abernethy, Fig. 9 (ACML: Fig. 8): iterations until quantity (9) > 0 against the step size (600 cells, 20 seeds; under 10 s on 2 ranks)."
   "wang2021_hessian|configs/wang2021_hessian.yaml|||hessian_spectrum|Hessian spectrum along the Fig. 1 trajectories: eigenvalues, the smallest outside the limit's zero modes and quantity (9), against t."
