@@ -388,17 +388,10 @@ static int take_lock(const char *dir, const cli *c, tsim_lock **lock, tsim_error
   return par_agree(world, rc, err);
 }
 
-/* Why export-data may not write cell CELL's data into C->outdir, or OK: a
- * population-regime cell uses no samples; a run directory is not an export
- * directory; an earlier export is replaced only with --force. */
-static int export_refused(const tsim_config *cfg, const cli *c, long long cell,
-                          tsim_error *err) {
-  tsim_params p;
-  config_cell(cfg, cell, &p);
-  if (p.regime == REGIME_POPULATION)
-    return tsim_fail(err, TSIM_EINPUT,
-                     "tsim export-data: cell %lld is in the population regime "
-                     "(data.regime: population): it uses no samples", cell);
+/* Why export-data may not write into C->outdir (checked holding its
+ * lock), or OK: a run directory is not an export directory; an earlier
+ * export is replaced only with --force. */
+static int export_refused(const cli *c, tsim_error *err) {
   static const char *const run_files[] = {"manifest.json", "cells.csv", "config.yaml"};
   static const char *const exported[] = {"x.npy", "y.npy", "x_test.npy", "y_test.npy", "w0.npy"};
   char path[4200];
@@ -430,13 +423,16 @@ static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
   else if (c->cell && (*end || cell < 0 || cell >= cfg->ncells))
     rc = tsim_fail(err, TSIM_EINPUT, "tsim export-data: --cell %s is not a cell id (0 to %lld)",
                    c->cell, (long long)cfg->ncells - 1);
-  else
-    rc = export_refused(cfg, c, cell, err);
-  if (!rc && !(rc = take_lock(c->outdir, c, &lock, err)) && par_rank(world) == 0) {
-    tsim_params p;
-    config_cell(cfg, cell, &p);
+  tsim_params p;
+  if (!rc) config_cell(cfg, cell, &p);
+  if (!rc && p.regime == REGIME_POPULATION)
+    rc = tsim_fail(err, TSIM_EINPUT,
+                   "tsim export-data: cell %lld is in the population regime "
+                   "(data.regime: population): it uses no samples", cell);
+  /* the lock first: a directory a run holds is refused naming its holder */
+  if (!rc && !(rc = take_lock(c->outdir, c, &lock, err)) && par_rank(world) == 0 &&
+      !(rc = export_refused(c, err)))
     rc = data_export(&p, c->outdir, err);
-  }
   lock_release(&lock);
   return par_agree(world, rc, err);
 }
