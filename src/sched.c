@@ -37,6 +37,7 @@
 #include "tsim/cellkind.h"
 #include "tsim/fault.h"
 #include "tsim/output.h"
+#include "tsim/progress.h"
 #include "tsim/stop.h"
 #include "tsim/cell.h"
 
@@ -58,7 +59,7 @@ typedef struct sched {
   int64_t *order, norder, cursor; /* cells in the order they are handed out */
   train_cache *cache;
   char engine_json[512]; /* the moments engine's timings, for the manifest */
-  int progress;          /* PROGRESS_LIVE, _LOG or _NONE */
+  progress_meter prog;
   /* coordinator (rank 0) */
   run_output *out;
   int64_t *running;   /* per team: the first cell of its batch, -1 idle */
@@ -74,7 +75,7 @@ typedef struct sched {
   int failing;        /* a team failed: hand out nothing more */
   int fail_rc;
   tsim_error fail_err;
-  double t0, last_progress;
+  double t0;
   void *buf;
   size_t cap;
   /* checkpoints (rank 0) */
@@ -224,51 +225,14 @@ static int choose_batch(const sched *s, int64_t requested) {
 
 /* ---------------------------------------------------------- progress */
 
-static void format_eta(double seconds, char *buf, size_t cap) {
-  if (!isfinite(seconds) || seconds < 0) {
-    snprintf(buf, cap, "-");
-    return;
-  }
-  long s = lround(seconds);
-  snprintf(buf, cap, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-}
-
-static void progress_line(sched *s, int final) {
-  const double now = tsim_wtime(), elapsed = now - s->t0;
-  int running = 0;
-  for (int t = 0; t < s->nteams; ++t) running += s->team_ncells[t];
-  const double rate = elapsed > 0 ? s->done / elapsed : 0;
-  char eta[32];
-  format_eta(rate > 0 ? (s->norder - s->done) / rate : NAN, eta, sizeof eta);
-  const int live = s->progress == PROGRESS_LIVE;
-  printf("%scells %lld/%lld | running %d | %lld diverged | %.1f cells/s | ETA %s%s",
-         live ? "\r\033[K" : "", (long long)s->done, (long long)s->norder,
-         running, (long long)s->by_status[CELL_DIVERGED], rate, eta,
-         live && !final ? "" : "\n");
-  fflush(stdout);
-  s->last_progress = now;
+static void progress_now(sched *s, int final) {
+  progress_counts c = {s->done, s->norder, s->by_status[CELL_DIVERGED], 0};
+  for (int t = 0; t < s->nteams; ++t) c.running += s->team_ncells[t];
+  progress_line(&s->prog, &c, final);
 }
 
 static void maybe_progress(sched *s) {
-  if (s->progress == PROGRESS_NONE) return;
-  const double period = s->progress == PROGRESS_LIVE ? 0.5 : s->opt->progress_seconds;
-  if (tsim_wtime() - s->last_progress >= period) progress_line(s, 0);
-}
-
-static void cell_line(sched *s, const cell_result *r) {
-  if (s->progress != PROGRESS_LOG) return;
-  char label[1024], q9[32];
-  config_cell_label(s->cfg, r->cell, label, sizeof label);
-  if (r->t_q9_positive >= 0)
-    snprintf(q9, sizeof q9, "%lld", (long long)r->t_q9_positive);
-  else
-    snprintf(q9, sizeof q9, "-");
-  printf("cell %lld (%lld/%lld) %s: %s at t=%lld, t_q9_positive=%s, "
-         "train_loss=%.6g, %.2f s\n",
-         (long long)r->cell, (long long)s->done, (long long)s->norder,
-         label[0] ? label : "-", output_status_name(r->status),
-         (long long)r->iterations, q9, r->final_train_loss, r->wall_s);
-  fflush(stdout);
+  if (progress_due(&s->prog)) progress_now(s, 0);
 }
 
 /* ------------------------------------------------------- coordinator */
@@ -304,7 +268,7 @@ static void accept_result(sched *s, const cell_result *r) {
   s->done += 1;
   s->finished[r->cell] = 1;
   if (output_write_cell(s->out, s->cfg, r, &err)) record_failure(s, err.code, &err);
-  cell_line(s, r);
+  progress_cell(&s->prog, s->cfg, r, s->done, s->norder);
 }
 
 /* Rank 0, when batching: the batchable cells grouped by data set, once, so
@@ -457,9 +421,9 @@ static void start_checkpoint(sched *s, int stop) {
 static void check_triggers(sched *s) {
   if (s->ckpt_active || s->stopping || s->failing) return;
   if (stop_check(&s->watch)) {
-    if (s->progress != PROGRESS_NONE)
+    if (s->prog.mode != PROGRESS_NONE)
       printf("%stsim: stop requested (%s): checkpointing\n",
-             s->progress == PROGRESS_LIVE ? "\n" : "", s->watch.reason);
+             s->prog.mode == PROGRESS_LIVE ? "\n" : "", s->watch.reason);
     start_checkpoint(s, 1);
   } else if (fault_clock() - s->last_ckpt >= s->opt->checkpoint_seconds) {
     start_checkpoint(s, 0);
@@ -874,7 +838,7 @@ static void engine_summary(sched *s) {
            "  \"moments_s_per_iteration\": %.3e",
            (long long)counts[0], (double)build_us * 1e-6, (long long)build_n,
            (long long)counts[1], per_iter);
-  if (s->rank == 0 && s->progress != PROGRESS_NONE) {
+  if (s->rank == 0 && s->prog.mode != PROGRESS_NONE) {
     printf("moments engine: %lld tensor build%s on the ranks (longest %.3f s, n = %lld), "
            "%lld iterations at %.3g s each (all metrics included)\n",
            (long long)counts[0], counts[0] == 1 ? "" : "s", (double)build_us * 1e-6,
@@ -955,7 +919,7 @@ static int extend_iterations(sched *s, ckpt_data *d, int64_t before, const int64
     else d->states[kept++] = d->states[i];
   }
   if (!rc) d->nstates = kept;
-  if (!rc && s->progress != PROGRESS_NONE)
+  if (!rc && s->prog.mode != PROGRESS_NONE)
     printf("tsim: train.iterations grew to %lld: %lld finished cells run again\n",
            (long long)s->cfg->base.iterations, (long long)count);
   free(again);
@@ -1094,7 +1058,7 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
                       : same_config_as_before(s, outdir, &d, &before, err);
   if (!rc) {
     output_scan(s->cfg, outdir, ids, nids, d.config_hash, d.done, &d.written, d.table_bytes,
-                s->progress != PROGRESS_NONE ? stdout : NULL);
+                s->prog.mode != PROGRESS_NONE ? stdout : NULL);
     int64_t found = 0;
     for (int64_t i = 0; i < nids; ++i) found += d.done[ids[i]];
     if (before > 0 && (found || d.nstates)) rc = extend_iterations(s, &d, before, ids, nids, err);
@@ -1120,12 +1084,12 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
     }
     s->norder = kept;
     s->finished_before = earlier;
-    if (s->progress != PROGRESS_NONE && checkpoint)
+    if (s->prog.mode != PROGRESS_NONE && checkpoint)
       printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cells finished, "
              "%lld to run (%lld from a saved state)\n",
              outdir, (long long)d.generation, (long long)earlier, (long long)kept,
              (long long)saved);
-    else if (s->progress != PROGRESS_NONE)
+    else if (s->prog.mode != PROGRESS_NONE)
       printf("tsim: resuming %s (no checkpoint): %lld cells finished, %lld to run\n", outdir,
              (long long)earlier, (long long)kept);
   }
@@ -1141,11 +1105,9 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.opt = opt;
   s.world = par_world();
   s.rank = par_rank(s.world);
-  s.t0 = s.last_progress = tsim_wtime();
+  s.t0 = tsim_wtime();
   s.last_ckpt = fault_clock();
-  s.progress = opt->quiet ? PROGRESS_NONE : opt->progress;
-  if (s.progress == PROGRESS_AUTO)
-    s.progress = isatty(STDOUT_FILENO) ? PROGRESS_LIVE : PROGRESS_LOG;
+  progress_init(&s.prog, opt->progress, opt->quiet, opt->progress_seconds, s.t0);
   int64_t *ids = NULL, nids = 0;
   TSIM_TRY(sched_parse_cells(opt->cells, cfg->ncells, &ids, &nids, err));
   const int size = par_size(s.world);
@@ -1199,7 +1161,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
     if (s.bmax > 1)
       snprintf(batch_note, sizeof batch_note,
                ", batches of up to %d cells sharing a data set", s.bmax);
-    if (!rc && s.progress != PROGRESS_NONE)
+    if (!rc && s.prog.mode != PROGRESS_NONE)
       printf("tsim: %lld cells on %d ranks as %d team%s of %d%s%s\n", (long long)s.norder,
              size, s.nteams, s.nteams == 1 ? "" : "s", s.g,
              size % s.g ? " (the last team takes the remainder)" : "",
@@ -1217,7 +1179,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
     char hosts[4096]; /* collective: the ranks' hosts, for the manifest */
     par_hosts(s.world, hosts, sizeof hosts);
     if (s.rank == 0) {
-      if (s.progress == PROGRESS_LIVE) progress_line(&s, 1);
+      if (s.prog.mode == PROGRESS_LIVE) progress_now(&s, 1);
       if (!s.failing) write_checkpoint(&s); /* the final state of the run */
       const int unfinished = s.done < s.norder;
       write_manifest(&s, s.failing ? s.fail_rc : 0, wall, hosts);

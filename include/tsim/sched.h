@@ -13,10 +13,7 @@
 
 #include "tsim/config.h"
 #include "tsim/parallel.h"
-
-/* Progress on rank 0's stdout: a live line redrawn in place (a terminal),
- * or a line every progress_seconds plus one per finished cell (a log). */
-enum { PROGRESS_AUTO = 0, PROGRESS_LIVE, PROGRESS_LOG, PROGRESS_NONE };
+#include "tsim/progress.h"
 
 typedef struct sched_options {
   const char *outdir;
