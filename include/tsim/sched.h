@@ -29,11 +29,6 @@ typedef struct sched_options {
   double time_limit;        /* seconds; stop with a checkpoint after them */
 } sched_options;
 
-/* The cell ids a slice spec selects, ascending: "a:b" is a <= id < b,
- * "i/N" is every id with id % N == i (balanced slices for job arrays). */
-int sched_parse_cells(const char *spec, int64_t ncells, int64_t **ids,
-                      int64_t *nids, tsim_error *err);
-
 /* Collective over the world. Returns the exit status (0, 1, 2, 3). */
 int sched_run(const tsim_config *cfg, const sched_options *opt,
               tsim_error *err);
