@@ -38,6 +38,7 @@
 #include "tsim/output.h"
 #include "tsim/plan.h"
 #include "tsim/progress.h"
+#include "tsim/resume.h"
 #include "tsim/stop.h"
 #include "tsim/cell.h"
 
@@ -708,7 +709,7 @@ static int engine_moves(const sched *s, int64_t id, int64_t before) {
 static int extend_iterations(sched *s, ckpt_data *d, int64_t before, const int64_t *ids,
                              int64_t nids, tsim_error *err) {
   unsigned char *again = tsim_xcalloc((size_t)d->ncells + 1, 1);
-  int rc = output_mark_status(s->opt->outdir, "max_iterations", d->ncells, again, err);
+  int rc = resume_mark_status(s->opt->outdir, "max_iterations", d->ncells, again, err);
   const int spaced = s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0;
   for (int64_t c = 0; !rc && c < d->ncells; ++c)
     if (spaced || engine_moves(s, c, before)) again[c] = 2; /* restart even if saved */
@@ -722,7 +723,7 @@ static int extend_iterations(sched *s, ckpt_data *d, int64_t before, const int64
   if (!rc && first >= 0 && first < d->written) {
     d->written = first;
     for (int t = 0; t < NTABLES; ++t) {
-      const int64_t at = output_table_offset(s->opt->outdir, t, ids[first]);
+      const int64_t at = resume_table_offset(s->opt->outdir, t, ids[first]);
       if (at >= 0 && at < d->table_bytes[t]) d->table_bytes[t] = at;
     }
   }
@@ -853,7 +854,7 @@ static int checkpoint_config(const sched *s, const char *outdir, ckpt_data *d,
 }
 
 /* Rank 0: continue OUTDIR from its checkpoint, if any, and from the cells
- * finished since (output_scan): finished cells are left out of the order,
+ * finished since (resume_scan_tables): finished cells are left out of the order,
  * running ones resume from their saved state. */
 static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *err) {
   const char *outdir = s->opt->outdir;
@@ -871,15 +872,15 @@ static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *
   int rc = checkpoint ? checkpoint_config(s, outdir, &d, &before, err)
                       : same_config_as_before(s, outdir, &d, &before, err);
   if (!rc) {
-    output_scan(s->cfg, outdir, ids, nids, d.config_hash, d.done, &d.written, d.table_bytes,
-                s->prog.mode != PROGRESS_NONE ? stdout : NULL);
+    resume_scan_tables(s->cfg, outdir, ids, nids, d.config_hash, d.done, &d.written,
+                       d.table_bytes, s->prog.mode != PROGRESS_NONE ? stdout : NULL);
     int64_t found = 0;
     for (int64_t i = 0; i < nids; ++i) found += d.done[ids[i]];
     if (before > 0 && (found || d.nstates)) rc = extend_iterations(s, &d, before, ids, nids, err);
   }
   if (!rc)
-    rc = output_resume(s->cfg, outdir, ids, nids, d.done, d.written, d.table_bytes,
-                       d.config_hash, &s->out, err);
+    rc = resume_cut_tables(s->cfg, outdir, ids, nids, d.done, d.written, d.table_bytes,
+                           d.config_hash, &s->out, err);
   if (!rc) {
     memcpy(s->finished, d.done, (size_t)d.ncells);
     int64_t saved = 0;
