@@ -1,5 +1,6 @@
-/* resume.c - a run continued where an earlier one left off (see resume.h):
- * what the tables and pending/ hold, cut back to their whole cells. */
+/* resume.c - checkpoints and resumes (see resume.h): the checkpoint
+ * transaction, what a resume accepts, and the tables and pending/ read back
+ * and cut to their whole cells. */
 #define _POSIX_C_SOURCE 200809L
 #include "tsim/resume.h"
 
@@ -11,6 +12,119 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "tsim/checkpoint.h"
+#include "tsim/engine.h"
+#include "tsim/fault.h"
+
+/* -------------------------------------------- the checkpoint transaction */
+
+void resume_round_init(resume_round *r, int nteams) {
+  memset(r, 0, sizeof *r);
+  r->nteams = nteams;
+  r->waiting = tsim_xcalloc((size_t)nteams, sizeof(int));
+  r->have_snap = tsim_xcalloc((size_t)nteams, sizeof(int));
+  r->snap = tsim_xcalloc((size_t)nteams, sizeof(cell_result *));
+  r->nsnap = tsim_xcalloc((size_t)nteams, sizeof(int));
+  r->last = fault_clock();
+}
+
+static void drop_snap(resume_round *r, int t) {
+  if (!r->have_snap[t]) return;
+  for (int i = 0; i < r->nsnap[t]; ++i) cell_result_free(&r->snap[t][i]);
+  free(r->snap[t]);
+  r->snap[t] = NULL;
+  r->nsnap[t] = 0;
+  r->have_snap[t] = 0;
+}
+
+void resume_round_drop(resume_round *r) {
+  for (int t = 0; t < r->nteams; ++t) drop_snap(r, t);
+}
+
+void resume_round_free(resume_round *r) {
+  if (!r->waiting) return;
+  resume_round_drop(r);
+  free(r->waiting);
+  free(r->have_snap);
+  free(r->snap);
+  free(r->nsnap);
+  memset(r, 0, sizeof *r);
+}
+
+int resume_round_due(const resume_round *r, double seconds) {
+  return fault_clock() - r->last >= seconds;
+}
+
+void resume_round_start(resume_round *r, const int *busy, int stop) {
+  r->active = 1;
+  r->stop = stop;
+  for (int t = 0; t < r->nteams; ++t) r->waiting[t] = busy[t];
+}
+
+/* Team T's snapshot: deep copies of the N states. */
+void resume_round_take(resume_round *r, int t, const cell_result *const *states, int n) {
+  drop_snap(r, t);
+  r->snap[t] = tsim_xcalloc((size_t)(n ? n : 1), sizeof(cell_result));
+  for (int i = 0; i < n; ++i) {
+    void *buf = NULL;
+    size_t cap = 0;
+    const size_t len = cell_result_pack(states[i], &buf, &cap);
+    cell_result_unpack(buf, len, &r->snap[t][i]);
+    free(buf);
+  }
+  r->nsnap[t] = n;
+  r->have_snap[t] = 1;
+  r->waiting[t] = 0;
+}
+
+void resume_round_skip(resume_round *r, int t) { r->waiting[t] = 0; }
+
+int resume_round_ready(const resume_round *r) {
+  if (!r->active) return 0;
+  for (int t = 0; t < r->nteams; ++t)
+    if (r->waiting[t]) return 0;
+  return 1;
+}
+
+/* The effective config as a checkpoint records it: the results text and
+ * the selection (malloc'd). */
+static char *checkpoint_text(const tsim_config *cfg, const char *cells) {
+  char *text = config_results_text(cfg);
+  const size_t len = strlen(text) + 64 + (cells ? strlen(cells) : 0);
+  char *now = tsim_xmalloc(len);
+  snprintf(now, len, "%scells: %s\n", text, cells ? cells : "all");
+  free(text);
+  return now;
+}
+
+int resume_round_write(resume_round *r, const tsim_config *cfg, const char *outdir,
+                       const char *cells, const unsigned char *finished, run_output *out,
+                       tsim_error *err) {
+  ckpt_data d;
+  memset(&d, 0, sizeof d);
+  d.config_hash = config_hash(cfg);
+  d.ncells = cfg->ncells;
+  d.done = (unsigned char *)finished;
+  int64_t nstates = 1;
+  for (int t = 0; t < r->nteams; ++t) nstates += r->have_snap[t] ? r->nsnap[t] : 0;
+  d.states = tsim_xcalloc((size_t)nstates, sizeof(cell_result));
+  for (int t = 0; t < r->nteams; ++t)
+    for (int i = 0; r->have_snap[t] && i < r->nsnap[t]; ++i)
+      if (!finished[r->snap[t][i].cell]) d.states[d.nstates++] = r->snap[t][i];
+  d.config_yaml = checkpoint_text(cfg, cells);
+  int rc = output_tables_state(out, &d.written, d.table_bytes, err);
+  if (!rc) rc = ckpt_commit(outdir, &d, err);
+  if (!rc) r->written += 1;
+  free(d.states);
+  free(d.config_yaml);
+  return rc;
+}
+
+void resume_round_end(resume_round *r) {
+  r->active = 0;
+  r->last = fault_clock();
+}
 
 /* ------------------------------------------------ what a run left behind */
 
@@ -137,7 +251,18 @@ static int find_fragment(const char *outdir, int64_t cell, int table, uint64_t h
   return !access(path, F_OK);
 }
 
-void resume_scan_tables(const tsim_config *cfg, const char *outdir, const int64_t *ids,
+/* What a run left in OUTDIR, for a resume (reads only). A cell of IDS
+ * (ascending) is finished when its rows are whole in the tables (its
+ * cells.csv row is written after its other rows, so the cells whose rows
+ * there are whole, in id order, and whose rows in every other table are
+ * too) or when pending/ holds a whole fragment of each table for it,
+ * stamped with this config's hash or PREVIOUS_HASH (that of the run that
+ * left them). On entry *WRITTEN and TABLE_BYTES are where a checkpoint says
+ * the tables' whole cells end (0: none), trusted while the tables still
+ * hold them; on return how many of IDS the tables hold whole and where. DONE
+ * (by cell id) becomes the finished cells. What is dropped is said on LOG
+ * (may be NULL), fragments not taken on stderr. */
+static void scan_tables(const tsim_config *cfg, const char *outdir, const int64_t *ids,
                         int64_t nids, uint64_t previous_hash, unsigned char *done,
                         int64_t *written, int64_t table_bytes[NTABLES], FILE *log) {
   const uint64_t hash = config_hash(cfg);
@@ -378,7 +503,12 @@ static int empty_fragments(const char *outdir, int table, const int64_t *ids, in
   return TSIM_OK;
 }
 
-int resume_cut_tables(const tsim_config *cfg, const char *outdir, const int64_t *ids,
+/* Continue the run in OUTDIR: the tables are cut back to TABLE_BYTES, the
+ * first WRITTEN of IDS are in them, and the other cells marked in DONE
+ * (indexed by cell id) wait in pending/ (scan_tables' findings; a cell
+ * whose rows are cut off keeps them there). Everything else in pending/
+ * goes. */
+static int cut_tables(const tsim_config *cfg, const char *outdir, const int64_t *ids,
                       int64_t nids, const unsigned char *done, int64_t written,
                       const int64_t table_bytes[NTABLES], uint64_t previous_hash,
                       run_output **out, tsim_error *err) {
@@ -428,7 +558,8 @@ static void mark_rows(FILE *in, int status_col, const char *status, int64_t ncel
   free(line);
 }
 
-int resume_mark_status(const char *outdir, const char *status, int64_t ncells,
+/* Mark (by cell id) the finished cells of OUTDIR whose status is STATUS. */
+static int mark_status(const char *outdir, const char *status, int64_t ncells,
                        unsigned char *mark, tsim_error *err) {
   char path[4400];
   snprintf(path, sizeof path, "%s/cells.csv", outdir);
@@ -466,7 +597,9 @@ int resume_mark_status(const char *outdir, const char *status, int64_t ncells,
   return TSIM_OK;
 }
 
-int64_t resume_table_offset(const char *outdir, int table, int64_t first_cell) {
+/* Byte offset in TABLE (enum result_table) of the first row of a
+ * cell with id >= FIRST_CELL (the length if none); -1 if unreadable. */
+static int64_t table_offset(const char *outdir, int table, int64_t first_cell) {
   char path[4400];
   snprintf(path, sizeof path, "%s/%s.csv", outdir, output_table_name(table));
   FILE *in = fopen(path, "r");
@@ -483,4 +616,257 @@ int64_t resume_table_offset(const char *outdir, int table, int64_t first_cell) {
   free(line);
   fclose(in);
   return at;
+}
+
+/* ------------------------------------------------------- resume policy */
+
+/* resume_open's arguments, for the steps below. */
+typedef struct opening {
+  const tsim_config *cfg;
+  const resume_options *opt;
+  run_output *out;
+  unsigned char *finished;   /* per cell id */
+  cell_result **resume_from; /* per cell id: saved state, or NULL */
+  int64_t *order, norder;    /* the cells to run, in the order they are handed out */
+  int64_t finished_before;   /* cells of the selection a resume found finished */
+} opening;
+
+/* Does cell ID's engine (data.engine: auto, whose cost model counts the
+ * iterations) differ between train.iterations BEFORE and the new limit? */
+static int engine_moves(const opening *s, int64_t id, int64_t before) {
+  tsim_params p;
+  config_cell(s->cfg, id, &p);
+  const int now = engine_choose(&p);
+  p.iterations = before;
+  return engine_choose(&p) != now;
+}
+
+/* train.iterations grew from BEFORE: cells that stopped at the old limit
+ * (max_iterations) run again to the new one. They are recomputed from the
+ * start, so their rows are exactly those of an uninterrupted run with the
+ * new limit; the tables are cut back to the first of them (later finished
+ * cells wait in pending/ again). Every cell restarts, finished or saved,
+ * whose run would differ from the start under the new limit: all of them
+ * with train.log_points or metrics.hessian log_points (the schedule of rows
+ * or spectra follows the limit), and those whose engine data.engine: auto
+ * now chooses differently (the engines agree to 1e-12, not in the bits). */
+static int extend_iterations(opening *s, ckpt_data *d, int64_t before, const int64_t *ids,
+                             int64_t nids, tsim_error *err) {
+  unsigned char *again = tsim_xcalloc((size_t)d->ncells + 1, 1);
+  int rc = mark_status(s->opt->outdir, "max_iterations", d->ncells, again, err);
+  const int spaced = s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0;
+  for (int64_t c = 0; !rc && c < d->ncells; ++c)
+    if (spaced || engine_moves(s, c, before)) again[c] = 2; /* restart even if saved */
+  int64_t first = -1, count = 0;
+  for (int64_t i = 0; !rc && i < nids; ++i) {
+    if (!again[ids[i]] || !d->done[ids[i]]) continue;
+    d->done[ids[i]] = 0;
+    ++count;
+    if (first < 0) first = i;
+  }
+  if (!rc && first >= 0 && first < d->written) {
+    d->written = first;
+    for (int t = 0; t < NTABLES; ++t) {
+      const int64_t at = table_offset(s->opt->outdir, t, ids[first]);
+      if (at >= 0 && at < d->table_bytes[t]) d->table_bytes[t] = at;
+    }
+  }
+  int64_t kept = 0;
+  for (int64_t i = 0; !rc && i < d->nstates; ++i) {
+    const int64_t cell = d->states[i].cell;
+    if (cell >= 0 && cell < d->ncells && again[cell] == 2) cell_result_free(&d->states[i]);
+    else d->states[kept++] = d->states[i];
+  }
+  if (!rc) d->nstates = kept;
+  if (!rc && s->opt->log)
+    printf("tsim: train.iterations grew to %lld: %lld finished cells run again\n",
+           (long long)s->cfg->base.iterations, (long long)count);
+  free(again);
+  return rc;
+}
+
+/* Is CHANGED (config_changed_keys' list of N keys) train.iterations alone,
+ * grown from a limit that goes into *BEFORE? The one change a resume takes. */
+static int iterations_grew(const opening *s, const char *changed, int n, long long *before) {
+  return n == 1 && sscanf(changed, "train.iterations (%lld ->", before) == 1 &&
+         *before < s->cfg->base.iterations && s->cfg->base.iterations > 0;
+}
+
+/* OUTDIR/cells.selection: the --cells of the run (or "all"), written when
+ * its tables are opened, so that a resume without a checkpoint can refuse
+ * another selection (its tables hold the rows of this one). */
+static int write_selection(const opening *s, tsim_error *err) {
+  char path[4400], tmp[4420];
+  snprintf(path, sizeof path, "%s/cells.selection", s->opt->outdir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+  const int bad = fprintf(f, "%s\n", s->opt->cells ? s->opt->cells : "all") < 0;
+  if (fclose(f) || bad || rename(tmp, path)) {
+    unlink(tmp);
+    return tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", path, strerror(errno));
+  }
+  return TSIM_OK;
+}
+
+/* The selection in OUTDIR/cells.selection into BUF ("" when there is none:
+ * a run directory from before it was written). */
+static void read_selection(const char *outdir, char *buf, size_t cap) {
+  char path[4400];
+  snprintf(path, sizeof path, "%s/cells.selection", outdir);
+  buf[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  if (!fgets(buf, (int)cap, f)) buf[0] = '\0';
+  fclose(f);
+  buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* Is the earlier run in OUTDIR, which left no checkpoint, one of this
+ * config (train.iterations may grow, as on a resume from a checkpoint)?
+ * Its cells are kept, so a changed config must be refused here too, not
+ * added to them. D gets its config hash and an empty list of finished
+ * cells, *BEFORE the old train.iterations if it grew (else 0). */
+static int same_config_as_before(const opening *s, const char *outdir, ckpt_data *d,
+                                 long long *before, tsim_error *err) {
+  char path[4400];
+  snprintf(path, sizeof path, "%s/config.yaml", outdir);
+  tsim_config *old = NULL;
+  tsim_error why = {0};
+  if (config_load(path, NULL, 0, &old, &why))
+    return tsim_fail(err, TSIM_EINPUT,
+                     "%s: holds an earlier run whose config cannot be read (%s); start "
+                     "anew with -o or --force", outdir, why.msg);
+  char *old_text = config_results_text(old), *new_text = config_results_text(s->cfg);
+  int rc = TSIM_OK;
+  *before = 0;
+  if (strcmp(old_text, new_text)) {
+    char changed[TSIM_MSG_MAX / 2];
+    const int n = config_changed_keys(old_text, new_text, changed, sizeof changed);
+    if (!iterations_grew(s, changed, n, before))
+      rc = tsim_fail(err, TSIM_EINPUT,
+                     "%s: the earlier run (no checkpoint yet) was made with another config: "
+                     "%s changed; resume with the same config, or start anew with -o or "
+                     "--force", outdir, n ? changed : "the grid");
+  }
+  char was[256];
+  read_selection(outdir, was, sizeof was);
+  const char *now = s->opt->cells ? s->opt->cells : "all";
+  if (!rc && was[0] && strcmp(was, now))
+    rc = tsim_fail(err, TSIM_EINPUT,
+                   "%s: the earlier run (no checkpoint yet) ran --cells %s, not %s; resume "
+                   "with the same cells, or start anew with -o or --force", outdir, was, now);
+  d->config_hash = config_hash(old);
+  d->ncells = s->cfg->ncells;
+  d->done = tsim_xcalloc((size_t)d->ncells + 1, 1);
+  free(old_text);
+  free(new_text);
+  config_destroy(&old);
+  return rc;
+}
+
+/* Load OUTDIR's checkpoint into D and check that it was made with this
+ * config and cells; *BEFORE: the old train.iterations if it grew (else 0). */
+static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
+                             long long *before, tsim_error *err) {
+  char warning[TSIM_MSG_MAX];
+  TSIM_TRY(ckpt_load(outdir, d, warning, sizeof warning, err));
+  if (warning[0]) fprintf(stderr, "tsim: warning: %s\n", warning);
+  char *now = checkpoint_text(s->cfg, s->opt->cells), changed[TSIM_MSG_MAX / 2];
+  int rc = TSIM_OK;
+  *before = 0;
+  if (strcmp(now, d->config_yaml)) {
+    const int n = config_changed_keys(d->config_yaml, now, changed, sizeof changed);
+    if (!iterations_grew(s, changed, n, before)) {
+      if (n == 0) snprintf(changed, sizeof changed, "--cells");
+      rc = tsim_fail(err, TSIM_EINPUT,
+                     "%s: the checkpoint was made with another config: %s changed; "
+                     "resume with the same config (train.iterations may grow), or "
+                     "start anew with -o or --force",
+                     outdir, changed);
+    }
+  }
+  free(now);
+  if (!rc && d->ncells != s->cfg->ncells)
+    rc = tsim_fail(err, TSIM_EINPUT, "%s: the checkpoint's grid has %lld cells, not %lld",
+                   outdir, (long long)d->ncells, (long long)s->cfg->ncells);
+  return rc;
+}
+
+/* Continue OUTDIR from its checkpoint, if any, and from the cells finished
+ * since (scan_tables): finished cells are left out of the order, running
+ * ones resume from their saved state. */
+static int open_resumed(opening *s, const int64_t *ids, int64_t nids, tsim_error *err) {
+  const char *outdir = s->opt->outdir;
+  char path[4400];
+  snprintf(path, sizeof path, "%s/config.yaml", outdir);
+  const int checkpoint = ckpt_any(outdir);
+  if (!checkpoint && access(path, F_OK)) /* nothing there yet */
+  {
+    const int rc = output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
+    return rc ? rc : write_selection(s, err);
+  }
+  ckpt_data d;
+  memset(&d, 0, sizeof d);
+  long long before = 0;
+  int rc = checkpoint ? checkpoint_config(s, outdir, &d, &before, err)
+                      : same_config_as_before(s, outdir, &d, &before, err);
+  if (!rc) {
+    scan_tables(s->cfg, outdir, ids, nids, d.config_hash, d.done, &d.written, d.table_bytes,
+                s->opt->log ? stdout : NULL);
+    int64_t found = 0;
+    for (int64_t i = 0; i < nids; ++i) found += d.done[ids[i]];
+    if (before > 0 && (found || d.nstates)) rc = extend_iterations(s, &d, before, ids, nids, err);
+  }
+  if (!rc)
+    rc = cut_tables(s->cfg, outdir, ids, nids, d.done, d.written, d.table_bytes, d.config_hash,
+                    &s->out, err);
+  if (!rc) {
+    memcpy(s->finished, d.done, (size_t)d.ncells);
+    int64_t saved = 0;
+    for (int64_t i = 0; i < d.nstates; ++i) {
+      const int64_t cell = d.states[i].cell;
+      if (cell < 0 || cell >= d.ncells || s->finished[cell] || s->resume_from[cell]) continue;
+      s->resume_from[cell] = tsim_xmalloc(sizeof(cell_result));
+      *s->resume_from[cell] = d.states[i];
+      memset(&d.states[i], 0, sizeof d.states[i]);
+      ++saved;
+    }
+    int64_t kept = 0, earlier = 0;
+    for (int64_t i = 0; i < s->norder; ++i) {
+      if (s->finished[s->order[i]]) ++earlier;
+      else s->order[kept++] = s->order[i];
+    }
+    s->norder = kept;
+    s->finished_before = earlier;
+    if (s->opt->log && checkpoint)
+      printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cells finished, "
+             "%lld to run (%lld from a saved state)\n",
+             outdir, (long long)d.generation, (long long)earlier, (long long)kept,
+             (long long)saved);
+    else if (s->opt->log)
+      printf("tsim: resuming %s (no checkpoint): %lld cells finished, %lld to run\n", outdir,
+             (long long)earlier, (long long)kept);
+  }
+  ckpt_free(&d);
+  return rc;
+}
+
+int resume_open(const tsim_config *cfg, const resume_options *opt, const int64_t *ids,
+                int64_t nids, run_output **out, unsigned char *finished,
+                cell_result **resume_from, int64_t *order, int64_t *norder, int64_t *earlier,
+                tsim_error *err) {
+  opening s = {cfg, opt, NULL, finished, resume_from, order, *norder, 0};
+  int rc = TSIM_OK;
+  if (opt->resume) {
+    rc = open_resumed(&s, ids, nids, err);
+  } else {
+    if (opt->force) rc = ckpt_remove_all(opt->outdir, err);
+    if (!rc) rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
+    if (!rc) rc = write_selection(&s, err);
+  }
+  *out = s.out;
+  *norder = s.norder;
+  *earlier = s.finished_before;
+  return rc;
 }

@@ -19,21 +19,18 @@
  * Each leader broadcasts the assignment (and, at every iteration, the stop
  * flag) inside its team, so the ranks of a team always agree.
  *
- * Checkpoints (checkpoint.h): rank 0 asks every busy team for its cell's
+ * Checkpoints (resume.h): rank 0 asks every busy team for its cells'
  * state, takes team 0's own at its next iteration boundary, and once all
  * are in writes the tables' lengths, the finished cells and those states.
  * Cells that finish meanwhile are simply finished in the checkpoint. */
 #include "tsim/sched.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "tsim/checkpoint.h"
-#include "tsim/engine.h"
 #include "tsim/fault.h"
 #include "tsim/output.h"
 #include "tsim/plan.h"
@@ -80,13 +77,7 @@ typedef struct sched {
   cell_result **resume_from; /* per cell id: saved state, or NULL */
   stop_watch watch;
   int stopping;              /* a stop was requested: hand out nothing */
-  int ckpt_active, ckpt_stop;
-  int *waiting;              /* per team: its state is still to come */
-  cell_result **snap;        /* per team: the states it sent */
-  int *nsnap;
-  int *have_snap;
-  double last_ckpt;
-  int64_t ckpt_written;      /* generations written by this run */
+  resume_round round;        /* the checkpoint under way */
   int64_t finished_before;   /* cells a resumed run found finished */
   /* team members: the state their assignment came with */
   int bmax;                  /* most cells in a batch */
@@ -153,94 +144,52 @@ static int next_batch(sched *s, int64_t *cells) {
 
 /* ----------------------------------------------------------- checkpoint */
 
-static void drop_snap(sched *s, int t) {
-  if (!s->have_snap[t]) return;
-  for (int i = 0; i < s->nsnap[t]; ++i) cell_result_free(&s->snap[t][i]);
-  free(s->snap[t]);
-  s->snap[t] = NULL;
-  s->nsnap[t] = 0;
-  s->have_snap[t] = 0;
-}
-
-/* Team T's snapshot: deep copies of the N states. */
-static void keep_snap(sched *s, int t, const cell_result *const *states, int n) {
-  drop_snap(s, t);
-  s->snap[t] = tsim_xcalloc((size_t)(n ? n : 1), sizeof(cell_result));
-  for (int i = 0; i < n; ++i) {
-    void *buf = NULL;
-    size_t cap = 0;
-    const size_t len = cell_result_pack(states[i], &buf, &cap);
-    cell_result_unpack(buf, len, &s->snap[t][i]);
-    free(buf);
-  }
-  s->nsnap[t] = n;
-  s->have_snap[t] = 1;
-}
-
+/* The checkpoint under way is written (resume_round_write); a failure to
+ * write it fails the run. */
 static void write_checkpoint(sched *s) {
-  ckpt_data d;
-  memset(&d, 0, sizeof d);
   tsim_error err = {0};
-  d.config_hash = config_hash(s->cfg);
-  d.ncells = s->cfg->ncells;
-  d.done = s->finished;
-  int64_t nstates = 1;
-  for (int t = 0; t < s->nteams; ++t) nstates += s->have_snap[t] ? s->nsnap[t] : 0;
-  d.states = tsim_xcalloc((size_t)nstates, sizeof(cell_result));
-  for (int t = 0; t < s->nteams; ++t)
-    for (int i = 0; s->have_snap[t] && i < s->nsnap[t]; ++i)
-      if (!s->finished[s->snap[t][i].cell]) d.states[d.nstates++] = s->snap[t][i];
-  char *text = config_results_text(s->cfg);
-  const size_t len = strlen(text) + 64 + (s->opt->cells ? strlen(s->opt->cells) : 0);
-  d.config_yaml = tsim_xmalloc(len);
-  snprintf(d.config_yaml, len, "%scells: %s\n", text, s->opt->cells ? s->opt->cells : "all");
-  free(text);
-  int rc = output_tables_state(s->out, &d.written, d.table_bytes, &err);
-  if (!rc) rc = ckpt_commit(s->opt->outdir, &d, &err);
+  const int rc = resume_round_write(&s->round, s->cfg, s->opt->outdir, s->opt->cells,
+                                    s->finished, s->out, &err);
   if (rc) record_failure(s, rc, &err);
-  else s->ckpt_written += 1;
   s->watch.next_check = 0; /* a STOP file is looked for at once after a checkpoint */
-  free(d.states);
-  free(d.config_yaml);
   if (s->stopping) return; /* the interrupted cells' states go in the final one too */
-  for (int t = 0; t < s->nteams; ++t) drop_snap(s, t);
+  resume_round_drop(&s->round);
 }
 
 static void maybe_finish_checkpoint(sched *s) {
-  if (!s->ckpt_active) return;
-  for (int t = 0; t < s->nteams; ++t)
-    if (s->waiting[t]) return;
+  if (!resume_round_ready(&s->round)) return;
   /* A run that failed meanwhile (say a finished cell's tables could not be
    * written) writes no checkpoint: it would count that cell as done. The
    * previous generation stays the one to resume from. */
   if (!s->failing) write_checkpoint(s);
-  s->ckpt_active = 0;
-  s->last_ckpt = fault_clock();
+  resume_round_end(&s->round);
 }
 
+/* Ask every busy team for its cells' states (team 0's are taken at its
+ * next boundary, coordinator_poll). */
 static void start_checkpoint(sched *s, int stop) {
-  s->ckpt_active = 1;
-  s->ckpt_stop = stop;
+  int *busy = tsim_xcalloc((size_t)s->nteams, sizeof(int));
+  for (int t = 0; t < s->nteams; ++t) busy[t] = s->running[t] >= 0;
+  resume_round_start(&s->round, busy, stop);
+  free(busy);
   if (stop) s->stopping = 1;
   for (int t = 1; t < s->nteams; ++t) {
-    if (s->running[t] < 0) continue;
+    if (!s->round.waiting[t]) continue;
     const int64_t flag = stop;
-    s->waiting[t] = 1;
     par_send(s->world, &flag, sizeof flag, leader_of(s, t), TAG_SNAPSHOT);
   }
-  s->waiting[0] = s->running[0] >= 0; /* taken at team 0's next boundary */
   maybe_finish_checkpoint(s);
 }
 
 /* A stop request or a due periodic checkpoint starts one (rank 0). */
 static void check_triggers(sched *s) {
-  if (s->ckpt_active || s->stopping || s->failing) return;
+  if (s->round.active || s->stopping || s->failing) return;
   if (stop_check(&s->watch)) {
     if (s->prog.mode != PROGRESS_NONE)
       printf("%stsim: stop requested (%s): checkpointing\n",
              s->prog.mode == PROGRESS_LIVE ? "\n" : "", s->watch.reason);
     start_checkpoint(s, 1);
-  } else if (fault_clock() - s->last_ckpt >= s->opt->checkpoint_seconds) {
+  } else if (resume_round_due(&s->round, s->opt->checkpoint_seconds)) {
     start_checkpoint(s, 0);
   }
 }
@@ -340,7 +289,7 @@ static void serve(sched *s) {
   const size_t len = par_recv(s->world, &s->buf, &s->cap, -1, -1, &from, &tag);
   const int team = team_of_rank(s, from);
   if (tag == TAG_STATE) {
-    if (s->ckpt_active && s->waiting[team] && !s->have_snap[team]) {
+    if (s->round.active && s->round.waiting[team] && !s->round.have_snap[team]) {
       cell_result *states = NULL;
       const int n = unpack_states(s->buf, len, &states);
       int ok = n >= 0;
@@ -353,9 +302,8 @@ static void serve(sched *s) {
       if (ok) {
         const cell_result **ptr = tsim_xcalloc((size_t)(n ? n : 1), sizeof *ptr);
         for (int i = 0; i < n; ++i) ptr[i] = &states[i];
-        keep_snap(s, team, ptr, n);
+        resume_round_take(&s->round, team, ptr, n);
         free(ptr);
-        s->waiting[team] = 0;
         maybe_finish_checkpoint(s);
       }
       for (int i = 0; i < (n > 0 ? n : 0); ++i) cell_result_free(&states[i]);
@@ -381,8 +329,8 @@ static void serve(sched *s) {
     if (cell_result_unpack(s->buf, len, &r) == TSIM_OK) accept_result(s, &r);
     cell_result_free(&r);
   }
-  if (s->waiting[team]) { /* its cell ended before it saw the request */
-    s->waiting[team] = 0;
+  if (s->round.waiting[team]) { /* its cell ended before it saw the request */
+    resume_round_skip(&s->round, team);
     maybe_finish_checkpoint(s);
   }
   assign(s, from, team);
@@ -394,10 +342,9 @@ static int coordinator_poll(sched *s, const cell_result *const *progress, int n)
   while (par_iprobe(s->world, -1, -1)) serve(s);
   check_triggers(s);
   int stop_here = 0;
-  if (s->ckpt_active && s->waiting[0]) {
-    keep_snap(s, 0, progress, n);
-    s->waiting[0] = 0;
-    stop_here = s->ckpt_stop;
+  if (s->round.active && s->round.waiting[0]) {
+    resume_round_take(&s->round, 0, progress, n);
+    stop_here = s->round.stop;
     maybe_finish_checkpoint(s);
   }
   maybe_progress(s);
@@ -687,231 +634,6 @@ static void write_manifest(sched *s, int rc, double wall, const char *hosts) {
     record_failure(s, err.code, &err);
 }
 
-/* Does cell ID's engine (data.engine: auto, whose cost model counts the
- * iterations) differ between train.iterations BEFORE and the new limit? */
-static int engine_moves(const sched *s, int64_t id, int64_t before) {
-  tsim_params p;
-  config_cell(s->cfg, id, &p);
-  const int now = engine_choose(&p);
-  p.iterations = before;
-  return engine_choose(&p) != now;
-}
-
-/* train.iterations grew from BEFORE: cells that stopped at the old limit
- * (max_iterations) run again to the new one. They are recomputed from the
- * start, so their rows are exactly those of an uninterrupted run with the
- * new limit; the tables are cut back to the first of them (later finished
- * cells wait in pending/ again). Every cell restarts, finished or saved,
- * whose run would differ from the start under the new limit: all of them
- * with train.log_points or metrics.hessian log_points (the schedule of rows
- * or spectra follows the limit), and those whose engine data.engine: auto
- * now chooses differently (the engines agree to 1e-12, not in the bits). */
-static int extend_iterations(sched *s, ckpt_data *d, int64_t before, const int64_t *ids,
-                             int64_t nids, tsim_error *err) {
-  unsigned char *again = tsim_xcalloc((size_t)d->ncells + 1, 1);
-  int rc = resume_mark_status(s->opt->outdir, "max_iterations", d->ncells, again, err);
-  const int spaced = s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0;
-  for (int64_t c = 0; !rc && c < d->ncells; ++c)
-    if (spaced || engine_moves(s, c, before)) again[c] = 2; /* restart even if saved */
-  int64_t first = -1, count = 0;
-  for (int64_t i = 0; !rc && i < nids; ++i) {
-    if (!again[ids[i]] || !d->done[ids[i]]) continue;
-    d->done[ids[i]] = 0;
-    ++count;
-    if (first < 0) first = i;
-  }
-  if (!rc && first >= 0 && first < d->written) {
-    d->written = first;
-    for (int t = 0; t < NTABLES; ++t) {
-      const int64_t at = resume_table_offset(s->opt->outdir, t, ids[first]);
-      if (at >= 0 && at < d->table_bytes[t]) d->table_bytes[t] = at;
-    }
-  }
-  int64_t kept = 0;
-  for (int64_t i = 0; !rc && i < d->nstates; ++i) {
-    const int64_t cell = d->states[i].cell;
-    if (cell >= 0 && cell < d->ncells && again[cell] == 2) cell_result_free(&d->states[i]);
-    else d->states[kept++] = d->states[i];
-  }
-  if (!rc) d->nstates = kept;
-  if (!rc && s->prog.mode != PROGRESS_NONE)
-    printf("tsim: train.iterations grew to %lld: %lld finished cells run again\n",
-           (long long)s->cfg->base.iterations, (long long)count);
-  free(again);
-  return rc;
-}
-
-/* Is CHANGED (config_changed_keys' list of N keys) train.iterations alone,
- * grown from a limit that goes into *BEFORE? The one change a resume takes. */
-static int iterations_grew(const sched *s, const char *changed, int n, long long *before) {
-  return n == 1 && sscanf(changed, "train.iterations (%lld ->", before) == 1 &&
-         *before < s->cfg->base.iterations && s->cfg->base.iterations > 0;
-}
-
-/* Is the earlier run in OUTDIR, which left no checkpoint, one of this
- * config (train.iterations may grow, as on a resume from a checkpoint)?
- * Its cells are kept, so a changed config must be refused here too, not
- * added to them. D gets its config hash and an empty list of finished
- * cells, *BEFORE the old train.iterations if it grew (else 0). */
-/* OUTDIR/cells.selection: the --cells of the run (or "all"), written when
- * its tables are opened, so that a resume without a checkpoint can refuse
- * another selection (its tables hold the rows of this one). */
-static int write_selection(const sched *s, tsim_error *err) {
-  char path[4400], tmp[4420];
-  snprintf(path, sizeof path, "%s/cells.selection", s->opt->outdir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
-  const int bad = fprintf(f, "%s\n", s->opt->cells ? s->opt->cells : "all") < 0;
-  if (fclose(f) || bad || rename(tmp, path)) {
-    unlink(tmp);
-    return tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", path, strerror(errno));
-  }
-  return TSIM_OK;
-}
-
-/* The selection in OUTDIR/cells.selection into BUF ("" when there is none:
- * a run directory from before it was written). */
-static void read_selection(const char *outdir, char *buf, size_t cap) {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/cells.selection", outdir);
-  buf[0] = '\0';
-  FILE *f = fopen(path, "r");
-  if (!f) return;
-  if (!fgets(buf, (int)cap, f)) buf[0] = '\0';
-  fclose(f);
-  buf[strcspn(buf, "\n")] = '\0';
-}
-
-static int same_config_as_before(const sched *s, const char *outdir, ckpt_data *d,
-                                 long long *before, tsim_error *err) {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/config.yaml", outdir);
-  tsim_config *old = NULL;
-  tsim_error why = {0};
-  if (config_load(path, NULL, 0, &old, &why))
-    return tsim_fail(err, TSIM_EINPUT,
-                     "%s: holds an earlier run whose config cannot be read (%s); start "
-                     "anew with -o or --force", outdir, why.msg);
-  char *old_text = config_results_text(old), *new_text = config_results_text(s->cfg);
-  int rc = TSIM_OK;
-  *before = 0;
-  if (strcmp(old_text, new_text)) {
-    char changed[TSIM_MSG_MAX / 2];
-    const int n = config_changed_keys(old_text, new_text, changed, sizeof changed);
-    if (!iterations_grew(s, changed, n, before))
-      rc = tsim_fail(err, TSIM_EINPUT,
-                     "%s: the earlier run (no checkpoint yet) was made with another config: "
-                     "%s changed; resume with the same config, or start anew with -o or "
-                     "--force", outdir, n ? changed : "the grid");
-  }
-  char was[256];
-  read_selection(outdir, was, sizeof was);
-  const char *now = s->opt->cells ? s->opt->cells : "all";
-  if (!rc && was[0] && strcmp(was, now))
-    rc = tsim_fail(err, TSIM_EINPUT,
-                   "%s: the earlier run (no checkpoint yet) ran --cells %s, not %s; resume "
-                   "with the same cells, or start anew with -o or --force", outdir, was, now);
-  d->config_hash = config_hash(old);
-  d->ncells = s->cfg->ncells;
-  d->done = tsim_xcalloc((size_t)d->ncells + 1, 1);
-  free(old_text);
-  free(new_text);
-  config_destroy(&old);
-  return rc;
-}
-
-/* Load OUTDIR's checkpoint into D and check that it was made with this
- * config and cells; *BEFORE: the old train.iterations if it grew (else 0). */
-static int checkpoint_config(const sched *s, const char *outdir, ckpt_data *d,
-                             long long *before, tsim_error *err) {
-  char warning[TSIM_MSG_MAX];
-  TSIM_TRY(ckpt_load(outdir, d, warning, sizeof warning, err));
-  if (warning[0]) fprintf(stderr, "tsim: warning: %s\n", warning);
-  char *text = config_results_text(s->cfg);
-  const size_t len = strlen(text) + 64 + (s->opt->cells ? strlen(s->opt->cells) : 0);
-  char *now = tsim_xmalloc(len), changed[TSIM_MSG_MAX / 2];
-  snprintf(now, len, "%scells: %s\n", text, s->opt->cells ? s->opt->cells : "all");
-  free(text);
-  int rc = TSIM_OK;
-  *before = 0;
-  if (strcmp(now, d->config_yaml)) {
-    const int n = config_changed_keys(d->config_yaml, now, changed, sizeof changed);
-    if (!iterations_grew(s, changed, n, before)) {
-      if (n == 0) snprintf(changed, sizeof changed, "--cells");
-      rc = tsim_fail(err, TSIM_EINPUT,
-                     "%s: the checkpoint was made with another config: %s changed; "
-                     "resume with the same config (train.iterations may grow), or "
-                     "start anew with -o or --force",
-                     outdir, changed);
-    }
-  }
-  free(now);
-  if (!rc && d->ncells != s->cfg->ncells)
-    rc = tsim_fail(err, TSIM_EINPUT, "%s: the checkpoint's grid has %lld cells, not %lld",
-                   outdir, (long long)d->ncells, (long long)s->cfg->ncells);
-  return rc;
-}
-
-/* Rank 0: continue OUTDIR from its checkpoint, if any, and from the cells
- * finished since (resume_scan_tables): finished cells are left out of the order,
- * running ones resume from their saved state. */
-static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *err) {
-  const char *outdir = s->opt->outdir;
-  char path[4400];
-  snprintf(path, sizeof path, "%s/config.yaml", outdir);
-  const int checkpoint = ckpt_any(outdir);
-  if (!checkpoint && access(path, F_OK)) /* nothing there yet */
-  {
-    const int rc = output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
-    return rc ? rc : write_selection(s, err);
-  }
-  ckpt_data d;
-  memset(&d, 0, sizeof d);
-  long long before = 0;
-  int rc = checkpoint ? checkpoint_config(s, outdir, &d, &before, err)
-                      : same_config_as_before(s, outdir, &d, &before, err);
-  if (!rc) {
-    resume_scan_tables(s->cfg, outdir, ids, nids, d.config_hash, d.done, &d.written,
-                       d.table_bytes, s->prog.mode != PROGRESS_NONE ? stdout : NULL);
-    int64_t found = 0;
-    for (int64_t i = 0; i < nids; ++i) found += d.done[ids[i]];
-    if (before > 0 && (found || d.nstates)) rc = extend_iterations(s, &d, before, ids, nids, err);
-  }
-  if (!rc)
-    rc = resume_cut_tables(s->cfg, outdir, ids, nids, d.done, d.written, d.table_bytes,
-                           d.config_hash, &s->out, err);
-  if (!rc) {
-    memcpy(s->finished, d.done, (size_t)d.ncells);
-    int64_t saved = 0;
-    for (int64_t i = 0; i < d.nstates; ++i) {
-      const int64_t cell = d.states[i].cell;
-      if (cell < 0 || cell >= d.ncells || s->finished[cell] || s->resume_from[cell]) continue;
-      s->resume_from[cell] = tsim_xmalloc(sizeof(cell_result));
-      *s->resume_from[cell] = d.states[i];
-      memset(&d.states[i], 0, sizeof d.states[i]);
-      ++saved;
-    }
-    int64_t kept = 0, earlier = 0;
-    for (int64_t i = 0; i < s->norder; ++i) {
-      if (s->finished[s->order[i]]) ++earlier;
-      else s->order[kept++] = s->order[i];
-    }
-    s->norder = kept;
-    s->finished_before = earlier;
-    if (s->prog.mode != PROGRESS_NONE && checkpoint)
-      printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cells finished, "
-             "%lld to run (%lld from a saved state)\n",
-             outdir, (long long)d.generation, (long long)earlier, (long long)kept,
-             (long long)saved);
-    else if (s->prog.mode != PROGRESS_NONE)
-      printf("tsim: resuming %s (no checkpoint): %lld cells finished, %lld to run\n", outdir,
-             (long long)earlier, (long long)kept);
-  }
-  ckpt_free(&d);
-  return rc;
-}
-
 int sched_run(const tsim_config *cfg, const sched_options *opt,
               tsim_error *err) {
   sched s;
@@ -921,7 +643,6 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.world = par_world();
   s.rank = par_rank(s.world);
   s.t0 = tsim_wtime();
-  s.last_ckpt = fault_clock();
   progress_init(&s.prog, opt->progress, opt->quiet, opt->progress_seconds, s.t0);
   int64_t *ids = NULL, nids = 0;
   TSIM_TRY(plan_parse_cells(opt->cells, cfg->ncells, &ids, &nids, err));
@@ -946,10 +667,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.assigned_state = tsim_xcalloc((size_t)s.bmax, sizeof(cell_result));
   s.have_assigned_state = tsim_xcalloc((size_t)s.bmax, sizeof(int));
   s.stopped = tsim_xcalloc((size_t)s.nteams, sizeof(int));
-  s.waiting = tsim_xcalloc((size_t)s.nteams, sizeof(int));
-  s.have_snap = tsim_xcalloc((size_t)s.nteams, sizeof(int));
-  s.snap = tsim_xcalloc((size_t)s.nteams, sizeof(cell_result *));
-  s.nsnap = tsim_xcalloc((size_t)s.nteams, sizeof(int));
+  resume_round_init(&s.round, s.nteams);
   s.finished = tsim_xcalloc((size_t)cfg->ncells + 1, 1);
   s.resume_from = tsim_xcalloc((size_t)cfg->ncells + 1, sizeof(cell_result *));
   s.cache = train_cache_create();
@@ -964,13 +682,10 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   int rc = par_agree(s.world, stop_signalled() ? config_stopped(err) : TSIM_OK, err);
   if (!rc && s.rank == 0) {
     stop_watch_init(&s.watch, stop_file, opt->time_limit, 60.0);
-    if (opt->resume) {
-      rc = open_resumed(&s, ids, nids, err);
-    } else {
-      if (opt->force) rc = ckpt_remove_all(opt->outdir, err);
-      if (!rc) rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
-      if (!rc) rc = write_selection(&s, err);
-    }
+    const resume_options ro = {opt->outdir, opt->cells, opt->resume, opt->force,
+                               s.prog.mode != PROGRESS_NONE};
+    rc = resume_open(cfg, &ro, ids, nids, &s.out, s.finished, s.resume_from, s.order, &s.norder,
+                     &s.finished_before, err);
     if (!rc) /* the order a resume left */
       s.handout = plan_handout_create(cfg, s.order, s.norder, s.bmax);
     char batch_note[96] = "";
@@ -1029,20 +744,15 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       cell_result_free(s.resume_from[c]);
       free(s.resume_from[c]);
     }
-  for (int t = 0; t < s.nteams; ++t)
-    drop_snap(&s, t);
+  resume_round_free(&s.round);
   free(s.resume_from);
   free(s.finished);
-  free(s.snap);
-  free(s.nsnap);
   free(s.team_cells);
   free(s.team_ncells);
   plan_handout_destroy(&s.handout);
   free(s.batch);
   free(s.assigned_state);
   free(s.have_assigned_state);
-  free(s.have_snap);
-  free(s.waiting);
   train_cache_destroy(&s.cache);
   par_comm_free(&s.team);
   free(s.running);
