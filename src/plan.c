@@ -113,6 +113,11 @@ int plan_team_size(const tsim_config *cfg, const int64_t *order, int64_t norder,
 /* Can the fused pass advance cell P together with others (cell.h)? */
 static int batchable(const tsim_params *p) { return cell_batchable(p); }
 
+int plan_team_of_rank(int rank, int g, int nteams) {
+  const int t = rank / g;
+  return t < nteams ? t : nteams - 1;
+}
+
 /* Most cells per batch: run.batch, or automatically up to 16 while every
  * team still gets about two batches (a batch lasts as long as its longest
  * cell, so fewer, larger batches would balance the teams worse). */

@@ -23,6 +23,10 @@ void plan_order_by_cost(const tsim_config *cfg, int64_t *cells, int64_t n);
 int plan_team_size(const tsim_config *cfg, const int64_t *order, int64_t norder,
                    int64_t requested, int size);
 
+/* The team of RANK when the world is split into NTEAMS teams of G ranks
+ * (the last team takes the remainder). */
+int plan_team_of_rank(int rank, int g, int nteams);
+
 /* Most cells per batch for those cells on NTEAMS teams: REQUESTED
  * (run.batch) if > 0, else automatic; 1 when no cell can share a batch. */
 int plan_batch_size(const tsim_config *cfg, const int64_t *order, int64_t norder, int nteams,

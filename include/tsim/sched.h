@@ -1,13 +1,13 @@
-/* sched.h - the grid scheduler: a coordinator and teams of ranks.
+/* sched.h - a run of the grid: the cells planned (plan.h), the run
+ * directory opened or resumed (resume.h), the cells run by a coordinator and
+ * teams of ranks (coordinator.h), the manifest and the tally written.
  *
- * The world is split into teams of g ranks. Rank 0 coordinates: it owns the
- * cursor over the cells (longest expected first), hands the next cell to
- * whichever team is free, receives the results and is the only writer of
- * the run directory; it also computes inside team 0, servicing messages at
- * every iteration boundary, so no rank idles. Inside a team the samples are
+ * The world is split into teams of g ranks. Rank 0 coordinates: it hands
+ * the next cells (longest expected first) to whichever team is free,
+ * receives the results and is the only writer of the run directory; it also
+ * computes inside team 0, so no rank idles. Inside a team the samples are
  * sharded and summed exactly, so every output file is the same whatever the
- * world and team sizes. Control decisions (abort) travel from the
- * coordinator to the team leaders and are agreed within each team. */
+ * world and team sizes. */
 #ifndef TSIM_SCHED_H
 #define TSIM_SCHED_H
 
