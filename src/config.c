@@ -1473,11 +1473,9 @@ static const char *find_value(const char *text, const char *key, char *out,
   return NULL;
 }
 
-int config_changed_keys(const char *old_text, const char *new_text, char *buf,
-                        size_t cap) {
+int config_changed_keys(const char *old_text, const char *new_text, config_change **list) {
   int count = 0;
-  size_t used = 0;
-  buf[0] = '\0';
+  *list = tsim_xcalloc((size_t)NFIELDS + 1, sizeof **list);
   for (int i = -1; i < NFIELDS; ++i) {
     const char *key = i < 0 ? "name" : schema[i].key;
     if (!strncmp(key, "output.", 7) || !strncmp(key, "run.", 4)) continue;
@@ -1485,12 +1483,34 @@ int config_changed_keys(const char *old_text, const char *new_text, char *buf,
     const char *va = find_value(old_text, key, a, sizeof a);
     const char *vb = find_value(new_text, key, b, sizeof b);
     if ((!va && !vb) || (va && vb && !strcmp(va, vb))) continue;
-    int n = snprintf(buf + used, cap - used, "%s%s (%s -> %s)", count ? ", " : "", key,
-                     va ? va : "unset", vb ? vb : "unset");
-    if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
-    ++count;
+    config_change *c = &(*list)[count++];
+    c->key = key;
+    c->before = va ? tsim_xstrdup(va) : NULL;
+    c->after = vb ? tsim_xstrdup(vb) : NULL;
+    c->integer = i >= 0 && schema[i].type == F_INT && va && vb &&
+                 parse_int64(va, &c->before_int) && parse_int64(vb, &c->after_int);
   }
   return count;
+}
+
+void config_changes_free(config_change **list, int n) {
+  for (int i = 0; i < n && *list; ++i) {
+    free((*list)[i].before);
+    free((*list)[i].after);
+  }
+  free(*list);
+  *list = NULL;
+}
+
+void config_changes_text(const config_change *list, int n, char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < n; ++i) {
+    const int len = snprintf(buf + used, cap - used, "%s%s (%s -> %s)", i ? ", " : "",
+                             list[i].key, list[i].before ? list[i].before : "unset",
+                             list[i].after ? list[i].after : "unset");
+    if (len > 0 && used + (size_t)len < cap) used += (size_t)len;
+  }
 }
 
 uint64_t config_hash(const tsim_config *cfg) {

@@ -685,11 +685,13 @@ static int extend_iterations(opening *s, ckpt_data *d, int64_t before, const int
   return rc;
 }
 
-/* Is CHANGED (config_changed_keys' list of N keys) train.iterations alone,
- * grown from a limit that goes into *BEFORE? The one change a resume takes. */
-static int iterations_grew(const opening *s, const char *changed, int n, long long *before) {
-  return n == 1 && sscanf(changed, "train.iterations (%lld ->", before) == 1 &&
-         *before < s->cfg->base.iterations && s->cfg->base.iterations > 0;
+/* Are the N CHANGES (config_changed_keys') train.iterations alone, grown
+ * from a limit that goes into *BEFORE? The one change a resume takes. */
+static int iterations_grew(const opening *s, const config_change *changes, int n,
+                           long long *before) {
+  if (n != 1 || strcmp(changes[0].key, "train.iterations") || !changes[0].integer) return 0;
+  *before = changes[0].before_int;
+  return *before < s->cfg->base.iterations && s->cfg->base.iterations > 0;
 }
 
 /* OUTDIR/cells.selection: the --cells of the run (or "all"), written when
@@ -742,12 +744,15 @@ static int same_config_as_before(const opening *s, const char *outdir, ckpt_data
   *before = 0;
   if (strcmp(old_text, new_text)) {
     char changed[TSIM_MSG_MAX / 2];
-    const int n = config_changed_keys(old_text, new_text, changed, sizeof changed);
-    if (!iterations_grew(s, changed, n, before))
+    config_change *changes = NULL;
+    const int n = config_changed_keys(old_text, new_text, &changes);
+    config_changes_text(changes, n, changed, sizeof changed);
+    if (!iterations_grew(s, changes, n, before))
       rc = tsim_fail(err, TSIM_EINPUT,
                      "%s: the earlier run (no checkpoint yet) was made with another config: "
                      "%s changed; resume with the same config, or start anew with -o or "
                      "--force", outdir, n ? changed : "the grid");
+    config_changes_free(&changes, n);
   }
   char was[256];
   read_selection(outdir, was, sizeof was);
@@ -776,8 +781,10 @@ static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
   int rc = TSIM_OK;
   *before = 0;
   if (strcmp(now, d->config_yaml)) {
-    const int n = config_changed_keys(d->config_yaml, now, changed, sizeof changed);
-    if (!iterations_grew(s, changed, n, before)) {
+    config_change *changes = NULL;
+    const int n = config_changed_keys(d->config_yaml, now, &changes);
+    config_changes_text(changes, n, changed, sizeof changed);
+    if (!iterations_grew(s, changes, n, before)) {
       if (n == 0) snprintf(changed, sizeof changed, "--cells");
       rc = tsim_fail(err, TSIM_EINPUT,
                      "%s: the checkpoint was made with another config: %s changed; "
@@ -785,6 +792,7 @@ static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
                      "start anew with -o or --force",
                      outdir, changed);
     }
+    config_changes_free(&changes, n);
   }
   free(now);
   if (!rc && d->ncells != s->cfg->ncells)

@@ -172,10 +172,20 @@ void config_write_json(const tsim_config *cfg, FILE *f, int indent);
 uint64_t config_hash(const tsim_config *cfg);
 /* The text that hash is taken of (malloc'd): everything but output, run. */
 char *config_results_text(const tsim_config *cfg);
-/* Compare two such texts: the number of keys whose values differ, listed in
- * BUF as "key (old -> new), ...". */
-int config_changed_keys(const char *old_text, const char *new_text, char *buf,
-                        size_t cap);
+/* A key whose value differs between two such texts. */
+typedef struct config_change {
+  const char *key;              /* "train.iterations" */
+  char *before, *after;         /* the values as the texts write them; NULL: unset */
+  int integer;                  /* an integer key set in both: its values as numbers */
+  int64_t before_int, after_int;
+} config_change;
+/* Compare two such texts (a longer text may have lines of its own after
+ * them): the keys whose values differ, in the schema's order, into *LIST
+ * (config_changes_free); returns their number. */
+int config_changed_keys(const char *old_text, const char *new_text, config_change **list);
+void config_changes_free(config_change **list, int n);
+/* "key (old -> new), ..." for a message, cut to CAP bytes. */
+void config_changes_text(const config_change *list, int n, char *buf, size_t cap);
 
 /* The data identity of a cell: the settings that determine its samples and
  * labels (the schema's keys marked DATA_KEY: d, n, n_test, chunk, storage,
