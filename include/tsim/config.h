@@ -46,6 +46,8 @@ typedef enum { ENGINE_AUTO = 0, ENGINE_SHARDED = 1, ENGINE_MOMENTS = 2,
 } tsim_engine;
 /* data.storage: samples kept in memory, or made again when needed */
 typedef enum { STORAGE_MEMORY = 0, STORAGE_REGENERATE = 1 } tsim_storage;
+/* metrics.hessian.events: when quantity (9) first turns positive, at the end */
+typedef enum { HESS_EVENT_Q9_POSITIVE = 0, HESS_EVENT_FINAL = 1 } tsim_hess_event;
 
 /* Every setting of one cell. Strings point into the owning tsim_config. */
 typedef struct tsim_params {
@@ -84,9 +86,13 @@ typedef struct tsim_params {
   int method;
   double T, rtol, atol;
   double match_angle; /* degrees */
-  /* metrics.hessian: spectra along the trajectory (spectrum.h). The lists
-   * are canonical texts "[10, 100]", NULL when not given. */
-  const char *hess_at, *hess_events;
+  /* metrics.hessian: spectra along the trajectory (spectrum.h), at the
+   * iterations hess_at[0..hess_nat) and the events hess_events[0..
+   * hess_nevents), as listed (NULL and 0 when not given) */
+  const int64_t *hess_at;
+  int64_t hess_nat;
+  const tsim_hess_event *hess_events;
+  int64_t hess_nevents;
   int64_t hess_log_points, hess_top, hess_bottom;
   int hess_vectors, hess_source;
 } tsim_params;
@@ -123,7 +129,7 @@ typedef struct tsim_config {
   int naxes;
   tsim_axis *axes;
   int64_t ncells;
-  char **strings; /* owned strings referenced by params */
+  char **strings; /* owned strings (and the Hessian schedule's arrays) params point to */
   int nstrings;
   tsim_input inputs[CONFIG_MAX_INPUTS];
   int ninputs;
