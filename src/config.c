@@ -728,6 +728,10 @@ static char *stem_of(const char *path) {
   return s;
 }
 
+/* F_ENUM settings are stored through an int: their enum types have its size. */
+_Static_assert(sizeof(tsim_engine) == sizeof(int) && sizeof(tsim_method) == sizeof(int),
+               "enum settings are stored as int");
+
 static void store_value(const field *f, const char *text, tsim_params *p) {
   if (f->offset == NO_PARAM) return;
   char *at = (char *)p + f->offset;
