@@ -210,6 +210,8 @@ typedef struct given {
   int is_list;
   int count;
   char **texts; /* canonical texts */
+  int64_t *list; /* a list value's items (F_INT_LIST, F_ENUM_LIST: by index) */
+  int nlist;
 } given;
 
 /* ------------------------------------------------------------------ text */
@@ -497,6 +499,7 @@ static int read_list_value(const field *f, const ynode *v,
   if (count == 0)
     return fail_at(err, v, f->key, "%s", "empty list", allowed);
   char **items = tsim_xcalloc((size_t)count, sizeof(char *));
+  int64_t *values = tsim_xcalloc((size_t)count, sizeof(int64_t));
   size_t len = 3;
   int rc = TSIM_OK;
   for (int i = 0; i < count && !rc; ++i) {
@@ -508,6 +511,8 @@ static int read_list_value(const field *f, const ynode *v,
     }
     rc = canonical(f, item, base_dir, &items[i], err);
     if (!rc) len += strlen(items[i]) + 2;
+    if (!rc && f->type == F_INT_LIST) parse_int64(items[i], &values[i]);
+    if (!rc && f->type == F_ENUM_LIST) values[i] = enum_index(f, item->value);
   }
   const int dup = rc ? -1 : first_duplicate(items, count);
   if (dup >= 0)
@@ -524,9 +529,13 @@ static int read_list_value(const field *f, const ynode *v,
     g->count = 1;
     g->texts = tsim_xcalloc(1, sizeof(char *));
     g->texts[0] = text;
+    g->list = values;
+    g->nlist = count;
+    values = NULL;
   }
   for (int i = 0; i < count; ++i) free(items[i]);
   free(items);
+  free(values);
   return rc;
 }
 
@@ -534,6 +543,7 @@ static int read_field(const field *f, const ynode *v, const char *base_dir,
                       given *g, tsim_error *err) {
   for (int i = 0; i < g->count; ++i) free(g->texts[i]);
   free(g->texts);
+  free(g->list);
   memset(g, 0, sizeof *g);
   if (v->kind == YNODE_SCALAR && !v->quoted && !f->deflt &&
       (!strcmp(v->value, "null") || !strcmp(v->value, "~") || !*v->value))
@@ -718,6 +728,10 @@ static char *stem_of(const char *path) {
   return s;
 }
 
+/* F_ENUM settings are stored through an int: their enum types have its size. */
+_Static_assert(sizeof(tsim_engine) == sizeof(int) && sizeof(tsim_method) == sizeof(int),
+               "enum settings are stored as int");
+
 static void store_value(const field *f, const char *text, tsim_params *p) {
   if (f->offset == NO_PARAM) return;
   char *at = (char *)p + f->offset;
@@ -728,9 +742,9 @@ static void store_value(const field *f, const char *text, tsim_params *p) {
     case F_BOOL: parse_bool(text, (int *)(void *)at); break;
     case F_ENUM: *(int *)(void *)at = enum_index(f, text); break;
     case F_PATH:
-    case F_STR:
+    case F_STR: *(const char **)(void *)at = text; break;
     case F_INT_LIST:
-    case F_ENUM_LIST: *(const char **)(void *)at = text; break;
+    case F_ENUM_LIST: break; /* store_list */
   }
 }
 
@@ -754,7 +768,7 @@ static int field_index(const char *key) {
 
 /* Does P ask for Hessian spectra at all? */
 static int cfg_hessian_on(const tsim_params *p) {
-  return p->hess_at || p->hess_events || p->hess_log_points > 0;
+  return p->hess_nat > 0 || p->hess_nevents > 0 || p->hess_log_points > 0;
 }
 
 /* Do A and B ask for the same separated teacher directions? */
@@ -935,6 +949,23 @@ static char *keep(tsim_config *cfg, char *s) {
   return s;
 }
 
+/* A list value G of the field F (the Hessian schedule's: F_INT_LIST,
+ * F_ENUM_LIST) into P as an array of CFG's, its items in the order given. */
+static void store_list(tsim_config *cfg, const field *f, const given *g, tsim_params *p) {
+  const size_t n = (size_t)g->nlist;
+  if (f->type == F_INT_LIST) { /* metrics.hessian.at */
+    int64_t *at = (int64_t *)(void *)keep(cfg, tsim_xmalloc(n * sizeof *at));
+    memcpy(at, g->list, n * sizeof *at);
+    p->hess_at = at;
+    p->hess_nat = (int64_t)n;
+  } else { /* metrics.hessian.events */
+    tsim_hess_event *ev = (tsim_hess_event *)(void *)keep(cfg, tsim_xmalloc(n * sizeof *ev));
+    for (size_t i = 0; i < n; ++i) ev[i] = (tsim_hess_event)g->list[i];
+    p->hess_events = ev;
+    p->hess_nevents = (int64_t)n;
+  }
+}
+
 /* The number of cells, from the lengths of the lists alone (nothing is
  * expanded before it is known to be at most CONFIG_MAX_CELLS); the error is
  * put at the longest list. */
@@ -1002,7 +1033,10 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
         g->texts[0] = tsim_xstrdup(buf);
       }
     }
-    if (g->count > 0) store_value(f, g->texts[0], &cfg->base);
+    if (g->count > 0 && (f->type == F_INT_LIST || f->type == F_ENUM_LIST))
+      store_list(cfg, f, g, &cfg->base);
+    else if (g->count > 0)
+      store_value(f, g->texts[0], &cfg->base);
   }
   const int iod = field_index("output.dir"), ion = field_index("output.neurons");
   if (gv[iod].count) {
@@ -1035,9 +1069,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   /* scalar texts the params point to must outlive the given[] table */
   for (int i = 0; i < NFIELDS; ++i) {
     given *g = &gv[i];
-    if (g->count == 1 && (schema[i].type == F_PATH || schema[i].type == F_STR ||
-                          schema[i].type == F_INT_LIST ||
-                          schema[i].type == F_ENUM_LIST)) {
+    if (g->count == 1 && (schema[i].type == F_PATH || schema[i].type == F_STR)) {
       store_value(&schema[i], keep(cfg, g->texts[0]), &cfg->base);
       g->texts[0] = NULL;
     }
@@ -1148,6 +1180,7 @@ static int load(const char *path, char *const *sets, int nsets, int stoppable,
   for (int i = 0; i < NFIELDS; ++i) {
     for (int j = 0; j < gv[i].count; ++j) free(gv[i].texts ? gv[i].texts[j] : NULL);
     free(gv[i].texts);
+    free(gv[i].list);
   }
   free(base_dir);
   ytree_free(&root);
@@ -1281,6 +1314,37 @@ static const tsim_axis *axis_of(const tsim_config *cfg, int fi) {
   return NULL;
 }
 
+/* The name of choice IDX of the enum field F. */
+static void choice_text(const field *f, int idx, char *buf, size_t cap) {
+  const char *c = f->choices;
+  while (idx-- > 0) c = strchr(c, '|') + 1;
+  const char *bar = strchr(c, '|');
+  snprintf(buf, cap, "%.*s", bar ? (int)(bar - c) : (int)strlen(c), c);
+}
+
+/* The canonical text of the list field F of P, as read_list_value makes it
+ * ("[10, 100]", "[\"q9_positive\", \"final\"]"); "" when it is not given. */
+static void list_text(const field *f, const tsim_params *p, char *buf, size_t cap) {
+  const int ints = f->type == F_INT_LIST;
+  const int64_t n = ints ? p->hess_nat : p->hess_nevents;
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int64_t i = 0; i < n; ++i) {
+    char item[64];
+    if (ints) {
+      snprintf(item, sizeof item, "%lld", (long long)p->hess_at[i]);
+    } else {
+      char name[48];
+      choice_text(f, (int)p->hess_events[i], name, sizeof name);
+      snprintf(item, sizeof item, "\"%s\"", name);
+    }
+    const int w = snprintf(buf + used, cap - used, "%s%s%s", i ? ", " : "[", item,
+                           i + 1 == n ? "]" : "");
+    if (w < 0 || (size_t)w >= cap - used) break; /* cut at CAP, as any text */
+    used += (size_t)w;
+  }
+}
+
 /* Canonical text of a scalar field from the base params. */
 static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
   const field *f = &schema[fi];
@@ -1311,22 +1375,15 @@ static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
     case F_SEED: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)(const void *)at); break;
     case F_REAL: shortest_double(buf, cap, *(const double *)(const void *)at); break;
     case F_BOOL: snprintf(buf, cap, "%s", *(const int *)(const void *)at ? "true" : "false"); break;
-    case F_ENUM: {
-      int idx = *(const int *)(const void *)at;
-      const char *c = f->choices;
-      while (idx-- > 0) c = strchr(c, '|') + 1;
-      const char *bar = strchr(c, '|');
-      snprintf(buf, cap, "%.*s", bar ? (int)(bar - c) : (int)strlen(c), c);
-      break;
-    }
+    case F_ENUM: choice_text(f, *(const int *)(const void *)at, buf, cap); break;
     case F_PATH:
-    case F_STR:
-    case F_INT_LIST:
-    case F_ENUM_LIST: {
+    case F_STR: {
       const char *s = *(const char *const *)(const void *)at;
       if (s) snprintf(buf, cap, "%s", s);
       break;
     }
+    case F_INT_LIST:
+    case F_ENUM_LIST: list_text(f, &cfg->base, buf, cap); break;
   }
 }
 
@@ -1473,11 +1530,9 @@ static const char *find_value(const char *text, const char *key, char *out,
   return NULL;
 }
 
-int config_changed_keys(const char *old_text, const char *new_text, char *buf,
-                        size_t cap) {
+int config_changed_keys(const char *old_text, const char *new_text, config_change **list) {
   int count = 0;
-  size_t used = 0;
-  buf[0] = '\0';
+  *list = tsim_xcalloc((size_t)NFIELDS + 1, sizeof **list);
   for (int i = -1; i < NFIELDS; ++i) {
     const char *key = i < 0 ? "name" : schema[i].key;
     if (!strncmp(key, "output.", 7) || !strncmp(key, "run.", 4)) continue;
@@ -1485,12 +1540,34 @@ int config_changed_keys(const char *old_text, const char *new_text, char *buf,
     const char *va = find_value(old_text, key, a, sizeof a);
     const char *vb = find_value(new_text, key, b, sizeof b);
     if ((!va && !vb) || (va && vb && !strcmp(va, vb))) continue;
-    int n = snprintf(buf + used, cap - used, "%s%s (%s -> %s)", count ? ", " : "", key,
-                     va ? va : "unset", vb ? vb : "unset");
-    if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
-    ++count;
+    config_change *c = &(*list)[count++];
+    c->key = key;
+    c->before = va ? tsim_xstrdup(va) : NULL;
+    c->after = vb ? tsim_xstrdup(vb) : NULL;
+    c->integer = i >= 0 && schema[i].type == F_INT && va && vb &&
+                 parse_int64(va, &c->before_int) && parse_int64(vb, &c->after_int);
   }
   return count;
+}
+
+void config_changes_free(config_change **list, int n) {
+  for (int i = 0; i < n && *list; ++i) {
+    free((*list)[i].before);
+    free((*list)[i].after);
+  }
+  free(*list);
+  *list = NULL;
+}
+
+void config_changes_text(const config_change *list, int n, char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < n; ++i) {
+    const int len = snprintf(buf + used, cap - used, "%s%s (%s -> %s)", i ? ", " : "",
+                             list[i].key, list[i].before ? list[i].before : "unset",
+                             list[i].after ? list[i].after : "unset");
+    if (len > 0 && used + (size_t)len < cap) used += (size_t)len;
+  }
 }
 
 uint64_t config_hash(const tsim_config *cfg) {

@@ -1,853 +1,28 @@
-/* sched.c - coordinator and teams (see sched.h).
- *
- * Messages (world communicator), between rank 0 and the team leaders:
- *   TAG_DONE   leader -> 0: ready for work (the first time, or the batch
- *              handed before has ended); a packed result, if any, is that
- *              of a cell just finished
- *   TAG_RESULT leader -> 0: the packed result of one cell of the running
- *              batch, sent as it finishes (the batch goes on)
- *   TAG_FAIL   leader -> 0: the team failed; payload = the error message
- *   TAG_ASSIGN 0 -> leader: a batch: int64 count (0 to stop), then per cell
- *              its int64 id, int64 length and packed saved state (length 0:
- *              none). A batch is one cell, or several cells sharing a data
- *              set that the team advances in lockstep (run.batch)
- *   TAG_ABORT  0 -> leader: stop the running batch (another team failed)
- *   TAG_SNAPSHOT 0 -> leader: send the running cells' states; int64 payload
- *              1 = and stop them (a stop was requested)
- *   TAG_STATE  leader -> 0: int64 count, then per running cell its int64
- *              length and packed state (t, W_t, rows, events)
- * Each leader broadcasts the assignment (and, at every iteration, the stop
- * flag) inside its team, so the ranks of a team always agree.
- *
- * Checkpoints (checkpoint.h): rank 0 asks every busy team for its cell's
- * state, takes team 0's own at its next iteration boundary, and once all
- * are in writes the tables' lengths, the finished cells and those states.
- * Cells that finish meanwhile are simply finished in the checkpoint. */
+/* sched.c - a run of the grid (see sched.h): the plan (plan.h), the run
+ * directory opened anew or resumed (resume.h), the coordinator and the
+ * teams (coordinator.h), then the manifest and the tally. */
 #include "tsim/sched.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "tsim/checkpoint.h"
-#include "tsim/engine.h"
-#include "tsim/cellkind.h"
+#include "tsim/coordinator.h"
 #include "tsim/fault.h"
 #include "tsim/output.h"
+#include "tsim/plan.h"
+#include "tsim/progress.h"
+#include "tsim/resume.h"
 #include "tsim/stop.h"
 #include "tsim/cell.h"
-
-enum {
-  TAG_DONE = 11,
-  TAG_FAIL = 12,
-  TAG_ASSIGN = 13,
-  TAG_ABORT = 14,
-  TAG_SNAPSHOT = 15,
-  TAG_STATE = 16,
-  TAG_RESULT = 17
-};
-
-typedef struct sched {
-  const tsim_config *cfg;
-  const sched_options *opt;
-  par_comm *world, *team;
-  int rank, nteams, team_id, team_rank, team_size, g;
-  int64_t *order, norder, cursor; /* cells in the order they are handed out */
-  train_cache *cache;
-  char engine_json[512]; /* the moments engine's timings, for the manifest */
-  int progress;          /* PROGRESS_LIVE, _LOG or _NONE */
-  /* coordinator (rank 0) */
-  run_output *out;
-  int64_t *running;   /* per team: the first cell of its batch, -1 idle */
-  int64_t *team_cells; /* per team: bmax slots, the batch's unfinished cells */
-  int *team_ncells;
-  unsigned char *taken; /* per cell id: handed out */
-  /* cells that may share a batch, grouped once (group_cells): per order
-   * position, the next position of its group (-1: none, or not batchable);
-   * per group, the first position not yet handed out or passed over */
-  int64_t *group_next, *group_head, *group_of;
-  int *stopped;       /* per team: told to stop */
-  int64_t by_status[4], done;
-  int failing;        /* a team failed: hand out nothing more */
-  int fail_rc;
-  tsim_error fail_err;
-  double t0, last_progress;
-  void *buf;
-  size_t cap;
-  /* checkpoints (rank 0) */
-  unsigned char *finished;   /* per cell id of the grid */
-  cell_result **resume_from; /* per cell id: saved state, or NULL */
-  stop_watch watch;
-  int stopping;              /* a stop was requested: hand out nothing */
-  int ckpt_active, ckpt_stop;
-  int *waiting;              /* per team: its state is still to come */
-  cell_result **snap;        /* per team: the states it sent */
-  int *nsnap;
-  int *have_snap;
-  double last_ckpt;
-  int64_t ckpt_written;      /* generations written by this run */
-  int64_t finished_before;   /* cells a resumed run found finished */
-  /* team members: the state their assignment came with */
-  int bmax;                  /* most cells in a batch */
-  int64_t *batch;            /* the cells of the batch handed to this team */
-  int nbatch;
-  cell_result *assigned_state; /* per batch cell: the state it came with */
-  int *have_assigned_state;
-} sched;
-
-/* ---------------------------------------------------------- the cells */
-
-int sched_parse_cells(const char *spec, int64_t ncells, int64_t **ids,
-                      int64_t *nids, tsim_error *err) {
-  int64_t a = 0, b = ncells, stride = 1, offset = 0;
-  if (spec) {
-    char *end;
-    const char *colon = strchr(spec, ':'), *slash = strchr(spec, '/');
-    if (colon) {
-      a = colon == spec ? 0 : strtoll(spec, &end, 10);
-      if (colon != spec && end != colon) goto bad;
-      b = colon[1] ? strtoll(colon + 1, &end, 10) : ncells;
-      if (colon[1] && *end) goto bad;
-      if (a < 0 || b > ncells || a >= b)
-        return tsim_fail(err, TSIM_EINPUT,
-                         "--cells %s: the range must lie within 0:%lld and not be empty",
-                         spec, (long long)ncells);
-    } else if (slash) {
-      offset = strtoll(spec, &end, 10);
-      if (end != slash) goto bad;
-      stride = strtoll(slash + 1, &end, 10);
-      if (*end || stride < 1 || offset < 0 || offset >= stride)
-        return tsim_fail(err, TSIM_EINPUT,
-                         "--cells %s: need i/N with 0 <= i < N", spec);
-    } else {
-      goto bad;
-    }
-  }
-  *ids = tsim_xmalloc((size_t)(ncells + 1) * sizeof(int64_t));
-  *nids = 0;
-  for (int64_t id = a; id < b; ++id)
-    if (id % stride == offset) (*ids)[(*nids)++] = id;
-  if (*nids == 0) {
-    free(*ids);
-    *ids = NULL;
-    return tsim_fail(err, TSIM_EINPUT, "--cells %s selects no cell of %lld", spec,
-                     (long long)ncells);
-  }
-  return TSIM_OK;
-bad:
-  return tsim_fail(err, TSIM_EINPUT,
-                   "--cells %s: expected a:b (ids a <= id < b) or i/N (every id "
-                   "with id %% N == i)", spec);
-}
-
-static double expected_cost(const tsim_config *cfg, int64_t id) {
-  tsim_params p;
-  config_cell(cfg, id, &p);
-  return (double)p.iterations * (double)p.n * (double)p.K;
-}
-
-typedef struct costed {
-  double cost;
-  int64_t cell;
-} costed;
-
-static int by_cost_desc(const void *x, const void *y) {
-  const costed *a = x, *b = y;
-  if (a->cost != b->cost) return a->cost > b->cost ? -1 : 1;
-  return a->cell < b->cell ? -1 : a->cell > b->cell;
-}
-
-/* Longest expected first (iterations x n x K), ties by id. */
-static void order_by_cost(const tsim_config *cfg, int64_t *cells, int64_t n) {
-  costed *c = tsim_xmalloc((size_t)(n ? n : 1) * sizeof *c);
-  for (int64_t i = 0; i < n; ++i) c[i] = (costed){expected_cost(cfg, cells[i]), cells[i]};
-  qsort(c, (size_t)n, sizeof *c, by_cost_desc);
-  for (int64_t i = 0; i < n; ++i) cells[i] = c[i].cell;
-  free(c);
-}
-
-/* Team size: from the command line, else the config, else one rank per
- * cell while there are at least as many cells as ranks, and more ranks per
- * cell when cells are few or a rank could not hold a cell's samples. */
-static int choose_team_size(const sched *s, int64_t requested, int size) {
-  if (requested > 0) return (int)(requested < size ? requested : size);
-  int g = 1;
-  if (s->norder < size) g = (int)(size / s->norder);
-  double max_bytes = 0, max_build = 0, iterations_cost = 0;
-  int all_moments = 1;
-  for (int64_t i = 0; i < s->norder; ++i) {
-    tsim_params p;
-    config_cell(s->cfg, s->order[i], &p);
-    /* the moments engine and regenerated samples keep no samples */
-    const int moments = engine_choose(&p) == ENGINE_MOMENTS;
-    double bytes = (double)(p.n + p.n_test) * (double)(p.d + 1) * 8.0;
-    if (moments || p.storage == STORAGE_REGENERATE) bytes = 0;
-    if (bytes > max_bytes) max_bytes = bytes;
-    engine_costs c;
-    engine_costs_of(&p, &c);
-    all_moments &= moments;
-    if (c.moments_build > max_build) max_build = c.moments_build;
-    iterations_cost += (double)p.iterations * c.moments_iteration;
-  }
-  const double per_rank_limit = 4.0e9; /* keep a rank's samples under 4 GB */
-  while (g < size && max_bytes / g > per_rank_limit) ++g;
-  /* Moments cells: every team builds the tensors of the data sets it meets
-   * (on its g ranks), then iterates without sharding. When building one
-   * tensor costs more than all the iterations, one team of every rank
-   * builds it fastest. */
-  if (all_moments && max_build > iterations_cost) g = size;
-  return g;
-}
-
-/* Most cells per batch: run.batch, or automatically up to 16 while every
- * team still gets about two batches (a batch lasts as long as its longest
- * cell, so fewer, larger batches would balance the teams worse). */
-/* Can the fused pass advance cell P together with others (cell.h)? */
-static int batchable(const tsim_params *p) { return cell_batchable(p); }
-
-static int choose_batch(const sched *s, int64_t requested) {
-  int any = 0; /* no batchable cell: no batches (and none announced) */
-  for (int64_t i = 0; i < s->norder && !any; ++i) {
-    tsim_params p;
-    config_cell(s->cfg, s->order[i], &p);
-    any = batchable(&p);
-  }
-  if (!any) return 1;
-  if (requested > 0) return (int)requested;
-  int64_t b = s->norder / (2 * (int64_t)s->nteams);
-  if (b > 16) b = 16;
-  return b < 1 ? 1 : (int)b;
-}
-
-/* ---------------------------------------------------------- progress */
-
-static void format_eta(double seconds, char *buf, size_t cap) {
-  if (!isfinite(seconds) || seconds < 0) {
-    snprintf(buf, cap, "-");
-    return;
-  }
-  long s = lround(seconds);
-  snprintf(buf, cap, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-}
-
-static void progress_line(sched *s, int final) {
-  const double now = tsim_wtime(), elapsed = now - s->t0;
-  int running = 0;
-  for (int t = 0; t < s->nteams; ++t) running += s->team_ncells[t];
-  const double rate = elapsed > 0 ? s->done / elapsed : 0;
-  char eta[32];
-  format_eta(rate > 0 ? (s->norder - s->done) / rate : NAN, eta, sizeof eta);
-  const int live = s->progress == PROGRESS_LIVE;
-  printf("%scells %lld/%lld | running %d | %lld diverged | %.1f cells/s | ETA %s%s",
-         live ? "\r\033[K" : "", (long long)s->done, (long long)s->norder,
-         running, (long long)s->by_status[CELL_DIVERGED], rate, eta,
-         live && !final ? "" : "\n");
-  fflush(stdout);
-  s->last_progress = now;
-}
-
-static void maybe_progress(sched *s) {
-  if (s->progress == PROGRESS_NONE) return;
-  const double period = s->progress == PROGRESS_LIVE ? 0.5 : s->opt->progress_seconds;
-  if (tsim_wtime() - s->last_progress >= period) progress_line(s, 0);
-}
-
-static void cell_line(sched *s, const cell_result *r) {
-  if (s->progress != PROGRESS_LOG) return;
-  char label[1024], q9[32];
-  config_cell_label(s->cfg, r->cell, label, sizeof label);
-  if (r->t_q9_positive >= 0)
-    snprintf(q9, sizeof q9, "%lld", (long long)r->t_q9_positive);
-  else
-    snprintf(q9, sizeof q9, "-");
-  printf("cell %lld (%lld/%lld) %s: %s at t=%lld, t_q9_positive=%s, "
-         "train_loss=%.6g, %.2f s\n",
-         (long long)r->cell, (long long)s->done, (long long)s->norder,
-         label[0] ? label : "-", output_status_name(r->status),
-         (long long)r->iterations, q9, r->final_train_loss, r->wall_s);
-  fflush(stdout);
-}
-
-/* ------------------------------------------------------- coordinator */
-
-static int team_of_rank(const sched *s, int rank) {
-  int t = rank / s->g;
-  return t < s->nteams ? t : s->nteams - 1;
-}
-
-static int leader_of(const sched *s, int team) { return team * s->g; }
-
-static void record_failure(sched *s, int rc, const tsim_error *err) {
-  if (s->failing) return;
-  s->failing = 1;
-  s->fail_rc = rc;
-  s->fail_err = *err;
-  for (int t = 1; t < s->nteams; ++t) /* stop the cells still running */
-    if (s->running[t] >= 0) par_send(s->world, NULL, 0, leader_of(s, t), TAG_ABORT);
-}
-
-static void maybe_finish_checkpoint(sched *s);
-
-static void accept_result(sched *s, const cell_result *r) {
-  tsim_error err = {0};
-  for (int t = 0; t < s->nteams; ++t) /* it no longer runs */
-    for (int i = 0; i < s->team_ncells[t]; ++i)
-      if (s->team_cells[(int64_t)t * s->bmax + i] == r->cell) {
-        s->team_cells[(int64_t)t * s->bmax + i] =
-            s->team_cells[(int64_t)t * s->bmax + --s->team_ncells[t]];
-        break;
-      }
-  s->by_status[r->status] += 1;
-  s->done += 1;
-  s->finished[r->cell] = 1;
-  if (output_write_cell(s->out, s->cfg, r, &err)) record_failure(s, err.code, &err);
-  cell_line(s, r);
-}
-
-/* Rank 0, when batching: the batchable cells grouped by data set, once, so
- * that next_batch takes a batch in time independent of the cells left (it
- * looked at every remaining cell for every batch: quadratic in the grid). */
-static void group_cells(sched *s) {
-  const int64_t n = s->norder;
-  s->group_next = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
-  s->group_of = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
-  s->group_head = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
-  int64_t *tail = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
-  tsim_params *rep = tsim_xmalloc((size_t)(n ? n : 1) * sizeof(tsim_params));
-  uint64_t cap = 2;
-  while (cap < 2 * (uint64_t)n) cap *= 2;
-  int64_t *slot = tsim_xmalloc(cap * sizeof(int64_t)); /* group id, -1 empty */
-  for (uint64_t i = 0; i < cap; ++i) slot[i] = -1;
-  int64_t ngroups = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    s->group_next[i] = -1;
-    s->group_of[i] = -1;
-    tsim_params p;
-    config_cell(s->cfg, s->order[i], &p);
-    if (!batchable(&p)) continue;
-    uint64_t at = config_data_hash(&p) & (cap - 1);
-    while (slot[at] >= 0 && !config_same_data(&rep[slot[at]], &p)) at = (at + 1) & (cap - 1);
-    if (slot[at] < 0) {
-      slot[at] = ngroups;
-      rep[ngroups] = p;
-      s->group_head[ngroups] = i;
-      tail[ngroups++] = i;
-    } else {
-      s->group_next[tail[slot[at]]] = i;
-      tail[slot[at]] = i;
-    }
-    s->group_of[i] = slot[at];
-  }
-  free(slot);
-  free(rep);
-  free(tail);
-}
-
-/* The next batch into CELLS (at most bmax): the next cell in the order
- * and, when batching, later cells of the order that share its data set
- * (config_same_data) and the fused pass takes (batchable), walked along its
- * group. Returns its size, 0 when nothing is left to hand out. */
-static int next_batch(sched *s, int64_t *cells) {
-  if (s->failing || s->stopping) return 0;
-  while (s->cursor < s->norder && s->taken[s->order[s->cursor]]) ++s->cursor;
-  if (s->cursor >= s->norder) return 0;
-  int n = 0;
-  const int64_t first = s->cursor;
-  cells[n++] = s->order[s->cursor];
-  s->taken[s->order[s->cursor++]] = 1;
-  if (s->bmax <= 1 || s->group_of[first] < 0) return n;
-  /* every position of the group before the head is handed out */
-  const int64_t g = s->group_of[first];
-  int64_t i = s->group_head[g];
-  for (; i >= 0 && n < s->bmax; i = s->group_next[i]) {
-    const int64_t c = s->order[i];
-    if (s->taken[c]) continue;
-    cells[n++] = c;
-    s->taken[c] = 1;
-  }
-  s->group_head[g] = i;
-  return n;
-}
-
-/* ----------------------------------------------------------- checkpoint */
-
-static void drop_snap(sched *s, int t) {
-  if (!s->have_snap[t]) return;
-  for (int i = 0; i < s->nsnap[t]; ++i) cell_result_free(&s->snap[t][i]);
-  free(s->snap[t]);
-  s->snap[t] = NULL;
-  s->nsnap[t] = 0;
-  s->have_snap[t] = 0;
-}
-
-/* Team T's snapshot: deep copies of the N states. */
-static void keep_snap(sched *s, int t, const cell_result *const *states, int n) {
-  drop_snap(s, t);
-  s->snap[t] = tsim_xcalloc((size_t)(n ? n : 1), sizeof(cell_result));
-  for (int i = 0; i < n; ++i) {
-    void *buf = NULL;
-    size_t cap = 0;
-    const size_t len = cell_result_pack(states[i], &buf, &cap);
-    cell_result_unpack(buf, len, &s->snap[t][i]);
-    free(buf);
-  }
-  s->nsnap[t] = n;
-  s->have_snap[t] = 1;
-}
-
-static void write_checkpoint(sched *s) {
-  ckpt_data d;
-  memset(&d, 0, sizeof d);
-  tsim_error err = {0};
-  d.config_hash = config_hash(s->cfg);
-  d.ncells = s->cfg->ncells;
-  d.done = s->finished;
-  int64_t nstates = 1;
-  for (int t = 0; t < s->nteams; ++t) nstates += s->have_snap[t] ? s->nsnap[t] : 0;
-  d.states = tsim_xcalloc((size_t)nstates, sizeof(cell_result));
-  for (int t = 0; t < s->nteams; ++t)
-    for (int i = 0; s->have_snap[t] && i < s->nsnap[t]; ++i)
-      if (!s->finished[s->snap[t][i].cell]) d.states[d.nstates++] = s->snap[t][i];
-  char *text = config_results_text(s->cfg);
-  const size_t len = strlen(text) + 64 + (s->opt->cells ? strlen(s->opt->cells) : 0);
-  d.config_yaml = tsim_xmalloc(len);
-  snprintf(d.config_yaml, len, "%scells: %s\n", text, s->opt->cells ? s->opt->cells : "all");
-  free(text);
-  int rc = output_tables_state(s->out, &d.written, d.table_bytes, &err);
-  if (!rc) rc = ckpt_commit(s->opt->outdir, &d, &err);
-  if (rc) record_failure(s, rc, &err);
-  else s->ckpt_written += 1;
-  s->watch.next_check = 0; /* a STOP file is looked for at once after a checkpoint */
-  free(d.states);
-  free(d.config_yaml);
-  if (s->stopping) return; /* the interrupted cells' states go in the final one too */
-  for (int t = 0; t < s->nteams; ++t) drop_snap(s, t);
-}
-
-static void maybe_finish_checkpoint(sched *s) {
-  if (!s->ckpt_active) return;
-  for (int t = 0; t < s->nteams; ++t)
-    if (s->waiting[t]) return;
-  /* A run that failed meanwhile (say a finished cell's tables could not be
-   * written) writes no checkpoint: it would count that cell as done. The
-   * previous generation stays the one to resume from. */
-  if (!s->failing) write_checkpoint(s);
-  s->ckpt_active = 0;
-  s->last_ckpt = fault_clock();
-}
-
-static void start_checkpoint(sched *s, int stop) {
-  s->ckpt_active = 1;
-  s->ckpt_stop = stop;
-  if (stop) s->stopping = 1;
-  for (int t = 1; t < s->nteams; ++t) {
-    if (s->running[t] < 0) continue;
-    const int64_t flag = stop;
-    s->waiting[t] = 1;
-    par_send(s->world, &flag, sizeof flag, leader_of(s, t), TAG_SNAPSHOT);
-  }
-  s->waiting[0] = s->running[0] >= 0; /* taken at team 0's next boundary */
-  maybe_finish_checkpoint(s);
-}
-
-/* A stop request or a due periodic checkpoint starts one (rank 0). */
-static void check_triggers(sched *s) {
-  if (s->ckpt_active || s->stopping || s->failing) return;
-  if (stop_check(&s->watch)) {
-    if (s->progress != PROGRESS_NONE)
-      printf("%stsim: stop requested (%s): checkpointing\n",
-             s->progress == PROGRESS_LIVE ? "\n" : "", s->watch.reason);
-    start_checkpoint(s, 1);
-  } else if (fault_clock() - s->last_ckpt >= s->opt->checkpoint_seconds) {
-    start_checkpoint(s, 0);
-  }
-}
-
-/* Append LEN bytes at SRC to the message *MSG of *USED bytes. */
-static void append(void **msg, size_t *used, size_t *cap, const void *src, size_t len) {
-  if (*used + len > *cap) {
-    *cap = 2 * (*used + len) + 64;
-    *msg = tsim_xrealloc(*msg, *cap);
-  }
-  memcpy((char *)*msg + *used, src, len);
-  *used += len;
-}
-
-/* A list of packed states: int64 count, then per state int64 length and
- * bytes (length 0: none). */
-static void *states_message(const cell_result *const *states, int n, const int64_t *ids,
-                            size_t *len) {
-  void *msg = NULL, *buf = NULL;
-  size_t used = 0, cap = 0, bcap = 0;
-  const int64_t count = n;
-  append(&msg, &used, &cap, &count, sizeof count);
-  for (int i = 0; i < n; ++i) {
-    if (ids) append(&msg, &used, &cap, &ids[i], sizeof ids[i]);
-    const int64_t blen = states[i] ? (int64_t)cell_result_pack(states[i], &buf, &bcap) : 0;
-    append(&msg, &used, &cap, &blen, sizeof blen);
-    if (blen) append(&msg, &used, &cap, buf, (size_t)blen);
-  }
-  free(buf);
-  *len = used;
-  return msg;
-}
-
-/* The assignment of the N cells CELLS: ids and saved states, if any. */
-static void *assignment_message(const sched *s, const int64_t *cells, int n, size_t *len) {
-  const cell_result **states = tsim_xcalloc((size_t)(n ? n : 1), sizeof *states);
-  for (int i = 0; i < n; ++i) states[i] = s->resume_from[cells[i]];
-  void *msg = states_message(states, n, cells, len);
-  free(states);
-  return msg;
-}
-
-/* Team TEAM now runs CELLS[0..n) (n = 0: idle). */
-static void set_running(sched *s, int team, const int64_t *cells, int n) {
-  s->running[team] = n ? cells[0] : -1;
-  s->team_ncells[team] = n;
-  if (n) memcpy(s->team_cells + (int64_t)team * s->bmax, cells, (size_t)n * sizeof(int64_t));
-}
-
-/* Send team leader FROM its next batch (with the saved states to resume
- * from), or an empty one to stop. */
-static void assign(sched *s, int from, int team) {
-  int64_t *cells = tsim_xmalloc((size_t)s->bmax * sizeof(int64_t));
-  const int n = next_batch(s, cells);
-  size_t len;
-  void *msg = assignment_message(s, cells, n, &len);
-  par_send(s->world, msg, len, from, TAG_ASSIGN);
-  free(msg);
-  if (n == 0) s->stopped[team] = 1;
-  set_running(s, team, cells, n);
-  free(cells);
-}
-
-/* The states of a TAG_STATE message into *OUT (allocated); returns their
- * number, -1 if the message is malformed. */
-static int unpack_states(const void *buf, size_t len, cell_result **out) {
-  const char *p = buf;
-  int64_t n = 0;
-  *out = NULL;
-  if (len < sizeof n) return -1;
-  memcpy(&n, p, sizeof n);
-  size_t at = sizeof n;
-  if (n < 0 || n > 1000000) return -1;
-  *out = tsim_xcalloc((size_t)(n ? n : 1), sizeof(cell_result));
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t blen = 0;
-    if (at + sizeof blen > len) goto bad;
-    memcpy(&blen, p + at, sizeof blen);
-    at += sizeof blen;
-    if (blen <= 0 || at + (size_t)blen > len ||
-        cell_result_unpack(p + at, (size_t)blen, &(*out)[i]) != TSIM_OK) {
-      for (int64_t j = 0; j < i; ++j) cell_result_free(&(*out)[j]);
-      goto bad;
-    }
-    at += (size_t)blen;
-  }
-  return (int)n;
-bad:
-  free(*out);
-  *out = NULL;
-  return -1;
-}
-
-/* Handle one message from a team leader. */
-static void serve(sched *s) {
-  int from = 0, tag = 0;
-  const size_t len = par_recv(s->world, &s->buf, &s->cap, -1, -1, &from, &tag);
-  const int team = team_of_rank(s, from);
-  if (tag == TAG_STATE) {
-    if (s->ckpt_active && s->waiting[team] && !s->have_snap[team]) {
-      cell_result *states = NULL;
-      const int n = unpack_states(s->buf, len, &states);
-      int ok = n >= 0;
-      for (int i = 0; ok && i < n; ++i) { /* states of this team's batch only */
-        int mine = 0;
-        for (int j = 0; j < s->team_ncells[team]; ++j)
-          mine |= s->team_cells[(int64_t)team * s->bmax + j] == states[i].cell;
-        ok = mine;
-      }
-      if (ok) {
-        const cell_result **ptr = tsim_xcalloc((size_t)(n ? n : 1), sizeof *ptr);
-        for (int i = 0; i < n; ++i) ptr[i] = &states[i];
-        keep_snap(s, team, ptr, n);
-        free(ptr);
-        s->waiting[team] = 0;
-        maybe_finish_checkpoint(s);
-      }
-      for (int i = 0; i < (n > 0 ? n : 0); ++i) cell_result_free(&states[i]);
-      free(states);
-    }
-    return;
-  }
-  if (tag == TAG_RESULT) {
-    cell_result r;
-    if (cell_result_unpack(s->buf, len, &r) == TSIM_OK) accept_result(s, &r);
-    cell_result_free(&r);
-    return;
-  }
-  set_running(s, team, NULL, 0);
-  if (tag == TAG_FAIL) {
-    tsim_error err = {TSIM_EFAIL, ""};
-    const int64_t *code = s->buf;
-    err.code = (int)code[0];
-    snprintf(err.msg, sizeof err.msg, "%s", (const char *)s->buf + sizeof(int64_t));
-    record_failure(s, err.code, &err);
-  } else if (tag == TAG_DONE && len > 0) {
-    cell_result r;
-    if (cell_result_unpack(s->buf, len, &r) == TSIM_OK) accept_result(s, &r);
-    cell_result_free(&r);
-  }
-  if (s->waiting[team]) { /* its cell ended before it saw the request */
-    s->waiting[team] = 0;
-    maybe_finish_checkpoint(s);
-  }
-  assign(s, from, team);
-}
-
-/* Team 0's interrupt hook on rank 0: serve every waiting message, print
- * progress, and stop team 0's cell if the run is failing. */
-static int coordinator_poll(sched *s, const cell_result *const *progress, int n) {
-  while (par_iprobe(s->world, -1, -1)) serve(s);
-  check_triggers(s);
-  int stop_here = 0;
-  if (s->ckpt_active && s->waiting[0]) {
-    keep_snap(s, 0, progress, n);
-    s->waiting[0] = 0;
-    stop_here = s->ckpt_stop;
-    maybe_finish_checkpoint(s);
-  }
-  maybe_progress(s);
-  return s->failing || stop_here;
-}
-
-/* -------------------------------------------------------------- teams */
-
-/* A team leader's look at the world at an iteration boundary: rank 0
- * coordinates; another leader answers abort and snapshot requests. Returns
- * 1 when the team's batch must stop here. */
-static int leader_poll(sched *s, const cell_result *const *progress, int n) {
-  if (s->rank == 0) return coordinator_poll(s, progress, n);
-  int flag = 0;
-  if (par_iprobe(s->world, 0, TAG_ABORT)) {
-    par_recv(s->world, &s->buf, &s->cap, 0, TAG_ABORT, NULL, NULL);
-    flag = 1;
-  }
-  if (par_iprobe(s->world, 0, TAG_SNAPSHOT)) {
-    int64_t stop = 0;
-    par_recv(s->world, &s->buf, &s->cap, 0, TAG_SNAPSHOT, NULL, NULL);
-    memcpy(&stop, s->buf, sizeof stop);
-    size_t len;
-    void *msg = states_message(progress, n, NULL, &len);
-    par_send(s->world, msg, len, 0, TAG_STATE);
-    free(msg);
-    if (stop) flag = 1;
-  }
-  return flag;
-}
-
-/* A fault injected at this boundary (fault.h): carry it out, and after a
- * stop, a hold or a signal keep the batch at this boundary until a stop
- * request reaches the team, so the stop lands in the middle of the run
- * however fast the machine. Returns the leader's flag. */
-static int injected_boundary(sched *s, const fault *f, const cell_result *const *progress,
-                             int n) {
-  if (f->action == FAULT_STOP) fault_touch_stop(s->opt->outdir);
-  fault_fire(f); /* kill and exit do not come back */
-  const double give_up = tsim_wtime() + fault_hold_limit();
-  for (;;) {
-    if (s->rank == 0) {
-      s->watch.next_check = 0; /* look at the STOP file now */
-      fault_clock_tick();      /* a millisecond of waiting, as in the idle loop */
-    }
-    const int flag = leader_poll(s, progress, n);
-    if (flag) return flag;
-    if (tsim_wtime() > give_up) {
-      fprintf(stderr, "tsim: TSIM_FAULT: rank %d held %s for %.0f s and no stop came\n", s->rank,
-              f->where, fault_hold_limit());
-      _exit(9);
-    }
-    usleep(1000);
-  }
-}
-
-static int team_interrupt(void *ctx, const cell_result *const *progress, int n) {
-  sched *s = ctx;
-  int64_t flag = 0;
-  if (s->team_rank == 0) {
-    if (s->rank == 0) fault_clock_tick();
-    const fault *f = NULL;
-    for (int i = 0; i < n && !f; ++i)
-      f = fault_at_boundary(progress[i]->cell, progress[i]->iterations);
-    flag = f ? injected_boundary(s, f, progress, n) : leader_poll(s, progress, n);
-  }
-  if (s->team_size > 1) par_bcast(s->team, &flag, sizeof flag, 0);
-  return (int)flag;
-}
-
-/* A cell of the batch finished: rank 0 takes its result, another team's
- * leader sends it to rank 0 at once (so tables and checkpoints never wait
- * for the rest of the batch). */
-static void team_finished(void *ctx, const cell_result *res) {
-  sched *s = ctx;
-  if (s->team_rank != 0) return;
-  if (s->rank == 0) {
-    accept_result(s, res);
-    maybe_progress(s);
-    return;
-  }
-  const size_t len = cell_result_pack(res, &s->buf, &s->cap);
-  par_send(s->world, s->buf, len, 0, TAG_RESULT);
-}
-
-/* Run the batch this team was handed. Returns 0, TSIM_ESTOP (aborted or
- * stopped) or an error agreed over the team; results went out through
- * team_finished. */
-static int run_batch(sched *s, tsim_error *err) {
-  const train_hooks hooks = {team_interrupt, team_finished, s};
-  const cell_result **from = tsim_xcalloc((size_t)s->nbatch, sizeof *from);
-  cell_result *res = tsim_xcalloc((size_t)s->nbatch, sizeof *res);
-  for (int i = 0; i < s->nbatch; ++i)
-    from[i] = s->have_assigned_state[i] ? &s->assigned_state[i] : NULL;
-  const int rc = train_batch(s->cfg, s->batch, s->nbatch, s->team, s->cache, &hooks, from,
-                             res, err);
-  for (int i = 0; i < s->nbatch; ++i) cell_result_free(&res[i]);
-  free(res);
-  free(from);
-  return rc;
-}
-
-static void drop_assigned(sched *s) {
-  for (int i = 0; i < s->nbatch; ++i)
-    if (s->have_assigned_state[i]) cell_result_free(&s->assigned_state[i]);
-  memset(s->have_assigned_state, 0, (size_t)s->bmax * sizeof(int));
-  s->nbatch = 0;
-}
-
-/* The leader's assignment message (LEN bytes at MSG) to every rank of the
- * team: sets batch, nbatch and the assigned states; returns nbatch. */
-static int share_assignment(sched *s, const void *msg, size_t len) {
-  int64_t size = (int64_t)len;
-  if (s->team_size > 1) par_bcast(s->team, &size, sizeof size, 0);
-  char *copy = tsim_xmalloc((size_t)(size ? size : 1));
-  if (s->team_rank == 0) memcpy(copy, msg, (size_t)size);
-  if (s->team_size > 1) par_bcast(s->team, copy, (size_t)size, 0);
-  drop_assigned(s);
-  int64_t n = 0;
-  size_t at = sizeof n;
-  memcpy(&n, copy, sizeof n);
-  for (int64_t i = 0; i < n && i < s->bmax; ++i) {
-    int64_t blen = 0;
-    memcpy(&s->batch[i], copy + at, sizeof(int64_t));
-    memcpy(&blen, copy + at + sizeof(int64_t), sizeof blen);
-    at += 2 * sizeof(int64_t);
-    if (blen > 0)
-      s->have_assigned_state[i] =
-          cell_result_unpack(copy + at, (size_t)blen, &s->assigned_state[i]) == TSIM_OK;
-    at += (size_t)blen;
-    s->nbatch = (int)i + 1;
-  }
-  free(copy);
-  return s->nbatch;
-}
-
-/* A fault of TSIM_FAULT due as this rank starts a batch (fault.h). */
-static int injected_fault(sched *s, int64_t cell, tsim_error *err) {
-  const fault *f = fault_at_batch();
-  if (!f) return TSIM_OK;
-  fault_fire(f);
-  if (f->action != FAULT_FAIL) return TSIM_OK;
-  return tsim_fail(err, TSIM_EFAIL, "TSIM_FAULT: injected failure in cell %lld",
-                   (long long)cell);
-}
-
-static int team_batch(sched *s, tsim_error *err) {
-  int rc = par_agree(s->team, injected_fault(s, s->batch[0], err), err);
-  if (!rc) rc = run_batch(s, err);
-  return rc;
-}
-
-/* Leaders of teams 1.. and their members. */
-static int team_loop(sched *s, tsim_error *err) {
-  size_t len = 0;
-  int tag = TAG_DONE;
-  for (;;) {
-    if (s->team_rank == 0) par_send(s->world, s->buf, len, 0, tag);
-    size_t got = 0;
-    if (s->team_rank == 0)
-      got = par_recv(s->world, &s->buf, &s->cap, 0, TAG_ASSIGN, NULL, NULL);
-    if (share_assignment(s, s->buf, got) == 0) break;
-    const int rc = team_batch(s, err);
-    len = 0;
-    tag = TAG_DONE; /* the results went out as the cells finished */
-    if (rc != TSIM_OK && rc != TSIM_ESTOP && s->team_rank == 0) {
-      const size_t n = sizeof(int64_t) + strlen(err->msg) + 1;
-      if (s->cap < n) s->buf = tsim_xrealloc(s->buf, s->cap = n);
-      const int64_t code = rc;
-      memcpy(s->buf, &code, sizeof code);
-      memcpy((char *)s->buf + sizeof code, err->msg, strlen(err->msg) + 1);
-      len = n;
-      tag = TAG_FAIL;
-    }
-  }
-  /* an abort or snapshot request sent as the last cell finished */
-  while (s->team_rank == 0 && (par_iprobe(s->world, 0, TAG_ABORT) ||
-                               par_iprobe(s->world, 0, TAG_SNAPSHOT)))
-    par_recv(s->world, &s->buf, &s->cap, 0, -1, NULL, NULL);
-  drop_assigned(s);
-  return TSIM_OK;
-}
-
-/* Rank 0 (and team 0's other members). */
-static int coordinator_loop(sched *s) {
-  int64_t *cells = tsim_xmalloc((size_t)s->bmax * sizeof(int64_t));
-  for (;;) {
-    void *msg = NULL;
-    size_t len = 0;
-    if (s->team_rank == 0) {
-      check_triggers(s);
-      int n = next_batch(s, cells);
-      while (n == 0) { /* team 0 is done: serve the others until all stop */
-        int open = 0;
-        for (int t = 1; t < s->nteams; ++t) open += !s->stopped[t];
-        if (!open) break;
-        if (par_iprobe(s->world, -1, -1)) {
-          serve(s);
-        } else {
-          fault_clock_tick();
-          check_triggers(s);
-          usleep(1000);
-        }
-        maybe_progress(s);
-      }
-      set_running(s, 0, cells, n);
-      msg = assignment_message(s, cells, n, &len);
-    }
-    const int n = share_assignment(s, msg, len);
-    free(msg);
-    if (n == 0) break;
-    tsim_error err = {0};
-    const int rc = team_batch(s, &err); /* results accepted as cells finish */
-    if (s->team_rank == 0) {
-      set_running(s, 0, NULL, 0);
-      if (rc != TSIM_OK && rc != TSIM_ESTOP) record_failure(s, rc, &err);
-      maybe_progress(s);
-    }
-  }
-  drop_assigned(s);
-  free(cells);
-  return TSIM_OK;
-}
 
 /* Collective: the moments engine's tensor builds and iterations over all
  * ranks, printed on rank 0 and kept for the manifest, and the sharded
  * engine's longest making of a data set (manifest: samples_s, what a
  * benchmark subtracts from a cell's wall_s). */
-static void engine_summary(sched *s) {
+static void engine_summary(const coordinator *s, char *json, size_t cap) {
   train_engine_stats st;
   train_cache_stats(s->cache, &st);
   if (s->team_rank != 0) /* a team's ranks build and iterate together: count once */
@@ -861,20 +36,20 @@ static void engine_summary(sched *s) {
   par_sum_int64(s->world, iter_us, 1);
   const int64_t build_us = par_max_int64(s->world, llround(st.build_seconds * 1e6));
   const int64_t build_n = par_max_int64(s->world, st.build_n);
-  s->engine_json[0] = '\0';
+  json[0] = '\0';
   if (sets)
-    snprintf(s->engine_json, sizeof s->engine_json, "  \"samples_s\": %.3f%s",
+    snprintf(json, cap, "  \"samples_s\": %.3f%s",
              (double)samples_us * 1e-6, counts[0] ? ",\n" : "");
   if (counts[0] == 0) return;
   const double per_iter = counts[1] ? (double)iter_us[0] * 1e-6 / (double)counts[1] : 0.0;
-  const size_t used = strlen(s->engine_json);
-  snprintf(s->engine_json + used, sizeof s->engine_json - used,
+  const size_t used = strlen(json);
+  snprintf(json + used, cap - used,
            "  \"moments_tensor_builds\": %lld,\n  \"moments_build_s\": %.3f,\n"
            "  \"moments_build_n\": %lld,\n  \"moments_iterations\": %lld,\n"
            "  \"moments_s_per_iteration\": %.3e",
            (long long)counts[0], (double)build_us * 1e-6, (long long)build_n,
            (long long)counts[1], per_iter);
-  if (s->rank == 0 && s->progress != PROGRESS_NONE) {
+  if (s->rank == 0 && s->prog.mode != PROGRESS_NONE) {
     printf("moments engine: %lld tensor build%s on the ranks (longest %.3f s, n = %lld), "
            "%lld iterations at %.3g s each (all metrics included)\n",
            (long long)counts[0], counts[0] == 1 ? "" : "s", (double)build_us * 1e-6,
@@ -883,8 +58,10 @@ static void engine_summary(sched *s) {
   }
 }
 
-/* Rank 0: manifest.json, with HOSTS (par_hosts, gathered on every rank). */
-static void write_manifest(sched *s, int rc, double wall, const char *hosts) {
+/* Rank 0: manifest.json, with HOSTS (par_hosts, gathered on every rank) and
+ * ENGINE_JSON (engine_summary's). */
+static void write_manifest(coordinator *s, const sched_options *opt, int rc, double wall,
+                           const char *hosts, const char *engine_json) {
   char extra[8192], mpi[256];
   par_library_version(mpi, sizeof mpi);
   snprintf(extra, sizeof extra,
@@ -895,287 +72,51 @@ static void write_manifest(sched *s, int rc, double wall, const char *hosts) {
            "  \"max_iterations\": %lld,\n  \"diverged\": %lld,\n"
            "  \"status\": \"%s\",\n  \"wall_s\": %.3f",
            mpi, par_size(s->world), s->g, s->nteams, hosts,
-           s->opt->command_line ? s->opt->command_line : "",
-           (long long)s->cfg->ncells, s->opt->cells ? s->opt->cells : "all",
+           opt->command_line ? opt->command_line : "",
+           (long long)s->cfg->ncells, opt->cells ? opt->cells : "all",
            (long long)s->done, (long long)s->by_status[CELL_CONVERGED],
            (long long)s->by_status[CELL_MAX_ITERATIONS],
            (long long)s->by_status[CELL_DIVERGED],
            rc ? "failed" : s->done < s->norder ? "stopped" : "complete", wall);
-  if (s->engine_json[0])
-    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ",\n%s", s->engine_json);
+  if (engine_json[0])
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ",\n%s", engine_json);
   tsim_error err = {0};
   if (output_close(&s->out, extra, &err) && !rc && !s->failing)
-    record_failure(s, err.code, &err);
-}
-
-/* Does cell ID's engine (data.engine: auto, whose cost model counts the
- * iterations) differ between train.iterations BEFORE and the new limit? */
-static int engine_moves(const sched *s, int64_t id, int64_t before) {
-  tsim_params p;
-  config_cell(s->cfg, id, &p);
-  const int now = engine_choose(&p);
-  p.iterations = before;
-  return engine_choose(&p) != now;
-}
-
-/* train.iterations grew from BEFORE: cells that stopped at the old limit
- * (max_iterations) run again to the new one. They are recomputed from the
- * start, so their rows are exactly those of an uninterrupted run with the
- * new limit; the tables are cut back to the first of them (later finished
- * cells wait in pending/ again). Every cell restarts, finished or saved,
- * whose run would differ from the start under the new limit: all of them
- * with train.log_points or metrics.hessian log_points (the schedule of rows
- * or spectra follows the limit), and those whose engine data.engine: auto
- * now chooses differently (the engines agree to 1e-12, not in the bits). */
-static int extend_iterations(sched *s, ckpt_data *d, int64_t before, const int64_t *ids,
-                             int64_t nids, tsim_error *err) {
-  unsigned char *again = tsim_xcalloc((size_t)d->ncells + 1, 1);
-  int rc = output_mark_status(s->opt->outdir, "max_iterations", d->ncells, again, err);
-  const int spaced = s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0;
-  for (int64_t c = 0; !rc && c < d->ncells; ++c)
-    if (spaced || engine_moves(s, c, before)) again[c] = 2; /* restart even if saved */
-  int64_t first = -1, count = 0;
-  for (int64_t i = 0; !rc && i < nids; ++i) {
-    if (!again[ids[i]] || !d->done[ids[i]]) continue;
-    d->done[ids[i]] = 0;
-    ++count;
-    if (first < 0) first = i;
-  }
-  if (!rc && first >= 0 && first < d->written) {
-    d->written = first;
-    for (int t = 0; t < NTABLES; ++t) {
-      const int64_t at = output_table_offset(s->opt->outdir, t, ids[first]);
-      if (at >= 0 && at < d->table_bytes[t]) d->table_bytes[t] = at;
-    }
-  }
-  int64_t kept = 0;
-  for (int64_t i = 0; !rc && i < d->nstates; ++i) {
-    const int64_t cell = d->states[i].cell;
-    if (cell >= 0 && cell < d->ncells && again[cell] == 2) cell_result_free(&d->states[i]);
-    else d->states[kept++] = d->states[i];
-  }
-  if (!rc) d->nstates = kept;
-  if (!rc && s->progress != PROGRESS_NONE)
-    printf("tsim: train.iterations grew to %lld: %lld finished cells run again\n",
-           (long long)s->cfg->base.iterations, (long long)count);
-  free(again);
-  return rc;
-}
-
-/* Is CHANGED (config_changed_keys' list of N keys) train.iterations alone,
- * grown from a limit that goes into *BEFORE? The one change a resume takes. */
-static int iterations_grew(const sched *s, const char *changed, int n, long long *before) {
-  return n == 1 && sscanf(changed, "train.iterations (%lld ->", before) == 1 &&
-         *before < s->cfg->base.iterations && s->cfg->base.iterations > 0;
-}
-
-/* Is the earlier run in OUTDIR, which left no checkpoint, one of this
- * config (train.iterations may grow, as on a resume from a checkpoint)?
- * Its cells are kept, so a changed config must be refused here too, not
- * added to them. D gets its config hash and an empty list of finished
- * cells, *BEFORE the old train.iterations if it grew (else 0). */
-/* OUTDIR/cells.selection: the --cells of the run (or "all"), written when
- * its tables are opened, so that a resume without a checkpoint can refuse
- * another selection (its tables hold the rows of this one). */
-static int write_selection(const sched *s, tsim_error *err) {
-  char path[4400], tmp[4420];
-  snprintf(path, sizeof path, "%s/cells.selection", s->opt->outdir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
-  const int bad = fprintf(f, "%s\n", s->opt->cells ? s->opt->cells : "all") < 0;
-  if (fclose(f) || bad || rename(tmp, path)) {
-    unlink(tmp);
-    return tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", path, strerror(errno));
-  }
-  return TSIM_OK;
-}
-
-/* The selection in OUTDIR/cells.selection into BUF ("" when there is none:
- * a run directory from before it was written). */
-static void read_selection(const char *outdir, char *buf, size_t cap) {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/cells.selection", outdir);
-  buf[0] = '\0';
-  FILE *f = fopen(path, "r");
-  if (!f) return;
-  if (!fgets(buf, (int)cap, f)) buf[0] = '\0';
-  fclose(f);
-  buf[strcspn(buf, "\n")] = '\0';
-}
-
-static int same_config_as_before(const sched *s, const char *outdir, ckpt_data *d,
-                                 long long *before, tsim_error *err) {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/config.yaml", outdir);
-  tsim_config *old = NULL;
-  tsim_error why = {0};
-  if (config_load(path, NULL, 0, &old, &why))
-    return tsim_fail(err, TSIM_EINPUT,
-                     "%s: holds an earlier run whose config cannot be read (%s); start "
-                     "anew with -o or --force", outdir, why.msg);
-  char *old_text = config_results_text(old), *new_text = config_results_text(s->cfg);
-  int rc = TSIM_OK;
-  *before = 0;
-  if (strcmp(old_text, new_text)) {
-    char changed[TSIM_MSG_MAX / 2];
-    const int n = config_changed_keys(old_text, new_text, changed, sizeof changed);
-    if (!iterations_grew(s, changed, n, before))
-      rc = tsim_fail(err, TSIM_EINPUT,
-                     "%s: the earlier run (no checkpoint yet) was made with another config: "
-                     "%s changed; resume with the same config, or start anew with -o or "
-                     "--force", outdir, n ? changed : "the grid");
-  }
-  char was[256];
-  read_selection(outdir, was, sizeof was);
-  const char *now = s->opt->cells ? s->opt->cells : "all";
-  if (!rc && was[0] && strcmp(was, now))
-    rc = tsim_fail(err, TSIM_EINPUT,
-                   "%s: the earlier run (no checkpoint yet) ran --cells %s, not %s; resume "
-                   "with the same cells, or start anew with -o or --force", outdir, was, now);
-  d->config_hash = config_hash(old);
-  d->ncells = s->cfg->ncells;
-  d->done = tsim_xcalloc((size_t)d->ncells + 1, 1);
-  free(old_text);
-  free(new_text);
-  config_destroy(&old);
-  return rc;
-}
-
-/* Load OUTDIR's checkpoint into D and check that it was made with this
- * config and cells; *BEFORE: the old train.iterations if it grew (else 0). */
-static int checkpoint_config(const sched *s, const char *outdir, ckpt_data *d,
-                             long long *before, tsim_error *err) {
-  char warning[TSIM_MSG_MAX];
-  TSIM_TRY(ckpt_load(outdir, d, warning, sizeof warning, err));
-  if (warning[0]) fprintf(stderr, "tsim: warning: %s\n", warning);
-  char *text = config_results_text(s->cfg);
-  const size_t len = strlen(text) + 64 + (s->opt->cells ? strlen(s->opt->cells) : 0);
-  char *now = tsim_xmalloc(len), changed[TSIM_MSG_MAX / 2];
-  snprintf(now, len, "%scells: %s\n", text, s->opt->cells ? s->opt->cells : "all");
-  free(text);
-  int rc = TSIM_OK;
-  *before = 0;
-  if (strcmp(now, d->config_yaml)) {
-    const int n = config_changed_keys(d->config_yaml, now, changed, sizeof changed);
-    if (!iterations_grew(s, changed, n, before)) {
-      if (n == 0) snprintf(changed, sizeof changed, "--cells");
-      rc = tsim_fail(err, TSIM_EINPUT,
-                     "%s: the checkpoint was made with another config: %s changed; "
-                     "resume with the same config (train.iterations may grow), or "
-                     "start anew with -o or --force",
-                     outdir, changed);
-    }
-  }
-  free(now);
-  if (!rc && d->ncells != s->cfg->ncells)
-    rc = tsim_fail(err, TSIM_EINPUT, "%s: the checkpoint's grid has %lld cells, not %lld",
-                   outdir, (long long)d->ncells, (long long)s->cfg->ncells);
-  return rc;
-}
-
-/* Rank 0: continue OUTDIR from its checkpoint, if any, and from the cells
- * finished since (output_scan): finished cells are left out of the order,
- * running ones resume from their saved state. */
-static int open_resumed(sched *s, const int64_t *ids, int64_t nids, tsim_error *err) {
-  const char *outdir = s->opt->outdir;
-  char path[4400];
-  snprintf(path, sizeof path, "%s/config.yaml", outdir);
-  const int checkpoint = ckpt_any(outdir);
-  if (!checkpoint && access(path, F_OK)) /* nothing there yet */
-  {
-    const int rc = output_open(s->cfg, outdir, 1, ids, nids, &s->out, err);
-    return rc ? rc : write_selection(s, err);
-  }
-  ckpt_data d;
-  memset(&d, 0, sizeof d);
-  long long before = 0;
-  int rc = checkpoint ? checkpoint_config(s, outdir, &d, &before, err)
-                      : same_config_as_before(s, outdir, &d, &before, err);
-  if (!rc) {
-    output_scan(s->cfg, outdir, ids, nids, d.config_hash, d.done, &d.written, d.table_bytes,
-                s->progress != PROGRESS_NONE ? stdout : NULL);
-    int64_t found = 0;
-    for (int64_t i = 0; i < nids; ++i) found += d.done[ids[i]];
-    if (before > 0 && (found || d.nstates)) rc = extend_iterations(s, &d, before, ids, nids, err);
-  }
-  if (!rc)
-    rc = output_resume(s->cfg, outdir, ids, nids, d.done, d.written, d.table_bytes,
-                       d.config_hash, &s->out, err);
-  if (!rc) {
-    memcpy(s->finished, d.done, (size_t)d.ncells);
-    int64_t saved = 0;
-    for (int64_t i = 0; i < d.nstates; ++i) {
-      const int64_t cell = d.states[i].cell;
-      if (cell < 0 || cell >= d.ncells || s->finished[cell] || s->resume_from[cell]) continue;
-      s->resume_from[cell] = tsim_xmalloc(sizeof(cell_result));
-      *s->resume_from[cell] = d.states[i];
-      memset(&d.states[i], 0, sizeof d.states[i]);
-      ++saved;
-    }
-    int64_t kept = 0, earlier = 0;
-    for (int64_t i = 0; i < s->norder; ++i) {
-      if (s->finished[s->order[i]]) ++earlier;
-      else s->order[kept++] = s->order[i];
-    }
-    s->norder = kept;
-    s->finished_before = earlier;
-    if (s->progress != PROGRESS_NONE && checkpoint)
-      printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cells finished, "
-             "%lld to run (%lld from a saved state)\n",
-             outdir, (long long)d.generation, (long long)earlier, (long long)kept,
-             (long long)saved);
-    else if (s->progress != PROGRESS_NONE)
-      printf("tsim: resuming %s (no checkpoint): %lld cells finished, %lld to run\n", outdir,
-             (long long)earlier, (long long)kept);
-  }
-  ckpt_free(&d);
-  return rc;
+    coordinator_fail(s, err.code, &err);
 }
 
 int sched_run(const tsim_config *cfg, const sched_options *opt,
               tsim_error *err) {
-  sched s;
+  coordinator s;
   memset(&s, 0, sizeof s);
   s.cfg = cfg;
-  s.opt = opt;
+  s.outdir = opt->outdir;
+  s.cells = opt->cells;
+  s.checkpoint_seconds = opt->checkpoint_seconds;
   s.world = par_world();
   s.rank = par_rank(s.world);
-  s.t0 = s.last_progress = tsim_wtime();
-  s.last_ckpt = fault_clock();
-  s.progress = opt->quiet ? PROGRESS_NONE : opt->progress;
-  if (s.progress == PROGRESS_AUTO)
-    s.progress = isatty(STDOUT_FILENO) ? PROGRESS_LIVE : PROGRESS_LOG;
+  const double t0 = tsim_wtime();
+  progress_init(&s.prog, opt->progress, opt->quiet, opt->progress_seconds, t0);
   int64_t *ids = NULL, nids = 0;
-  TSIM_TRY(sched_parse_cells(opt->cells, cfg->ncells, &ids, &nids, err));
+  TSIM_TRY(plan_parse_cells(opt->cells, cfg->ncells, &ids, &nids, err));
   const int size = par_size(s.world);
-  s.order = tsim_xmalloc((size_t)nids * sizeof(int64_t));
-  memcpy(s.order, ids, (size_t)nids * sizeof(int64_t));
+  int64_t *order = tsim_xmalloc((size_t)nids * sizeof(int64_t));
+  memcpy(order, ids, (size_t)nids * sizeof(int64_t));
   s.norder = nids;
-  order_by_cost(cfg, s.order, nids);
-  s.g = choose_team_size(&s, opt->team_size > 0 ? opt->team_size : cfg->team_size, size);
+  plan_order_by_cost(cfg, order, nids);
+  s.g = plan_team_size(cfg, order, s.norder,
+                       opt->team_size > 0 ? opt->team_size : cfg->team_size, size);
   s.nteams = size / s.g;
-  s.team_id = team_of_rank(&s, s.rank);
+  s.team_id = plan_team_of_rank(s.rank, s.g, s.nteams);
   s.team = par_split(s.world, s.team_id, s.rank);
   s.team_rank = par_rank(s.team);
   s.team_size = par_size(s.team);
-  s.bmax = choose_batch(&s, cfg->batch);
-  s.running = tsim_xmalloc((size_t)s.nteams * sizeof(int64_t));
-  for (int t = 0; t < s.nteams; ++t) s.running[t] = -1;
-  s.team_cells = tsim_xcalloc((size_t)s.nteams * (size_t)s.bmax, sizeof(int64_t));
-  s.team_ncells = tsim_xcalloc((size_t)s.nteams, sizeof(int));
-  s.taken = tsim_xcalloc((size_t)cfg->ncells + 1, 1);
-  s.batch = tsim_xcalloc((size_t)s.bmax, sizeof(int64_t));
-  s.assigned_state = tsim_xcalloc((size_t)s.bmax, sizeof(cell_result));
-  s.have_assigned_state = tsim_xcalloc((size_t)s.bmax, sizeof(int));
-  s.stopped = tsim_xcalloc((size_t)s.nteams, sizeof(int));
-  s.waiting = tsim_xcalloc((size_t)s.nteams, sizeof(int));
-  s.have_snap = tsim_xcalloc((size_t)s.nteams, sizeof(int));
-  s.snap = tsim_xcalloc((size_t)s.nteams, sizeof(cell_result *));
-  s.nsnap = tsim_xcalloc((size_t)s.nteams, sizeof(int));
+  s.bmax = plan_batch_size(cfg, order, s.norder, s.nteams, cfg->batch);
+  coordinator_init(&s);
   s.finished = tsim_xcalloc((size_t)cfg->ncells + 1, 1);
   s.resume_from = tsim_xcalloc((size_t)cfg->ncells + 1, sizeof(cell_result *));
   s.cache = train_cache_create();
+  int64_t finished_before = 0; /* cells a resumed run found finished */
   int64_t pid0 = (int64_t)getpid(); /* for TSIM_FAULT's to=rank0 */
   par_bcast(s.world, &pid0, sizeof pid0, 0);
   fault_set_rank0_pid((long)pid0);
@@ -1187,19 +128,17 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   int rc = par_agree(s.world, stop_signalled() ? config_stopped(err) : TSIM_OK, err);
   if (!rc && s.rank == 0) {
     stop_watch_init(&s.watch, stop_file, opt->time_limit, 60.0);
-    if (opt->resume) {
-      rc = open_resumed(&s, ids, nids, err);
-    } else {
-      if (opt->force) rc = ckpt_remove_all(opt->outdir, err);
-      if (!rc) rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);
-      if (!rc) rc = write_selection(&s, err);
-    }
-    if (!rc && s.bmax > 1) group_cells(&s); /* the order a resume left */
+    const resume_options ro = {opt->outdir, opt->cells, opt->resume, opt->force,
+                               s.prog.mode != PROGRESS_NONE};
+    rc = resume_open(cfg, &ro, ids, nids, &s.out, s.finished, s.resume_from, order, &s.norder,
+                     &finished_before, err);
+    if (!rc) /* the order a resume left */
+      s.handout = plan_handout_create(cfg, order, s.norder, s.bmax);
     char batch_note[96] = "";
     if (s.bmax > 1)
       snprintf(batch_note, sizeof batch_note,
                ", batches of up to %d cells sharing a data set", s.bmax);
-    if (!rc && s.progress != PROGRESS_NONE)
+    if (!rc && s.prog.mode != PROGRESS_NONE)
       printf("tsim: %lld cells on %d ranks as %d team%s of %d%s%s\n", (long long)s.norder,
              size, s.nteams, s.nteams == 1 ? "" : "s", s.g,
              size % s.g ? " (the last team takes the remainder)" : "",
@@ -1208,28 +147,26 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   }
   rc = par_agree(s.world, rc, err);
   if (!rc) {
-    if (s.team_id == 0)
-      coordinator_loop(&s);
-    else
-      team_loop(&s, err);
-    const double wall = tsim_wtime() - s.t0;
-    engine_summary(&s);
+    coordinator_run(&s, err);
+    const double wall = tsim_wtime() - t0;
+    char engine_json[512]; /* the moments engine's timings, for the manifest */
+    engine_summary(&s, engine_json, sizeof engine_json);
     char hosts[4096]; /* collective: the ranks' hosts, for the manifest */
     par_hosts(s.world, hosts, sizeof hosts);
     if (s.rank == 0) {
-      if (s.progress == PROGRESS_LIVE) progress_line(&s, 1);
-      if (!s.failing) write_checkpoint(&s); /* the final state of the run */
+      if (s.prog.mode == PROGRESS_LIVE) coordinator_progress(&s, 1);
+      if (!s.failing) coordinator_checkpoint(&s); /* the final state of the run */
       const int unfinished = s.done < s.norder;
-      write_manifest(&s, s.failing ? s.fail_rc : 0, wall, hosts);
+      write_manifest(&s, opt, s.failing ? s.fail_rc : 0, wall, hosts, engine_json);
       /* skipped(invalid) stays 0: a config is checked whole before any cell
        * runs, so no cell is ever skipped for its settings */
       printf("tally: %lld cells: %lld converged, %lld max_iterations, "
              "%lld diverged, 0 skipped(invalid)%s%s; wall %.2f s; %s\n",
-             (long long)(s.norder + s.finished_before),
+             (long long)(s.norder + finished_before),
              (long long)s.by_status[CELL_CONVERGED],
              (long long)s.by_status[CELL_MAX_ITERATIONS],
              (long long)s.by_status[CELL_DIVERGED],
-             s.finished_before ? ", the rest finished before the resume" : "",
+             finished_before ? ", the rest finished before the resume" : "",
              !unfinished ? "" : s.failing ? ", some not run (failure)"
                                           : ", some not run (stopped: resume with --resume)",
              wall, opt->outdir);
@@ -1251,29 +188,13 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       cell_result_free(s.resume_from[c]);
       free(s.resume_from[c]);
     }
-  for (int t = 0; t < s.nteams; ++t)
-    drop_snap(&s, t);
   free(s.resume_from);
   free(s.finished);
-  free(s.snap);
-  free(s.nsnap);
-  free(s.team_cells);
-  free(s.team_ncells);
-  free(s.taken);
-  free(s.group_next);
-  free(s.group_head);
-  free(s.group_of);
-  free(s.batch);
-  free(s.assigned_state);
-  free(s.have_assigned_state);
-  free(s.have_snap);
-  free(s.waiting);
+  plan_handout_destroy(&s.handout);
+  coordinator_free(&s);
   train_cache_destroy(&s.cache);
   par_comm_free(&s.team);
-  free(s.running);
-  free(s.stopped);
-  free(s.order);
-  free(s.buf);
+  free(order);
   free(ids);
   return rc;
 }

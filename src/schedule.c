@@ -2,7 +2,6 @@
 #include "tsim/schedule.h"
 
 #include <math.h>
-#include <string.h>
 
 int schedule_log_due(const tsim_params *p, int64_t t) {
   if (t == 0) return 1;
@@ -35,12 +34,19 @@ double schedule_flow_time(const tsim_params *p, int64_t j, int *last) {
 }
 
 int schedule_spectra(const tsim_params *p) {
-  return p->hess_at || p->hess_events || p->hess_log_points > 0;
+  return p->hess_nat > 0 || p->hess_nevents > 0 || p->hess_log_points > 0;
+}
+
+/* Is EVENT among metrics.hessian.events? */
+static int hess_event(const tsim_params *p, tsim_hess_event event) {
+  for (int64_t i = 0; i < p->hess_nevents; ++i)
+    if (p->hess_events[i] == event) return 1;
+  return 0;
 }
 
 int schedule_spectrum_due(const tsim_params *p, int64_t t, int q9_event, int final) {
-  if (q9_event && p->hess_events && strstr(p->hess_events, "q9_positive")) return 1;
-  if (final && p->hess_events && strstr(p->hess_events, "final")) return 1;
+  if (q9_event && hess_event(p, HESS_EVENT_Q9_POSITIVE)) return 1;
+  if (final && hess_event(p, HESS_EVENT_FINAL)) return 1;
   if (p->hess_log_points > 0) { /* train.log_points' spacing */
     tsim_params q = *p;
     q.log_points = p->hess_log_points;

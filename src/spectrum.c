@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tsim/hessian.h"
 #include "tsim/schedule.h"
@@ -24,15 +25,10 @@ spectrum_plan *spectrum_plan_create(const tsim_params *p, const par_comm *team) 
   if (!schedule_spectra(p)) return NULL;
   spectrum_plan *sp = tsim_xcalloc(1, sizeof *sp);
   sp->p = *p;
-  if (p->hess_at) { /* the canonical text "[a, b, c]" of config.c */
-    const char *c = p->hess_at;
-    for (const char *q = c; *q; ++q) sp->nat += *q == ',';
-    sp->nat += 1;
+  if (p->hess_nat > 0) { /* metrics.hessian.at, sorted */
+    sp->nat = p->hess_nat;
     sp->at = tsim_xcalloc((size_t)sp->nat, sizeof(int64_t));
-    for (int64_t i = 0; i < sp->nat; ++i) {
-      while (*c && (*c < '0' || *c > '9')) ++c;
-      sp->at[i] = strtoll(c, (char **)&c, 10);
-    }
+    memcpy(sp->at, p->hess_at, (size_t)sp->nat * sizeof(int64_t));
     qsort(sp->at, (size_t)sp->nat, sizeof(int64_t), cmp_int64);
   }
   const int64_t N = p->K * p->d;
@@ -71,11 +67,11 @@ int spectrum_record(spectrum_plan *sp, const tsim_model *m,
                     const moments_tensor *mt, const double *W, const double *V,
                     double q9, int64_t t, cell_result *res, tsim_error *err) {
   const int64_t N = hessian_order(sp->h);
-  if (sp->p.hess_source == 1 && m->activation != ACT_QUADRATIC)
+  if (sp->p.hess_source == HESS_SOURCE_POPULATION && m->activation != ACT_QUADRATIC)
     return tsim_fail(err, TSIM_EINPUT, /* the same on every rank */
                      "metrics.hessian.source: population is implemented for "
                      "the quadratic activation only (use samples)");
-  if (sp->p.hess_source == 1)
+  if (sp->p.hess_source == HESS_SOURCE_POPULATION)
     hessian_assemble_population(sp->h, m, teacher, W);
   else if (mt)
     hessian_assemble_moments(sp->h, m, teacher, W, mt->n, tensor_entry, mt);

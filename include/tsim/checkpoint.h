@@ -4,7 +4,7 @@
  * A checkpoint holds only global state: the config (hash and text), which
  * cells are finished (their rows are in the tables or in pending/), how far
  * the tables go (byte lengths; a resume takes the cells finished after the
- * checkpoint from there on, output_scan), and the saved state (t, W_t, rows
+ * checkpoint from there on, resume.h), and the saved state (t, W_t, rows
  * and events so far) of every cell that was running. Samples are never saved: they are regenerated from their
  * seeds or re-read from the .npy files, so a run resumes on any rank count.
  *

@@ -72,4 +72,7 @@ char *tsim_xstrdup(const char *s);
 /* Monotonic wall clock in seconds. */
 double tsim_wtime(void);
 
+/* The position of X in the ascending V[0..n), -1 if it is not there. */
+int64_t tsim_find_sorted(const int64_t *v, int64_t n, int64_t x);
+
 #endif

@@ -46,8 +46,14 @@ typedef enum { ENGINE_AUTO = 0, ENGINE_SHARDED = 1, ENGINE_MOMENTS = 2,
 } tsim_engine;
 /* data.storage: samples kept in memory, or made again when needed */
 typedef enum { STORAGE_MEMORY = 0, STORAGE_REGENERATE = 1 } tsim_storage;
+/* metrics.hessian.events: when quantity (9) first turns positive, at the end */
+typedef enum { HESS_EVENT_Q9_POSITIVE = 0, HESS_EVENT_FINAL = 1 } tsim_hess_event;
+/* metrics.hessian.source: the training loss's Hessian, or the population loss's */
+typedef enum { HESS_SOURCE_SAMPLES = 0, HESS_SOURCE_POPULATION = 1 } tsim_hess_source;
 
-/* Every setting of one cell. Strings point into the owning tsim_config. */
+/* Every setting of one cell. Strings point into the owning tsim_config;
+ * enum settings have their enum types (but the activations and two that
+ * data.c switches on without every case). */
 typedef struct tsim_params {
   /* model: f_W(x) = C sum_k act(w_k^T x); loss = loss_scale mean (f - y)^2 */
   int activation;
@@ -55,13 +61,14 @@ typedef struct tsim_params {
   double C, loss_scale;
   /* teacher: y = sum_l act*(v_l^T x), ||v_l|| = norm (data.h) */
   double teacher_norm;
-  int teacher_direction;
+  int teacher_direction; /* tsim_direction */
   uint64_t teacher_seed;
   /* data */
   int64_t n, n_test, chunk;
   uint64_t data_seed;
   const char *x_file, *y_file, *x_test_file, *y_test_file;
-  int engine, storage; /* ENGINE_*, STORAGE_* */
+  tsim_engine engine;
+  tsim_storage storage;
   /* init: w_k ~ scale * N(0, I_d / d), or by init_method (data.h) */
   double init_scale;
   uint64_t init_seed;
@@ -73,22 +80,28 @@ typedef struct tsim_params {
   /* the model family beyond Wang & Abernethy (docs/model.md):
    * f_W(x) = C' sum_k s(w_k) act(w_k^T x), s(w) = ||w|| if norm_tied, and
    * C' = C / K under normalisation 1/m (the teacher then gets 1/m*) */
-  int norm_tied, normalisation;
+  int norm_tied;
+  tsim_normalisation normalisation;
   int64_t teacher_neurons;
   int teacher_activation; /* 0: the student's; else activation + 1 */
   double teacher_min_angle; /* degrees */
   double label_noise;
-  int regime;
-  int init_method;
+  tsim_regime regime;
+  int init_method; /* tsim_init_method */
   double init_sigma, init_delta;
-  int method;
+  tsim_method method;
   double T, rtol, atol;
   double match_angle; /* degrees */
-  /* metrics.hessian: spectra along the trajectory (spectrum.h). The lists
-   * are canonical texts "[10, 100]", NULL when not given. */
-  const char *hess_at, *hess_events;
+  /* metrics.hessian: spectra along the trajectory (spectrum.h), at the
+   * iterations hess_at[0..hess_nat) and the events hess_events[0..
+   * hess_nevents), as listed (NULL and 0 when not given) */
+  const int64_t *hess_at;
+  int64_t hess_nat;
+  const tsim_hess_event *hess_events;
+  int64_t hess_nevents;
   int64_t hess_log_points, hess_top, hess_bottom;
-  int hess_vectors, hess_source;
+  int hess_vectors;
+  tsim_hess_source hess_source;
 } tsim_params;
 
 /* One axis of the grid: a setting given as a list. */
@@ -123,7 +136,7 @@ typedef struct tsim_config {
   int naxes;
   tsim_axis *axes;
   int64_t ncells;
-  char **strings; /* owned strings referenced by params */
+  char **strings; /* owned strings (and the Hessian schedule's arrays) params point to */
   int nstrings;
   tsim_input inputs[CONFIG_MAX_INPUTS];
   int ninputs;
@@ -172,10 +185,20 @@ void config_write_json(const tsim_config *cfg, FILE *f, int indent);
 uint64_t config_hash(const tsim_config *cfg);
 /* The text that hash is taken of (malloc'd): everything but output, run. */
 char *config_results_text(const tsim_config *cfg);
-/* Compare two such texts: the number of keys whose values differ, listed in
- * BUF as "key (old -> new), ...". */
-int config_changed_keys(const char *old_text, const char *new_text, char *buf,
-                        size_t cap);
+/* A key whose value differs between two such texts. */
+typedef struct config_change {
+  const char *key;              /* "train.iterations" */
+  char *before, *after;         /* the values as the texts write them; NULL: unset */
+  int integer;                  /* an integer key set in both: its values as numbers */
+  int64_t before_int, after_int;
+} config_change;
+/* Compare two such texts (a longer text may have lines of its own after
+ * them): the keys whose values differ, in the schema's order, into *LIST
+ * (config_changes_free); returns their number. */
+int config_changed_keys(const char *old_text, const char *new_text, config_change **list);
+void config_changes_free(config_change **list, int n);
+/* "key (old -> new), ..." for a message, cut to CAP bytes. */
+void config_changes_text(const config_change *list, int n, char *buf, size_t cap);
 
 /* The data identity of a cell: the settings that determine its samples and
  * labels (the schema's keys marked DATA_KEY: d, n, n_test, chunk, storage,

@@ -31,35 +31,12 @@ typedef struct run_output run_output;
 int output_open(const tsim_config *cfg, const char *outdir, int force,
                 const int64_t *ids, int64_t nids, run_output **out,
                 tsim_error *err);
-/* What a run left in OUTDIR, for a resume (reads only). A cell of IDS
- * (ascending) is finished when its rows are whole in the tables (its
- * cells.csv row is written after its other rows, so the cells whose rows
- * there are whole, in id order, and whose rows in every other table are
- * too) or when pending/ holds a whole fragment of each table for it,
- * stamped with this config's hash or PREVIOUS_HASH (that of the run that
- * left them). On entry *WRITTEN and TABLE_BYTES are where a checkpoint says
- * the tables' whole cells end (0: none), trusted while the tables still
- * hold them; on return how many of IDS the tables hold whole and where. DONE
- * (by cell id) becomes the finished cells. What is dropped is said on LOG
- * (may be NULL), fragments not taken on stderr. */
-void output_scan(const tsim_config *cfg, const char *outdir, const int64_t *ids, int64_t nids,
-                 uint64_t previous_hash, unsigned char *done, int64_t *written,
-                 int64_t table_bytes[NTABLES], FILE *log);
-/* Continue the run in OUTDIR: the tables are cut back to TABLE_BYTES, the
- * first WRITTEN of IDS are in them, and the other cells marked in DONE
- * (indexed by cell id) wait in pending/ (output_scan's findings; a cell
- * whose rows are cut off keeps them there). Everything else in pending/
- * goes. */
-int output_resume(const tsim_config *cfg, const char *outdir,
-                  const int64_t *ids, int64_t nids, const unsigned char *done,
-                  int64_t written, const int64_t table_bytes[NTABLES], uint64_t previous_hash,
-                  run_output **out, tsim_error *err);
-/* Mark (by cell id) the finished cells of OUTDIR whose status is STATUS. */
-int output_mark_status(const char *outdir, const char *status, int64_t ncells,
-                       unsigned char *mark, tsim_error *err);
-/* Byte offset in TABLE (enum result_table) of the first row of a
- * cell with id >= FIRST_CELL (the length if none); -1 if unreadable. */
-int64_t output_table_offset(const char *outdir, int table, int64_t first_cell);
+/* Continue the run in OUTDIR (resume.h has cut the tables back): the
+ * tables are opened for appending, the first WRITTEN of IDS are in them and
+ * the other cells marked in DONE (by cell id) wait in pending/. */
+int output_reopen(const tsim_config *cfg, const char *outdir, const int64_t *ids, int64_t nids,
+                  const unsigned char *done, int64_t written, run_output **out,
+                  tsim_error *err);
 /* Flush and fsync the tables; how many cells and bytes they hold. */
 int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[NTABLES],
                         tsim_error *err);
@@ -75,5 +52,28 @@ int output_close(run_output **o, const char *manifest_extra, tsim_error *err);
 
 /* Format a double so it reads back exactly ("" for NaN when EMPTY_NAN). */
 void output_format_double(char *buf, size_t cap, double v);
+
+/* The layout of the run directory, for reading it back (resume.h). */
+/* Has every finished cell rows in TABLE? (cells, metrics, neurons.) */
+int output_table_every_cell(int table);
+/* cells.csv's columns after the config's: status .. wall_s */
+#define OUTPUT_CELLS_RESULT_COLS 10
+/* OUTDIR/TABLE.csv */
+void output_table_path(const char *dir, int table, char *buf, size_t cap);
+/* OUTDIR/pending/CELL.HASH.TABLE.EXT, EXT "csv", or "tmp" while it is written. */
+void output_fragment_path(const char *dir, int64_t cell, uint64_t hash, int table,
+                          const char *ext, char *buf, size_t cap);
+/* A fragment's file NAME: its cell, hash and table; 0 if it is not one. */
+int output_parse_fragment(const char *name, int64_t *cell, uint64_t *hash, int *table);
+/* TABLE's header line; the columns of cell CELL's cells.csv row that the
+ * config fixes (cell, K, seed, eta, C, n, d and the other axes' values). */
+void output_put_header(const tsim_config *cfg, int table, FILE *f);
+void output_put_cell_params(const tsim_config *cfg, int64_t cell, FILE *f);
+/* Flush F, the file PATH, and fsync it if SYNC; F written to TMP: synced,
+ * closed and renamed to PATH (on failure TMP goes); fsync a directory. A
+ * failure is an error naming the file. */
+int output_flush_file(FILE *f, const char *path, int sync, tsim_error *err);
+int output_commit_file(FILE *f, const char *tmp, const char *path, tsim_error *err);
+int output_fsync_dir(const char *dir, tsim_error *err);
 
 #endif

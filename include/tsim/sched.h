@@ -1,22 +1,19 @@
-/* sched.h - the grid scheduler: a coordinator and teams of ranks.
+/* sched.h - a run of the grid: the cells planned (plan.h), the run
+ * directory opened or resumed (resume.h), the cells run by a coordinator and
+ * teams of ranks (coordinator.h), the manifest and the tally written.
  *
- * The world is split into teams of g ranks. Rank 0 coordinates: it owns the
- * cursor over the cells (longest expected first), hands the next cell to
- * whichever team is free, receives the results and is the only writer of
- * the run directory; it also computes inside team 0, servicing messages at
- * every iteration boundary, so no rank idles. Inside a team the samples are
+ * The world is split into teams of g ranks. Rank 0 coordinates: it hands
+ * the next cells (longest expected first) to whichever team is free,
+ * receives the results and is the only writer of the run directory; it also
+ * computes inside team 0, so no rank idles. Inside a team the samples are
  * sharded and summed exactly, so every output file is the same whatever the
- * world and team sizes. Control decisions (abort) travel from the
- * coordinator to the team leaders and are agreed within each team. */
+ * world and team sizes. */
 #ifndef TSIM_SCHED_H
 #define TSIM_SCHED_H
 
 #include "tsim/config.h"
 #include "tsim/parallel.h"
-
-/* Progress on rank 0's stdout: a live line redrawn in place (a terminal),
- * or a line every progress_seconds plus one per finished cell (a log). */
-enum { PROGRESS_AUTO = 0, PROGRESS_LIVE, PROGRESS_LOG, PROGRESS_NONE };
+#include "tsim/progress.h"
 
 typedef struct sched_options {
   const char *outdir;
@@ -31,11 +28,6 @@ typedef struct sched_options {
   double checkpoint_seconds;
   double time_limit;        /* seconds; stop with a checkpoint after them */
 } sched_options;
-
-/* The cell ids a slice spec selects, ascending: "a:b" is a <= id < b,
- * "i/N" is every id with id % N == i (balanced slices for job arrays). */
-int sched_parse_cells(const char *spec, int64_t ncells, int64_t **ids,
-                      int64_t *nids, tsim_error *err);
 
 /* Collective over the world. Returns the exit status (0, 1, 2, 3). */
 int sched_run(const tsim_config *cfg, const sched_options *opt,
