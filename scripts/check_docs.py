@@ -70,8 +70,10 @@ def prose(lines):
 
 
 def is_commit(h):
+    """True if h is a commit in the history of HEAD: a commit that exists only
+    on a side branch or in the reflog is missing from a fresh clone."""
     try:
-        r = subprocess.run(["git", "-C", HERE, "cat-file", "-e", h + "^{commit}"],
+        r = subprocess.run(["git", "-C", HERE, "merge-base", "--is-ancestor", h, "HEAD"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return None
@@ -105,7 +107,7 @@ def main():
                     continue
                 h = m.group("h1") or m.group("h2")
                 if in_git and not is_commit(h):
-                    bad(path, i, "stamp names %s, not a commit of this repository" % h)
+                    bad(path, i, "stamp names %s, not a commit in the history of HEAD" % h)
                     continue
                 stamped = True
                 nstamps += 1

@@ -84,6 +84,24 @@ _Measured on 0000000, 2-core test VM, 2026-12-03._
 
 A run took 1.5 s." "0000000, not a commit"
 fi
+# A commit that exists only on a side branch (or in the reflog, as after a
+# rebase) is absent from a fresh clone: the stamp must name HEAD's history.
+G="$TMP/repo"
+if command -v git >/dev/null; then
+  mkdir -p "$G/scripts" "$G/docs" && cp "$CHECK" "$G/scripts/"
+  printf '# x\n\n- [docs/a.md](docs/a.md): a page\n' > "$G/README.md"
+  printf '# a\n' > "$G/docs/a.md"
+  gitq() { git -C "$G" -c user.name=t -c user.email=t@t -c init.defaultBranch=main "$@" >/dev/null 2>&1; }
+  gitq init && gitq add -A && gitq commit -m a && gitq checkout -b side && gitq commit --allow-empty -m b
+  side=$(git -C "$G" rev-parse --short=7 HEAD); gitq checkout main
+  main=$(git -C "$G" rev-parse --short=7 HEAD)
+  page() { printf '# a\n\n_Measured on %s, 2-core test VM, 2026-12-03._\n\nA run took 1.5 s.\n' "$1" > "$G/docs/a.md"; }
+  page "$side"; out=$("$PY" "$G/scripts/check_docs.py" "$G" 2>&1); rc=$?
+  check "a stamp naming a commit off HEAD's history (a side branch) fails" \
+    bash -c '[ "$1" = 1 ] && grep -q "stamp names $3, not a commit in the history of HEAD" <<<"$2"' _ "$rc" "$out" "$side"
+  page "$main"; out=$("$PY" "$G/scripts/check_docs.py" "$G" 2>&1); rc=$?
+  check "... and one in HEAD's history passes" test "$rc" = 0
+fi
 scratch "# a"
 printf '# b\n' > "$T/docs/b.md"
 out=$("$PY" "$CHECK" "$T" 2>&1); rc=$?
