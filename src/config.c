@@ -1127,11 +1127,12 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return fail_at(err, where(&gv[field_index(p.n > p.n_test ? "data.n" : "data.n_test")], root),
                      p.n > p.n_test ? "data.n" : "data.n_test", "%s",
                      "times (model.d + 1) is too large", "at most 1e15 numbers");
-    if (cfg_hessian_on(&p) && cellkind_family(&p))
-      return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
-                     "spectra are computed on the Wang & Abernethy path only",
-                     "a quadratic student and teacher, empirical gradient descent, "
-                     "scaled init");
+    const char *no_spectra = cfg_hessian_on(&p) ? engine_spectra_unsupported(&p) : NULL;
+    if (no_spectra) {
+      const int isrc = field_index("metrics.hessian.source");
+      return fail_at(err, gv[isrc].node ? where(&gv[isrc], root) : hessian_node(gv, root),
+                     "metrics.hessian", "no spectra for this cell: %s", no_spectra, NULL);
+    }
     if (cfg_hessian_on(&p) && p.d * p.K > 65536) /* a dense dK x dK matrix */
       return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
                      "model.d * model.K is too large for a dense Hessian",
