@@ -1224,11 +1224,12 @@ void config_destroy(tsim_config **cfgp) {
 }
 
 int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *first,
-                       tsim_error *err) {
+                       int64_t *sums, tsim_error *err) {
   for (int i = 0; i < cfg->ninputs; ++i) {
     const tsim_input *in = &cfg->inputs[i];
     npy_info info;
     first[i] = INT64_MAX;
+    sums[3 * i] = sums[3 * i + 1] = sums[3 * i + 2] = 0;
     tsim_error e = {0};
     int rc = npy_read_header(in->path, &info, &e);
     const int64_t rows = info.shape[0], rest = rows % size;
@@ -1239,12 +1240,29 @@ int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *firs
     for (int64_t s0 = r0; s0 < r1 && !rc && first[i] == INT64_MAX; s0 += slab) {
       if (stop_signalled()) return config_stopped(err);
       int64_t found = -1;
-      rc = npy_first_nonfinite(in->path, &info, s0, r1 - s0 < slab ? r1 : s0 + slab, &found, &e);
+      rc = npy_scan_rows(in->path, &info, s0, r1 - s0 < slab ? r1 : s0 + slab, &found,
+                         sums + 3 * i, &e);
       if (found >= 0) first[i] = found;
     }
     if (rc) return tsim_fail(err, rc, "%s: %s: %s", in->at, in->key, e.msg);
   }
   return TSIM_OK;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *data, size_t len);
+
+void config_set_input_hashes(tsim_config *cfg, const int64_t *sums) {
+  uint64_t files = 0; /* no data files */
+  for (int i = 0; i < cfg->ninputs; ++i) {
+    tsim_input *in = &cfg->inputs[i];
+    in->hash = fnv_bytes(1469598103934665603ull, sums + 3 * i, 3 * sizeof(int64_t));
+    if (!strncmp(in->key, "data.", 5)) {
+      if (!files) files = 1469598103934665603ull; /* FNV-1a */
+      files = fnv_bytes(files, in->key, strlen(in->key) + 1);
+      files = fnv_bytes(files, &in->hash, sizeof in->hash);
+    }
+  }
+  cfg->base.files_hash = files;
 }
 
 int config_nonfinite_error(const tsim_config *cfg, const int64_t *first, tsim_error *err) {
@@ -1628,7 +1646,7 @@ uint64_t config_data_hash(const tsim_params *p) {
       case F_ENUM_LIST: break;
     }
   }
-  return h;
+  return fnv_bytes(h, &q.files_hash, sizeof q.files_hash);
 }
 
 int config_same_data(const tsim_params *a, const tsim_params *b) {
@@ -1657,7 +1675,7 @@ int config_same_data(const tsim_params *a, const tsim_params *b) {
     }
     if (!same) return 0;
   }
-  return 1;
+  return qa.files_hash == qb.files_hash;
 }
 
 /* The schema as a help text, for `tsim run --help`. */
