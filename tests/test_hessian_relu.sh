@@ -182,6 +182,19 @@ b = [float(r[3]) for r in list(csv.reader(open(sys.argv[2])))[1:13]]
 assert min(b) < 0 < min(a)
 ' "$TMP/samples1/spectrum.csv" "$TMP/popsrc1/spectrum.csv"
 
+# relu cells batched (one pass over the samples): the spectra of each alone
+for b in 1 3; do
+  run_np 1 run "$TMP/r.yaml" --set 'init.seed=[1, 2, 3]' --set run.batch=$b \
+    --set data.engine=sharded -o "$TMP/batch$b" >"$TMP/batch$b.log" 2>&1 ||
+    fail "3 cells, run.batch $b: $(tail -2 "$TMP/batch$b.log")"
+done
+check "run.batch 3 forms a batch of the 3 relu cells" \
+  grep -q 'batches of up to 3 cells' "$TMP/batch3.log"
+for f in spectrum.csv hessian.csv; do
+  check "3 relu cells batched: $f byte-identical to unbatched" \
+    same_csv "$TMP/batch1/$f" "$TMP/batch3/$f"
+done
+
 # what stays refused: one line naming file:line:col and key, exit 2
 refused() { # description SETS...
   local what=$1; shift
