@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tsim/activation.h"
 #include "tsim/cellkind.h"
 #include "tsim/engine.h"
 #include "tsim/npy.h"
@@ -71,7 +72,7 @@ static const field schema[] = {
      "input dimension"},
     {"model.activation", "activation", F_ENUM, "quadratic", 0, 0, 0,
      ACT_CHOICES, 1, P(activation), OTHER_KEY,
-     "student activation: z^2, max(z, 0) or |z| (subgradient 0 at z = 0)"},
+     "student activation (subgradient 0 at a kink)"},
     {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
      P(loss_scale), OTHER_KEY, "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
     {"teacher.norm", "teacher_norm", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1,
@@ -729,7 +730,9 @@ static char *stem_of(const char *path) {
 }
 
 /* F_ENUM settings are stored through an int: their enum types have its size. */
-_Static_assert(sizeof(tsim_engine) == sizeof(int) && sizeof(tsim_method) == sizeof(int),
+_Static_assert(sizeof(tsim_engine) == sizeof(int) && sizeof(tsim_method) == sizeof(int) &&
+                   sizeof(tsim_direction) == sizeof(int) &&
+                   sizeof(tsim_init_method) == sizeof(int),
                "enum settings are stored as int");
 
 static void store_value(const field *f, const char *text, tsim_params *p) {
@@ -1685,9 +1688,15 @@ void config_print_keys(FILE *f) {
           "(manifest.json) and its default directory out/<name>");
   for (int i = 0; i < NFIELDS; ++i) {
     char allowed[256];
-    fprintf(f, "  %-20s %s%s; default %s; %s\n", schema[i].key,
+    fprintf(f, "  %-20s %s%s; default %s; %s", schema[i].key,
             range_text(&schema[i], allowed, sizeof allowed),
             schema[i].gridable ? ", or a list (grid axis)" : "",
             schema[i].deflt ? schema[i].deflt : "unset", schema[i].help);
+    const char *c = schema[i].choices; /* the activations: act(z) from their table */
+    const size_t nc = c ? strlen(c) : 0, na = strlen(ACT_CHOICES);
+    for (int a = 0; nc >= na && !strcmp(c + nc - na, ACT_CHOICES) && a < ACT_COUNT; ++a)
+      fprintf(f, "%s%s = %s", a ? ", " : "; act(z): ", activation_info(a)->name,
+              activation_info(a)->formula);
+    fputc('\n', f);
   }
 }

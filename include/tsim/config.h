@@ -52,8 +52,9 @@ typedef enum { HESS_EVENT_Q9_POSITIVE = 0, HESS_EVENT_FINAL = 1 } tsim_hess_even
 typedef enum { HESS_SOURCE_SAMPLES = 0, HESS_SOURCE_POPULATION = 1 } tsim_hess_source;
 
 /* Every setting of one cell. Strings point into the owning tsim_config;
- * enum settings have their enum types (but the activations and two that
- * data.c switches on without every case). */
+ * enum settings have their enum types, but the activations (int: this
+ * header does not see activation.h, and teacher_activation holds 0 for
+ * `same`). */
 typedef struct tsim_params {
   /* model: f_W(x) = C sum_k act(w_k^T x); loss = loss_scale mean (f - y)^2 */
   int activation;
@@ -61,7 +62,7 @@ typedef struct tsim_params {
   double C, loss_scale;
   /* teacher: y = sum_l act*(v_l^T x), ||v_l|| = norm (data.h) */
   double teacher_norm;
-  int teacher_direction; /* tsim_direction */
+  tsim_direction teacher_direction;
   uint64_t teacher_seed;
   /* data */
   int64_t n, n_test, chunk;
@@ -88,7 +89,7 @@ typedef struct tsim_params {
   double teacher_min_angle; /* degrees */
   double label_noise;
   tsim_regime regime;
-  int init_method; /* tsim_init_method */
+  tsim_init_method init_method;
   double init_sigma, init_delta;
   tsim_method method;
   double T, rtol, atol;
