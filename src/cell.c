@@ -302,11 +302,10 @@ int train_batch(const tsim_config *cfg, const int64_t *cells, int n, const par_c
     tsim_params p;
     config_cell(cfg, cells[i], &p);
     if (!config_same_data(&p, &p0))
-      rc = tsim_fail(err, TSIM_EFAIL, "cells %lld and %lld do not share a data set",
-                     (long long)cells[0], (long long)cells[i]);
+      rc = TSIM_INTERNAL(err, "cells %lld and %lld do not share a data set",
+                         (long long)cells[0], (long long)cells[i]);
     else if (n > 1 && (!cell_batchable(&p) || engine_of(&p) != engine))
-      rc = tsim_fail(err, TSIM_EFAIL, "internal: cell %lld cannot share a batch",
-                     (long long)cells[i]);
+      rc = TSIM_INTERNAL(err, "cell %lld cannot share a batch", (long long)cells[i]);
     else
       rc = run_open(cfg, cells[i], team, &data, resume ? resume[i] : NULL, &res[i], &runs[i],
                     err);

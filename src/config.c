@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tsim/activation.h"
 #include "tsim/cellkind.h"
 #include "tsim/engine.h"
 #include "tsim/npy.h"
@@ -71,7 +72,7 @@ static const field schema[] = {
      "input dimension"},
     {"model.activation", "activation", F_ENUM, "quadratic", 0, 0, 0,
      ACT_CHOICES, 1, P(activation), OTHER_KEY,
-     "student activation: z^2, max(z, 0) or |z| (subgradient 0 at z = 0)"},
+     "student activation (subgradient 0 at a kink)"},
     {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
      P(loss_scale), OTHER_KEY, "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
     {"teacher.norm", "teacher_norm", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1,
@@ -729,7 +730,9 @@ static char *stem_of(const char *path) {
 }
 
 /* F_ENUM settings are stored through an int: their enum types have its size. */
-_Static_assert(sizeof(tsim_engine) == sizeof(int) && sizeof(tsim_method) == sizeof(int),
+_Static_assert(sizeof(tsim_engine) == sizeof(int) && sizeof(tsim_method) == sizeof(int) &&
+                   sizeof(tsim_direction) == sizeof(int) &&
+                   sizeof(tsim_init_method) == sizeof(int),
                "enum settings are stored as int");
 
 static void store_value(const field *f, const char *text, tsim_params *p) {
@@ -1127,11 +1130,12 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return fail_at(err, where(&gv[field_index(p.n > p.n_test ? "data.n" : "data.n_test")], root),
                      p.n > p.n_test ? "data.n" : "data.n_test", "%s",
                      "times (model.d + 1) is too large", "at most 1e15 numbers");
-    if (cfg_hessian_on(&p) && cellkind_family(&p))
-      return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
-                     "spectra are computed on the Wang & Abernethy path only",
-                     "a quadratic student and teacher, empirical gradient descent, "
-                     "scaled init");
+    const char *no_spectra = cfg_hessian_on(&p) ? engine_spectra_unsupported(&p) : NULL;
+    if (no_spectra) {
+      const int isrc = field_index("metrics.hessian.source");
+      return fail_at(err, gv[isrc].node ? where(&gv[isrc], root) : hessian_node(gv, root),
+                     "metrics.hessian", "no spectra for this cell: %s", no_spectra, NULL);
+    }
     if (cfg_hessian_on(&p) && p.d * p.K > 65536) /* a dense dK x dK matrix */
       return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
                      "model.d * model.K is too large for a dense Hessian",
@@ -1223,11 +1227,12 @@ void config_destroy(tsim_config **cfgp) {
 }
 
 int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *first,
-                       tsim_error *err) {
+                       int64_t *sums, tsim_error *err) {
   for (int i = 0; i < cfg->ninputs; ++i) {
     const tsim_input *in = &cfg->inputs[i];
     npy_info info;
     first[i] = INT64_MAX;
+    sums[3 * i] = sums[3 * i + 1] = sums[3 * i + 2] = 0;
     tsim_error e = {0};
     int rc = npy_read_header(in->path, &info, &e);
     const int64_t rows = info.shape[0], rest = rows % size;
@@ -1238,12 +1243,29 @@ int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *firs
     for (int64_t s0 = r0; s0 < r1 && !rc && first[i] == INT64_MAX; s0 += slab) {
       if (stop_signalled()) return config_stopped(err);
       int64_t found = -1;
-      rc = npy_first_nonfinite(in->path, &info, s0, r1 - s0 < slab ? r1 : s0 + slab, &found, &e);
+      rc = npy_scan_rows(in->path, &info, s0, r1 - s0 < slab ? r1 : s0 + slab, &found,
+                         sums + 3 * i, &e);
       if (found >= 0) first[i] = found;
     }
     if (rc) return tsim_fail(err, rc, "%s: %s: %s", in->at, in->key, e.msg);
   }
   return TSIM_OK;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *data, size_t len);
+
+void config_set_input_hashes(tsim_config *cfg, const int64_t *sums) {
+  uint64_t files = 0; /* no data files */
+  for (int i = 0; i < cfg->ninputs; ++i) {
+    tsim_input *in = &cfg->inputs[i];
+    in->hash = fnv_bytes(1469598103934665603ull, sums + 3 * i, 3 * sizeof(int64_t));
+    if (!strncmp(in->key, "data.", 5)) {
+      if (!files) files = 1469598103934665603ull; /* FNV-1a */
+      files = fnv_bytes(files, in->key, strlen(in->key) + 1);
+      files = fnv_bytes(files, &in->hash, sizeof in->hash);
+    }
+  }
+  cfg->base.files_hash = files;
 }
 
 int config_nonfinite_error(const tsim_config *cfg, const int64_t *first, tsim_error *err) {
@@ -1627,7 +1649,7 @@ uint64_t config_data_hash(const tsim_params *p) {
       case F_ENUM_LIST: break;
     }
   }
-  return h;
+  return fnv_bytes(h, &q.files_hash, sizeof q.files_hash);
 }
 
 int config_same_data(const tsim_params *a, const tsim_params *b) {
@@ -1656,7 +1678,7 @@ int config_same_data(const tsim_params *a, const tsim_params *b) {
     }
     if (!same) return 0;
   }
-  return 1;
+  return qa.files_hash == qb.files_hash;
 }
 
 /* The schema as a help text, for `tsim run --help`. */
@@ -1666,9 +1688,15 @@ void config_print_keys(FILE *f) {
           "(manifest.json) and its default directory out/<name>");
   for (int i = 0; i < NFIELDS; ++i) {
     char allowed[256];
-    fprintf(f, "  %-20s %s%s; default %s; %s\n", schema[i].key,
+    fprintf(f, "  %-20s %s%s; default %s; %s", schema[i].key,
             range_text(&schema[i], allowed, sizeof allowed),
             schema[i].gridable ? ", or a list (grid axis)" : "",
             schema[i].deflt ? schema[i].deflt : "unset", schema[i].help);
+    const char *c = schema[i].choices; /* the activations: act(z) from their table */
+    const size_t nc = c ? strlen(c) : 0, na = strlen(ACT_CHOICES);
+    for (int a = 0; nc >= na && !strcmp(c + nc - na, ACT_CHOICES) && a < ACT_COUNT; ++a)
+      fprintf(f, "%s%s = %s", a ? ", " : "; act(z): ", activation_info(a)->name,
+              activation_info(a)->formula);
+    fputc('\n', f);
   }
 }

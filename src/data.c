@@ -98,7 +98,7 @@ int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
       }
       break;
     }
-    default: U[0] = 1.0; /* e1 */
+    case DIR_E1: U[0] = 1.0; break;
   }
   for (int64_t j = 0; j < d; ++j) t->u[j] = U[j];
   for (int64_t e = 0; e < m * d; ++e) t->V[e] = t->norm * U[e];
@@ -413,7 +413,7 @@ int data_init_weights(const tsim_params *p, double *W, tsim_error *err) {
     case INIT_NEAR_TEACHER:
     case INIT_CLAIM2:
       return init_from_teacher(p, W, err);
-    default: break;
+    case INIT_SCALED: break;
   }
   /* w_k ~ scale * N(0, I_d / d): entry (k, j) from (init seed, k, j) */
   const double sd = p->init_scale / sqrt((double)d);

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "tsim/cellkind.h"
 #include "tsim/engine_moments.h"
 #include "tsim/engine_population.h"
 #include "tsim/engine_sharded.h"
@@ -31,6 +32,13 @@ const engine_kind *engine_of(const tsim_params *p) {
     if (!best || c.total < best_cost) best = table[e], best_cost = c.total;
   }
   return best ? best : table[0];
+}
+
+const char *engine_spectra_unsupported(const tsim_params *p) {
+  if (p->hess_source == HESS_SOURCE_SAMPLES && !(engine_of(p)->caps & ENGINE_SPECTRA))
+    return "data.regime: population has no samples to form it from "
+           "(metrics.hessian.source: population gives the closed form's)";
+  return cellkind_hessian(p);
 }
 
 int engine_choose(const tsim_params *p) { return engine_of(p)->id; }

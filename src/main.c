@@ -438,13 +438,16 @@ static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
 }
 
 /* The input files hold no NaN or inf: each rank looks at a share of their
- * rows, and the first one found in file order is the error on every rank. */
-static int check_inputs(const tsim_config *cfg, tsim_error *err) {
+ * rows, and the first one found in file order is the error on every rank.
+ * The same pass hashes their contents (the same sums for any rank count). */
+static int check_inputs(tsim_config *cfg, tsim_error *err) {
   par_comm *world = par_world();
-  int64_t first[CONFIG_MAX_INPUTS];
-  int rc = config_scan_inputs(cfg, par_rank(world), par_size(world), first, err);
+  int64_t first[CONFIG_MAX_INPUTS], sums[3 * CONFIG_MAX_INPUTS];
+  int rc = config_scan_inputs(cfg, par_rank(world), par_size(world), first, sums, err);
   TSIM_TRY(par_agree(world, rc, err));
   for (int i = 0; i < cfg->ninputs; ++i) first[i] = par_min_int64(world, first[i]);
+  if (cfg->ninputs) par_sum_int64(world, sums, 3 * (int64_t)cfg->ninputs);
+  config_set_input_hashes(cfg, sums);
   return par_agree(world, config_nonfinite_error(cfg, first, err), err);
 }
 

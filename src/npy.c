@@ -295,8 +295,15 @@ int npy_read_rows(const char *path, const npy_info *info, int64_t row_begin,
   return rc;
 }
 
-int npy_first_nonfinite(const char *path, const npy_info *info, int64_t row_begin,
-                        int64_t row_end, int64_t *found, tsim_error *err) {
+/* splitmix64's finaliser */
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+int npy_scan_rows(const char *path, const npy_info *info, int64_t row_begin, int64_t row_end,
+                  int64_t *found, int64_t *sums, tsim_error *err) {
   *found = -1;
   const int64_t cols = info->shape[1];
   if (cols == 0) return TSIM_OK;
@@ -312,9 +319,25 @@ int npy_first_nonfinite(const char *path, const npy_info *info, int64_t row_begi
         *found = r0 * cols + e;
         break;
       }
+    for (int64_t r = r0; sums && !rc && r < r1; ++r) {
+      uint64_t h = mix64((uint64_t)r + 0x9e3779b97f4a7c15ull);
+      for (int64_t j = 0; j < cols; ++j) {
+        uint64_t bits;
+        memcpy(&bits, &buf[(r - r0) * cols + j], sizeof bits);
+        h = mix64(h ^ bits);
+      }
+      sums[0] += (int64_t)(h & 0x3fffff);
+      sums[1] += (int64_t)((h >> 22) & 0x1fffff);
+      sums[2] += (int64_t)(h >> 43);
+    }
   }
   free(buf);
   return rc;
+}
+
+int npy_first_nonfinite(const char *path, const npy_info *info, int64_t row_begin,
+                        int64_t row_end, int64_t *found, tsim_error *err) {
+  return npy_scan_rows(path, info, row_begin, row_end, found, NULL, err);
 }
 
 int npy_write(const char *path, int ndim, const int64_t *shape,

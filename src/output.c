@@ -521,8 +521,7 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
                       const cell_result *r, tsim_error *err) {
   const int64_t pos = tsim_find_sorted(o->ids, o->nids, r->cell);
   if (pos < 0 || pos < o->next || o->parked[pos])
-    return tsim_fail(err, TSIM_EFAIL, "internal: cell %lld delivered twice or not in this run",
-                     (long long)r->cell);
+    return TSIM_INTERNAL(err, "cell %lld delivered twice or not in this run", (long long)r->cell);
   if (o->failed) /* the tables' state is unknown: the resume sorts it out */
     return tsim_fail(err, TSIM_EFAIL, "%s: cell %lld not written after a failed write",
                      o->dir, (long long)r->cell);

@@ -91,11 +91,45 @@ int resume_round_ready(const resume_round *r) {
  * the selection (malloc'd). */
 static char *checkpoint_text(const tsim_config *cfg, const char *cells) {
   char *text = config_results_text(cfg);
-  const size_t len = strlen(text) + 64 + (cells ? strlen(cells) : 0);
+  const size_t len = strlen(text) + 64 + (cells ? strlen(cells) : 0) + 64 * CONFIG_MAX_INPUTS;
   char *now = tsim_xmalloc(len);
-  snprintf(now, len, "%scells: %s\n", text, cells ? cells : "all");
+  size_t used = (size_t)snprintf(now, len, "%s", text);
+  for (int i = 0; i < cfg->ninputs; ++i) /* the input files' contents */
+    used += (size_t)snprintf(now + used, len - used, "input %s: %016llx\n", cfg->inputs[i].key,
+                             (unsigned long long)cfg->inputs[i].hash);
+  snprintf(now + used, len - used, "cells: %s\n", cells ? cells : "all");
   free(text);
   return now;
+}
+
+/* TEXT without its "input KEY: HASH" lines (in place): a checkpoint written
+ * before they were recorded compares equal on the rest. */
+static void drop_input_lines(char *text) {
+  char *out = text;
+  for (const char *line = text; *line;) {
+    const char *nl = strchr(line, '\n');
+    const size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+    if (strncmp(line, "input ", 6)) {
+      memmove(out, line, len);
+      out += len;
+    }
+    line += len;
+  }
+  *out = '\0';
+}
+
+/* The first input file of CFG whose content hash differs from the one the
+ * checkpoint text OLD recorded, or -1 (also when OLD recorded none). */
+static int changed_input(const tsim_config *cfg, const char *old, unsigned long long *was) {
+  for (int i = 0; i < cfg->ninputs; ++i) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "\ninput %s: ", cfg->inputs[i].key);
+    const char *at = strstr(old, prefix);
+    if (at && sscanf(at + strlen(prefix), "%llx", was) == 1 &&
+        *was != (unsigned long long)cfg->inputs[i].hash)
+      return i;
+  }
+  return -1;
 }
 
 int resume_round_write(resume_round *r, const tsim_config *cfg, const char *outdir,
@@ -780,6 +814,18 @@ static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
   char *now = checkpoint_text(s->cfg, s->opt->cells), changed[TSIM_MSG_MAX / 2];
   int rc = TSIM_OK;
   *before = 0;
+  unsigned long long was = 0;
+  const int input = changed_input(s->cfg, d->config_yaml, &was);
+  if (input >= 0) {
+    const tsim_input *in = &s->cfg->inputs[input];
+    free(now);
+    return tsim_fail(err, TSIM_EINPUT,
+                     "%s: %s: %s changed since the checkpoint in %s (content hash %016llx, "
+                     "now %016llx); resume with the same file, or start anew with -o or --force",
+                     in->at, in->key, in->path, outdir, was, (unsigned long long)in->hash);
+  }
+  drop_input_lines(now);
+  drop_input_lines(d->config_yaml);
   if (strcmp(now, d->config_yaml)) {
     config_change *changes = NULL;
     const int n = config_changed_keys(d->config_yaml, now, &changes);

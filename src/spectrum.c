@@ -67,11 +67,7 @@ int spectrum_record(spectrum_plan *sp, const tsim_model *m,
                     const moments_tensor *mt, const double *W, const double *V,
                     double q9, int64_t t, cell_result *res, tsim_error *err) {
   const int64_t N = hessian_order(sp->h);
-  if (sp->p.hess_source == HESS_SOURCE_POPULATION && m->activation != ACT_QUADRATIC)
-    return tsim_fail(err, TSIM_EINPUT, /* the same on every rank */
-                     "metrics.hessian.source: population is implemented for "
-                     "the quadratic activation only (use samples)");
-  if (sp->p.hess_source == HESS_SOURCE_POPULATION)
+  if (sp->p.hess_source == HESS_SOURCE_POPULATION) /* config: engine_spectra_unsupported */
     hessian_assemble_population(sp->h, m, teacher, W);
   else if (mt)
     hessian_assemble_moments(sp->h, m, teacher, W, mt->n, tensor_entry, mt);

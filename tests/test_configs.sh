@@ -284,6 +284,9 @@ check "validate: 6 cells from --set axes" grep -q '6 cells' <<<"$out"
 check "validate: cell labels" grep -q 'cell 5: K=8 seed=6' <<<"$out"
 check "tsim --help documents the commands" bash -c "'$TSIM' --help | grep -q 'validate CONFIG'"
 check "tsim run --help documents every key" bash -c "'$TSIM' run --help | grep -q 'train.log_points'"
+check "tsim run --help gives act(z) of each activation, from the activation table" \
+  bash -c "'$TSIM' run --help | grep -F 'model.activation' |
+    grep -qF 'act(z): quadratic = z^2, relu = max(z, 0), abs = |z|'"
 "$TSIM" run >/dev/null 2>"$TMP/noarg.err"; rc=$?
 check "run without CONFIG: exit 2" test $rc -eq 2
 "$TSIM" frobnicate >/dev/null 2>&1; rc=$?

@@ -168,4 +168,37 @@ nonfinite x_two data.x_file x_two "3" 'row 5, column 1 \(from 0\) is NaN'
 nonfinite y_minf data.y_file y_minf "1 3" 'element 1500 \(from 0\) is -inf'
 nonfinite x_test_nan data.x_test_file x_test_nan "1" 'row 499, column 2 \(from 0\) is NaN'
 nonfinite w0_inf init.w_file w0_inf "1 3" 'row 2, column 1 \(from 0\) is inf'
+# the input files' contents are part of what a checkpoint records: a run
+# stopped on 2 ranks resumes on 3 (the content hash is the same for any
+# cutting of the rows), but not after data.x_file changed in place
+mkdir -p "$TMP/chg" && cp "$TMP"/data/*.npy "$TMP/chg/"
+sed "s|data/|$TMP/chg/|g" "$TMP/files.yaml" > "$TMP/chg.yaml"
+run_np 2 run "$TMP/chg.yaml" -q -o "$TMP/chg1" >/dev/null 2>&1
+for what in same changed; do
+  TSIM_FAULT=cell=0,iter=40,do=stop run_np 2 run "$TMP/chg.yaml" -q -o "$TMP/chg_$what" \
+    >/dev/null 2>&1; rc=$?
+  check "$what: stopped at t = 40 with a checkpoint (exit 3, got $rc)" test $rc -eq 3
+  rm -f "$TMP/chg_$what/STOP"
+done
+run_np 3 resume "$TMP/chg_same" -q >/dev/null 2>"$TMP/chg_same.err"; rc=$?
+check "unchanged files, resumed on 3 ranks: exit 0 ($rc: $(head -c 200 "$TMP/chg_same.err"))" \
+  test $rc -eq 0
+for f in cells.csv metrics.csv neurons.csv; do
+  check "... $f equals the uninterrupted run's" same_csv "$TMP/chg1/$f" "$TMP/chg_same/$f"
+done
+# one bit of x[0, 0] flipped (the lowest byte of the first value)
+/usr/bin/python3 -c '
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[10 + int.from_bytes(b[8:10], "little")] ^= 1
+open(sys.argv[1], "wb").write(b)' "$TMP/chg/x.npy"
+before=$(cd "$TMP/chg_changed" && find . -type f | sort | xargs md5sum)
+run_np 3 resume "$TMP/chg_changed" -q >/dev/null 2>"$TMP/chg_changed.err"; rc=$?
+check "x.npy changed since the checkpoint: exit 2, one line naming data.x_file ($rc: \
+$(head -c 300 "$TMP/chg_changed.err"))" \
+  bash -c "[ $rc -eq 2 ] && [ \$(wc -l < '$TMP/chg_changed.err') -eq 1 ] &&
+    grep -qE '^[^ ]*/config.yaml:[0-9]+:[0-9]+: data.x_file: .*x.npy changed since the checkpoint' \
+    '$TMP/chg_changed.err'"
+check "... nothing in the run directory changed" \
+  test "$(cd "$TMP/chg_changed" && find . -type f | sort | xargs md5sum)" = "$before"
 finish

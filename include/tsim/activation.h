@@ -29,6 +29,7 @@ typedef enum {
 typedef struct tsim_activation_info {
   tsim_activation id;
   const char *name;          /* as model.activation and teacher.activation say it */
+  const char *formula;       /* "max(z, 0)": act(z), for --help */
   double (*value)(double z); /* act(z) */
   double (*slope)(double z); /* act'(z), 0 at a kink (the subgradient every engine uses) */
   /* act''(z) away from the kinks, the same at every such z (the sample

@@ -12,6 +12,13 @@
  * teacher, noiseless labels and the scaled init? */
 int cellkind_family(const tsim_params *p);
 
+/* NULL when hessian.h's matrix at metrics.hessian.source is the Hessian of
+ * cell P's loss, else why not. The samples' Hessian holds for every
+ * activation of the table (act'' constant off the kinks); the population's
+ * needs the closed form of a matching teacher and student; neither models
+ * the norm-tied output. */
+const char *cellkind_hessian(const tsim_params *p);
+
 /* Largest d the moments engine (engine_moments.c) takes: its exact
  * accumulator holds C(d+3,4) entries of 552 bytes each (68 MB at d = 40). */
 #define CELLKIND_MOMENTS_MAX_D 40

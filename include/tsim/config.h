@@ -52,8 +52,9 @@ typedef enum { HESS_EVENT_Q9_POSITIVE = 0, HESS_EVENT_FINAL = 1 } tsim_hess_even
 typedef enum { HESS_SOURCE_SAMPLES = 0, HESS_SOURCE_POPULATION = 1 } tsim_hess_source;
 
 /* Every setting of one cell. Strings point into the owning tsim_config;
- * enum settings have their enum types (but the activations and two that
- * data.c switches on without every case). */
+ * enum settings have their enum types, but the activations (int: this
+ * header does not see activation.h, and teacher_activation holds 0 for
+ * `same`). */
 typedef struct tsim_params {
   /* model: f_W(x) = C sum_k act(w_k^T x); loss = loss_scale mean (f - y)^2 */
   int activation;
@@ -61,12 +62,13 @@ typedef struct tsim_params {
   double C, loss_scale;
   /* teacher: y = sum_l act*(v_l^T x), ||v_l|| = norm (data.h) */
   double teacher_norm;
-  int teacher_direction; /* tsim_direction */
+  tsim_direction teacher_direction;
   uint64_t teacher_seed;
   /* data */
   int64_t n, n_test, chunk;
   uint64_t data_seed;
   const char *x_file, *y_file, *x_test_file, *y_test_file;
+  uint64_t files_hash; /* the data.*_file contents (config_set_input_hashes; 0 before) */
   tsim_engine engine;
   tsim_storage storage;
   /* init: w_k ~ scale * N(0, I_d / d), or by init_method (data.h) */
@@ -87,7 +89,7 @@ typedef struct tsim_params {
   double teacher_min_angle; /* degrees */
   double label_noise;
   tsim_regime regime;
-  int init_method; /* tsim_init_method */
+  tsim_init_method init_method;
   double init_sigma, init_delta;
   tsim_method method;
   double T, rtol, atol;
@@ -119,6 +121,7 @@ typedef struct tsim_input {
   const char *key;  /* "data.x_file" */
   const char *path; /* as resolved (absolute) */
   char *at;         /* "cfg.yaml:4:11" or "--set:1:13" */
+  uint64_t hash;    /* its contents (config_set_input_hashes; 0 before) */
 } tsim_input;
 #define CONFIG_MAX_INPUTS 5
 /* The most cells one config may have (checked from the list lengths). */
@@ -164,7 +167,11 @@ int config_stopped(tsim_error *err);
  * error on every rank: "FILE:LINE:COL: data.x_file: x.npy: row 17, column 3
  * (from 0) is NaN (...)". A stop signal ends the scan (config_stopped). */
 int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *first,
-                       tsim_error *err);
+                       int64_t *sums, tsim_error *err);
+/* SUMS[3 i .. 3 i + 3): input i's row hashes (npy_scan_rows) added over
+ * every rank's share: each input's content hash, and the data files' one
+ * into every cell's files_hash (the data identity). */
+void config_set_input_hashes(tsim_config *cfg, const int64_t *sums);
 int config_nonfinite_error(const tsim_config *cfg, const int64_t *first, tsim_error *err);
 
 /* Settings of cell ID (0 <= id < ncells). */
@@ -203,9 +210,9 @@ void config_changes_text(const config_change *list, int n, char *buf, size_t cap
 /* The data identity of a cell: the settings that determine its samples and
  * labels (the schema's keys marked DATA_KEY: d, n, n_test, chunk, storage,
  * data seed, files, the teacher, label noise, ...; teacher.activation
- * `same` taken as the student's), so that cells of any model with equal
- * identities see the same samples. Input files are named by path: paths
- * are never grid axes, so within a run one path is one content. */
+ * `same` taken as the student's), and the contents of the input files
+ * (files_hash), so that cells of any model with equal identities see the
+ * same samples. */
 uint64_t config_data_hash(const tsim_params *p);
 int config_same_data(const tsim_params *a, const tsim_params *b);
 

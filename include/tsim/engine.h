@@ -60,7 +60,7 @@ enum {
   ENGINE_TENSORS = 2,   /* reads the data set's moments tensors */
   ENGINE_BATCHES = 4,   /* cells of one data set share an evaluation */
   ENGINE_DIRECTION = 8, /* forms quantity (9) along a direction */
-  ENGINE_SPECTRA = 16   /* Hessian spectra from its data (spectrum.h) */
+  ENGINE_SPECTRA = 16   /* Hessian spectra from its data (metrics.hessian.source: samples) */
 };
 
 typedef struct engine_kind {
@@ -95,6 +95,11 @@ const engine_kind *engine_by_id(int id);
 /* ENGINE_SHARDED ... ENGINE_POPULATION: engine_of(P)'s id. */
 int engine_choose(const tsim_params *p);
 const char *engine_name(int engine);
+
+/* NULL when cell P's metrics.hessian can be computed, else why not: the
+ * source samples needs an engine with ENGINE_SPECTRA, and either source a
+ * Hessian that models the cell (cellkind_hessian). */
+const char *engine_spectra_unsupported(const tsim_params *p);
 
 /* The sharded and moments engines' costs of cell P (data.engine: auto
  * compares them). */

@@ -51,9 +51,10 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
  * E[x_a x_b x_c x_e] = d_ab d_ce + d_ac d_be + d_ae d_bc:
  *   H = s [ 8 C^2 ((w_k.w_l) d_ab + w_ka w_lb + w_kb w_la)
  *           + 4 C d_kl (tr(A) d_ab + 2 A_ab) ],  A = C W W^T - w* w*^T.
- * Relu and abs (teacher with the same activation, no norm tie): the true
- * Hessian of population.c's closed form, its blocks by
- * population_hessian_block, kinks' term included. */
+ * Every other cell (relu and abs, several teachers, a teacher output weight
+ * other than 1; teacher with the student's activation, no norm tie): the
+ * true Hessian of population.c's closed form, its blocks by
+ * population_hessian_block (for relu and abs with the kinks' term). */
 void hessian_assemble_population(hessian *h, const tsim_model *m,
                                  const tsim_teacher *t, const double *W);
 

@@ -30,6 +30,13 @@ int npy_read_rows(const char *path, const npy_info *info, int64_t row_begin,
  * as the flat index row * shape[1] + column, into *FOUND (-1: none). */
 int npy_first_nonfinite(const char *path, const npy_info *info, int64_t row_begin,
                         int64_t row_end, int64_t *found, tsim_error *err);
+/* The same scan, which also adds each row's content hash into SUMS (3
+ * words; NULL: none): h_r = mix(r, bits of row r's values), split into
+ * parts of 22, 21 and 21 bits added to SUMS[0..2] (exact integer sums, so
+ * the total over any cutting of the rows is the same; it stops early at a
+ * non-finite value, when the content is an error anyway). */
+int npy_scan_rows(const char *path, const npy_info *info, int64_t row_begin, int64_t row_end,
+                  int64_t *found, int64_t *sums, tsim_error *err);
 
 /* Write a float64 C-order array of NDIM (1 or 2) dimensions. */
 int npy_write(const char *path, int ndim, const int64_t *shape,

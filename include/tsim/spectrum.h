@@ -15,7 +15,9 @@
  *                 q9_over_v2 = the sharded engine's quantity (9) / ||V||^2,
  *                 with V = w* q^T / sqrt(C) - W (metrics.h).
  * With metrics.hessian.source: population the matrix is the population
- * Hessian at W_t (quadratic model), and restricted_min its Hessian form. */
+ * Hessian at W_t (hessian_assemble_population), and restricted_min its
+ * Hessian form. Cells outside Wang & Abernethy's have no V: those two
+ * columns are empty. Which cells get spectra: engine_spectra_unsupported. */
 #ifndef TSIM_SPECTRUM_H
 #define TSIM_SPECTRUM_H
 

@@ -21,7 +21,7 @@ static void test_entries(void) {
   int complete = 1, found = 1;
   for (int a = 0; a < ACT_COUNT; ++a) {
     const tsim_activation_info *e = activation_info(a);
-    complete &= e->id == (tsim_activation)a && e->name && e->value && e->slope &&
+    complete &= e->id == (tsim_activation)a && e->name && e->formula && e->value && e->slope &&
                 e->degree > 0.0 && (e->even == 0 || e->even == 1);
     found &= activation_by_name(e->name) == e;
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tsim/npy.h"
 
 static tsim_config *load(const char *path, const char *set) {
   char *sets[1] = {(char *)set};
@@ -42,6 +43,70 @@ static int same_noise(const tsim_params *a, const tsim_params *b) {
 
 static int same_noise_activation(const tsim_params *a, const tsim_params *b) {
   return same_noise(a, b) && a->activation == b->activation;
+}
+
+/* CFG's input files scanned as SIZE ranks would (their sums added), and
+ * the hashes set; cell 0's settings into P. */
+static void scan_as(tsim_config *cfg, int size, tsim_params *p) {
+  int64_t total[3 * CONFIG_MAX_INPUTS] = {0};
+  for (int r = 0; r < size; ++r) {
+    int64_t first[CONFIG_MAX_INPUTS], sums[3 * CONFIG_MAX_INPUTS];
+    tsim_error err = {0};
+    config_scan_inputs(cfg, r, size, first, sums, &err);
+    for (int i = 0; i < 3 * cfg->ninputs; ++i) total[i] += sums[i];
+  }
+  config_set_input_hashes(cfg, total);
+  config_cell(cfg, 0, p);
+}
+
+/* Input files: their contents are part of the identity, the same whatever
+ * the rank count that hashed them. */
+static void test_files(void) {
+  const char *dir = "/tmp";
+  char x1[64], x2[64], y[64], cfgp[64];
+  snprintf(x1, sizeof x1, "%s/tsim_dataid_x1_%d.npy", dir, (int)getpid());
+  snprintf(x2, sizeof x2, "%s/tsim_dataid_x2_%d.npy", dir, (int)getpid());
+  snprintf(y, sizeof y, "%s/tsim_dataid_y_%d.npy", dir, (int)getpid());
+  snprintf(cfgp, sizeof cfgp, "%s/tsim_dataid_c_%d.yaml", dir, (int)getpid());
+  double x[40 * 3], lab[40];
+  for (int i = 0; i < 120; ++i) x[i] = 0.25 * (i % 7) - 0.5;
+  for (int i = 0; i < 40; ++i) lab[i] = 0.1 * i;
+  const int64_t xs[2] = {40, 3}, ys[1] = {40};
+  tsim_error err = {0};
+  npy_write(x1, 2, xs, x, &err);
+  x[77] += 1e-12; /* one value differs */
+  npy_write(x2, 2, xs, x, &err);
+  npy_write(y, 1, ys, lab, &err);
+  FILE *f = fopen(cfgp, "w");
+  if (!f) return;
+  fprintf(f, "model: {d: 3}\ndata: {x_file: %s, y_file: %s, n_test: 0, chunk: 8}\n", x1, y);
+  fclose(f);
+  char set2[128];
+  snprintf(set2, sizeof set2, "data.x_file=%s", x2);
+  tsim_config *a = load(cfgp, NULL), *a3 = load(cfgp, NULL), *b = load(cfgp, set2);
+  CHECK(a && a3 && b, "a config naming .npy inputs loads");
+  if (a && a3 && b) {
+    tsim_params pa, pa3, pb, pb3;
+    scan_as(a, 1, &pa);
+    scan_as(a3, 3, &pa3);
+    scan_as(b, 1, &pb);
+    CHECK(pa.files_hash != 0 && pa.files_hash == pa3.files_hash &&
+              config_same_data(&pa, &pa3) && config_data_hash(&pa) == config_data_hash(&pa3),
+          "the files' content hash is the same scanned by 1 and by 3 ranks");
+    /* another path, and the same path with other contents */
+    pb3 = pb;
+    pb3.x_file = pa.x_file;
+    CHECK(!config_same_data(&pa, &pb) && !config_same_data(&pa, &pb3) &&
+              config_data_hash(&pa) != config_data_hash(&pb3),
+          "x_file contents differing in one value: another data identity, also under one path");
+  }
+  config_destroy(&a);
+  config_destroy(&a3);
+  config_destroy(&b);
+  unlink(x1);
+  unlink(x2);
+  unlink(y);
+  unlink(cfgp);
 }
 
 int main(void) {
@@ -82,5 +147,6 @@ int main(void) {
     config_destroy(&cfg);
   }
   unlink(path);
+  test_files();
   return check_summary();
 }

@@ -327,6 +327,36 @@ static void test_population_kinks(const par_comm *team) {
   }
 }
 
+/* The quadratic population Hessian beyond Wang & Abernethy's one teacher
+ * (several teachers, output weight 1/m: population.c's blocks) against
+ * second differences of the closed-form population loss. */
+static void test_population_teachers(const par_comm *team) {
+  tsim_params p = params(4, 3, 1.0, 100, 64, 11);
+  p.teacher_neurons = 2;
+  p.teacher_direction = DIR_RANDOM_ORTHONORMAL;
+  p.normalisation = NORMALISATION_INV_M;
+  check_cell f;
+  check_cell_make(&f, p, me, nranks);
+  const int64_t N = f.N;
+  hessian *h = hessian_create(team, N, 2);
+  hessian_assemble_population(h, &f.m, &f.t, f.W);
+  double *Hp = malloc((size_t)(N * N) * sizeof(double));
+  hessian_gather(h, Hp);
+  population *pop = population_create(&f.m, &f.t, 0.0);
+  double worst = 0.0;
+  for (int64_t a = 0; a < N; ++a)
+    for (int64_t b = 0; b <= a; ++b)
+      worst = fmax(worst, fabs(second_difference(population_at, pop, f.W, N, a, b, 1e-4) -
+                               Hp[a * N + b]));
+  population_destroy(&pop);
+  const double scale = max_abs(Hp, N * N);
+  CHECK(worst <= 1e-6 * scale, "quadratic, 2 teachers, 1/m: population H vs second "
+        "differences of the population loss %.3g (max |H| %.3g)", worst, scale);
+  free(Hp);
+  hessian_destroy(&h);
+  check_cell_free(&f);
+}
+
 /* eigenvalues vs LAPACK dsyevd, vectors, and quantity (9) */
 static void test_spectrum(const par_comm *team) {
   check_cell f;
@@ -548,6 +578,7 @@ int main(int argc, char **argv) {
   test_zero_modes(world);
   test_relu_abs();
   test_population_kinks(world);
+  test_population_teachers(world);
   test_moments(world);
   const int64_t failed = par_max_int64(world, check_failed);
   par_finalize();
