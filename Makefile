@@ -34,7 +34,7 @@ GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 FPFLAGS   := -ffp-contract=off -fno-fast-math
 # -Wswitch-enum: a switch over an enum names every value (a new activation
 # is a warning wherever it is not handled yet, default or not)
-WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter -Wswitch-enum
+WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wswitch-enum
 ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(YAML_CFLAGS) \
                 -DTSIM_GIT_COMMIT='"$(GIT_COMMIT)"' -DTSIM_CFLAGS='"$(CFLAGS)"'
 ALL_CFLAGS := $(WARN) $(FPFLAGS) $(CFLAGS) $(SANFLAGS)

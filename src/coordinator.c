@@ -436,7 +436,7 @@ static int share_assignment(coordinator *s, const void *msg, size_t len) {
 }
 
 /* A fault of TSIM_FAULT due as this rank starts a batch (fault.h). */
-static int injected_fault(coordinator *s, int64_t cell, tsim_error *err) {
+static int injected_fault(int64_t cell, tsim_error *err) {
   const fault *f = fault_at_batch();
   if (!f) return TSIM_OK;
   fault_fire(f);
@@ -446,7 +446,7 @@ static int injected_fault(coordinator *s, int64_t cell, tsim_error *err) {
 }
 
 static int team_batch(coordinator *s, tsim_error *err) {
-  int rc = par_agree(s->team, injected_fault(s, s->batch[0], err), err);
+  int rc = par_agree(s->team, injected_fault(s->batch[0], err), err);
   if (!rc) rc = run_batch(s, err);
   return rc;
 }

@@ -31,6 +31,7 @@ static void cost(const tsim_params *p, engine_cost *c) {
 }
 
 static void *prepare(const tsim_model *m, const tsim_teacher *t, const tsim_params *p) {
+  (void)t, (void)p; /* the tensor holds the data; the work is per model */
   return moments_work_create(m);
 }
 
@@ -41,6 +42,7 @@ static void release(void *work) {
 
 static void evaluate(void *batch, const engine_job *jobs, int n, const engine_data *d,
                      const par_comm *team) {
+  (void)batch, (void)team; /* each rank holds the whole tensor: no reduction */
   for (int q = 0; q < n; ++q)
     moments_evaluate(jobs[q].m, d->mtrain, d->Astar, jobs[q].W,
                      jobs[q].dir ? jobs[q].dir->V : NULL, jobs[q].work, jobs[q].out);
@@ -48,6 +50,7 @@ static void evaluate(void *batch, const engine_job *jobs, int n, const engine_da
 
 static int test_loss(void *work, const tsim_model *m, const double *W, const engine_data *d,
                      const par_comm *team, double *loss) {
+  (void)team;
   if (!d->mtest) return 0;
   model_eval test = {0};
   moments_evaluate(m, d->mtest, d->Astar, W, NULL, work, &test);

@@ -21,6 +21,7 @@ static void cost(const tsim_params *p, engine_cost *c) {
 }
 
 static void *prepare(const tsim_model *m, const tsim_teacher *t, const tsim_params *p) {
+  (void)t, (void)p; /* the work is per model */
   return model_work_create(m);
 }
 
