@@ -122,4 +122,10 @@ outside=$(cd "$ROOT" && git grep -n -I -E 'DESIGN\.md|EXPERIMENTS\.md|\.\./share
             src include tests analysis jobs scripts configs python Makefile ':!tests/test_layout.sh' 2>/dev/null)
 [ -z "$outside" ] || echo "$outside" | sed 's/^/#   /'
 check "no source, test, script or config cites DESIGN.md, EXPERIMENTS.md or ../shared" test -z "$outside"
+# a new engineer finds a concept by file name: docs/layout.md names every src/*.c
+unnamed=()
+for c in "$ROOT"/src/*.c; do
+  grep -q -w -F "$(basename "$c")" "$ROOT/docs/layout.md" || unnamed+=("$(basename "$c")")
+done
+check "docs/layout.md names every src/*.c${unnamed:+ (not: ${unnamed[*]})}" test ${#unnamed[@]} -eq 0
 finish
