@@ -101,8 +101,9 @@ def main(argv):
             continue
         ts = [num(r["t"]) for r in rows]
         ls = [num(r["train_loss"]) for r in rows]
+        # eta t, or the time t where the cell takes no steps (eta empty: a flow)
         eta = num(c["eta"]) if "eta" in c else cfg.get("train", {}).get("eta", 1.0)
-        scale = 1.0 if flow else eta
+        scale = 1.0 if flow or math.isnan(eta) else eta
         te, le = ts[-1], ls[-1]
         expo = (math.log(le) / math.log(scale * te)
                 if le > 0 and scale * te > 1 else math.nan)

@@ -34,7 +34,8 @@ import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 
 REPLICATE_AXES = ("seed", "data_seed", "teacher_seed")
-FINISHED = ("converged", "max_iterations", "diverged")
+# how a cell can end (cells.csv status; tsim's tally counts them in this order)
+FINISHED = ("converged", "max_iterations", "reached_T", "evaluated", "diverged")
 PAPER = "Wang & Abernethy (2021)"
 MAX_ROWS_PER_PAGE = 5      # fig1: settings (eta, C, ...) per image
 MAX_PLOT_POINTS = 4000     # points per drawn curve; longer series are thinned
@@ -150,13 +151,11 @@ class Run:
         if "status" not in header or "K" not in header:
             raise ValueError("cells.csv: no 'status' or 'K' column")
         self.axes = header[1:header.index("status")]
-        # n means nothing for a population (n = infinity) run
-        # n means nothing for a population (n = infinity) run, eta nothing for a flow
-        population = (self.config.get("data", {}) or {}).get("regime") == "population"
-        flow = (self.config.get("train", {}) or {}).get("method") == "flow"
-        self.params = [a for a in self.axes if a not in REPLICATE_AXES
-                       and not (population and a == "n") and not (flow and a == "eta")]
         col = {name: [r[i] for r in rows] for i, name in enumerate(header)}
+        # a column empty in every row is a key no cell reads (n of a
+        # population run, eta of a flow): not a parameter of the groups
+        self.params = [a for a in self.axes if a not in REPLICATE_AXES
+                       and any(v != "" for v in col[a])]
         self.cell = np.array([int(v) for v in col["cell"]], dtype=np.int64)
         self.status = np.array(col["status"])
         self.value = {a: [axis_value(v) for v in col[a]] for a in self.axes}
@@ -205,7 +204,7 @@ class Run:
     def setting_text(self, setting, only=None):
         """'η = 0.001, C = 1' for the axes in `only` (default: all of them)."""
         parts = ["%s = %s" % (AXIS_LABEL.get(a, a), fmt(v)) for a, v in setting
-                 if only is None or a in only]
+                 if (only is None or a in only) and v != ""]
         return ", ".join(parts)
 
     def reference_setting(self, cells_with_data):
@@ -773,9 +772,9 @@ def summary(run, written, path, sections=()):
               "- git commit: %s" % m.get("git_commit", "?"),
               "- started %s, %s rank(s) on %s, wall %s s" % (
                   m.get("start", "?"), m.get("ranks", "?"), m.get("hosts", "?"), m.get("wall_s", "?")),
-              "- cells: %d (%d converged, %d max_iterations, %d diverged%s)" % (
-                  len(run.cell), int(np.sum(run.status == "converged")),
-                  int(np.sum(run.status == "max_iterations")), int(np.sum(run.diverged)),
+              "- cells: %d (%s%s)" % (
+                  len(run.cell), ", ".join("%d %s" % (int(np.sum(run.status == s)), s)
+                                           for s in FINISHED),
                   ", %d not finished" % int(np.sum(~run.finished)) if not np.all(run.finished) else ""),
               ]
     tr = cfg.get("train", {})

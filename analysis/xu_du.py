@@ -39,7 +39,9 @@ def is_population(config):
 
 
 def eta_of(run, i):
-    return 1.0 if is_flow(run) else float(pr.cell_param(run, i, "eta", "train.eta", 1.0))
+    """The step size, 1 where there is none (a flow: eta empty in cells.csv)."""
+    eta = pr.cell_param(run, i, "eta", "train.eta", 1.0)
+    return 1.0 if is_flow(run) or eta == "" else float(eta)
 
 
 def load_losses(run):

@@ -20,8 +20,8 @@ END {
     q = c[k] ? sprintf("%.0f [%d,%d]", s[k] / c[k], lo[k], hi[k]) : "never"
     l = cl[k] ? sprintf("%.0f (%d/%d)", sl[k] / cl[k], cl[k], n[k]) : "never"
     stat = ""
-    split("converged max_iterations diverged", names, " ")
-    for (x = 1; x <= 3; ++x) if (st[k "," names[x]]) stat = stat sprintf("%s %d ", names[x], st[k "," names[x]])
+    nn = split("converged max_iterations reached_T evaluated diverged", names, " ")
+    for (x = 1; x <= nn; ++x) if (st[k "," names[x]]) stat = stat sprintf("%s %d ", names[x], st[k "," names[x]])
     printf "%-6s %-6d %-28s %-16s %s\n", k, n[k], q, l, stat
   }
 }' "$1"

@@ -60,6 +60,7 @@ typedef struct cell_run {
   double time; /* t, or the flow's time t_j */
   int last;    /* flow: t_j is the last time */
   double wall_before, target, lemma_radius, gamma, dist;
+  double eta; /* train.eta, NaN where the cell takes no steps */
   double *G, *V, *q, *coef;
   model_direction dir; /* V, and V = coef w*^T - W for the fused pass */
   neuron_stats *ns;
@@ -124,10 +125,13 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
   r->target = teacher->norm / sqrt(r->m.C);       /* ||w*|| / sqrt(C) */
   r->lemma_radius = p->nu * r->target;            /* Lemma 1 */
   r->gamma = p->nu * teacher->norm / sqrt(2.0);   /* Theorems 1, 3 */
-  if (r->wang_like && K == 1 && r->t == 0 && !r->flow) {
+  /* eq. (8)'s step: none for a flow or without iterations (NaN: the
+   * quantities made of it stay empty) */
+  r->eta = cellkind_unread(p, "train.eta") ? NAN : p->eta;
+  if (r->wang_like && K == 1 && r->t == 0 && !isnan(r->eta)) {
     double par0 = 0.0;
     for (int64_t j = 0; j < d; ++j) par0 += res->W[j] * teacher->u[j];
-    res->t_gamma_bound = metrics_t_gamma_bound(&r->m, teacher, p->eta, r->gamma, par0);
+    res->t_gamma_bound = metrics_t_gamma_bound(&r->m, teacher, r->eta, r->gamma, par0);
   }
   r->active = 1;
   return TSIM_OK;
@@ -234,7 +238,7 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
   else if (dist < p->tol || (p->loss_tol > 0.0 && loss < p->loss_tol))
     status = CELL_CONVERGED;
   else if (r->flow ? r->last : t >= p->iterations)
-    status = CELL_MAX_ITERATIONS;
+    status = t == 0 ? CELL_EVALUATED : r->flow ? CELL_REACHED_T : CELL_MAX_ITERATIONS;
   if (status != CELL_PENDING && r->has_q9 && !r->with_q9) q9 = run_q9(r);
   if (spectrum_due(r->spectra, t, res->t_q9_positive == t, status != CELL_PENDING)) {
     const unsigned caps = r->engine->caps;
@@ -258,7 +262,7 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
                                 record_norm2(r->G, r->Kd)};
     record_metrics_row(&row, res);
     if (cfg->out_neurons)
-      record_neuron_rows(&r->m, teacher, r->wang_like, W, p->eta, r->time, ns, res);
+      record_neuron_rows(&r->m, teacher, r->wang_like, W, r->eta, r->time, ns, res);
     if (r->family) record_teacher_rows(&r->m, teacher, W, r->time, p->match_angle, res);
     if (status != CELL_PENDING) {
       res->status = status;

@@ -1,6 +1,8 @@
 /* cellkind.c - the kind of a cell (see cellkind.h). */
 #include "tsim/cellkind.h"
 
+#include <string.h>
+
 #include "tsim/activation.h"
 #include "tsim/data.h"
 
@@ -23,4 +25,44 @@ const char *cellkind_hessian(const tsim_params *p) {
     return "source population needs the closed form of a teacher with the student's "
            "activation (teacher.activation differs)";
   return NULL;
+}
+
+const char *cellkind_unread(const tsim_params *p, const char *key) {
+  static const char *const samples[] = {"data.n", "data.n_test", "data.seed", "data.chunk",
+                                        "data.storage", "data.engine"};
+  if (!strcmp(key, "train.eta") && p->method == METHOD_FLOW)
+    return "gradient flow takes no steps (train.method flow)";
+  if (!strcmp(key, "train.eta") && p->iterations == 0)
+    return "no step is taken (train.iterations 0)";
+  if ((!strcmp(key, "train.T") || !strcmp(key, "train.rtol") || !strcmp(key, "train.atol")) &&
+      p->method == METHOD_GD)
+    return "gradient descent has no final time (train.method gd)";
+  for (size_t i = 0; i < sizeof samples / sizeof samples[0]; ++i)
+    if (!strcmp(key, samples[i]) && p->regime == REGIME_POPULATION)
+      return "the population regime has no samples (data.regime population)";
+  if (!strcmp(key, "data.seed") && p->x_file) return "the samples come from data.x_file";
+  if ((!strcmp(key, "init.seed") || !strcmp(key, "init.scale") || !strcmp(key, "init.sigma") ||
+       !strcmp(key, "init.delta")) && p->w_file)
+    return "the initial weights come from init.w_file";
+  if (!strcmp(key, "init.seed") && p->init_method == INIT_CLAIM2)
+    return "init.method claim2 draws nothing";
+  if (!strcmp(key, "init.scale") && p->init_method == INIT_GAUSSIAN)
+    return "init.method gaussian takes init.sigma";
+  if (!strcmp(key, "init.scale") && p->init_method == INIT_CLAIM2)
+    return "init.method claim2 takes init.delta";
+  if (!strcmp(key, "init.sigma") && p->init_method != INIT_GAUSSIAN)
+    return "only init.method gaussian takes it";
+  if (!strcmp(key, "init.delta") && p->init_method != INIT_CLAIM2)
+    return "only init.method claim2 takes it";
+  if (!strcmp(key, "teacher.seed") &&
+      (p->teacher_direction == DIR_E1 || p->teacher_direction == DIR_ORTHONORMAL))
+    return "teacher.direction e1 or orthonormal draws nothing";
+  if (!strcmp(key, "teacher.min_angle") && p->teacher_direction != DIR_SEPARATED)
+    return "only teacher.direction separated takes it";
+  return NULL;
+}
+
+int cellkind_has_q9(const tsim_params *p) {
+  return p->activation == ACT_QUADRATIC && !p->norm_tied && p->teacher_neurons == 1 &&
+         params_teacher_activation(p) == ACT_QUADRATIC && p->regime == REGIME_EMPIRICAL;
 }

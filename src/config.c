@@ -1098,6 +1098,17 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
     tsim_params p;
     config_cell(cfg, id, &p);
     TSIM_TRY(check_family(&p, gv, root, err));
+    /* cells.csv leaves a key empty where the cell does not read it: an
+     * axis of two or more values over it would give equal rows */
+    for (int a = 0; a < cfg->naxes; ++a) {
+      const char *why = cfg->axes[a].count > 1 ? cellkind_unread(&p, cfg->axes[a].key) : NULL;
+      if (!why) continue;
+      char what[200];
+      snprintf(what, sizeof what, "cannot be a grid axis: cell %lld does not read it: %s",
+               (long long)id, why);
+      return fail_at(err, where(&gv[cfg->axes[a].field], root), cfg->axes[a].key, "%s", what,
+                     "one value, or a list only where every cell reads the key");
+    }
     if ((double)p.d * (double)p.K > 1e8) {
       const int ik = field_index("model.K"), id_ = field_index("model.d");
       const int blame = gv[ik].is_list || (!gv[id_].is_list && (gv[ik].node || !gv[id_].node))

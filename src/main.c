@@ -58,7 +58,10 @@ static const char *usage_run =
     "Runs every cell of the grid in CONFIG and writes OUTDIR/config.yaml,\n"
     "manifest.json, cells.csv, metrics.csv, and as the config asks neurons.csv\n"
     "(output.neurons), teachers.csv (the model family) and spectrum.csv +\n"
-    "hessian.csv (metrics.hessian).\n"
+    "hessian.csv (metrics.hessian). Status of a cell: converged, diverged,\n"
+    "max_iterations, reached_T (a flow at its final time) or evaluated\n"
+    "(train.iterations 0); a key it does not read (eta of a flow, n of the\n"
+    "population regime, ...) is empty in cells.csv.\n"
     "\n"
     "options:\n"
     "  -o, --outdir DIR        run directory (default: output.dir of the config,\n"
@@ -108,7 +111,8 @@ static const char *usage_run =
     "tsim unlock OUTDIR removes a lock by hand.\n"
     "\n"
     "config keys (any key marked 'grid axis' may be a list; the grid is the\n"
-    "product of all lists, first axis varying slowest, at most 1e7 cells):\n";
+    "product of all lists, first axis varying slowest, at most 1e7 cells; a\n"
+    "list of two or more values only over a key that every cell reads):\n";
 
 static const char *usage_resume =
     "usage: tsim resume OUTDIR [run options]\n"

@@ -103,6 +103,8 @@ const char *output_status_name(int status) {
     case CELL_CONVERGED: return "converged";
     case CELL_MAX_ITERATIONS: return "max_iterations";
     case CELL_DIVERGED: return "diverged";
+    case CELL_REACHED_T: return "reached_T";
+    case CELL_EVALUATED: return "evaluated";
     default: return "pending";
   }
 }
@@ -133,8 +135,21 @@ static void put_double(FILE *f, double v) {
   fputs(buf, f);
 }
 
-static void put_event(FILE *f, int64_t t) {
-  if (t >= 0) fprintf(f, "%lld", (long long)t);
+/* An event's t: the iteration, or for a gradient flow (P) the time of the
+ * logged point T, written as metrics.csv writes it; nothing if it never
+ * happened. */
+static void put_event(FILE *f, const tsim_params *p, int64_t t) {
+  if (t < 0) return;
+  if (p->method != METHOD_FLOW) {
+    fprintf(f, "%lld", (long long)t);
+    return;
+  }
+  int last;
+  const double time = schedule_flow_time(p, t, &last);
+  if (time == floor(time) && fabs(time) < 9e15)
+    fprintf(f, "%lld", (long long)time);
+  else
+    put_double(f, time);
 }
 
 static int remove_pending(const char *dir, tsim_error *err);
@@ -246,33 +261,45 @@ void output_put_header(const tsim_config *cfg, int table, FILE *f) {
 }
 
 /* The columns of a cells.csv row that the config fixes: cell, K, seed, eta,
- * C, n, d and the other axes' values. */
+ * C, n, d and the other axes' values; empty where the cell does not read
+ * the key (cellkind_unread: eta of a gradient flow, n of the population
+ * regime, ...). */
 void output_put_cell_params(const tsim_config *cfg, int64_t cell, FILE *f) {
   tsim_params p;
   config_cell(cfg, cell, &p);
-  fprintf(f, "%lld,%lld,%llu,", (long long)cell, (long long)p.K,
-          (unsigned long long)p.init_seed);
-  put_shortest(f, p.eta);
+  fprintf(f, "%lld,%lld,", (long long)cell, (long long)p.K);
+  if (!cellkind_unread(&p, "init.seed")) fprintf(f, "%llu", (unsigned long long)p.init_seed);
+  fputc(',', f);
+  if (!cellkind_unread(&p, "train.eta")) put_shortest(f, p.eta);
   fputc(',', f);
   put_shortest(f, p.C);
-  fprintf(f, ",%lld,%lld", (long long)p.n, (long long)p.d);
+  fputc(',', f);
+  if (!cellkind_unread(&p, "data.n")) fprintf(f, "%lld", (long long)p.n);
+  fprintf(f, ",%lld", (long long)p.d);
   for (int a = 0; a < cfg->naxes; ++a) {
     if (is_fixed_column(cfg->axes[a].column)) continue;
     int64_t stride = 1;
     for (int b = cfg->naxes - 1; b > a; --b) stride *= cfg->axes[b].count;
-    fprintf(f, ",%s", cfg->axes[a].values[(cell / stride) % cfg->axes[a].count]);
+    fputc(',', f);
+    if (!cellkind_unread(&p, cfg->axes[a].key))
+      fputs(cfg->axes[a].values[(cell / stride) % cfg->axes[a].count], f);
   }
 }
 
-/* The cell's row of cells.csv. */
+/* The cell's row of cells.csv: a gradient flow counts no iterations (its
+ * last time is metrics.csv's last t) and its events are times. */
 static void format_summary(const tsim_config *cfg, const cell_result *r, FILE *f) {
+  tsim_params p;
+  config_cell(cfg, r->cell, &p);
   output_put_cell_params(cfg, r->cell, f);
-  fprintf(f, ",%s,%lld,", output_status_name(r->status), (long long)r->iterations);
-  put_event(f, r->t_q9_positive);
+  fprintf(f, ",%s,", output_status_name(r->status));
+  if (p.method != METHOD_FLOW) fprintf(f, "%lld", (long long)r->iterations);
   fputc(',', f);
-  put_event(f, r->t_lemma1);
+  put_event(f, &p, r->t_q9_positive);
   fputc(',', f);
-  put_event(f, r->t_gamma);
+  put_event(f, &p, r->t_lemma1);
+  fputc(',', f);
+  put_event(f, &p, r->t_gamma);
   fputc(',', f);
   put_double(f, r->t_gamma_bound);
   fputc(',', f);

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "tsim/cellkind.h"
 #include "tsim/output.h"
+#include "tsim/schedule.h"
 
 void progress_init(progress_meter *p, int mode, int quiet, double period, double t0) {
   p->mode = quiet ? PROGRESS_NONE : mode;
@@ -43,19 +45,31 @@ int progress_due(const progress_meter *p) {
   return tsim_wtime() - p->last >= period;
 }
 
+/* T, an iteration or (a gradient flow) the time of logged point T. */
+static void format_t(const tsim_params *p, int64_t t, char *buf, size_t cap) {
+  int last;
+  if (p->method == METHOD_FLOW)
+    snprintf(buf, cap, "%.6g", schedule_flow_time(p, t, &last));
+  else
+    snprintf(buf, cap, "%lld", (long long)t);
+}
+
 void progress_cell(const progress_meter *p, const tsim_config *cfg, const cell_result *r,
                    int64_t done, int64_t total) {
   if (p->mode != PROGRESS_LOG) return;
-  char label[1024], q9[32];
+  char label[1024], t[32], q9[64] = "";
+  tsim_params cp;
+  config_cell(cfg, r->cell, &cp);
   config_cell_label(cfg, r->cell, label, sizeof label);
-  if (r->t_q9_positive >= 0)
-    snprintf(q9, sizeof q9, "%lld", (long long)r->t_q9_positive);
-  else
-    snprintf(q9, sizeof q9, "-");
-  printf("cell %lld (%lld/%lld) %s: %s at t=%lld, t_q9_positive=%s, "
-         "train_loss=%.6g, %.2f s\n",
+  format_t(&cp, r->iterations, t, sizeof t);
+  if (cellkind_has_q9(&cp)) { /* "-": never positive */
+    char at[32] = "-";
+    if (r->t_q9_positive >= 0) format_t(&cp, r->t_q9_positive, at, sizeof at);
+    snprintf(q9, sizeof q9, ", t_q9_positive=%s", at);
+  }
+  printf("cell %lld (%lld/%lld) %s: %s at t=%s%s, train_loss=%.6g, %.2f s\n",
          (long long)r->cell, (long long)done, (long long)total,
-         label[0] ? label : "-", output_status_name(r->status),
-         (long long)r->iterations, q9, r->final_train_loss, r->wall_s);
+         label[0] ? label : "-", output_status_name(r->status), t, q9,
+         r->final_train_loss, r->wall_s);
   fflush(stdout);
 }

@@ -97,7 +97,7 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
   memcpy(hd, (const char *)buf + sizeof h, sizeof hd);
   const int64_t nW = h[6];
   size_t values = (size_t)nW;
-  if (nW < 0) return TSIM_EFAIL;
+  if (nW < 0 || h[1] < 0 || h[1] >= CELL_NSTATUS) return TSIM_EFAIL;
   for (int t = 0; t < NTABLES; ++t) {
     if (h[PACK_FIXED_INTS + t] < 0) return TSIM_EFAIL;
     values += (size_t)(h[PACK_FIXED_INTS + t] * table_cols[t]);

@@ -190,7 +190,7 @@ static int whole_row(const tsim_config *cfg, int table, int64_t cell, const char
     if (!ok) return 0;
     at = (ssize_t)len + 1;
     ok = 0;
-    for (int s = CELL_CONVERGED; s <= CELL_DIVERGED; ++s) {
+    for (int s = CELL_CONVERGED; s < CELL_NSTATUS; ++s) {
       const size_t k = strlen(output_status_name(s));
       ok |= at + (ssize_t)k < n && !strncmp(line + at, output_status_name(s), k) &&
             line[at + (ssize_t)k] == ',';
@@ -676,7 +676,8 @@ static int engine_moves(const opening *s, int64_t id, int64_t before) {
 }
 
 /* train.iterations grew from BEFORE: cells that stopped at the old limit
- * (max_iterations) run again to the new one. They are recomputed from the
+ * (max_iterations; evaluated when it was 0; reached_T for a flow whose final
+ * time it is) run again to the new one. They are recomputed from the
  * start, so their rows are exactly those of an uninterrupted run with the
  * new limit; the tables are cut back to the first of them (later finished
  * cells wait in pending/ again). Every cell restarts, finished or saved,
@@ -687,7 +688,10 @@ static int engine_moves(const opening *s, int64_t id, int64_t before) {
 static int extend_iterations(opening *s, ckpt_data *d, int64_t before, const int64_t *ids,
                              int64_t nids, tsim_error *err) {
   unsigned char *again = tsim_xcalloc((size_t)d->ncells + 1, 1);
-  int rc = mark_status(s->opt->outdir, "max_iterations", d->ncells, again, err);
+  static const char *const at_limit[] = {"max_iterations", "evaluated", "reached_T"};
+  int rc = TSIM_OK;
+  for (int k = 0; k < 3 && !rc; ++k)
+    rc = mark_status(s->opt->outdir, at_limit[k], d->ncells, again, err);
   const int spaced = s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0;
   for (int64_t c = 0; !rc && c < d->ncells; ++c)
     if (spaced || engine_moves(s, c, before)) again[c] = 2; /* restart even if saved */
@@ -762,7 +766,7 @@ static void read_selection(const char *outdir, char *buf, size_t cap) {
  * config (train.iterations may grow, as on a resume from a checkpoint)?
  * Its cells are kept, so a changed config must be refused here too, not
  * added to them. D gets its config hash and an empty list of finished
- * cells, *BEFORE the old train.iterations if it grew (else 0). */
+ * cells, *BEFORE the old train.iterations if it grew (else -1). */
 static int same_config_as_before(const opening *s, const char *outdir, ckpt_data *d,
                                  long long *before, tsim_error *err) {
   char path[4400];
@@ -775,7 +779,7 @@ static int same_config_as_before(const opening *s, const char *outdir, ckpt_data
                      "anew with -o or --force", outdir, why.msg);
   char *old_text = config_results_text(old), *new_text = config_results_text(s->cfg);
   int rc = TSIM_OK;
-  *before = 0;
+  *before = -1;
   if (strcmp(old_text, new_text)) {
     char changed[TSIM_MSG_MAX / 2];
     config_change *changes = NULL;
@@ -805,7 +809,7 @@ static int same_config_as_before(const opening *s, const char *outdir, ckpt_data
 }
 
 /* Load OUTDIR's checkpoint into D and check that it was made with this
- * config and cells; *BEFORE: the old train.iterations if it grew (else 0). */
+ * config and cells; *BEFORE: the old train.iterations if it grew (else -1). */
 static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
                              long long *before, tsim_error *err) {
   char warning[TSIM_MSG_MAX];
@@ -813,7 +817,7 @@ static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
   if (warning[0]) fprintf(stderr, "tsim: warning: %s\n", warning);
   char *now = checkpoint_text(s->cfg, s->opt->cells), changed[TSIM_MSG_MAX / 2];
   int rc = TSIM_OK;
-  *before = 0;
+  *before = -1;
   unsigned long long was = 0;
   const int input = changed_input(s->cfg, d->config_yaml, &was);
   if (input >= 0) {
@@ -862,7 +866,7 @@ static int open_resumed(opening *s, const int64_t *ids, int64_t nids, tsim_error
   }
   ckpt_data d;
   memset(&d, 0, sizeof d);
-  long long before = 0;
+  long long before = -1; /* train.iterations grew from it (0 too) */
   int rc = checkpoint ? checkpoint_config(s, outdir, &d, &before, err)
                       : same_config_as_before(s, outdir, &d, &before, err);
   if (!rc) {
@@ -870,7 +874,7 @@ static int open_resumed(opening *s, const int64_t *ids, int64_t nids, tsim_error
                 s->opt->log ? stdout : NULL);
     int64_t found = 0;
     for (int64_t i = 0; i < nids; ++i) found += d.done[ids[i]];
-    if (before > 0 && (found || d.nstates)) rc = extend_iterations(s, &d, before, ids, nids, err);
+    if (before >= 0 && (found || d.nstates)) rc = extend_iterations(s, &d, before, ids, nids, err);
   }
   if (!rc)
     rc = cut_tables(s->cfg, outdir, ids, nids, d.done, d.written, d.table_bytes, d.config_hash,

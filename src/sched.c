@@ -69,13 +69,15 @@ static void write_manifest(coordinator *s, const sched_options *opt, int rc, dou
            "  \"teams\": %d,\n  \"hosts\": \"%s\",\n  \"command\": \"%s\",\n"
            "  \"cells_total\": %lld,\n  \"cells_selected\": \"%s\",\n"
            "  \"cells_done\": %lld,\n  \"converged\": %lld,\n"
-           "  \"max_iterations\": %lld,\n  \"diverged\": %lld,\n"
+           "  \"max_iterations\": %lld,\n  \"reached_T\": %lld,\n  \"evaluated\": %lld,\n"
+           "  \"diverged\": %lld,\n"
            "  \"status\": \"%s\",\n  \"wall_s\": %.3f",
            mpi, par_size(s->world), s->g, s->nteams, hosts,
            opt->command_line ? opt->command_line : "",
            (long long)s->cfg->ncells, opt->cells ? opt->cells : "all",
            (long long)s->done, (long long)s->by_status[CELL_CONVERGED],
            (long long)s->by_status[CELL_MAX_ITERATIONS],
+           (long long)s->by_status[CELL_REACHED_T], (long long)s->by_status[CELL_EVALUATED],
            (long long)s->by_status[CELL_DIVERGED],
            rc ? "failed" : s->done < s->norder ? "stopped" : "complete", wall);
   if (engine_json[0])
@@ -160,11 +162,12 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       write_manifest(&s, opt, s.failing ? s.fail_rc : 0, wall, hosts, engine_json);
       /* skipped(invalid) stays 0: a config is checked whole before any cell
        * runs, so no cell is ever skipped for its settings */
-      printf("tally: %lld cells: %lld converged, %lld max_iterations, "
-             "%lld diverged, 0 skipped(invalid)%s%s; wall %.2f s; %s\n",
+      printf("tally: %lld cells: %lld converged, %lld max_iterations, %lld reached_T, "
+             "%lld evaluated, %lld diverged, 0 skipped(invalid)%s%s; wall %.2f s; %s\n",
              (long long)(s.norder + finished_before),
              (long long)s.by_status[CELL_CONVERGED],
              (long long)s.by_status[CELL_MAX_ITERATIONS],
+             (long long)s.by_status[CELL_REACHED_T], (long long)s.by_status[CELL_EVALUATED],
              (long long)s.by_status[CELL_DIVERGED],
              finished_before ? ", the rest finished before the resume" : "",
              !unfinished ? "" : s.failing ? ", some not run (failure)"

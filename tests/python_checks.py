@@ -66,11 +66,18 @@ def same_values(got, texts, kind):
         want = np.array([float(t) if t else math.nan for t in texts])
         g = got.to_numpy(dtype=float)
         return g.shape == want.shape and bool(np.all((g == want) | (np.isnan(g) & np.isnan(want))))
-    if kind in ("int", "Int", "t", "seed"):
+    if kind in ("int", "Int", "t", "seed", "event", "param"):
         want = [None if t == "" else (float(t) if "." in t or "e" in t else int(t)) for t in texts]
         g = [None if pd.isna(v) else v for v in got.tolist()]
         return g == want
     return [None if pd.isna(v) else v for v in got.tolist()] == [t if t else None for t in texts]
+
+
+def same_na(a, b):
+    """Equal values, missing (NaN, None, <NA>) in the same places."""
+    a, b = pd.Series(a), pd.Series(b)
+    return len(a) == len(b) and [None if pd.isna(v) else v for v in a] == \
+        [None if pd.isna(v) else v for v in b]
 
 
 # ------------------------------------------------------------- complete run
@@ -108,22 +115,24 @@ def cmd_run(d, axes_file):
               (name, table), not bad, "differ: %s" % bad)
         want = {"int": "int64", "Int": "Int64", "float": "float64", "str": "object",
                 "t": "float64" if flow and table != "cells" else "int64",
-                "seed": "int64"}
+                "seed": "int64", "event": "Int64", "param": "int64"}
         dt = {c: str(df[c].dtype) for c in names}
+        # a flow's event times may be fractions; an integer parameter a cell
+        # does not read (empty field) is nullable
+        also = {"t": "int64", "event": "float64", "param": "Int64"}
         wrong = {c: t for c, t in dt.items() if t != want[kinds.get(c, "str")]
-                 and not (kinds.get(c) == "t" and t == "int64")}
+                 and t != also.get(kinds.get(c))}
         check("%s: %s dtypes (int64, nullable Int64, float64, text)" % (name, table),
               not wrong, str(wrong))
         if extra:
             diff = [p for p in extra
-                    if not np.array_equal(df[p].to_numpy(),
-                                          cells[p].reindex(df["cell"]).to_numpy())]
+                    if not same_na(df[p], cells[p].reindex(df["cell"]))]
             check("%s: %s rows carry their cell's %s" % (name, table, ", ".join(extra)),
                   not diff, "differ: %s" % diff)
     ids = r.cells["cell"].to_numpy()
     pcols = [c for c in r.cells.columns if c in r.param_names]
     diff = [p for p in pcols
-            if not np.array_equal(r.param_values(p, ids), r.cells[p].to_numpy())]
+            if not same_na(r.param_values(p, ids), r.cells[p])]
     check("%s: params from the config's grid equal cells.csv's %s" % (name, ", ".join(pcols)),
           not diff and len(r.params) == len(r.cells_expected), "differ: %s" % diff)
     check("%s: grid axes joined onto every table" % name,

@@ -48,7 +48,7 @@ check "manifest records the libm (glibc and its version) and the pass's vector w
 run_np 2 run "$TMP/grid.yaml" -o "$TMP/log" --progress log --progress-seconds 0.001 >"$TMP/log.txt" 2>&1
 check "log output: a line per finished cell" test "$(grep -c '^cell [0-9]* (' "$TMP/log.txt")" -eq $cells
 check "log output: progress lines" grep -qE '^cells [0-9]+/12 \| running [0-9]+ \| [0-9]+ diverged \| [0-9.]+ cells/s \| ETA' "$TMP/log.txt"
-check "log output: HPL-style tally" grep -qE '^tally: 12 cells: 2 converged, 6 max_iterations, 4 diverged, 0 skipped\(invalid\)' "$TMP/log.txt"
+check "log output: HPL-style tally" grep -qE '^tally: 12 cells: 2 converged, 6 max_iterations, 0 reached_T, 0 evaluated, 4 diverged, 0 skipped\(invalid\)' "$TMP/log.txt"
 
 # slices: i/N and a:b, merged, equal the whole
 for i in 0 1 2; do run_np 2 run "$TMP/grid.yaml" -q --cells $i/3 -o "$TMP/slice$i" >/dev/null 2>&1; done

@@ -19,6 +19,17 @@ int cellkind_family(const tsim_params *p);
  * the norm-tied output. */
 const char *cellkind_hessian(const tsim_params *p);
 
+/* Why cell P does not read the setting KEY ("train.eta": "gradient flow
+ * takes no steps (train.method flow)"), or NULL when it does (every key not
+ * named in cellkind.c). Such a key is empty in the cell's cells.csv row and
+ * may not be a grid axis over it. */
+const char *cellkind_unread(const tsim_params *p, const char *key);
+
+/* Does cell P form quantity (9) (and so t_q9_positive)? Wang & Abernethy's
+ * quadratic student with one quadratic teacher, on samples or the moment
+ * tensors; the population closed form does not form it. */
+int cellkind_has_q9(const tsim_params *p);
+
 /* Largest d the moments engine (engine_moments.c) takes: its exact
  * accumulator holds C(d+3,4) entries of 552 bytes each (68 MB at d = 40). */
 #define CELLKIND_MOMENTS_MAX_D 40

@@ -38,7 +38,7 @@ typedef struct coordinator {
   cell_result **resume_from;   /* per cell id: saved state, or NULL */
   stop_watch watch;
   /* what the run came to (rank 0) */
-  int64_t by_status[4], done;
+  int64_t by_status[CELL_NSTATUS], done;
   int failing;                 /* a team failed: hand out nothing more */
   int fail_rc;
   tsim_error fail_err;

@@ -13,7 +13,8 @@
 #include "tsim/config.h"
 #include "tsim/result.h"
 
-/* "converged", "max_iterations", "diverged" (enum cell_status), "pending" */
+/* "converged", "max_iterations", "diverged", "reached_T", "evaluated" (enum
+ * cell_status), "pending" */
 const char *output_status_name(int status);
 
 /* "metrics": the table's file is OUTDIR/metrics.csv. Rows are written as

@@ -10,11 +10,17 @@
 #include <stdint.h>
 #include "tsim/common.h"
 
+/* How a cell ended: converged, diverged, or it ran out of budget: gradient
+ * descent at train.iterations (max_iterations), a flow at its final time
+ * (reached_T), or nothing run at all, only W0 evaluated (evaluated). */
 enum cell_status {
   CELL_PENDING = 0,
   CELL_CONVERGED = 1,
   CELL_MAX_ITERATIONS = 2,
-  CELL_DIVERGED = 3
+  CELL_DIVERGED = 3,
+  CELL_REACHED_T = 4,
+  CELL_EVALUATED = 5,
+  CELL_NSTATUS
 };
 
 /* The run's tables. cells.csv holds one summary row per cell, made from the

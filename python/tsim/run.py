@@ -197,14 +197,42 @@ def _header(path):
 
 
 def _read_dtype(kind):
-    return {"int": "int64", "Int": "Int64", "float": "float64", "str": object}.get(kind)
+    return {"int": "int64", "Int": "Int64", "float": "float64", "str": object,
+            "param": object}.get(kind)
+
+
+def _param_ints(col):
+    """An integer parameter column read as text (schema's "param"): int64,
+    uint64 above 2^63 - 1, nullable (Int64, UInt64) when a field is empty."""
+    na = col.isna().to_numpy()
+    text = col.where(~na, "0")
+    try:
+        vals = text.astype(np.int64).to_numpy()
+    except OverflowError:
+        vals = text.astype(np.uint64).to_numpy()
+    return pd.Series(pd.arrays.IntegerArray(vals, na) if na.any() else vals, index=col.index)
+
+
+def _events(col):
+    """An event column (schema's "event"): Int64, or float64 when a gradient
+    flow's times are not whole."""
+    if col.dtype.kind == "f":
+        v = col.to_numpy()
+        fin = v[~np.isnan(v)]
+        return col if np.any(fin != np.floor(fin)) else col.astype("Int64")
+    return col.astype("Int64")
 
 
 def _finish_dtypes(df, kinds):
-    """Dtypes pandas could not be told beforehand: t, seeds, empty frames."""
+    """Dtypes pandas could not be told beforehand: t, seeds, parameters,
+    events, empty frames."""
     for col in df.columns:
         kind = kinds.get(col)
-        if kind in ("t", "seed") and df[col].dtype == object:  # no rows
+        if kind == "param":
+            df[col] = _param_ints(df[col])
+        elif kind == "event":
+            df[col] = _events(df[col])
+        elif kind in ("t", "seed") and df[col].dtype == object:  # no rows
             df[col] = df[col].astype("int64")
         elif len(df) == 0 and _read_dtype(kind) is not None:
             df[col] = df[col].astype(_read_dtype(kind))
@@ -374,18 +402,36 @@ class Run:
         self.cells_expected = list(ids)
         self.cells_selected = sel
 
-    def param_values(self, name, cell_ids):
-        """Parameter NAME (a column of ``params``) of each cell in CELL_IDS
-        as a numpy array, from the config's grid (mixed radix over the axes,
-        first axis slowest, as tsim numbers cells)."""
-        ids = np.asarray(cell_ids, dtype=np.int64)
+    def _config_values(self, name, ids):
+        """Parameter NAME of the cells IDS as the config gives it (None
+        for an optional key it leaves unset)."""
         if name not in self._values:
-            raise KeyError("%s: no parameter %r (parameters: %s)" %
-                           (self.dir, name, ", ".join(self.param_names)))
+            return np.full(len(ids), None, dtype=object)
         kind, value = self._kind[name], self._values[name]
         if name in self.axes:
             return _array(value, kind)[(ids // self._strides[name]) % len(value)]
         return _array([value], kind)[np.zeros(len(ids), dtype=np.int64)]
+
+    def param_values(self, name, cell_ids):
+        """Parameter NAME (a column of ``params``) of each cell in CELL_IDS
+        as a numpy array, from the config's grid (mixed radix over the axes,
+        first axis slowest, as tsim numbers cells). Missing where a cell
+        does not read it, as cells.csv leaves it empty (schema.UNREAD: eta
+        of a gradient flow, n of the population regime, ...): NaN, None, or
+        for an integer a pandas nullable array (Int64, UInt64) with <NA>."""
+        ids = np.asarray(cell_ids, dtype=np.int64)
+        if name not in self._values:
+            raise KeyError("%s: no parameter %r (parameters: %s)" %
+                           (self.dir, name, ", ".join(self.param_names)))
+        vals = self._config_values(name, ids)
+        mask = schema.unread(name, lambda n: self._config_values(n, ids))
+        if mask is None:
+            return vals
+        if vals.dtype.kind in "iu":
+            return pd.arrays.IntegerArray(vals, mask)
+        vals = vals.copy()
+        vals[mask] = np.nan if vals.dtype.kind == "f" else None
+        return vals
 
     @property
     def params(self):
@@ -474,6 +520,9 @@ class Run:
         keep = np.ones(len(ids), dtype=bool)
         for name, want in where.items():
             vals = self.param_values(name, ids)
+            if isinstance(vals, pd.arrays.IntegerArray):  # <NA> matches nothing
+                keep &= ~vals.isna()
+                vals = vals.to_numpy(dtype=vals.dtype.numpy_dtype, na_value=0)
             want = list(want) if isinstance(want, (list, tuple, set, np.ndarray)) else [want]
             if vals.dtype.kind == "f":
                 hit = np.zeros(len(ids), dtype=bool)

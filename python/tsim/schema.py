@@ -6,6 +6,7 @@ key's column name in cells.csv when it is a grid axis, and its kind.
 tests/test_python.sh checks it against `tsim run --help` and against the
 cells.csv header of a run that makes every gridable key an axis.
 """
+import numpy as np
 
 # (config key, parameter name, kind, gridable). The parameter name is the
 # cells.csv column of a grid axis; keys that cannot be axes get a name here
@@ -74,14 +75,54 @@ FIXED_COLUMNS = ["K", "seed", "eta", "C", "n", "d"]
 # replicate axes: cells differing only in these are seeds of one setting
 SEED_AXES = ("seed", "data_seed", "teacher_seed")
 
+# Parameters a cell does not read (tsim's cellkind_unread, src/cellkind.c):
+# empty in cells.csv, missing (<NA>, NaN, None) in the loader. Each entry:
+# the parameters, and a test over the cells' parameters (GET(name): a numpy
+# array of one parameter over the cells; None where the config leaves it
+# unset) that is true where they are not read.
+def _given(values):
+    return np.array([v is not None for v in values], dtype=bool)
+
+
+UNREAD = [
+    (("eta",), lambda get: (get("method") == "flow") | (get("train_iterations") == 0)),
+    (("T", "rtol", "atol"), lambda get: get("method") == "gd"),
+    (("n", "n_test", "data_seed", "chunk", "storage", "engine"),
+     lambda get: get("regime") == "population"),
+    (("data_seed",), lambda get: _given(get("x_file"))),
+    (("seed", "init_scale", "init_sigma", "delta"), lambda get: _given(get("w_file"))),
+    (("seed",), lambda get: get("init_method") == "claim2"),
+    (("init_scale",), lambda get: np.isin(get("init_method"), ["gaussian", "claim2"])),
+    (("init_sigma",), lambda get: get("init_method") != "gaussian"),
+    (("delta",), lambda get: get("init_method") != "claim2"),
+    (("teacher_seed",), lambda get: np.isin(get("teacher_direction"), ["e1", "orthonormal"])),
+    (("min_angle",), lambda get: get("teacher_direction") != "separated"),
+]
+
+
+def unread(name, get):
+    """Where parameter NAME is not read, as a boolean array over the cells
+    GET describes (see UNREAD); None when every cell reads it."""
+    mask = None
+    for names, test in UNREAD:
+        if name in names:
+            m = np.asarray(test(get), dtype=bool)
+            mask = m if mask is None else mask | m
+    return mask if mask is not None and mask.any() else None
+
+
 # Column types. "int": int64; "Int": pandas' nullable Int64 (an empty field
-# is <NA>: an event that never happened); "float": float64 (empty = NaN);
-# "str": text; "t": int64, or float64 when a gradient flow logged times that
-# are not whole; "seed": int64, uint64 above 2^63 - 1.
-KIND_DTYPE = {"int": "int", "seed": "seed", "real": "float", "enum": "str",
+# is <NA>: an event that never happened, the iterations of a gradient flow);
+# "float": float64 (empty = NaN); "str": text; "t": int64, or float64 when a
+# gradient flow logged times that are not whole; "seed": int64, uint64 above
+# 2^63 - 1; "event": an event's t, nullable Int64, or float64 when a
+# gradient flow's times are not whole; "param": an integer parameter column
+# of cells.csv, as "seed", but nullable (Int64, UInt64) when some cell does
+# not read it (UNREAD) and its field is empty.
+KIND_DTYPE = {"int": "param", "seed": "param", "real": "float", "enum": "str",
               "bool": "str", "path": "str", "list": "str"}
-CELLS_RESULTS = {"status": "str", "iterations": "int", "t_q9_positive": "Int",
-                 "t_lemma1": "Int", "t_gamma": "Int", "t_gamma_bound": "float",
+CELLS_RESULTS = {"status": "str", "iterations": "Int", "t_q9_positive": "event",
+                 "t_lemma1": "event", "t_gamma": "event", "t_gamma_bound": "float",
                  "final_train_loss": "float", "final_test_loss": "float",
                  "final_dist": "float", "wall_s": "float"}
 TABLES = {
