@@ -135,6 +135,15 @@ if ran xu_pop && ran xu_emp; then
     bash -c "grep -q 'xu_pop' '$TMP/xu_emp/summary.md' && [ \$(grep -cE '^\| [13] \| (500|4000) \| [0-9]' '$TMP/xu_emp/summary.md') -eq 4 ]"
   plotted xu_win
   check "--fit-window 100,300 is the stated window" grep -q '\[100, 300\]' "$TMP/xu_win/summary.md"
+  # xu_win is xu_pop's run copied: its titles name the directory, not the config
+  check "xu_win: summary.md is titled by the run directory" \
+    grep -qx '# xu_win: run summary' "$TMP/xu_win/summary.md"
+  titled_by() { # titled_by DIR NAME: run_title names NAME
+    "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import plot_run as pr
+sys.exit(0 if "run %r" % sys.argv[3] in pr.run_title(pr.Run(sys.argv[2]), "x") else 1)' \
+      "$ROOT/analysis" "$1" "$2"
+  }
+  check "xu_win: figure titles name the run directory" titled_by "$TMP/xu_win" xu_win
 fi
 if ran claim2; then
   plotted claim2
