@@ -141,8 +141,9 @@ class Run:
             self.log_spaced = int(self.config.get("train", {}).get("log_points", 0) or 0) > 0
         except (TypeError, ValueError):
             self.log_spaced = False
-        self.name = self.manifest.get("config", {}).get("name") or os.path.basename(
-            os.path.normpath(outdir))
+        # titles name the run directory (one config makes many runs)
+        self.name = os.path.basename(os.path.abspath(outdir))
+        self.config_name = self.manifest.get("config", {}).get("name") or "?"
         with open(os.path.join(outdir, "cells.csv"), newline="") as f:
             reader = csv.reader(f)
             header = next(reader)
@@ -768,7 +769,8 @@ def summary(run, written, path, sections=()):
     m = run.manifest
     cfg = run.config
     lines = ["# %s: run summary" % run.name, ""]
-    lines += ["- run: `%s` (%s)" % (run.name, os.path.abspath(run.outdir)),
+    lines += ["- run: `%s` (%s), config `%s`" % (run.name, os.path.abspath(run.outdir),
+                                                  run.config_name),
               "- tsim version: %s" % m.get("tsim_version", "?"),
               "- git commit: %s" % m.get("git_commit", "?"),
               "- started %s, %s rank(s) on %s, wall %s s" % (
