@@ -111,6 +111,7 @@ static int parse_children(reader *r, ynode *parent, yaml_event_type_t end) {
       return TSIM_OK;
     }
     ynode *key = NULL, *item = NULL;
+    const size_t len = strlen(r->key); /* the mapping's own key */
     if (parent->kind == YNODE_MAP) {
       int rc = parse_node(r, &ev, &key);
       yaml_event_delete(&ev);
@@ -128,7 +129,7 @@ static int parse_children(reader *r, ynode *parent, yaml_event_type_t end) {
         ytree_free(&key);
         return rc;
       }
-      const size_t len = strlen(r->key); /* the value's messages name its key */
+      /* the value's messages name its key */
       snprintf(r->key + len, sizeof r->key - len, "%s%s", len ? "." : "", key->value);
       rc = next_event(r, &ev);
       if (rc) {
@@ -142,10 +143,7 @@ static int parse_children(reader *r, ynode *parent, yaml_event_type_t end) {
       ytree_free(&key);
       return rc;
     }
-    if (key) { /* back to the mapping's own key */
-      char *dot = strrchr(r->key, '.');
-      *(dot ? dot : r->key) = '\0';
-    }
+    r->key[len] = '\0';
     append(parent, key, item);
   }
 }
