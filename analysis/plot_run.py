@@ -511,13 +511,16 @@ def fig1(run, figdir, written):
                     for K, tq in entry.items():
                         ax.axvline(tq, color=colors[K], lw=0.8, ls=":")
                     # large steps enter within a few iterations: zoom on the entry
-                    # (the paper's Fig. 6 also gives each step size its own t axis)
-                    if entry and 8 * max(entry.values()) < 0.8 * tmax and not run.log_spaced:
+                    # (the paper's App. F Fig. 7 also gives each step size its own t axis)
+                    if entry and 8 * max(entry.values()) < 0.8 * tmax:
                         xmax = 8 * max(entry.values())
                         ax.set_xlim(-0.02 * xmax, xmax)
                         title += "\n(zoomed: t <= %s)" % fmt(xmax)
                 ax.set_title(title + ("\n" + stext if stext else ""))
-                t_axis(ax, run)
+                if name == "q9" and entry:  # linear up to the entry, as App. F Fig. 7,
+                    ax.set_xlabel("iteration t")  # even for log-spaced rows
+                else:
+                    t_axis(ax, run)
                 ax.set_ylabel(ylabel)
             legend(axes[r][0], loc="best")
             if entry:
