@@ -803,19 +803,20 @@ static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
 }
 
 /* BY_STATUS[st] (st < NSTATUS): the finished cells of IDS of each status,
- * read from the tables and pending/ as a resume left them. */
-static int count_finished(const opening *s, const int64_t *ids, int64_t nids, int64_t *by_status,
-                          int nstatus, tsim_error *err) {
+ * read from the tables and pending/ as a resume left them (for the tally
+ * only: a table it cannot read leaves the counts at 0). */
+static void count_finished(const opening *s, const int64_t *ids, int64_t nids,
+                           int64_t *by_status, int nstatus) {
   const int64_t ncells = s->cfg->ncells;
   unsigned char *status = tsim_xcalloc((size_t)ncells + 1, 1);
+  tsim_error ignored = {0};
   int rc = TSIM_OK;
   for (int st = CELL_PENDING + 1; st < nstatus && !rc; ++st)
     rc = mark_status(s->opt->outdir, output_status_name(st), ncells, status,
-                     (unsigned char)st, err);
+                     (unsigned char)st, &ignored);
   for (int64_t i = 0; i < nids && !rc; ++i)
     if (s->finished[ids[i]] && status[ids[i]] < nstatus) ++by_status[status[ids[i]]];
   free(status);
-  return rc;
 }
 
 /* Continue OUTDIR from its checkpoint, if any, and from the cells finished
@@ -865,13 +866,13 @@ static int open_resumed(opening *s, const int64_t *ids, int64_t nids, int64_t *b
     }
     s->norder = kept;
     s->finished_before = earlier;
-    if (earlier) rc = count_finished(s, ids, nids, by_status, nstatus, err);
-    if (!rc && s->opt->log && checkpoint)
+    if (earlier) count_finished(s, ids, nids, by_status, nstatus);
+    if (s->opt->log && checkpoint)
       printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cell%s finished, "
              "%lld to run (%lld from a saved state)\n",
              outdir, (long long)d.generation, (long long)earlier, earlier == 1 ? "" : "s",
              (long long)kept, (long long)saved);
-    else if (!rc && s->opt->log)
+    else if (s->opt->log)
       printf("tsim: resuming %s (no checkpoint): %lld cell%s finished, %lld to run\n", outdir,
              (long long)earlier, earlier == 1 ? "" : "s", (long long)kept);
   }
