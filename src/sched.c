@@ -117,7 +117,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.resume_from = tsim_xcalloc((size_t)cfg->ncells + 1, sizeof(cell_result *));
   s.cache = train_cache_create();
   int64_t finished_before = 0; /* cells a resumed run found finished */
-  int64_t before_status[sizeof s.by_status / sizeof s.by_status[0]] = {0}; /* theirs */
+  int64_t before_status[sizeof s.by_status / sizeof s.by_status[0]] = {0}; /* by status */
   const int nstatus = (int)(sizeof before_status / sizeof before_status[0]);
   int64_t pid0 = (int64_t)getpid(); /* for TSIM_FAULT's to=rank0 */
   par_bcast(s.world, &pid0, sizeof pid0, 0);
