@@ -142,8 +142,9 @@ class Run:
             self.log_spaced = int(self.config.get("train", {}).get("log_points", 0) or 0) > 0
         except (TypeError, ValueError):
             self.log_spaced = False
-        self.name = self.manifest.get("config", {}).get("name") or os.path.basename(
-            os.path.normpath(outdir))
+        # titles name the run directory (one config makes many runs)
+        self.name = os.path.basename(os.path.abspath(outdir))
+        self.config_name = self.manifest.get("config", {}).get("name") or "?"
         with open(os.path.join(outdir, "cells.csv"), newline="") as f:
             reader = csv.reader(f)
             header = next(reader)
@@ -509,13 +510,16 @@ def fig1(run, figdir, written):
                     for K, tq in entry.items():
                         ax.axvline(tq, color=colors[K], lw=0.8, ls=":")
                     # large steps enter within a few iterations: zoom on the entry
-                    # (the paper's Fig. 6 also gives each step size its own t axis)
-                    if entry and 8 * max(entry.values()) < 0.8 * tmax and not run.log_spaced:
+                    # (the paper's App. F Fig. 7 also gives each step size its own t axis)
+                    if entry and 8 * max(entry.values()) < 0.8 * tmax:
                         xmax = 8 * max(entry.values())
                         ax.set_xlim(-0.02 * xmax, xmax)
                         title += "\n(zoomed: t <= %s)" % fmt(xmax)
                 ax.set_title(title + ("\n" + stext if stext else ""))
-                t_axis(ax, run)
+                if name == "q9" and entry:  # linear up to the entry, as App. F Fig. 7,
+                    ax.set_xlabel("iteration t")  # even for log-spaced rows
+                else:
+                    t_axis(ax, run)
                 ax.set_ylabel(ylabel)
             legend(axes[r][0], loc="best")
             if entry:
@@ -767,7 +771,8 @@ def summary(run, written, path, sections=()):
     m = run.manifest
     cfg = run.config
     lines = ["# %s: run summary" % run.name, ""]
-    lines += ["- run: `%s` (%s)" % (run.name, os.path.abspath(run.outdir)),
+    lines += ["- run: `%s` (%s), config `%s`" % (run.name, os.path.abspath(run.outdir),
+                                                  run.config_name),
               "- tsim version: %s" % m.get("tsim_version", "?"),
               "- git commit: %s" % m.get("git_commit", "?"),
               "- started %s, %s rank(s) on %s, wall %s s" % (

@@ -675,15 +675,7 @@ static int apply_set(ynode *root, int n, const char *arg, tsim_error *err) {
     return tsim_fail(err, TSIM_EINPUT, "--set:%d:%d: %s: empty value (write null to unset "
                      "an optional key)", n, (int)plen + 2, path);
   ynode *value = NULL;
-  if (ytree_parse_text(eq + 1, "--set", n, (int)plen + 1, &value, err)) {
-    /* "--set:N:COL: malformed YAML: ..." names the key too */
-    const char *num = strchr(err->msg + 6, ':'), *rest = num ? strchr(num + 1, ':') : NULL;
-    if (!rest) return err->code;
-    char msg[TSIM_MSG_MAX];
-    snprintf(msg, sizeof msg, "%.*s: %s%s", (int)(rest - err->msg), err->msg, path, rest);
-    memcpy(err->msg, msg, sizeof msg);
-    return err->code;
-  }
+  TSIM_TRY(ytree_parse_text(eq + 1, "--set", n, (int)plen + 1, path, &value, err));
   if (root->kind != YNODE_MAP) {
     ytree_free(&value);
     return TSIM_OK; /* read_tree reports the bad root */

@@ -47,6 +47,12 @@ static const char *slurm_job(void) {
   return job ? job : "";
 }
 
+/* An errno that says the directory given cannot hold a run (a file in the
+ * way, no permission, a read-only file system): bad input, not a failure. */
+static int given_code(int e) {
+  return e == ENOTDIR || e == EACCES || e == EPERM || e == EROFS ? TSIM_EINPUT : TSIM_EFAIL;
+}
+
 /* mkdir -p PATH; the outermost directory it made goes into *MADE (if none
  * is there yet). */
 static int mkdir_p(const char *path, char **made, tsim_error *err) {
@@ -60,7 +66,8 @@ static int mkdir_p(const char *path, char **made, tsim_error *err) {
     if (mkdir(buf, 0777) == 0) {
       if (!*made) *made = tsim_xstrdup(buf);
     } else if (errno != EEXIST) {
-      return tsim_fail(err, TSIM_EFAIL, "%s: cannot create directory: %s", buf, strerror(errno));
+      const int e = errno;
+      return tsim_fail(err, given_code(e), "%s: cannot create directory: %s", buf, strerror(e));
     }
     if (!end) return TSIM_OK;
     *p = '/';
@@ -176,7 +183,8 @@ static int create_lock(tsim_lock *lk, const char *command, tsim_error *err) {
   const int fd = open(lk->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     if (errno == EEXIST || errno == ENOENT) return 0; /* ENOENT: DIR removed meanwhile */
-    tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", lk->path, strerror(errno));
+    const int e = errno;
+    tsim_fail(err, given_code(e), "%s: cannot create: %s", lk->path, strerror(e));
     return -1;
   }
   const int locked = fcntl_lock(fd);

@@ -62,12 +62,16 @@ static const char *usage_run =
     "max_iterations, reached_T (a flow at its final time) or evaluated\n"
     "(train.iterations 0); a key it does not read (eta of a flow, n of the\n"
     "population regime, ...) is empty in cells.csv.\n"
-    "\n"
+    "\n";
+/* run's options: a second string, as C99 promises only 4095 characters */
+static const char *usage_run_options =
     "options:\n"
     "  -o, --outdir DIR        run directory (default: output.dir of the config,\n"
     "                          else out/<name>)\n"
     "  --set key.path=value    override a config key; the value is YAML, so\n"
-    "                          --set model.K=[2,4] makes a grid axis (repeatable)\n"
+    "                          --set model.K=[2,4] makes a grid axis (repeatable);\n"
+    "                          a relative file path is relative to the current\n"
+    "                          directory (in CONFIG: to CONFIG's directory)\n"
     "  --force                 replace the results of an earlier run in OUTDIR\n"
     "                          (without it tsim refuses to touch them; never\n"
     "                          those of a run still going: see below)\n"
@@ -81,9 +85,9 @@ static const char *usage_run =
     "  --progress MODE         live: one line redrawn in place; log: a line\n"
     "                          every --progress-seconds S (default 30) and one\n"
     "                          per finished cell; none. Default: live when\n"
-    "                          stdout is a terminal, else log. Open MPI's mpirun\n"
-    "                          gives ranks a pseudo-terminal, so pass --progress\n"
-    "                          log when mpirun's output goes to a file\n"
+    "                          stdout and stderr are terminals, else log (Open\n"
+    "                          MPI's mpirun gives ranks a pipe for stderr: log;\n"
+    "                          --progress live for the redrawn line)\n"
     "  --progress-seconds S    the period of log mode's progress line\n"
     "  --resume                continue OUTDIR from its newest valid checkpoint\n"
     "                          (start afresh if it has none): finished cells are\n"
@@ -94,7 +98,9 @@ static const char *usage_run =
     "                          default 600) and whenever a stop is requested\n"
     "  --time-limit S          stop with a checkpoint (exit status 3) after S\n"
     "                          seconds; inside a Slurm job tsim also stops 60 s\n"
-    "                          before the job's end time. SIGTERM, SIGINT,\n"
+    "                          before the job's end time (squeue's, read at the\n"
+    "                          start), or after half the time left when 120 s or\n"
+    "                          less are left at the start. SIGTERM, SIGINT,\n"
     "                          SIGUSR1 and a file OUTDIR/STOP do the same (a\n"
     "                          signal before any work: exit 3, nothing written)\n"
     "  -q, --quiet             no progress, no line per finished cell\n"
@@ -249,6 +255,7 @@ static int parse_cli(int argc, char **argv, cli *c, tsim_error *err) {
 static void print_help(const char *command) {
   if (command && !strcmp(command, "run")) {
     fputs(usage_run, stdout);
+    fputs(usage_run_options, stdout);
     config_print_keys(stdout);
   } else if (command && !strcmp(command, "validate")) {
     fputs(usage_validate, stdout);

@@ -11,7 +11,10 @@
 
 void progress_init(progress_meter *p, int mode, int quiet, double period, double t0) {
   p->mode = quiet ? PROGRESS_NONE : mode;
-  if (p->mode == PROGRESS_AUTO) p->mode = isatty(STDOUT_FILENO) ? PROGRESS_LIVE : PROGRESS_LOG;
+  /* live only on a terminal: mpirun gives the ranks a pseudo-terminal for
+   * stdout even when its own output goes to a file, but a pipe for stderr */
+  if (p->mode == PROGRESS_AUTO)
+    p->mode = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_LOG;
   p->period = period;
   p->t0 = p->last = t0;
 }

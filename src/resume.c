@@ -572,10 +572,10 @@ static int cut_tables(const tsim_config *cfg, const char *outdir, const int64_t 
   return output_reopen(cfg, outdir, ids, nids, done, written, out, err);
 }
 
-/* Mark in MARK (by cell id) the cells whose cells.csv row, in the table or
+/* Set MARK[cell] = VALUE for the cells whose cells.csv row, in the table or
  * in pending/, has status STATUS. */
 static void mark_rows(FILE *in, int status_col, const char *status, int64_t ncells,
-                      unsigned char *mark) {
+                      unsigned char *mark, unsigned char value) {
   char *line = NULL;
   size_t cap = 0;
   while (getline(&line, &cap, in) > 0) {
@@ -587,14 +587,15 @@ static void mark_rows(FILE *in, int status_col, const char *status, int64_t ncel
     }
     if (field && cell >= 0 && cell < ncells && !strncmp(field, status, strlen(status)) &&
         field[strlen(status)] == ',')
-      mark[cell] = 1;
+      mark[cell] = value;
   }
   free(line);
 }
 
-/* Mark (by cell id) the finished cells of OUTDIR whose status is STATUS. */
+/* Set MARK[cell] = VALUE (by cell id) for the finished cells of OUTDIR whose
+ * status is STATUS. */
 static int mark_status(const char *outdir, const char *status, int64_t ncells,
-                       unsigned char *mark, tsim_error *err) {
+                       unsigned char *mark, unsigned char value, tsim_error *err) {
   char path[4400];
   snprintf(path, sizeof path, "%s/cells.csv", outdir);
   FILE *in = fopen(path, "r");
@@ -612,7 +613,7 @@ static int mark_status(const char *outdir, const char *status, int64_t ncells,
     fclose(in);
     return tsim_fail(err, TSIM_EINPUT, "%s: no status column", path);
   }
-  mark_rows(in, col, status, ncells, mark);
+  mark_rows(in, col, status, ncells, mark, value);
   fclose(in);
   snprintf(path, sizeof path, "%s/pending", outdir);
   DIR *d = opendir(path);
@@ -623,7 +624,7 @@ static int mark_status(const char *outdir, const char *status, int64_t ncells,
     snprintf(frag, sizeof frag, "%s/%s", path, e->d_name);
     FILE *f = fopen(frag, "r");
     if (f) {
-      mark_rows(f, col, status, ncells, mark);
+      mark_rows(f, col, status, ncells, mark, value);
       fclose(f);
     }
   }
@@ -691,7 +692,7 @@ static int extend_iterations(opening *s, ckpt_data *d, int64_t before, const int
   static const char *const at_limit[] = {"max_iterations", "evaluated", "reached_T"};
   int rc = TSIM_OK;
   for (int k = 0; k < 3 && !rc; ++k)
-    rc = mark_status(s->opt->outdir, at_limit[k], d->ncells, again, err);
+    rc = mark_status(s->opt->outdir, at_limit[k], d->ncells, again, 1, err);
   const int spaced = s->cfg->base.log_points > 0 || s->cfg->base.hess_log_points > 0;
   for (int64_t c = 0; !rc && c < d->ncells; ++c)
     if (spaced || engine_moves(s, c, before)) again[c] = 2; /* restart even if saved */
@@ -851,10 +852,28 @@ static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
   return rc;
 }
 
+/* BY_STATUS[st] (st < NSTATUS): the finished cells of IDS of each status,
+ * read from the tables and pending/ as a resume left them (for the tally
+ * only: a table it cannot read leaves the counts at 0). */
+static void count_finished(const opening *s, const int64_t *ids, int64_t nids,
+                           int64_t *by_status, int nstatus) {
+  const int64_t ncells = s->cfg->ncells;
+  unsigned char *status = tsim_xcalloc((size_t)ncells + 1, 1);
+  tsim_error ignored = {0};
+  int rc = TSIM_OK;
+  for (int st = CELL_PENDING + 1; st < nstatus && !rc; ++st)
+    rc = mark_status(s->opt->outdir, output_status_name(st), ncells, status,
+                     (unsigned char)st, &ignored);
+  for (int64_t i = 0; i < nids && !rc; ++i)
+    if (s->finished[ids[i]] && status[ids[i]] < nstatus) ++by_status[status[ids[i]]];
+  free(status);
+}
+
 /* Continue OUTDIR from its checkpoint, if any, and from the cells finished
  * since (scan_tables): finished cells are left out of the order, running
  * ones resume from their saved state. */
-static int open_resumed(opening *s, const int64_t *ids, int64_t nids, tsim_error *err) {
+static int open_resumed(opening *s, const int64_t *ids, int64_t nids, int64_t *by_status,
+                        int nstatus, tsim_error *err) {
   const char *outdir = s->opt->outdir;
   char path[4400];
   snprintf(path, sizeof path, "%s/config.yaml", outdir);
@@ -897,14 +916,15 @@ static int open_resumed(opening *s, const int64_t *ids, int64_t nids, tsim_error
     }
     s->norder = kept;
     s->finished_before = earlier;
+    if (earlier) count_finished(s, ids, nids, by_status, nstatus);
     if (s->opt->log && checkpoint)
-      printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cells finished, "
+      printf("tsim: resuming %s from checkpoint gen-%08lld: %lld cell%s finished, "
              "%lld to run (%lld from a saved state)\n",
-             outdir, (long long)d.generation, (long long)earlier, (long long)kept,
-             (long long)saved);
+             outdir, (long long)d.generation, (long long)earlier, earlier == 1 ? "" : "s",
+             (long long)kept, (long long)saved);
     else if (s->opt->log)
-      printf("tsim: resuming %s (no checkpoint): %lld cells finished, %lld to run\n", outdir,
-             (long long)earlier, (long long)kept);
+      printf("tsim: resuming %s (no checkpoint): %lld cell%s finished, %lld to run\n", outdir,
+             (long long)earlier, earlier == 1 ? "" : "s", (long long)kept);
   }
   ckpt_free(&d);
   return rc;
@@ -913,11 +933,11 @@ static int open_resumed(opening *s, const int64_t *ids, int64_t nids, tsim_error
 int resume_open(const tsim_config *cfg, const resume_options *opt, const int64_t *ids,
                 int64_t nids, run_output **out, unsigned char *finished,
                 cell_result **resume_from, int64_t *order, int64_t *norder, int64_t *earlier,
-                tsim_error *err) {
+                int64_t *by_status, int nstatus, tsim_error *err) {
   opening s = {cfg, opt, NULL, finished, resume_from, order, *norder, 0};
   int rc = TSIM_OK;
   if (opt->resume) {
-    rc = open_resumed(&s, ids, nids, err);
+    rc = open_resumed(&s, ids, nids, by_status, nstatus, err);
   } else {
     if (opt->force) rc = ckpt_remove_all(opt->outdir, err);
     if (!rc) rc = output_open(cfg, opt->outdir, opt->force, ids, nids, &s.out, err);

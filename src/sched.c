@@ -59,9 +59,9 @@ static void engine_summary(const coordinator *s, char *json, size_t cap) {
 }
 
 /* Rank 0: manifest.json, with HOSTS (par_hosts, gathered on every rank) and
- * ENGINE_JSON (engine_summary's). */
+ * ENGINE_JSON (engine_summary's); DONE_BEFORE cells finished before a resume. */
 static void write_manifest(coordinator *s, const sched_options *opt, int rc, double wall,
-                           const char *hosts, const char *engine_json) {
+                           int64_t done_before, const char *hosts, const char *engine_json) {
   char extra[8192], mpi[256];
   par_library_version(mpi, sizeof mpi);
   snprintf(extra, sizeof extra,
@@ -75,7 +75,7 @@ static void write_manifest(coordinator *s, const sched_options *opt, int rc, dou
            mpi, par_size(s->world), s->g, s->nteams, hosts,
            opt->command_line ? opt->command_line : "",
            (long long)s->cfg->ncells, opt->cells ? opt->cells : "all",
-           (long long)s->done, (long long)s->by_status[CELL_CONVERGED],
+           (long long)(s->done + done_before), (long long)s->by_status[CELL_CONVERGED],
            (long long)s->by_status[CELL_MAX_ITERATIONS],
            (long long)s->by_status[CELL_REACHED_T], (long long)s->by_status[CELL_EVALUATED],
            (long long)s->by_status[CELL_DIVERGED],
@@ -119,6 +119,8 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
   s.resume_from = tsim_xcalloc((size_t)cfg->ncells + 1, sizeof(cell_result *));
   s.cache = train_cache_create();
   int64_t finished_before = 0; /* cells a resumed run found finished */
+  int64_t before_status[sizeof s.by_status / sizeof s.by_status[0]] = {0}; /* by status */
+  const int nstatus = (int)(sizeof before_status / sizeof before_status[0]);
   int64_t pid0 = (int64_t)getpid(); /* for TSIM_FAULT's to=rank0 */
   par_bcast(s.world, &pid0, sizeof pid0, 0);
   fault_set_rank0_pid((long)pid0);
@@ -133,7 +135,7 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
     const resume_options ro = {opt->outdir, opt->cells, opt->resume, opt->force,
                                s.prog.mode != PROGRESS_NONE};
     rc = resume_open(cfg, &ro, ids, nids, &s.out, s.finished, s.resume_from, order, &s.norder,
-                     &finished_before, err);
+                     &finished_before, before_status, nstatus, err);
     if (!rc) /* the order a resume left */
       s.handout = plan_handout_create(cfg, order, s.norder, s.bmax);
     char batch_note[96] = "";
@@ -141,8 +143,9 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       snprintf(batch_note, sizeof batch_note,
                ", batches of up to %d cells sharing a data set", s.bmax);
     if (!rc && s.prog.mode != PROGRESS_NONE)
-      printf("tsim: %lld cells on %d ranks as %d team%s of %d%s%s\n", (long long)s.norder,
-             size, s.nteams, s.nteams == 1 ? "" : "s", s.g,
+      printf("tsim: %lld cell%s on %d rank%s as %d team%s of %d%s%s\n", (long long)s.norder,
+             s.norder == 1 ? "" : "s", size, size == 1 ? "" : "s", s.nteams,
+             s.nteams == 1 ? "" : "s", s.g,
              size % s.g ? " (the last team takes the remainder)" : "",
              batch_note);
     fflush(stdout);
@@ -159,17 +162,25 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
       if (s.prog.mode == PROGRESS_LIVE) coordinator_progress(&s, 1);
       if (!s.failing) coordinator_checkpoint(&s); /* the final state of the run */
       const int unfinished = s.done < s.norder;
-      write_manifest(&s, opt, s.failing ? s.fail_rc : 0, wall, hosts, engine_json);
+      for (int st = 0; st < nstatus; ++st) /* the manifest and the tally count every cell */
+        s.by_status[st] += before_status[st];
+      write_manifest(&s, opt, s.failing ? s.fail_rc : 0, wall, finished_before, hosts,
+                     engine_json);
+      char resumed[96] = "";
+      if (finished_before)
+        snprintf(resumed, sizeof resumed, " (%lld run in this resume, %lld finished before it)",
+                 (long long)s.done, (long long)finished_before);
+      const int64_t ncells = s.norder + finished_before;
       /* skipped(invalid) stays 0: a config is checked whole before any cell
        * runs, so no cell is ever skipped for its settings */
-      printf("tally: %lld cells: %lld converged, %lld max_iterations, %lld reached_T, "
+      printf("tally: %lld cell%s: %lld converged, %lld max_iterations, %lld reached_T, "
              "%lld evaluated, %lld diverged, 0 skipped(invalid)%s%s; wall %.2f s; %s\n",
-             (long long)(s.norder + finished_before),
+             (long long)ncells, ncells == 1 ? "" : "s",
              (long long)s.by_status[CELL_CONVERGED],
              (long long)s.by_status[CELL_MAX_ITERATIONS],
              (long long)s.by_status[CELL_REACHED_T], (long long)s.by_status[CELL_EVALUATED],
              (long long)s.by_status[CELL_DIVERGED],
-             finished_before ? ", the rest finished before the resume" : "",
+             resumed,
              !unfinished ? "" : s.failing ? ", some not run (failure)"
                                           : ", some not run (stopped: resume with --resume)",
              wall, opt->outdir);

@@ -15,6 +15,7 @@ typedef struct reader {
   int end_col;    /* one-line text: the column just past it, where marks
                      on the line after it (its end) are put; else 0 */
   int depth; /* lists and mappings open around the node being read */
+  char key[256]; /* the keys around the node being read, "model.K" */
   tsim_error *err;
 } reader;
 
@@ -75,13 +76,22 @@ static void append(ynode *parent, ynode *key, ynode *item) {
   parent->count += 1;
 }
 
+/* "SRC:LINE:COL: KEY: malformed YAML: WHAT" at mark M, KEY the keys around
+ * the node being read (none at the top). */
+static int malformed(reader *r, yaml_mark_t m, const char *what) {
+  return tsim_fail(r->err, TSIM_EINPUT, "%s:%d:%d: %s%smalformed YAML: %s", r->src,
+                   mark_line(r, m), mark_col(r, m), r->key, r->key[0] ? ": " : "", what);
+}
+
 static int parser_error(reader *r) {
   const yaml_parser_t *p = &r->parser;
-  const yaml_mark_t m = p->problem_mark;
-  return tsim_fail(r->err, TSIM_EINPUT, "%s:%d:%d: malformed YAML: %s%s%s",
-                   r->src, mark_line(r, m), mark_col(r, m),
-                   p->problem ? p->problem : "syntax error",
-                   p->context ? " " : "", p->context ? p->context : "");
+  char what[512], opened[64] = "";
+  const yaml_mark_t c = p->context_mark;
+  if (p->context && c.line != p->problem_mark.line) /* where the list or mapping began */
+    snprintf(opened, sizeof opened, " that began at %d:%d", mark_line(r, c), mark_col(r, c));
+  snprintf(what, sizeof what, "%s%s%s%s", p->problem ? p->problem : "syntax error",
+           p->context ? " " : "", p->context ? p->context : "", opened);
+  return malformed(r, p->problem_mark, what);
 }
 
 static int next_event(reader *r, yaml_event_t *ev) {
@@ -101,23 +111,26 @@ static int parse_children(reader *r, ynode *parent, yaml_event_type_t end) {
       return TSIM_OK;
     }
     ynode *key = NULL, *item = NULL;
+    const size_t len = strlen(r->key); /* the mapping's own key */
     if (parent->kind == YNODE_MAP) {
       int rc = parse_node(r, &ev, &key);
       yaml_event_delete(&ev);
       if (rc) return rc;
       if (key->kind != YNODE_SCALAR) {
         rc = tsim_fail(r->err, TSIM_EINPUT,
-                       "%s:%d:%d: malformed YAML: a key must be a plain word",
-                       r->src, key->line, key->col);
+                       "%s:%d:%d: %s%smalformed YAML: a key must be a plain word",
+                       r->src, key->line, key->col, r->key, r->key[0] ? ": " : "");
         ytree_free(&key);
         return rc;
       }
       if (ytree_get(parent, key->value)) {
-        rc = tsim_fail(r->err, TSIM_EINPUT, "%s:%d:%d: %s: duplicate key",
-                       r->src, key->line, key->col, key->value);
+        rc = tsim_fail(r->err, TSIM_EINPUT, "%s:%d:%d: %s%s%s: duplicate key",
+                       r->src, key->line, key->col, r->key, r->key[0] ? "." : "", key->value);
         ytree_free(&key);
         return rc;
       }
+      /* the value's messages name its key */
+      snprintf(r->key + len, sizeof r->key - len, "%s%s", len ? "." : "", key->value);
       rc = next_event(r, &ev);
       if (rc) {
         ytree_free(&key);
@@ -130,6 +143,7 @@ static int parse_children(reader *r, ynode *parent, yaml_event_type_t end) {
       ytree_free(&key);
       return rc;
     }
+    r->key[len] = '\0';
     append(parent, key, item);
   }
 }
@@ -148,10 +162,11 @@ static int parse_node(reader *r, yaml_event_t *ev, ynode **out) {
     case YAML_MAPPING_START_EVENT: {
       const int seq = ev->type == YAML_SEQUENCE_START_EVENT;
       const yaml_mark_t m = ev->start_mark;
-      if (r->depth >= MAX_DEPTH)
-        return tsim_fail(r->err, TSIM_EINPUT,
-                         "%s:%d:%d: malformed YAML: nested deeper than %d lists and mappings",
-                         r->src, mark_line(r, m), mark_col(r, m), MAX_DEPTH);
+      if (r->depth >= MAX_DEPTH) {
+        char what[64];
+        snprintf(what, sizeof what, "nested deeper than %d lists and mappings", MAX_DEPTH);
+        return malformed(r, m, what);
+      }
       ynode *n = node_new(seq ? YNODE_SEQ : YNODE_MAP, r, m);
       ++r->depth;
       int rc = parse_children(r, n, seq ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT);
@@ -160,13 +175,9 @@ static int parse_node(reader *r, yaml_event_t *ev, ynode **out) {
       *out = n;
       return rc;
     }
-    case YAML_ALIAS_EVENT: {
-      const yaml_mark_t m = ev->start_mark;
-      return tsim_fail(r->err, TSIM_EINPUT,
-                       "%s:%d:%d: malformed YAML: aliases (*name) are not "
-                       "supported (write the value out)",
-                       r->src, mark_line(r, m), mark_col(r, m));
-    }
+    case YAML_ALIAS_EVENT:
+      return malformed(r, ev->start_mark,
+                       "aliases (*name) are not supported (write the value out)");
     case YAML_NO_EVENT: /* the rest: out of place where a node is due */
     case YAML_STREAM_START_EVENT:
     case YAML_STREAM_END_EVENT:
@@ -174,12 +185,8 @@ static int parse_node(reader *r, yaml_event_t *ev, ynode **out) {
     case YAML_DOCUMENT_END_EVENT:
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
-    default: {
-      const yaml_mark_t m = ev->start_mark;
-      return tsim_fail(r->err, TSIM_EINPUT,
-                       "%s:%d:%d: malformed YAML: unexpected event", r->src,
-                       mark_line(r, m), mark_col(r, m));
-    }
+    default:
+      return malformed(r, ev->start_mark, "unexpected event");
   }
 }
 
@@ -207,10 +214,7 @@ static int parse_document(reader *r, ynode **root) {
   if (ev.type != YAML_STREAM_END_EVENT) {
     const yaml_mark_t m = ev.start_mark;
     yaml_event_delete(&ev);
-    return tsim_fail(r->err, TSIM_EINPUT,
-                     "%s:%d:%d: malformed YAML: more than one document "
-                     "(remove the second '---')",
-                     r->src, mark_line(r, m), mark_col(r, m));
+    return malformed(r, m, "more than one document (remove the second '---')");
   }
   yaml_event_delete(&ev);
   return TSIM_OK;
@@ -237,8 +241,9 @@ int ytree_parse_file(const char *path, ynode **root, tsim_error *err) {
 }
 
 int ytree_parse_text(const char *text, const char *src, int line, int col_offset,
-                     ynode **root, tsim_error *err) {
+                     const char *key, ynode **root, tsim_error *err) {
   reader r = {.src = src, .line0 = line, .col_offset = col_offset, .err = err};
+  snprintf(r.key, sizeof r.key, "%s", key ? key : "");
   if (!strchr(text, '\n')) r.end_col = col_offset + (int)strlen(text) + 1;
   yaml_parser_initialize(&r.parser);
   yaml_parser_set_input_string(&r.parser, (const unsigned char *)text,

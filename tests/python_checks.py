@@ -364,9 +364,17 @@ def is_png(path):
 
 
 def cmd_plots(fig1, fig4, fig9, xu):
+    import matplotlib.figure
+    titles, suptitle = [], matplotlib.figure.Figure.suptitle
+    matplotlib.figure.Figure.suptitle = lambda fig, t, **kw: (titles.append(t),
+                                                              suptitle(fig, t, **kw))[1]
     out = tsim.plot(fig1, y="train_loss", x="t", by="K", quiet=True)
+    matplotlib.figure.Figure.suptitle = suptitle
     check("plot: fig1 train_loss by K -> %s is a PNG" % os.path.relpath(out, fig1),
           out == os.path.join(fig1, "figures", "train_loss_vs_t_by_K.png") and is_png(out))
+    check("plot: the title names the run directory (%s), not the config" %
+          os.path.basename(fig1), len(titles) == 1 and
+          titles[0].startswith(os.path.basename(fig1) + ": train_loss against t"), str(titles))
     spec = prepare(fig1, "train_loss", by="K")
     check("plot: fig1: one panel, a line per K, median over the 5 seeds, linear t",
           len(spec["panels"]) == 1 and len(spec["panels"][0]["lines"]) == 3

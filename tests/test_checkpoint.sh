@@ -21,7 +21,7 @@ YAML
 # iterations, so a stop at one of them falls in the middle of the run.
 # TSIM_FAKE_CLOCK makes the periodic checkpoints and time limits count
 # rank 0's iteration boundaries instead of seconds.
-run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref" >/dev/null 2>&1
+run_np 2 run "$TMP/long.yaml" -q -o "$TMP/ref" >"$TMP/ref.out" 2>&1
 check "uninterrupted reference run" test -s "$TMP/ref/metrics.csv"
 same_run() { # same_run DIR: all three tables equal the reference's
   local f
@@ -37,17 +37,30 @@ check "STOP file: exit status 3" test $? = 3
 check "STOP file: the log says why" grep -q 'stop requested (STOP file)' "$TMP/stop.log"
 check "STOP file: the manifest says stopped" grep -q '"status": "stopped"' "$TMP/stop/manifest.json"
 rm -f "$TMP/stop/STOP"
-run_np 2 resume "$TMP/stop" -q >/dev/null 2>"$TMP/stop2.err"
+run_np 2 resume "$TMP/stop" -q >"$TMP/stop2.out" 2>"$TMP/stop2.err"
 check "resume on 2 ranks: exit 0" test $? -eq 0
 check "STOP + resume: tables byte-identical to the uninterrupted run" same_run "$TMP/stop"
+# the tally of a resumed run counts all its cells, saying how many ran now
+tally_counts() { sed -n 's/^tally: \(.*skipped(invalid)\).*/\1/p' "$1"; }
+check "resume: the tally counts every cell, as the uninterrupted run's ($(tally_counts "$TMP/ref.out"))" \
+  test -n "$(tally_counts "$TMP/ref.out")" -a "$(tally_counts "$TMP/stop2.out")" = "$(tally_counts "$TMP/ref.out")"
+resumed_split() { # "(A run in this resume, B finished before it)", A + B = 12, B > 0
+  local a b
+  read -r a b < <(sed -n 's/^tally: .*(\([0-9]*\) run in this resume, \([0-9]*\) finished before it).*/\1 \2/p' "$1")
+  [ -n "$b" ] && [ "$b" -gt 0 ] && [ $((a + b)) -eq 12 ]
+}
+check "resume: the tally says how many cells ran in the resume and how many before" \
+  resumed_split "$TMP/stop2.out"
 check "no pending/ left" test ! -e "$TMP/stop/pending"
 # the STOP file touched by the team running cell 8 at t = 3000 (that team
 # holds the cell there until the stop reaches it)
 TSIM_FAULT=cell=8,iter=3000,do=stop run_np 3 run "$TMP/long.yaml" -o "$TMP/stop8" -q >/dev/null 2>&1
 check "STOP file at cell 8, t = 3000: exit status 3" test $? = 3
 rm -f "$TMP/stop8/STOP"
-run_np 1 resume "$TMP/stop8" -q >/dev/null 2>&1
+run_np 1 resume "$TMP/stop8" --progress log >"$TMP/stop8.out" 2>&1
 check "... resumed on 1 rank: identical tables" same_run "$TMP/stop8"
+check "... says '1 rank', '1 team'" \
+  bash -c "grep -qE '^tsim: [0-9]+ cells? on 1 rank as 1 team of 1' '$TMP/stop8.out' && ! grep -qE '\b1 (rank|team|cell)s\b' '$TMP/stop8.out'"
 
 # SIGTERM to every rank (as srun and Slurm deliver it), while the team of
 # cell 6 holds it at t = 2000; resume on 1 rank

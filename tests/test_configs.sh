@@ -63,17 +63,27 @@ train: {log_every: [1, 2]}'
 bad bad_enum         '2:21: model.activation: .cubic. is not allowed \(one of: quadratic' \
 'name: x
 model: {activation: cubic}'
-bad malformed_yaml   '3:[0-9]+: malformed YAML: ' \
+bad malformed_yaml   '3:[0-9]+: model: malformed YAML: .*flow mapping that began at 2:8' \
 'name: x
 model: {d: 4
 train: {eta: 0.1}'
+# a list typo names the key (and where an unclosed list began)
+bad list_unclosed    '4:6: model.K: malformed YAML: did not find expected .,. or .]. while parsing a flow sequence that began at 3:6' \
+'name: x
+model:
+  K: [3, 4
+train: {eta: 0.1}'
+bad list_two_commas  '3:9: model.K: malformed YAML: did not find expected node content' \
+'name: x
+model:
+  K: [3,, 4]'
 bad missing_file     '2:16: data.x_file: .*nope.npy.*(No such file|cannot open)' \
 'name: x
 data: {x_file: nope.npy, y_file: nope_y.npy}'
 bad nested_list      '2:13: model.K: nested lists are not allowed' \
 'name: x
 model: {K: [[1, 2], 3]}'
-bad duplicate_key    '3:3: d: duplicate key' \
+bad duplicate_key    '3:3: model.d: duplicate key' \
 'model:
   d: 4
   d: 5'
@@ -89,7 +99,7 @@ train: {log_every: 3, log_points: 10}'
 bad lone_x_file      '2:16: data.x_file: needs data.y_file as well' \
 'name: x
 data: {x_file: x.npy}'
-bad deep_nesting     '1:[0-9]+: malformed YAML: nested deeper than 64 lists and mappings' \
+bad deep_nesting     '1:[0-9]+: model.K: malformed YAML: nested deeper than 64 lists and mappings' \
 "model: {K: $(printf '[%.0s' $(seq 100000))1$(printf ']%.0s' $(seq 100000))}"
 bad name_path        '1:7: name: must be a run name \(a non-empty string without ./., not \. or \.\.\)' \
 'name: ../..

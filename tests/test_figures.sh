@@ -121,6 +121,15 @@ metrics:
   hessian: {log_points: 20, events: [q9_positive, final], top: 12, bottom: 12}
 YAML
 try hess && plot hess
+# Wang & Abernethy's step sizes with log-spaced rows (as wang2021_fig9.yaml)
+cat > "$TMP/steps.yaml" <<'YAML'
+name: steps
+model: {d: 4, K: [1, 3]}
+data:  {n: 100, n_test: 50, seed: 3}
+init:  {scale: 0.01, seed: 0}
+train: {eta: [0.2, 0.05], iterations: 600, log_points: 30, loss_tol: 1.0e-8}
+YAML
+try steps
 
 # ---- their checks
 if ran xu_pop && ran xu_emp; then
@@ -135,6 +144,15 @@ if ran xu_pop && ran xu_emp; then
     bash -c "grep -q 'xu_pop' '$TMP/xu_emp/summary.md' && [ \$(grep -cE '^\| [13] \| (500|4000) \| [0-9]' '$TMP/xu_emp/summary.md') -eq 4 ]"
   plotted xu_win
   check "--fit-window 100,300 is the stated window" grep -q '\[100, 300\]' "$TMP/xu_win/summary.md"
+  # xu_win is xu_pop's run copied: its titles name the directory, not the config
+  check "xu_win: summary.md is titled by the run directory" \
+    grep -qx '# xu_win: run summary' "$TMP/xu_win/summary.md"
+  titled_by() { # titled_by DIR NAME: run_title names NAME
+    "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import plot_run as pr
+sys.exit(0 if "run %r" % sys.argv[3] in pr.run_title(pr.Run(sys.argv[2]), "x") else 1)' \
+      "$ROOT/analysis" "$1" "$2"
+  }
+  check "xu_win: figure titles name the run directory" titled_by "$TMP/xu_win" xu_win
 fi
 if ran claim2; then
   plotted claim2
@@ -161,6 +179,25 @@ if ran hess; then
   figs hess fig1_wang hessian_spectrum
   check "hess: summary.md compares n_negative and lambda_(m+1) with t_q9 per cell" \
     bash -c "grep -q '## Hessian: positive definiteness' '$TMP/hess/summary.md' && [ \$(grep -cE '^\| [13] \|.*\| (never|\(.*\]) \| (never|\(.*\]) \|$' '$TMP/hess/summary.md') -eq 2 ]"
+fi
+if ran steps; then
+  # t_scales RUN: "title: scale" of each t axis of the Fig. 1 pages
+  t_scales() { "$PY" - "$ROOT/analysis" "$1" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import plot_run as pr
+pr.save = lambda fig, figdir, stem, written: [
+    print("%s: %s" % (ax.get_title().split("\n")[0], ax.get_xscale())) for ax in fig.axes
+    if ax.get_title()]
+run = pr.Run(sys.argv[2])
+if run.load_metrics():
+    pr.fig1(run, None, [])
+PY
+  }
+  t_scales "$TMP/steps" > "$TMP/steps.scales" 2>"$TMP/steps.scales.err"
+  check "steps (log-spaced rows): quantity (9) over t on a linear t axis, as the paper's App. F Fig. 7" \
+    bash -c "[ \$(grep -c '^(c) quantity (9) over .*: linear$' '$TMP/steps.scales') -eq 2 ] &&
+             ! grep -q '^(c) quantity (9).*: symlog$' '$TMP/steps.scales'"
 fi
 wait
 

@@ -54,6 +54,29 @@ check "... which is empty from files" \
   bash -c "[ \"\$(tail -n +2 '$TMP/b/cells.csv' | cut -d, -f3 | sort -u)\" = '' ]"
 check "n is taken from the file" grep -q '^  n: 3000$' "$TMP/b/config.yaml"
 
+# relative paths: in the config file against the file's directory, given
+# with --set against the current directory; the run's config.yaml holds
+# them absolute, so a resume from another directory reads the same files
+mkdir -p "$TMP/A/d" "$TMP/B"
+cp "$TMP/data/x.npy" "$TMP/data/y.npy" "$TMP/A/d/"
+(cd "$TMP/A" && TSIM_FAULT=cell=0,iter=40,do=stop run_np 2 run ../files.yaml -q -o out \
+   --set data.x_file=d/x.npy --set data.y_file=d/y.npy >/dev/null 2>"$TMP/A.err"); rc=$?
+check "relative paths: run from A with --set data.x_file=d/x.npy, stopped at t = 40 (exit $rc)" \
+  test $rc -eq 3
+abs_paths() { # the config.yaml of a run from A names the files by absolute paths
+  grep -qx "  x_file: \"$(realpath "$TMP/A/d/x.npy")\"" "$1" &&
+    grep -qx "  x_test_file: \"$(realpath "$TMP/data/x_test.npy")\"" "$1" &&
+    grep -qx "  w_file: \"$(realpath "$TMP/data/w0.npy")\"" "$1"
+}
+check "... its config.yaml holds absolute paths (--set's from A, the file's from its directory)" \
+  abs_paths "$TMP/A/out/config.yaml"
+rm -f "$TMP/A/out/STOP"
+(cd "$TMP/B" && run_np 1 resume ../A/out -q >/dev/null 2>"$TMP/B.err"); rc=$?
+check "... resumed from B: exit 0 ($rc: $(head -1 "$TMP/B.err"))" test $rc -eq 0
+for f in cells.csv metrics.csv neurons.csv; do
+  check "... resumed from B: $f equals the run's from files" same_csv "$TMP/b/$f" "$TMP/A/out/$f"
+done
+
 # wrong shape: w0 is 5 x 3, ask for K = 2
 "$TSIM" run "$TMP/files.yaml" --set model.K=2 -o "$TMP/c" >/dev/null 2>"$TMP/c.err"; rc=$?
 check "a w_file of the wrong shape: exit 2 naming init.w_file and the shapes" \

@@ -50,6 +50,15 @@ check "log output: a line per finished cell" test "$(grep -c '^cell [0-9]* (' "$
 check "log output: progress lines" grep -qE '^cells [0-9]+/12 \| running [0-9]+ \| [0-9]+ diverged \| [0-9.]+ cells/s \| ETA' "$TMP/log.txt"
 check "log output: HPL-style tally" grep -qE '^tally: 12 cells: 2 converged, 6 max_iterations, 0 reached_T, 0 evaluated, 4 diverged, 0 skipped\(invalid\)' "$TMP/log.txt"
 
+# a captured run with the default progress mode: mpirun gives rank 0 a
+# pseudo-terminal for stdout but a pipe for stderr, so tsim prints plain
+# lines (no carriage return or escape code to collide with later lines)
+run_np 1 run "$TMP/grid.yaml" -o "$TMP/auto" >"$TMP/auto.txt" 2>&1
+plain_lines() { ! grep -q $'[\r\033]' "$1"; }
+check "captured run: no carriage return or escape code" plain_lines "$TMP/auto.txt"
+check "captured run: a line per finished cell" \
+  test "$(grep -c '^cell [0-9]* (' "$TMP/auto.txt")" -eq $cells
+
 # slices: i/N and a:b, merged, equal the whole
 for i in 0 1 2; do run_np 2 run "$TMP/grid.yaml" -q --cells $i/3 -o "$TMP/slice$i" >/dev/null 2>&1; done
 check "slice 1/3 holds cells 1, 4, 7, 10" \

@@ -26,6 +26,29 @@ skip_all() { local t; for t in "${TESTS[@]}"; do skip "$t" "$1"; done; done_; ex
 [ "${TSIM_SANITIZE:-0}" = 1 ] && skip_all "sanitizer pass: Slurm jobs are tested in the normal pass"
 command -v mpirun >/dev/null || skip_all "no mpirun"
 
+# The job script run directly (no Slurm): an OUTDIR tsim cannot create is
+# bad input, exit 2, and the script says so; mpirun's abort banner does not
+# bury tsim's one line
+cat > "$TMP/tiny.yaml" <<'YAML'
+name: tiny
+model: {d: 3, K: 1}
+data:  {n: 100, n_test: 0}
+train: {eta: 0.02, iterations: 10, log_every: 5}
+YAML
+touch "$TMP/afile"
+(unset SLURM_JOB_ID; TSIM_ROOT="$ROOT" TSIM_BIN="$TSIM" TSIM_MPIRUN_ARGS="-np 1" \
+   timeout 120 bash "$ROOT/jobs/tsim.sbatch" "$TMP/tiny.yaml" "$TMP/afile/out" >"$TMP/afile.log" 2>&1)
+rc=$?
+check "an OUTDIR that cannot be created (under a file): the script exits 2 ($rc)" test $rc -eq 2
+check "... tsim's one line names the directory" \
+  grep -q "^$TMP/afile/out: cannot create directory: Not a directory" "$TMP/afile.log"
+check "... the script's last line says bad input, and claims nothing about finished cells" \
+  bash -c "tail -n 1 '$TMP/afile.log' | grep -q 'tsim exit 2 (bad input' && ! grep -q 'finished cells and the last checkpoint stay' '$TMP/afile.log'"
+no_banner() { ! grep -qE 'mpirun detected that one or more processes exited|Primary job +terminated' "$1"; }
+check "... no mpirun abort banner" no_banner "$TMP/afile.log"
+stamped() { ! grep -q '^\[\] tsim.sbatch' "$1" && grep -q '^\[[0-9-]* [0-9:]*\] tsim.sbatch' "$1"; }
+check "... every line of the script has its time stamp" stamped "$TMP/afile.log"
+
 PREFIX="$TMP/slurm"
 cleanup() {
   if [ -f "$PREFIX/etc/slurm.conf" ]; then
@@ -132,6 +155,8 @@ if [ -n "$ja" ]; then
   wait_jobs 120 "$ja"
   check "a: job $ja COMPLETED" all_completed "$ja"
   check "a: the log says tsim finished" grep -q 'tsim exit 0: all cells finished' "$TMP/jobs/tsim-$ja.out"
+  check "a: submitted without --time, its log says 'no time limit' (no made-up end date)" \
+    grep -q 'start: .*, no time limit$' "$TMP/jobs/tsim-$ja.out"
   check "a: cells.csv (but wall_s), metrics.csv, neurons.csv equal the direct run's" \
     same_tables "$TMP/ref_small" "$TMP/a"
   all_completed "$ja" && same_tables "$TMP/ref_small" "$TMP/a" >/dev/null || show_log "$TMP/jobs/tsim-$ja.out"
@@ -167,6 +192,8 @@ check "c: job $jc COMPLETED by itself" all_completed "$jc"
 check "c: it ran again with SLURM_RESTART_COUNT >= 1" grep -qE 'SLURM_RESTART_COUNT=[1-9]' "$logc"
 check "c: the first run saw the SIGTERM of the requeue and did not requeue itself" \
   grep -q 'ended by SIGTERM from Slurm' "$logc"
+check "c: the log names the checkpoint tsim wrote on the SIGTERM" \
+  grep -qE 'ended by SIGTERM from Slurm .*tsim wrote the checkpoint gen-[0-9]+' "$logc"
 check "c: tables equal the direct run's" same_tables "$TMP/ref_long" "$TMP/c"
 check "d: job $jd COMPLETED" all_completed "$jd"
 check "d: tsim stopped with exit 3 and the script requeued the job" \
@@ -176,6 +203,9 @@ check "d: stopped by SIGUSR1 from Slurm or tsim's own deadline (${how:-neither})
 check "d: resumed from a checkpoint with SLURM_RESTART_COUNT >= 1" \
   bash -c "grep -qE 'SLURM_RESTART_COUNT=[1-9]' '$logd' && grep -q 'resuming .* from checkpoint' '$logd'"
 check "d: tables equal the direct run's" same_tables "$TMP/ref_long" "$TMP/d"
+check "d: no mpirun abort banner after tsim's exit 3" no_banner "$logd"
+check "c, d: every line of the script has its time stamp (after a requeue too)" \
+  bash -c "$(declare -f stamped); stamped '$logc' && stamped '$logd'"
 echo "# c started $(grep -c 'start: SLURM_RESTART_COUNT' "$logc") times, d $(grep -c 'start: SLURM_RESTART_COUNT' "$logd"); $SECONDS s since Slurm started"
 if ! all_completed "$jc" || ! all_completed "$jd" || ! same_tables "$TMP/ref_long" "$TMP/c" >/dev/null \
    || ! same_tables "$TMP/ref_long" "$TMP/d" >/dev/null; then

@@ -22,7 +22,7 @@ typedef struct progress_counts {
   int running;
 } progress_counts;
 
-/* MODE (PROGRESS_*; AUTO: live if stdout is a terminal, else log), none
+/* MODE (PROGRESS_*; AUTO: live if stdout and stderr are terminals, else log), none
  * when QUIET; the run started at T0 (tsim_wtime). */
 void progress_init(progress_meter *p, int mode, int quiet, double period, double t0);
 /* Is a progress line due? (Never when the mode is none.) */

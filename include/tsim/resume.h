@@ -67,10 +67,11 @@ typedef struct resume_options {
  * the cells finished since, refusing another config or selection: FINISHED
  * (by cell id) marks the finished cells, RESUME_FROM (by cell id) gets the
  * saved states of the cells that were running, ORDER[0..*NORDER) keeps only
- * the cells still to run and *EARLIER counts those left out. */
+ * the cells still to run and *EARLIER counts those left out, BY_STATUS[st]
+ * (st < NSTATUS, enum cell_status) those of each status. */
 int resume_open(const tsim_config *cfg, const resume_options *opt, const int64_t *ids,
                 int64_t nids, run_output **out, unsigned char *finished,
                 cell_result **resume_from, int64_t *order, int64_t *norder, int64_t *earlier,
-                tsim_error *err);
+                int64_t *by_status, int nstatus, tsim_error *err);
 
 #endif

@@ -25,7 +25,8 @@ typedef struct stop_watch {
 } stop_watch;
 
 /* TIME_LIMIT seconds from now (0: none), and, inside a Slurm job, the job's
- * end time (from squeue) less MARGIN seconds, whichever comes first. */
+ * end time (from squeue) less MARGIN seconds, or half the time left when at
+ * most 2 MARGIN are left, whichever comes first. */
 void stop_watch_init(stop_watch *w, const char *stop_file, double time_limit,
                      double margin);
 /* Has a stop been requested? Cheap enough to call every iteration. */

@@ -20,12 +20,13 @@ typedef struct ynode {
 
 /* Parse the single document in PATH, or in TEXT (SRC names it in messages,
  * its first line is numbered LINE and COL_OFFSET is added to columns on
- * it). An empty document gives an empty mapping. Malformed YAML, aliases,
- * non-scalar keys and duplicate keys are TSIM_EINPUT errors
- * "SRC:LINE:COL: what". */
+ * it; TEXT is the value of KEY, or NULL). An empty document gives an empty
+ * mapping. Malformed YAML, aliases, non-scalar keys and duplicate keys are
+ * TSIM_EINPUT errors "SRC:LINE:COL: key: what", naming the keys around
+ * the place ("model.K"; none at the top). */
 int ytree_parse_file(const char *path, ynode **root, tsim_error *err);
 int ytree_parse_text(const char *text, const char *src, int line, int col_offset,
-                     ynode **root, tsim_error *err);
+                     const char *key, ynode **root, tsim_error *err);
 void ytree_free(ynode **node);
 
 /* The value under KEY in a mapping, or NULL. */

@@ -222,6 +222,18 @@ def _file_name(spec):
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "_".join(parts)) + ".png"
 
 
+def title(spec):
+    """The figure's title: the run directory's name (one config makes many
+    runs), what is drawn, and over which replicates."""
+    run = spec["run"]
+    rep = ", ".join("%s (%d)" % (a, n) for a, n in spec["replicates"].items())
+    sub = "median and interquartile range over %s" % rep if rep else "one cell per line"
+    if spec["where"]:
+        sub += "; " + ", ".join("%s=%s" % (k, v) for k, v in spec["where"].items())
+    return "%s: %s against %s\n%s" % (os.path.basename(os.path.abspath(run.dir)),
+                                        spec["y"], spec["x"], sub)
+
+
 def draw(spec, path):
     """Draw what prepare() computed into the PNG at PATH."""
     import matplotlib
@@ -277,12 +289,7 @@ def draw(spec, path):
             ax.legend(fontsize=7)
     for k in range(len(spec["panels"]), nrows * ncols):
         axs[k // ncols][k % ncols].set_visible(False)
-    run = spec["run"]
-    rep = ", ".join("%s (%d)" % (a, n) for a, n in spec["replicates"].items())
-    sub = "median and interquartile range over %s" % rep if rep else "one cell per line"
-    if spec["where"]:
-        sub += "; " + ", ".join("%s=%s" % (k, v) for k, v in spec["where"].items())
-    fig.suptitle("%s: %s against %s\n%s" % (run.name, y, x, sub), fontsize=10)
+    fig.suptitle(title(spec), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
