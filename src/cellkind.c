@@ -18,8 +18,8 @@ const char *cellkind_hessian(const tsim_params *p) {
            "f = C sum_k ||w_k|| act(w_k.x) (model.norm_tied)";
   if (activation_info(p->activation)->smooth ||
       activation_info(params_teacher_activation(p))->smooth)
-    return "the Hessian of a smooth activation (tanh, sigmoid, softplus: act'' varies with z) is "
-           "not implemented yet";
+    return "the Hessian of a smooth activation (tanh, sigmoid, softplus, erf, gelu: "
+           "act'' varies with z) is not implemented yet";
   if (p->hess_source != HESS_SOURCE_POPULATION) return NULL;
   if (activation_info(p->activation)->population == ACT_POP_NONE)
     return "source population needs the activation's closed form, and it has none";

@@ -4,15 +4,16 @@
 # samples and initial weights of `tsim export-data`: per activation a run
 # of 30 iterations (d = 5, K = 3, n = 500) whose train_loss and grad_norm at
 # every t and neurons' par and norm agree to 1e-10 relative; the labels
-# within 4 ulp of math's act; the analytic gradient of the reference equals
-# central finite differences of its loss (1e-7) and tsim's grad_norm at t =
-# 0; 1 and 2 ranks give byte-identical tables.
+# within 2 ulp (gelu 3) of mpmath's act; the analytic gradient of the
+# reference equals central finite differences of its loss (1e-7) and tsim's
+# grad_norm at t = 0; 1 and 2 ranks give byte-identical tables.
 SUITE=activations
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
 cat > "$TMP/reference.py" <<'PY'
 import csv, math, sys
+import mpmath
 import numpy as np
 
 act, data, run = sys.argv[1:4]
@@ -20,12 +21,17 @@ C, scale, eta, norm, T = 0.8, 0.5, 0.2, 1.5, 30
 
 def value(z):
     if act == "linear": return z
+    if act == "erf": return math.erf(z / math.sqrt(2))
+    if act == "gelu": return z * 0.5 * math.erfc(-z / math.sqrt(2))
     if act == "tanh": return math.tanh(z)
     if act == "sigmoid": return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))  # softplus
 
 def slope(z):
     if act == "linear": return 1.0
+    if act == "erf": return math.sqrt(2 / math.pi) * math.exp(-z * z / 2)
+    if act == "gelu":
+        return 0.5 * math.erfc(-z / math.sqrt(2)) + z * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
     if act == "tanh": return 1 / math.cosh(z) ** 2
     s = 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
     return s * (1 - s) if act == "sigmoid" else s
@@ -44,10 +50,20 @@ def loss_grad(W):
 def say(ok, what):
     print(("ok " if ok else "FAIL ") + act + ": " + what)
 
-# labels: C' act(norm x_0) with the teacher e1 (C' = 1: the teacher's sum)
-want = np.array([value(norm * xi[0]) for xi in x])
-ulps = np.max(np.abs(y - want) / np.spacing(np.abs(want)))
-say(ulps <= 4, "labels within 4 ulp of Python's math (max %.2f ulp)" % ulps)
+# labels: act(norm x_0) with the teacher e1 (its output scale 1), against
+# mpmath at 40 digits (the bounds of test_activation: 2 ulp, gelu 3)
+mpmath.mp.dps = 40
+def exact(z):
+    z = mpmath.mpf(z)
+    return {"linear": lambda: z, "tanh": lambda: mpmath.tanh(z),
+            "sigmoid": lambda: 1 / (1 + mpmath.exp(-z)),
+            "softplus": lambda: mpmath.log(1 + mpmath.exp(z)),
+            "erf": lambda: mpmath.erf(z / mpmath.sqrt(2)),
+            "gelu": lambda: z * mpmath.ncdf(z)}[act]()
+ulps = max(float(abs(mpmath.mpf(yi) - exact(norm * xi[0]))) / np.spacing(abs(yi))
+           for xi, yi in zip(x, y))
+bound = 3 if act == "gelu" else 2
+say(ulps <= bound, "labels within %d ulp of mpmath's act (max %.2f ulp)" % (bound, ulps))
 
 # the reference's gradient = central finite differences of its loss
 L0, G0 = loss_grad(W)
@@ -86,7 +102,7 @@ say(wn < 1e-10, "neurons' par (w_k[0]) and norm at t = 0..%d agree with NumPy (r
     % (T, wn))
 PY
 
-for act in linear tanh sigmoid softplus; do
+for act in linear tanh sigmoid softplus erf gelu; do
   cat > "$TMP/$act.yaml" <<YAML
 name: $act
 model:   {activation: $act, d: 5, K: 3, C: 0.8, loss_scale: 0.5}

@@ -18,13 +18,15 @@ typedef enum {
   ACT_LINEAR = 3,
   ACT_TANH = 4,
   ACT_SIGMOID = 5,
-  ACT_SOFTPLUS = 6
+  ACT_SOFTPLUS = 6,
+  ACT_ERF = 7,
+  ACT_GELU = 8
 } tsim_activation;
-#define ACT_COUNT 7
+#define ACT_COUNT 9
 /* The names in enum order: the choices of model.activation (and, after
  * "same", of teacher.activation); test_activation checks them against the
  * table. */
-#define ACT_CHOICES "quadratic|relu|abs|linear|tanh|sigmoid|softplus"
+#define ACT_CHOICES "quadratic|relu|abs|linear|tanh|sigmoid|softplus|erf|gelu"
 
 /* The closed form of k(u, w) = E act(u.x) act(w.x), x ~ N(0, I_d), that
  * the population engine uses (population.h has the formulas). */
@@ -44,7 +46,7 @@ typedef struct tsim_activation_info {
    * Hessian's residual term is one d x d matrix per chunk because of it):
    * the almost-everywhere second derivative; 0 and unused when smooth */
   double curvature;
-  /* act'' varies with z (tanh, sigmoid, softplus): no constant curvature,
+  /* act'' varies with z (tanh, sigmoid, softplus, erf, gelu): no constant curvature,
    * so the Hessian is refused (cellkind_hessian) */
   int smooth;
   /* homogeneity: act(c z) = c^degree act(z) for c > 0; 0: not homogeneous

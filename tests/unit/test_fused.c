@@ -120,7 +120,8 @@ static void test_general(void) {
       {ACT_RELU, 0, "relu"},      {ACT_ABS, 0, "abs"}, {ACT_RELU, 1, "relu, norm tie"},
       {ACT_ABS, 1, "abs, norm tie"}, {ACT_QUADRATIC, 1, "quadratic, norm tie"},
       {ACT_LINEAR, 0, "linear"}, {ACT_TANH, 0, "tanh"}, {ACT_SIGMOID, 0, "sigmoid"},
-      {ACT_SOFTPLUS, 0, "softplus"}, {ACT_TANH, 1, "tanh, norm tie"}};
+      {ACT_SOFTPLUS, 0, "softplus"}, {ACT_TANH, 1, "tanh, norm tie"}, {ACT_ERF, 0, "erf"},
+      {ACT_GELU, 0, "gelu"}, {ACT_GELU, 1, "gelu, norm tie"}};
   const int nmodels = (int)(sizeof models / sizeof models[0]);
   for (int c = 0; c < 4; ++c)
     for (int a = 0; a < nmodels; ++a) {
@@ -179,7 +180,7 @@ static void test_general(void) {
 
 /* Every vector width this CPU runs (fused_kernel.inc: 8, 4, 2 doubles)
  * gives the same bits: a batch of quadratic (general V and TOWARD), relu,
- * abs, norm-tied, linear, tanh, sigmoid and softplus cells, and loss-only
+ * abs, norm-tied, linear, tanh, sigmoid, softplus, erf and gelu cells, and loss-only
  * passes, over shapes with every
  * remainder of the tiles and a tail block; rows of zeros sit on the kinks. */
 static void test_widths(void) {
@@ -210,19 +211,21 @@ static void test_widths(void) {
     relu.activation = ACT_RELU;
     abs_tied.activation = ACT_ABS;
     abs_tied.norm_tied = quad_tied.norm_tied = 1;
-    tsim_model smooth[4] = {quad, quad, quad, quad};
+    tsim_model smooth[6] = {quad, quad, quad, quad, quad, quad};
     smooth[0].activation = ACT_LINEAR;
     smooth[1].activation = ACT_TANH;
     smooth[2].activation = ACT_SIGMOID;
     smooth[3].activation = ACT_SOFTPLUS;
+    smooth[4].activation = ACT_ERF;
+    smooth[5].activation = ACT_GELU;
     smooth[1].norm_tied = 1;
     const model_direction general = {.V = V}, structured = {.toward = toward, .coef = coef};
     double *parts[3];
     int same = 1;
     for (int t = 0; t < nwidths; ++t) {
       fused_use_vector_width(widths[t]);
-      double *p = parts[t] = malloc((size_t)(11 * len) * sizeof(double));
-      fused_job jobs[9] = {{.m = &quad, .W = W, .dir = &general, .part = p},
+      double *p = parts[t] = malloc((size_t)(13 * len) * sizeof(double));
+      fused_job jobs[11] = {{.m = &quad, .W = W, .dir = &general, .part = p},
                            {.m = &quad, .W = V, .dir = &structured, .part = p + len},
                            {.m = &relu, .W = W, .part = p + 2 * len},
                            {.m = &abs_tied, .W = V, .part = p + 3 * len},
@@ -230,17 +233,19 @@ static void test_widths(void) {
                            {.m = &smooth[0], .W = V, .part = p + 5 * len},
                            {.m = &smooth[1], .W = W, .part = p + 6 * len},
                            {.m = &smooth[2], .W = V, .part = p + 7 * len},
-                           {.m = &smooth[3], .W = W, .part = p + 8 * len}};
-      for (int q = 0; q < 9; ++q) memset(jobs[q].part, 0, (size_t)len * sizeof(double));
+                           {.m = &smooth[3], .W = W, .part = p + 8 * len},
+                           {.m = &smooth[4], .W = V, .part = p + 9 * len},
+                           {.m = &smooth[5], .W = W, .part = p + 10 * len}};
+      for (int q = 0; q < 11; ++q) memset(jobs[q].part, 0, (size_t)len * sizeof(double));
       fused_work *w = fused_work_create(d, K);
-      fused_chunk(w, xg, y, rows, jobs, 9, 0);
-      fused_job lo[2] = {{.m = &relu, .W = W, .part = p + 9 * len},
-                         {.m = &smooth[3], .W = V, .part = p + 10 * len}};
+      fused_chunk(w, xg, y, rows, jobs, 11, 0);
+      fused_job lo[2] = {{.m = &relu, .W = W, .part = p + 11 * len},
+                         {.m = &smooth[5], .W = V, .part = p + 12 * len}};
       fused_chunk(w, xg, y, rows, &lo[0], 1, 1);
       fused_chunk(w, xg, y, rows, &lo[1], 1, 1);
       fused_work_destroy(&w);
-      same = same && !memcmp(p, parts[0], (size_t)(9 * len + 1) * sizeof(double)) &&
-             p[10 * len] == parts[0][10 * len];
+      same = same && !memcmp(p, parts[0], (size_t)(11 * len + 1) * sizeof(double)) &&
+             p[12 * len] == parts[0][12 * len];
     }
     CHECK(same, "d=%lld K=%lld rows=%lld: vector widths %d..%d of this CPU (%d of them) give "
                 "the same bits", (long long)d, (long long)K, (long long)rows, widths[0],
