@@ -57,7 +57,8 @@ static const tsim_activation_info table[] = {
                  .slope = abs_slope, .curvature = 0.0, .degree = 1.0, .even = 1,
                  .population = ACT_POP_ARCCOS, .alpha = 1.0, .beta = 2.0 / PI},
     [ACT_LINEAR] = {.id = ACT_LINEAR, .name = "linear", .formula = "z", .value = linear_value,
-                    .slope = linear_slope, .curvature = 0.0, .degree = 1.0, .even = 0},
+                    .slope = linear_slope, .curvature = 0.0, .degree = 1.0, .even = 0,
+                    .population = ACT_POP_ARCCOS, .alpha = 1.0, .beta = 0.0}, /* u.w */
     /* max errors over |z| <= 750 (test_activation, against long double
      * libm): act within 2 ulp, act' within 3; gelu within 3 ulp (z >= -37,
      * nearer the subnormals up to 30), gelu' within 5 ulp of Phi(z) */
@@ -68,7 +69,7 @@ static const tsim_activation_info table[] = {
     [ACT_SOFTPLUS] = {.id = ACT_SOFTPLUS, .name = "softplus", .formula = "log(1+e^z)",
                       .value = softplus_value, .slope = softplus_slope, .smooth = 1},
     [ACT_ERF] = {.id = ACT_ERF, .name = "erf", .formula = "erf(z/sqrt(2))", .value = erf_value,
-                 .slope = erf_slope, .smooth = 1},
+                 .slope = erf_slope, .smooth = 1, .population = ACT_POP_ARCSIN},
     [ACT_GELU] = {.id = ACT_GELU, .name = "gelu", .formula = "z Phi(z)", .value = gelu_value,
                   .slope = gelu_slope, .smooth = 1},
 };

@@ -33,7 +33,8 @@ typedef enum {
 typedef enum {
   ACT_POP_NONE = 0, /* none: data.regime population is refused */
   ACT_POP_ISSERLIS, /* |u|^2 |w|^2 + 2 (u.w)^2 (quadratic) */
-  ACT_POP_ARCCOS    /* alpha u.w + beta |u||w| h(t), h(t) = sin t - t cos t */
+  ACT_POP_ARCCOS,   /* alpha u.w + beta |u||w| h(t), h(t) = sin t - t cos t (linear: beta 0) */
+  ACT_POP_ARCSIN    /* (2/pi) asin(u.w / sqrt((1 + |u|^2)(1 + |w|^2))) (erf(z/sqrt 2)) */
 } tsim_act_population;
 
 typedef struct tsim_activation_info {

@@ -143,6 +143,10 @@ static void test_numbers(void) {
               "%s: E act(g)^2 = %.12g = alpha %.12g, (E act(g))^2 = %.12g = beta %.12g",
               e->name, m2, e->alpha, m1 * m1, e->beta);
         break;
+      case ACT_POP_ARCSIN: /* k(u, u) = (2/pi) asin(1/2) = 1/3, k(u, w) = 0 for u ⊥ w */
+        CHECK(fabs(m2 - 1.0 / 3.0) < 1e-10 && fabs(m1) < 1e-12,
+              "%s: E act(g)^2 = %.12g (1/3), E act(g) = %.3g (0)", e->name, m2, m1);
+        break;
     }
   }
 }
