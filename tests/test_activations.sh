@@ -126,4 +126,24 @@ YAML
   done < <("$PY" "$TMP/reference.py" "$act" "$TMP/$act.data" "$TMP/$act.1" 2>&1)
   [ "$n" -eq 5 ] || fail "$act: the reference printed $n lines, not its 5 checks"
 done
+
+# what the smooth activations cannot do yet is refused in one line (exit
+# 2, nothing written; the key given by --set: located there); the Hessian
+# needs only the student's act''
+refused() { # refused NAME PATTERN ARGS...: exit 2, PATTERN on stderr, no run directory
+  local name=$1 pattern=$2; shift 2
+  "$TSIM" run "$TMP/tanh.yaml" -q -o "$TMP/$name" "$@" >/dev/null 2>"$TMP/$name.err"; local rc=$?
+  check "$name: exit 2 ($rc), one line naming the key, nothing written" \
+    bash -c "[ $rc -eq 2 ] && [ \$(wc -l < '$TMP/$name.err') -eq 1 ] && grep -qE '$pattern' '$TMP/$name.err' && [ ! -e '$TMP/$name' ]"
+}
+refused hessian_tanh "(tanh.yaml|--set):[0-9]+:[0-9]+: metrics.hessian: .*smooth activation .* not implemented yet" \
+  --set metrics.hessian.at=[10]
+refused population_gelu "(tanh.yaml|--set):[0-9]+:[0-9]+: data.regime: population has no closed form" \
+  --set model.activation=gelu --set data.regime=population --set data.engine=auto
+refused near_teacher_sigmoid "(tanh.yaml|--set):[0-9]+:[0-9]+: init.method: near_teacher .* has none" \
+  --set model.activation=sigmoid --set init.method=near_teacher
+"$TSIM" run "$TMP/tanh.yaml" -q -o "$TMP/relu_hess" --set model.activation=relu \
+  --set teacher.activation=tanh --set metrics.hessian.at=[10] >/dev/null 2>&1
+check "a relu student of a tanh teacher gets its Hessian spectrum (exit $?)" \
+  test -s "$TMP/relu_hess/spectrum.csv"
 finish
