@@ -69,7 +69,8 @@ $(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) $(FLAGS_STAMP) | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/fused.o: ALL_CFLAGS += $(FUSED_CFLAGS)
-$(BUILD)/fused.o: src/fused_kernel.inc
+$(BUILD)/fused.o: src/fused_kernel.inc src/act_vector.inc
+$(BUILD)/activation.o: src/act_vector.inc
 
 $(BUILD)/output.o $(BUILD)/merge.o $(BUILD)/main.o: $(COMMIT_STAMP)
 # remade when `make clean` removed them after they were written

@@ -14,6 +14,34 @@ static double relu_value(double z) { return z > 0.0 ? z : 0.0; } /* relu(-0) = +
 static double relu_slope(double z) { return z > 0.0 ? 1.0 : 0.0; }
 static double abs_value(double z) { return fabs(z); }
 static double abs_slope(double z) { return z > 0.0 ? 1.0 : (z < 0.0 ? -1.0 : 0.0); }
+static double linear_value(double z) { return z; }
+static double linear_slope(double z) {
+  (void)z; /* the table's interface: act'(z) */
+  return 1.0;
+}
+
+/* The smooth activations: the one-lane case of the kernel's vector code */
+#define VW 1
+#define KN(name) name##_w1
+#define INLINE static inline
+typedef double KN(vec) __attribute__((vector_size(VW * sizeof(double))));
+typedef long long KN(vidx) __attribute__((vector_size(VW * sizeof(long long))));
+#include "act_vector.inc"
+
+#define ONE_LANE(name)                                          \
+  static double name##_value(double z) {                        \
+    return v##name##_w1((vec_w1){z}, NULL)[0];                  \
+  }                                                             \
+  static double name##_slope(double z) {                        \
+    vec_w1 s;                                                   \
+    (void)v##name##_w1((vec_w1){z}, &s);                        \
+    return s[0];                                                \
+  }
+ONE_LANE(tanh)
+ONE_LANE(sigmoid)
+ONE_LANE(softplus)
+ONE_LANE(erf)
+ONE_LANE(gelu)
 
 /* alpha, beta of the arc-cosine kernels: relu, Cho & Saul (degree 1),
  * |u||w| (sin t + (pi - t) cos t) / (2 pi); abs, Zhou, Ge & Jin,
@@ -28,6 +56,22 @@ static const tsim_activation_info table[] = {
     [ACT_ABS] = {.id = ACT_ABS, .name = "abs", .formula = "|z|", .value = abs_value,
                  .slope = abs_slope, .curvature = 0.0, .degree = 1.0, .even = 1,
                  .population = ACT_POP_ARCCOS, .alpha = 1.0, .beta = 2.0 / PI},
+    [ACT_LINEAR] = {.id = ACT_LINEAR, .name = "linear", .formula = "z", .value = linear_value,
+                    .slope = linear_slope, .curvature = 0.0, .degree = 1.0, .even = 0,
+                    .population = ACT_POP_ARCCOS, .alpha = 1.0, .beta = 0.0}, /* u.w */
+    /* max errors over |z| <= 750 (test_activation, against long double
+     * libm): act within 2 ulp, act' within 3; gelu within 3 ulp (z >= -37,
+     * nearer the subnormals up to 30), gelu' within 5 ulp of Phi(z) */
+    [ACT_TANH] = {.id = ACT_TANH, .name = "tanh", .formula = "tanh(z)", .value = tanh_value,
+                  .slope = tanh_slope, .smooth = 1},
+    [ACT_SIGMOID] = {.id = ACT_SIGMOID, .name = "sigmoid", .formula = "1/(1+e^-z)",
+                     .value = sigmoid_value, .slope = sigmoid_slope, .smooth = 1},
+    [ACT_SOFTPLUS] = {.id = ACT_SOFTPLUS, .name = "softplus", .formula = "log(1+e^z)",
+                      .value = softplus_value, .slope = softplus_slope, .smooth = 1},
+    [ACT_ERF] = {.id = ACT_ERF, .name = "erf", .formula = "erf(z/sqrt(2))", .value = erf_value,
+                 .slope = erf_slope, .smooth = 1, .population = ACT_POP_ARCSIN},
+    [ACT_GELU] = {.id = ACT_GELU, .name = "gelu", .formula = "z Phi(z)", .value = gelu_value,
+                  .slope = gelu_slope, .smooth = 1},
 };
 _Static_assert(sizeof table / sizeof table[0] == ACT_COUNT,
                "one table entry per activation (ACT_COUNT)");

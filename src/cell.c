@@ -102,7 +102,9 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
                                (long long)cell, r->engine->name, why ? why : "?"),
                      err);
   }
-  if (teacher->activation == p->activation && r->family && r->engine->id != ENGINE_POPULATION)
+  /* pop_loss where a closed form exists (else its column stays empty) */
+  if (teacher->activation == p->activation && r->family && r->engine->id != ENGINE_POPULATION &&
+      activation_info(p->activation)->population != ACT_POP_NONE)
     r->pop = population_create(&r->m, teacher, p->label_noise);
   const int64_t d = p->d, K = p->K;
   r->Kd = K * d;

@@ -919,6 +919,12 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
     key = "init.method";
     what = "orthonormal needs model.K <= model.d";
     allowed = "scaled, gaussian or near_teacher";
+  } else if (p->init_method == INIT_NEAR_TEACHER && activation_info(p->activation)->degree == 0.0) {
+    key = "init.method";
+    what = "near_teacher scales students by the activation's homogeneity, and model.activation "
+           "has none";
+    allowed = "scaled, gaussian, orthonormal or claim2; near_teacher with quadratic, relu, abs "
+              "or linear";
   } else if (p->init_method == INIT_CLAIM2 && (p->K > 2 || p->d < 2)) {
     key = "init.method";
     what = "claim2 needs model.K of 1 or 2 (and d >= 2)";

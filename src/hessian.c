@@ -413,7 +413,7 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
       assemble_population_blocks(h, m, t, W);
       return;
     case ACT_POP_ARCCOS: assemble_population_blocks(h, m, t, W); return;
-    case ACT_POP_NONE:
+    case ACT_POP_NONE: case ACT_POP_ARCSIN: /* refused by cellkind_hessian */
       fprintf(stderr, "tsim: internal: no population Hessian for activation %s\n", act->name);
       abort();
   }

@@ -86,6 +86,50 @@ static double h_angle(double t) {
   return sin(t) - t * cos(t);
 }
 
+/* erf(z/sqrt 2) (Williams' arcsine kernel): with a = 1 + |u|^2,
+ * b = 1 + |w|^2, g = u.w, k(u, w) = (2/pi) asin(g / sqrt(ab)) and
+ * dk/du = (2/pi) (w - (g/a) u) / sqrt(ab - g^2), ab - g^2 = 1 + |u|^2 +
+ * |w|^2 + (|u|^2 |w|^2 - g^2) >= 1. L = s (sum_ij c_i c_j k(z_i, z_j) +
+ * noise^2), dL/dz_i = 2 s c_i sum_j c_j dk/du(z_i, z_j) (j = i too: k is
+ * symmetric), and the norm tie's 2 s C w^_i sum_j c_j k(z_i, z_j). */
+static double arcsin_loss(population *p, const double *W, double *grad) {
+  const tsim_model *m = p->m;
+  const int64_t d = m->d, K = m->K, N = p->N;
+  const double twopi = 2.0 / 3.14159265358979323846;
+  for (int64_t i = 0; i < N; ++i) {
+    p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
+    p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
+    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -p->t->coef;
+  }
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t j = i; j < N; ++j)
+      p->dots[i * N + j] = p->dots[j * N + i] = dotv(p->z[i], p->z[j], d);
+  double loss = 0.0;
+  for (int64_t i = 0; i < N; ++i) {
+    const double ai = 1.0 + p->dots[i * N + i];
+    double kc = 0.0;
+    if (grad && i < K) memset(grad + i * d, 0, (size_t)d * sizeof(double));
+    for (int64_t j = 0; j < N; ++j) {
+      const double bj = 1.0 + p->dots[j * N + j], g = p->dots[i * N + j];
+      const double k = twopi * asin(g / sqrt(ai * bj));
+      kc += p->c[j] * k;
+      if (!grad || i >= K) continue;
+      const double cross = fmax((ai - 1.0) * (bj - 1.0) - g * g, 0.0);
+      const double f = 2.0 * p->c[i] * p->c[j] * twopi / sqrt(ai + bj - 1.0 + cross);
+      double *gi = grad + i * d;
+      for (int64_t e = 0; e < d; ++e) gi[e] += f * (p->z[j][e] - g / ai * p->z[i][e]);
+    }
+    loss += p->c[i] * kc;
+    if (grad && i < K && m->norm_tied && p->nrm[i] > 0.0) {
+      const double f = 2.0 * m->C * kc / p->nrm[i];
+      for (int64_t e = 0; e < d; ++e) grad[i * d + e] += f * p->z[i][e];
+    }
+  }
+  if (grad)
+    for (int64_t e = 0; e < K * d; ++e) grad[e] *= m->loss_scale;
+  return m->loss_scale * (loss + p->noise2);
+}
+
 double population_loss(population *p, const double *W, double *grad) {
   const tsim_model *m = p->m;
   const int64_t d = m->d, K = m->K, N = p->N;
@@ -94,6 +138,7 @@ double population_loss(population *p, const double *W, double *grad) {
   switch (act->population) {
     case ACT_POP_ISSERLIS: break;
     case ACT_POP_ARCCOS: arccos = 1; break;
+    case ACT_POP_ARCSIN: return arcsin_loss(p, W, grad);
     case ACT_POP_NONE: no_closed_form(act);
   }
   for (int64_t i = 0; i < N; ++i) {
@@ -152,7 +197,7 @@ double population_loss(population *p, const double *W, double *grad) {
     if (grad)
       for (int64_t i = 0; i < K; ++i) {
         double *gi = grad + i * d;
-        if (p->nrm[i] == 0.0) { /* act'(0) = 0: no gradient at the origin */
+        if (p->nrm[i] == 0.0 && beta != 0.0) { /* act'(0) = 0: no gradient at the origin */
           memset(gi, 0, (size_t)d * sizeof(double));
           continue;
         }
@@ -166,6 +211,7 @@ double population_loss(population *p, const double *W, double *grad) {
           const double f = -2.0 * p->c[i] * beta * p->c[j] * t;
           for (int64_t e = 0; e < d; ++e) gi[e] += f * p->z[j][e];
         }
+        if (beta == 0.0) continue; /* linear: u.w alone */
         const double fr = 2.0 * p->c[i] * beta * radial / p->nrm[i];
         for (int64_t e = 0; e < d; ++e) gi[e] += fr * p->z[i][e];
       }
@@ -219,7 +265,7 @@ void population_hessian_block(const population *p, int64_t k, int64_t l, double 
   memset(B, 0, (size_t)(d * d) * sizeof(double));
   const double *u = p->z[k], nu = p->nrm[k];
   switch (act->population) {
-    case ACT_POP_NONE: no_closed_form(act);
+    case ACT_POP_NONE: case ACT_POP_ARCSIN: no_closed_form(act); /* refused (cellkind_hessian) */
     case ACT_POP_ISSERLIS:
       if (k != l) {
         add_pair(B, d, 2.0 * C * C * 4.0, u, p->z[l], 1.0, p->dots[k * N + l]);

@@ -11,19 +11,30 @@
 #ifndef TSIM_ACTIVATION_H
 #define TSIM_ACTIVATION_H
 
-typedef enum { ACT_QUADRATIC = 0, ACT_RELU = 1, ACT_ABS = 2 } tsim_activation;
-#define ACT_COUNT 3
+typedef enum {
+  ACT_QUADRATIC = 0,
+  ACT_RELU = 1,
+  ACT_ABS = 2,
+  ACT_LINEAR = 3,
+  ACT_TANH = 4,
+  ACT_SIGMOID = 5,
+  ACT_SOFTPLUS = 6,
+  ACT_ERF = 7,
+  ACT_GELU = 8
+} tsim_activation;
+#define ACT_COUNT 9
 /* The names in enum order: the choices of model.activation (and, after
  * "same", of teacher.activation); test_activation checks them against the
  * table. */
-#define ACT_CHOICES "quadratic|relu|abs"
+#define ACT_CHOICES "quadratic|relu|abs|linear|tanh|sigmoid|softplus|erf|gelu"
 
 /* The closed form of k(u, w) = E act(u.x) act(w.x), x ~ N(0, I_d), that
  * the population engine uses (population.h has the formulas). */
 typedef enum {
   ACT_POP_NONE = 0, /* none: data.regime population is refused */
   ACT_POP_ISSERLIS, /* |u|^2 |w|^2 + 2 (u.w)^2 (quadratic) */
-  ACT_POP_ARCCOS    /* alpha u.w + beta |u||w| h(t), h(t) = sin t - t cos t */
+  ACT_POP_ARCCOS,   /* alpha u.w + beta |u||w| h(t), h(t) = sin t - t cos t (linear: beta 0) */
+  ACT_POP_ARCSIN    /* (2/pi) asin(u.w / sqrt((1 + |u|^2)(1 + |w|^2))) (erf(z/sqrt 2)) */
 } tsim_act_population;
 
 typedef struct tsim_activation_info {
@@ -34,9 +45,14 @@ typedef struct tsim_activation_info {
   double (*slope)(double z); /* act'(z), 0 at a kink (the subgradient every engine uses) */
   /* act''(z) away from the kinks, the same at every such z (the sample
    * Hessian's residual term is one d x d matrix per chunk because of it):
-   * the almost-everywhere second derivative */
+   * the almost-everywhere second derivative; 0 and unused when smooth */
   double curvature;
-  double degree; /* homogeneity: act(c z) = c^degree act(z) for c > 0 */
+  /* act'' varies with z (tanh, sigmoid, softplus, erf, gelu): no constant curvature,
+   * so the Hessian is refused (cellkind_hessian) */
+  int smooth;
+  /* homogeneity: act(c z) = c^degree act(z) for c > 0; 0: not homogeneous
+   * (init.method near_teacher, which scales by it, is refused) */
+  double degree;
   int even;      /* act(-z) = act(z): w and -w are the same neuron */
   tsim_act_population population;
   double alpha, beta; /* ACT_POP_ARCCOS's constants (0 otherwise) */

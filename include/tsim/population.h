@@ -11,6 +11,11 @@
  *              = |u||w| (sin t + (pi - t) cos t) / (2 pi), Xu & Du sec. 3)
  *   abs        u.w + 2 |u||w| h(t) / pi         (= (2/pi)|u||w|(sin t +
  *              (pi/2 - t) cos t), Zhou, Ge & Jin)
+ *   linear     u.w                              (alpha, beta = 1, 0)
+ *   erf        (2/pi) asin(u.w / sqrt((1 + |u|^2)(1 + |w|^2)))
+ *              (act = erf(z/sqrt 2): the arcsine kernel, Williams; summed
+ *              pair by pair, so a loss near zero is a difference of O(1)
+ *              numbers: its absolute rounding error is ~1e-16 E y^2)
  * The linear part of relu and abs is summed as |sum_i c_i z_i|^2 (Xu & Du's
  * form of L), so a loss near zero is not the difference of O(1) numbers.
  * Gradients: d k(u, w) / du = alpha w + beta (|w| sin t u/|u| - t w) for
@@ -19,7 +24,7 @@
  * (accurate at small angles, unlike acos of a cosine), h from its series
  * below t = 0.1. A student at the origin: k = 0, and its gradient is the
  * subgradient with act'(0) = 0 and w/|w| = 0, i.e. the limit the empirical
- * engine gives; no NaN.
+ * engine gives (linear: its gradient 2 c alpha sum_i c_i z_i); no NaN.
  *
  * Cost O((K + m)^2 d) per evaluation: only inner products and differences of
  * pairs of vectors, never a d x d matrix (Martin, Bach & Biroli at d in the

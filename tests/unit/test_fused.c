@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "tsim/activation.h"
 #include "tsim/data.h"
 #include "tsim/fused.h"
 #include "tsim/rng.h"
@@ -35,7 +36,7 @@ static void reference(const tsim_model *m, const double *x, const double *y, int
   }
 }
 
-/* relu, abs and the norm tie row by row (model.h): f = C sum_k a_k act(u_k),
+/* relu, abs, the others by the table and the norm tie row by row (model.h): f = C sum_k a_k act(u_k),
  * a_k = ||w_k|| (tie) or 1, act'(0) = 0; part as fused.h lays it out. */
 static void reference_general(const tsim_model *m, const double *x, const double *y,
                               int64_t rows, const double *W, double *part) {
@@ -53,15 +54,18 @@ static void reference_general(const tsim_model *m, const double *x, const double
     for (int64_t k = 0; k < K; ++k) {
       u[k] = 0;
       for (int64_t j = 0; j < d; ++j) u[k] += xi[j] * W[k * d + j];
-      act[k] = m->activation == ACT_RELU  ? fmax(u[k], 0.0)
-               : m->activation == ACT_ABS ? fabs(u[k])
-                                          : u[k] * u[k];
+      act[k] = m->activation == ACT_RELU        ? fmax(u[k], 0.0)
+               : m->activation == ACT_ABS       ? fabs(u[k])
+               : m->activation == ACT_QUADRATIC ? u[k] * u[k]
+                                                : activation_info(m->activation)->value(u[k]);
       f += a[k] * act[k];
     }
     const double r = m->C * f - y[i];
     part[Kd] += r * r;
     for (int64_t k = 0; k < K; ++k) {
       const double slope = m->activation == ACT_QUADRATIC ? 2 * u[k]
+                           : m->activation != ACT_RELU && m->activation != ACT_ABS
+                               ? activation_info(m->activation)->slope(u[k])
                            : u[k] > 0                     ? 1.0
                            : u[k] < 0 && m->activation == ACT_ABS ? -1.0
                                                                   : 0.0;
@@ -114,9 +118,13 @@ static void test_general(void) {
   const int64_t shapes[][3] = {{10, 10, 2048}, {3, 2, 77}, {13, 7, 1001}, {5, 1, 4099}};
   const struct { int act, tied; const char *name; } models[] = {
       {ACT_RELU, 0, "relu"},      {ACT_ABS, 0, "abs"}, {ACT_RELU, 1, "relu, norm tie"},
-      {ACT_ABS, 1, "abs, norm tie"}, {ACT_QUADRATIC, 1, "quadratic, norm tie"}};
+      {ACT_ABS, 1, "abs, norm tie"}, {ACT_QUADRATIC, 1, "quadratic, norm tie"},
+      {ACT_LINEAR, 0, "linear"}, {ACT_TANH, 0, "tanh"}, {ACT_SIGMOID, 0, "sigmoid"},
+      {ACT_SOFTPLUS, 0, "softplus"}, {ACT_TANH, 1, "tanh, norm tie"}, {ACT_ERF, 0, "erf"},
+      {ACT_GELU, 0, "gelu"}, {ACT_GELU, 1, "gelu, norm tie"}};
+  const int nmodels = (int)(sizeof models / sizeof models[0]);
   for (int c = 0; c < 4; ++c)
-    for (int a = 0; a < 5; ++a) {
+    for (int a = 0; a < nmodels; ++a) {
       const int64_t d = shapes[c][0], K = shapes[c][1], rows = shapes[c][2], Kd = K * d;
       const int64_t len = Kd + 2 + K;
       tsim_model m = {.activation = models[a].act, .d = d, .K = K, .C = 0.7 + 0.2 * a,
@@ -172,7 +180,8 @@ static void test_general(void) {
 
 /* Every vector width this CPU runs (fused_kernel.inc: 8, 4, 2 doubles)
  * gives the same bits: a batch of quadratic (general V and TOWARD), relu,
- * abs and norm-tied cells, and a loss-only pass, over shapes with every
+ * abs, norm-tied, linear, tanh, sigmoid, softplus, erf and gelu cells, and loss-only
+ * passes, over shapes with every
  * remainder of the tiles and a tail block; rows of zeros sit on the kinks. */
 static void test_widths(void) {
   const int64_t shapes[][3] = {{10, 10, 2048}, {13, 7, 1001}, {3, 1, 77}, {100, 3, 300},
@@ -202,24 +211,41 @@ static void test_widths(void) {
     relu.activation = ACT_RELU;
     abs_tied.activation = ACT_ABS;
     abs_tied.norm_tied = quad_tied.norm_tied = 1;
+    tsim_model smooth[6] = {quad, quad, quad, quad, quad, quad};
+    smooth[0].activation = ACT_LINEAR;
+    smooth[1].activation = ACT_TANH;
+    smooth[2].activation = ACT_SIGMOID;
+    smooth[3].activation = ACT_SOFTPLUS;
+    smooth[4].activation = ACT_ERF;
+    smooth[5].activation = ACT_GELU;
+    smooth[1].norm_tied = 1;
     const model_direction general = {.V = V}, structured = {.toward = toward, .coef = coef};
     double *parts[3];
     int same = 1;
     for (int t = 0; t < nwidths; ++t) {
       fused_use_vector_width(widths[t]);
-      double *p = parts[t] = malloc((size_t)(6 * len) * sizeof(double));
-      fused_job jobs[5] = {{.m = &quad, .W = W, .dir = &general, .part = p},
+      double *p = parts[t] = malloc((size_t)(13 * len) * sizeof(double));
+      fused_job jobs[11] = {{.m = &quad, .W = W, .dir = &general, .part = p},
                            {.m = &quad, .W = V, .dir = &structured, .part = p + len},
                            {.m = &relu, .W = W, .part = p + 2 * len},
                            {.m = &abs_tied, .W = V, .part = p + 3 * len},
-                           {.m = &quad_tied, .W = W, .part = p + 4 * len}};
-      for (int q = 0; q < 5; ++q) memset(jobs[q].part, 0, (size_t)len * sizeof(double));
+                           {.m = &quad_tied, .W = W, .part = p + 4 * len},
+                           {.m = &smooth[0], .W = V, .part = p + 5 * len},
+                           {.m = &smooth[1], .W = W, .part = p + 6 * len},
+                           {.m = &smooth[2], .W = V, .part = p + 7 * len},
+                           {.m = &smooth[3], .W = W, .part = p + 8 * len},
+                           {.m = &smooth[4], .W = V, .part = p + 9 * len},
+                           {.m = &smooth[5], .W = W, .part = p + 10 * len}};
+      for (int q = 0; q < 11; ++q) memset(jobs[q].part, 0, (size_t)len * sizeof(double));
       fused_work *w = fused_work_create(d, K);
-      fused_chunk(w, xg, y, rows, jobs, 5, 0);
-      fused_job lo = {.m = &relu, .W = W, .part = p + 5 * len};
-      fused_chunk(w, xg, y, rows, &lo, 1, 1);
+      fused_chunk(w, xg, y, rows, jobs, 11, 0);
+      fused_job lo[2] = {{.m = &relu, .W = W, .part = p + 11 * len},
+                         {.m = &smooth[5], .W = V, .part = p + 12 * len}};
+      fused_chunk(w, xg, y, rows, &lo[0], 1, 1);
+      fused_chunk(w, xg, y, rows, &lo[1], 1, 1);
       fused_work_destroy(&w);
-      same = same && !memcmp(p, parts[0], (size_t)(5 * len + 1) * sizeof(double));
+      same = same && !memcmp(p, parts[0], (size_t)(11 * len + 1) * sizeof(double)) &&
+             p[12 * len] == parts[0][12 * len];
     }
     CHECK(same, "d=%lld K=%lld rows=%lld: vector widths %d..%d of this CPU (%d of them) give "
                 "the same bits", (long long)d, (long long)K, (long long)rows, widths[0],

@@ -7,12 +7,15 @@
 #include <string.h>
 
 #include "check.h"
+#include "tsim/activation.h"
 #include "tsim/data.h"
 #include "tsim/metrics.h"
 #include "tsim/model.h"
 #include "tsim/population.h"
+#include "tsim/rng.h"
 
-static const char *act_name[] = {"quadratic", "relu", "abs"};
+/* the activations with a population closed form */
+static const int acts[] = {ACT_QUADRATIC, ACT_RELU, ACT_ABS, ACT_LINEAR, ACT_ERF};
 
 static tsim_params params(int act, int tied, int64_t d, int64_t K, int64_t m,
                           int64_t n, uint64_t seed) {
@@ -66,9 +69,10 @@ int main(void) {
   tsim_error err;
   /* gradients against central differences: every activation, with and
    * without the norm tie, one and three teachers */
-  for (int act = 0; act < 3; ++act)
+  for (int ai = 0; ai < 5; ++ai)
     for (int tied = 0; tied < 2; ++tied)
       for (int m = 1; m <= 3; m += 2) {
+        const int act = acts[ai];
         tsim_params p = params(act, tied, 5, 4, m, 400, (uint64_t)(act * 10 + tied * 3 + m));
         tsim_model mod;
         tsim_teacher t;
@@ -82,7 +86,7 @@ int main(void) {
         population_loss(pop, W, g);
         const double ep = fd_error(pop_at, pop, W, g, Kd, 1e-6);
         CHECK(ep < 1e-6, "population gradient vs differences: %s tied=%d m=%d: %.2e",
-              act_name[act], tied, m, ep);
+              activation_info(act)->name, tied, m, ep);
         tsim_dataset *ds = NULL;
         data_make(&p, &t, DATA_TRAIN, 0, 1, &ds, &err);
         emp e = {&mod, ds, model_work_create(&mod)};
@@ -90,7 +94,7 @@ int main(void) {
         model_evaluate(&mod, ds, W, NULL, NULL, e.work, &ev);
         const double ee = fd_error(emp_at, &e, W, g, Kd, 1e-6);
         CHECK(ee < 1e-6, "empirical gradient vs differences: %s tied=%d m=%d: %.2e",
-              act_name[act], tied, m, ee);
+              activation_info(act)->name, tied, m, ee);
         model_work_destroy(&e.work);
         data_destroy(&ds);
         population_destroy(&pop);
@@ -138,6 +142,48 @@ int main(void) {
     population_destroy(&pop);
     teacher_free(&t);
   }
+  /* the closed forms against Monte Carlo: loss_scale mean (f - y)^2 over
+   * n = 1e6 fresh Gaussian x, act from the table; within 3 standard errors
+   * (every activation with a closed form, 2 teachers, K = 3) */
+  for (int ai = 0; ai < 5; ++ai) {
+    const int act = acts[ai];
+    tsim_params p = params(act, 0, 4, 3, 2, 10, 70 + (uint64_t)ai);
+    tsim_model mod;
+    tsim_teacher t;
+    model_from_params(&p, &mod);
+    teacher_make(&p, &t, &err);
+    double W[12];
+    data_init_weights(&p, W, &err);
+    population *pop = population_create(&mod, &t, 0.0);
+    const double pl = population_loss(pop, W, NULL);
+    double (*f)(double) = activation_info(act)->value;
+    const int64_t n = 1000000, blk = 10000;
+    double *x = malloc((size_t)(blk * 4) * sizeof(double)), sum = 0, sum2 = 0;
+    for (int64_t b = 0; b < n / blk; ++b) {
+      rng_normals(900 + (uint64_t)ai, 1, (uint64_t)(b * blk * 4), blk * 4, x);
+      for (int64_t i = 0; i < blk; ++i) {
+        double r = 0;
+        for (int k = 0; k < 3; ++k)
+          r += mod.C * f(W[k * 4] * x[i * 4] + W[k * 4 + 1] * x[i * 4 + 1] +
+                         W[k * 4 + 2] * x[i * 4 + 2] + W[k * 4 + 3] * x[i * 4 + 3]);
+        for (int l = 0; l < 2; ++l) {
+          const double *v = t.V + l * 4;
+          r -= t.coef * f(v[0] * x[i * 4] + v[1] * x[i * 4 + 1] + v[2] * x[i * 4 + 2] +
+                          v[3] * x[i * 4 + 3]);
+        }
+        const double term = mod.loss_scale * r * r;
+        sum += term;
+        sum2 += term * term;
+      }
+    }
+    const double mean = sum / n, se = sqrt((sum2 / n - mean * mean) / n);
+    CHECK(fabs(pl - mean) <= 3 * se, "%s: population loss %.8g, Monte Carlo (n = 1e6) %.8g "
+          "+- %.2g (%.2f standard errors)", activation_info(act)->name, pl, mean, se,
+          fabs(pl - mean) / se);
+    free(x);
+    population_destroy(&pop);
+    teacher_free(&t);
+  }
   /* population against empirical as n grows (relu and abs, 2 teachers,
    * mean over 12 seeds): error ~ n^-1/2 */
   for (int act = 1; act < 3; ++act) {
@@ -173,7 +219,7 @@ int main(void) {
     CHECK(r1 > 3 && r1 < 33 && r2 > 3 && r2 < 33 && el[2] < 0.05,
           "%s population vs empirical: loss err %.3g %.3g %.3g, grad err %.3g %.3g %.3g "
           "(n = 1e3..1e5; ratios %.1f, %.1f; n^-1/2 gives 10)",
-          act_name[act], el[0], el[1], el[2], eg[0], eg[1], eg[2], r1, r2);
+          activation_info(act)->name, el[0], el[1], el[2], eg[0], eg[1], eg[2], r1, r2);
   }
   /* Zhou, Ge & Jin Claim 2: abs, norm tie, one teacher, two students at
    * +-delta with norms 1/sqrt(2 cos delta): L / delta^3 -> 2 / (3 pi);
@@ -220,7 +266,7 @@ int main(void) {
       for (int e = 0; e < 6; ++e) finite = finite && isfinite(g[e]);
       CHECK(finite && g[0] == 0 && g[1] == 0 && g[2] == 0,
             "%s: a student at the origin and one of norm 1e-300: finite, zero subgradient at 0",
-            act_name[act]);
+            activation_info(act)->name);
       population_destroy(&pop);
       teacher_free(&t);
     }
