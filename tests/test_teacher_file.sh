@@ -114,4 +114,22 @@ for f in cells metrics neurons; do
 done
 check "quad: still no teachers.csv after the resume" test ! -e "$TMP/quadr/teachers.csv"
 
+# the Python loader and the figures
+PYTHONPATH="$ROOT/python" PYTHONDONTWRITEBYTECODE=1 "$PY" - "$TMP/quad" >"$TMP/py.out" 2>&1 <<'PY'
+import sys
+import tsim
+run = tsim.Run(sys.argv[1])
+assert run.metrics["dist"].isna().all() and run.metrics["train_loss"].notna().all()
+try:
+    run.teachers
+    print("teachers read")
+except FileNotFoundError as e:
+    print(e)
+PY
+check "python: teacher columns NaN, and the missing teachers.csv names the reason ($(tail -1 "$TMP/py.out"))" \
+  grep -q "no teachers.csv (no teacher (teacher.source none)" "$TMP/py.out"
+"$PY" "$ROOT/analysis/plot_run.py" "$TMP/quad" >"$TMP/plot.out" 2>&1; rc=$?
+check "plot_run.py: exit 0, fig_loss only, no teacher panel ($rc: $(tail -1 "$TMP/plot.out"))" \
+  bash -c "[ $rc -eq 0 ] && [ -s '$TMP/quad/figures/fig_loss.png' ] && [ ! -e '$TMP/quad/figures/fig1_wang.png' ] &&
+           grep -q 'no teacher panel' '$TMP/quad/summary.md'"
 finish
