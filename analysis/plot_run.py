@@ -971,6 +971,46 @@ def wang_figures(run, figdir, written):
     return [wang_claims(run), wang_tables(run)]
 
 
+def no_teacher_figures(run, figdir, written):
+    """A run without a teacher (teacher.source none: the labels come from
+    data.y_file): fig_loss, the training and test losses against t, one curve
+    per cell; no teacher panel (dist, quantity (9), population loss, neurons
+    along the teacher, teachers.csv). Returns the summary.md sections."""
+    why = run.manifest.get("teacher", "teacher.source none").split(";")[0]
+    run.notes.append("%s: no teacher panel (dist, quantity (9), population loss, "
+                     "neurons along the teacher, teachers.csv)" % why)
+    cols, rows = load_table(run, "metrics.csv", ["cell", "t", "train_loss", "test_loss"])
+    if cols is None:
+        run.notes.append("metrics.csv absent: fig_loss skipped")
+        return []
+    colors = k_colors(run.Ks)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+    for c, name in enumerate(("train_loss", "test_loss")):
+        ax = axes[0][c]
+        seen = set()
+        for i, cell in enumerate(run.cell):
+            sl = rows.get(int(cell))
+            if sl is None:
+                continue
+            t, v = cols["t"][sl], cols[name][sl]
+            ok = (t > 0) & (v > 0) & np.isfinite(v)
+            if not np.any(ok):
+                continue
+            K = int(run.K[i])
+            ax.loglog(t[ok], v[ok], color=colors[K], lw=1, alpha=0.8,
+                      label=None if K in seen else "K = %d" % K)
+            seen.add(K)
+        if not seen:
+            empty_note(ax, "no %s logged" % name)
+        ax.set_title(name.replace("_", " "))
+        ax.set_xlabel("iteration t")
+        legend(ax)
+    suptitle(fig, "run '%s': losses (%s)" % (run.name, why))
+    save(fig, figdir, "fig_loss", written)
+    return [["## No teacher", "", "%s: the teacher-based columns are empty and the "
+             "figures show the losses only." % why, ""]]
+
+
 def family(config):
     """Which paper's figures a run gets, from its config (manifest.json):
     relu students: Xu & Du; abs (norm-tied) students: Zhou, Ge & Jin (Claim 2
@@ -1028,7 +1068,9 @@ def main(argv):
     # the per-paper modules import this file as `plot_run` for its helpers
     sys.modules.setdefault("plot_run", sys.modules[__name__])
     kind = family(run.config)
-    if kind == "wang":
+    if (run.config.get("teacher", {}) or {}).get("source") == "none":
+        sections = no_teacher_figures(run, figdir, written)
+    elif kind == "wang":
         sections = wang_figures(run, figdir, written)
     elif kind == "xu_du":
         import xu_du

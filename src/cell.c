@@ -52,6 +52,7 @@ typedef struct cell_run {
   tsim_model m;
   cell_result *res;
   const engine_kind *engine;
+  int taught;    /* it has a teacher (cellkind_no_teacher): else no teacher-based output */
   int family;    /* cellkind_family: teachers.csv rows, pop_loss by population.h */
   int wang_like; /* quadratic, no norm tie, one quadratic teacher: dist, q9, t_gamma */
   int has_q9;    /* wang_like on an engine that forms quantity (9) */
@@ -89,9 +90,10 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
   const tsim_params *p = &r->p;
   const tsim_teacher *teacher = bd->teacher;
   r->engine = engine_of(p);
+  r->taught = !cellkind_no_teacher(p);
   r->family = cellkind_family(p);
   r->flow = p->method == METHOD_FLOW;
-  r->wang_like = p->activation == ACT_QUADRATIC && !p->norm_tied && teacher->m == 1 &&
+  r->wang_like = r->taught && p->activation == ACT_QUADRATIC && !p->norm_tied && teacher->m == 1 &&
                  teacher->activation == ACT_QUADRATIC;
   r->has_q9 = r->wang_like && (r->engine->caps & ENGINE_DIRECTION);
   r->work = r->engine->prepare(&r->m, teacher, p);
@@ -102,8 +104,9 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
                                (long long)cell, r->engine->name, why ? why : "?"),
                      err);
   }
-  /* pop_loss where a closed form exists (else its column stays empty) */
-  if (teacher->activation == p->activation && r->family && r->engine->id != ENGINE_POPULATION &&
+  /* pop_loss where a teacher and a closed form exist (else its column stays empty) */
+  if (r->taught && teacher->activation == p->activation && r->family &&
+      r->engine->id != ENGINE_POPULATION &&
       activation_info(p->activation)->population != ACT_POP_NONE)
     r->pop = population_create(&r->m, teacher, p->label_noise);
   const int64_t d = p->d, K = p->K;
@@ -254,7 +257,9 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
     double test_loss = NAN;
     if (!r->engine->test_loss(r->work, &r->m, W, bd, r->team, &test_loss)) test_loss = NAN;
     double pop_loss = NAN; /* Wang & Abernethy's closed form for their cells */
-    if (!r->family)
+    if (!r->taught)
+      pop_loss = NAN;
+    else if (!r->family)
       pop_loss = metrics_pop_loss(&r->m, teacher, W);
     else if (r->engine->id == ENGINE_POPULATION)
       pop_loss = loss;
@@ -264,8 +269,9 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
                                 record_norm2(r->G, r->Kd)};
     record_metrics_row(&row, res);
     if (cfg->out_neurons)
-      record_neuron_rows(&r->m, teacher, r->wang_like, W, r->eta, r->time, ns, res);
-    if (r->family) record_teacher_rows(&r->m, teacher, W, r->time, p->match_angle, res);
+      record_neuron_rows(&r->m, r->taught ? teacher : NULL, r->wang_like, W, r->eta, r->time,
+                         ns, res);
+    if (r->family && r->taught) record_teacher_rows(&r->m, teacher, W, r->time, p->match_angle, res);
     if (status != CELL_PENDING) {
       res->status = status;
       res->iterations = t;

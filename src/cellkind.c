@@ -57,6 +57,11 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
     return "only init.method gaussian takes it";
   if (!strcmp(key, "init.delta") && p->init_method != INIT_CLAIM2)
     return "only init.method claim2 takes it";
+  if (p->teacher_source == TEACHER_NONE &&
+      ((!strncmp(key, "teacher.", 8) && strcmp(key, "teacher.source")) ||
+       !strcmp(key, "train.tol") || !strcmp(key, "train.nu") ||
+       !strcmp(key, "metrics.match_angle")))
+    return cellkind_no_teacher(p);
   if (!strcmp(key, "teacher.seed") &&
       (p->teacher_direction == DIR_E1 || p->teacher_direction == DIR_ORTHONORMAL))
     return "teacher.direction e1 or orthonormal draws nothing";
@@ -65,7 +70,13 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
   return NULL;
 }
 
+const char *cellkind_no_teacher(const tsim_params *p) {
+  if (p->teacher_source != TEACHER_NONE) return NULL;
+  return "no teacher (teacher.source none): the labels come from data.y_file";
+}
+
 int cellkind_has_q9(const tsim_params *p) {
-  return p->activation == ACT_QUADRATIC && !p->norm_tied && p->teacher_neurons == 1 &&
+  return p->teacher_source != TEACHER_NONE && p->activation == ACT_QUADRATIC && !p->norm_tied &&
+         p->teacher_neurons == 1 &&
          params_teacher_activation(p) == ACT_QUADRATIC && p->regime == REGIME_EMPIRICAL;
 }

@@ -75,6 +75,9 @@ static const field schema[] = {
      "student activation (subgradient 0 at a kink)"},
     {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
      P(loss_scale), OTHER_KEY, "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
+    {"teacher.source", NULL, F_ENUM, NULL, 0, 0, 0, "generated|none", 0, P(teacher_source),
+     OTHER_KEY, "generated: the teacher.* keys make the teacher and the labels; none: the "
+     "labels come from data.y_file and every teacher-based output is empty"},
     {"teacher.norm", "teacher_norm", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1,
      P(teacher_norm), DATA_KEY, "||w*||"},
     {"teacher.direction", "teacher_direction", F_ENUM, "e1", 0, 0, 0,
@@ -892,7 +895,24 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
                         tsim_error *err) {
   const char *key = NULL, *what = NULL, *allowed = NULL;
   const int tact = p->teacher_activation == 0 ? p->activation : p->teacher_activation - 1;
-  if (p->regime == REGIME_POPULATION && tact != p->activation) {
+  const int none = p->teacher_source == TEACHER_NONE, files = p->y_file != NULL;
+  if (none && !files) {
+    key = "teacher.source";
+    what = "none needs the labels from data.y_file";
+    allowed = "generated, or give data.x_file and data.y_file";
+  } else if (!none && files) {
+    key = "teacher.source";
+    what = "generated makes labels, but they come from data.y_file";
+    allowed = "none with data.y_file";
+  } else if (none && (p->init_method == INIT_NEAR_TEACHER || p->init_method == INIT_CLAIM2)) {
+    key = "init.method";
+    what = "near_teacher and claim2 start from a teacher, and teacher.source is none";
+    allowed = "scaled, gaussian or orthonormal, or init.w_file";
+  } else if (none && p->hess_source == HESS_SOURCE_POPULATION) {
+    key = "metrics.hessian.source";
+    what = "population needs a teacher, and teacher.source is none";
+    allowed = "samples";
+  } else if (p->regime == REGIME_POPULATION && tact != p->activation) {
     key = "teacher.activation";
     what = "differs from model.activation in the population regime";
     allowed = "the closed forms are for a matching teacher and student";
@@ -1023,6 +1043,13 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   for (int i = 0; i < NFIELDS; ++i) {
     const field *f = &schema[i];
     given *g = &gv[i];
+    /* teacher.source's default: none when the labels come from data.y_file
+     * (never a teacher that did not make them), else generated */
+    if (!g->node && !strcmp(f->key, "teacher.source")) {
+      g->count = 1;
+      g->texts = tsim_xcalloc(1, sizeof(char *));
+      g->texts[0] = tsim_xstrdup(gv[field_index("data.y_file")].node ? "none" : "generated");
+    }
     if (!g->node && f->deflt) {
       g->count = 1;
       g->texts = tsim_xcalloc(1, sizeof(char *));
@@ -1469,6 +1496,11 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
         scalar_text(cfg, i, buf, sizeof buf);
         if (!buf[0]) continue; /* unset optional file */
         if (sparse && at_default(f, buf)) continue;
+        /* teacher.source generated (what every run was before the key
+         * existed) stays out of the hash text, so those runs keep their hash
+         * and resume; config.yaml and the manifest always name it */
+        if (!with_output && !strcmp(f->key, "teacher.source") && !strcmp(buf, "generated"))
+          continue;
       }
       /* A written config is read back by `tsim resume`, which refuses
        * train.log_every next to train.log_points > 0: only the spacing in
@@ -1700,7 +1732,10 @@ void config_print_keys(FILE *f) {
     fprintf(f, "  %-20s %s%s; default %s; %s", schema[i].key,
             range_text(&schema[i], allowed, sizeof allowed),
             schema[i].gridable ? ", or a list (grid axis)" : "",
-            schema[i].deflt ? schema[i].deflt : "unset", schema[i].help);
+            schema[i].deflt                           ? schema[i].deflt
+            : !strcmp(schema[i].key, "teacher.source") ? "none with data.y_file, else generated"
+                                                       : "unset",
+            schema[i].help);
     const char *c = schema[i].choices; /* the activations: act(z) from their table */
     const size_t nc = c ? strlen(c) : 0, na = strlen(ACT_CHOICES);
     for (int a = 0; nc >= na && !strcmp(c + nc - na, ACT_CHOICES) && a < ACT_COUNT; ++a)

@@ -61,7 +61,9 @@ static const char *usage_run =
     "hessian.csv (metrics.hessian). Status of a cell: converged, diverged,\n"
     "max_iterations, reached_T (a flow at its final time) or evaluated\n"
     "(train.iterations 0); a key it does not read (eta of a flow, n of the\n"
-    "population regime, ...) is empty in cells.csv.\n"
+    "population regime, ...) is empty in cells.csv. Labels from data.y_file\n"
+    "have no teacher (teacher.source none): the teacher-based columns are empty\n"
+    "and teachers.csv is not written.\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =

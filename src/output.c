@@ -72,12 +72,13 @@ static const table_desc tables[NTABLES] = {
 const char *output_table_name(int table) { return tables[table].name; }
 int output_table_every_cell(int table) { return tables[table].every_cell; }
 
-/* Is a cell of CFG of the model family? (teachers.csv is written then.) */
+/* Is a cell of CFG of the model family, with a teacher? (teachers.csv is
+ * written then.) */
 static int family_in(const tsim_config *cfg) {
   for (int64_t id = 0; id < cfg->ncells; ++id) {
     tsim_params p;
     config_cell(cfg, id, &p);
-    if (cellkind_family(&p)) return 1;
+    if (cellkind_family(&p) && !cellkind_no_teacher(&p)) return 1;
   }
   return 0;
 }

@@ -32,6 +32,10 @@ void record_neuron_rows(const tsim_model *m, const tsim_teacher *teacher, int wa
   } else {
     for (int64_t k = 0; k < K; ++k) {
       const double *wk = W + k * d;
+      if (!teacher) {
+        ns[k] = (neuron_stats){NAN, NAN, record_norm2(wk, d), NAN, NAN, NAN, NAN};
+        continue;
+      }
       double par = 0.0, perp = 0.0;
       for (int64_t j = 0; j < d; ++j) par += wk[j] * teacher->u[j];
       for (int64_t j = 0; j < d; ++j) {

@@ -17,6 +17,7 @@
 #include "tsim/resume.h"
 #include "tsim/stop.h"
 #include "tsim/cell.h"
+#include "tsim/cellkind.h"
 
 /* Collective: the moments engine's tensor builds and iterations over all
  * ranks, printed on rank 0 and kept for the manifest, and the sharded
@@ -58,6 +59,12 @@ static void engine_summary(const coordinator *s, char *json, size_t cap) {
   }
 }
 
+/* What a run without a teacher leaves out (the start line, the manifest). */
+static const char *const no_teacher_effects =
+    "dist, pop_loss, q9, t_q9_positive, t_lemma1, t_gamma, t_gamma_bound, final_dist and "
+    "the neurons' par, perp_norm and comp_* are empty, teachers.csv is not written, and a "
+    "cell converges only by train.loss_tol";
+
 /* Rank 0: manifest.json, with HOSTS (par_hosts, gathered on every rank) and
  * ENGINE_JSON (engine_summary's); DONE_BEFORE cells finished before a resume. */
 static void write_manifest(coordinator *s, const sched_options *opt, int rc, double wall,
@@ -82,6 +89,10 @@ static void write_manifest(coordinator *s, const sched_options *opt, int rc, dou
            rc ? "failed" : s->done < s->norder ? "stopped" : "complete", wall);
   if (engine_json[0])
     snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ",\n%s", engine_json);
+  const char *none = cellkind_no_teacher(&s->cfg->base);
+  if (none)
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ",\n  \"teacher\": \"%s; %s\"",
+             none, no_teacher_effects);
   tsim_error err = {0};
   if (output_close(&s->out, extra, &err) && !rc && !s->failing)
     coordinator_fail(s, err.code, &err);
@@ -148,6 +159,11 @@ int sched_run(const tsim_config *cfg, const sched_options *opt,
              s.nteams == 1 ? "" : "s", s.g,
              size % s.g ? " (the last team takes the remainder)" : "",
              batch_note);
+    const char *none = cellkind_no_teacher(&cfg->base);
+    if (!rc && none && s.prog.mode != PROGRESS_NONE)
+      printf("tsim: %s; %s%s\n", none, no_teacher_effects,
+             cfg->base.loss_tol > 0.0 ? ""
+                                      : " (train.loss_tol is 0: every cell runs its budget)");
     fflush(stdout);
   }
   rc = par_agree(s.world, rc, err);

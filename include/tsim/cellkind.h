@@ -25,6 +25,12 @@ const char *cellkind_hessian(const tsim_params *p);
  * may not be a grid axis over it. */
 const char *cellkind_unread(const tsim_params *p, const char *key);
 
+/* Why cell P has no teacher (teacher.source none: its labels come from
+ * data.y_file), or NULL when it has one. Every teacher-based output of such
+ * a cell is empty (dist, pop_loss, q9, the events, final_dist, the
+ * neurons' par, perp_norm and components) and it has no teachers.csv rows. */
+const char *cellkind_no_teacher(const tsim_params *p);
+
 /* Does cell P form quantity (9) (and so t_q9_positive)? Wang & Abernethy's
  * quadratic student with one quadratic teacher, on samples or the moment
  * tensors; the population closed form does not form it. */

@@ -36,6 +36,9 @@ typedef enum {
   INIT_NEAR_TEACHER = 3, /* teacher k mod m plus a perturbation of norm scale */
   INIT_CLAIM2 = 4        /* Zhou, Ge & Jin Claim 2: two students at +-delta */
 } tsim_init_method;
+/* teacher.source: a teacher made from the teacher.* keys (it makes the labels), or none (the
+ * labels come from data.y_file and nothing is compared with a teacher) */
+typedef enum { TEACHER_GENERATED = 0, TEACHER_NONE = 1 } tsim_teacher_source;
 typedef enum { REGIME_EMPIRICAL = 0, REGIME_POPULATION = 1 } tsim_regime;
 typedef enum { METHOD_GD = 0, METHOD_FLOW = 1 } tsim_method;
 typedef enum { NORMALISATION_NONE = 0, NORMALISATION_INV_M = 1 } tsim_normalisation;
@@ -87,6 +90,7 @@ typedef struct tsim_params {
   int64_t teacher_neurons;
   int teacher_activation; /* 0: the student's; else activation + 1 */
   double teacher_min_angle; /* degrees */
+  tsim_teacher_source teacher_source;
   double label_noise;
   tsim_regime regime;
   tsim_init_method init_method;

@@ -40,7 +40,8 @@ void record_metrics_row(const record_metrics *row, cell_result *res);
 double record_norm2(const double *v, int64_t n);
 
 /* The K neurons' rows at T: Wang & Abernethy's statistics (metrics_neurons,
- * step ETA) when WANG_LIKE, else the parts along teacher 0 only. NS: K
+ * step ETA) when WANG_LIKE, else the parts along teacher 0 only (only the
+ * norm without a teacher: TEACHER NULL). NS: K
  * entries of work space (it holds the statistics after the call). */
 void record_neuron_rows(const tsim_model *m, const tsim_teacher *teacher, int wang_like,
                         const double *W, double eta, double t, neuron_stats *ns,

@@ -553,7 +553,10 @@ class Run:
         if name not in schema.TABLE_NAMES:
             raise ValueError("no table %r (tables: %s)" % (name, ", ".join(schema.TABLE_NAMES)))
         if name not in self.tables:
-            raise FileNotFoundError("%s: no %s.csv (this run did not write it)" % (self.dir, name))
+            why = "this run did not write it"
+            if name == "teachers" and self.manifest.get("teacher"):
+                why = self.manifest["teacher"].split(";")[0]  # teacher.source none
+            raise FileNotFoundError("%s: no %s.csv (%s)" % (self.dir, name, why))
         if name == "cells":
             names = list(self._cells_frame.columns)
         else:

@@ -21,6 +21,7 @@ CONFIG = [
     ("model.d", "d", "int", True),
     ("model.activation", "activation", "enum", True),
     ("model.loss_scale", "loss_scale", "real", True),
+    ("teacher.source", "teacher_source", "enum", False),
     ("teacher.norm", "teacher_norm", "real", True),
     ("teacher.direction", "teacher_direction", "enum", True),
     ("teacher.seed", "teacher_seed", "seed", True),
@@ -97,6 +98,9 @@ UNREAD = [
     (("delta",), lambda get: get("init_method") != "claim2"),
     (("teacher_seed",), lambda get: np.isin(get("teacher_direction"), ["e1", "orthonormal"])),
     (("min_angle",), lambda get: get("teacher_direction") != "separated"),
+    (("teacher_norm", "teacher_direction", "teacher_seed", "teacher_neurons",
+      "teacher_activation", "min_angle", "tol", "nu", "match_angle"),
+     lambda get: get("teacher_source") == "none"),
 ]
 
 
