@@ -265,6 +265,24 @@ static double population_at(void *ctx, const double *W) {
   return population_loss((population *)ctx, W, NULL);
 }
 
+/* The population Hessian of cell F, assembled in H and gathered into HP
+ * (N x N): its largest distance to second differences of
+ * the closed-form population loss; *SCALE is max |HP|. */
+static double population_vs_differences(hessian *h, check_cell *f, double *Hp, double *scale) {
+  const int64_t N = f->N;
+  hessian_assemble_population(h, &f->m, &f->t, f->W);
+  hessian_gather(h, Hp);
+  population *pop = population_create(&f->m, &f->t, 0.0);
+  double worst = 0.0;
+  for (int64_t a = 0; a < N; ++a)
+    for (int64_t b = 0; b <= a; ++b)
+      worst = fmax(worst, fabs(second_difference(population_at, pop, f->W, N, a, b, 1e-4) -
+                               Hp[a * N + b]));
+  population_destroy(&pop);
+  *scale = max_abs(Hp, N * N);
+  return worst;
+}
+
 /* relu and abs, teacher alike: the population Hessian (population.c's
  * blocks, assembled over the team) against second differences of the
  * closed-form population loss. Its diagonal blocks have the kinks' term the
@@ -280,17 +298,8 @@ static void test_population_kinks(const par_comm *team) {
     check_cell_make(&f, p, me, nranks);
     const int64_t N = f.N, d = f.p.d;
     hessian *h = hessian_create(team, N, 2);
-    hessian_assemble_population(h, &f.m, &f.t, f.W);
-    double *Hp = malloc((size_t)(N * N) * sizeof(double));
-    hessian_gather(h, Hp);
-    population *pop = population_create(&f.m, &f.t, 0.0);
-    double worst = 0.0;
-    for (int64_t a = 0; a < N; ++a)
-      for (int64_t b = 0; b <= a; ++b)
-        worst = fmax(worst, fabs(second_difference(population_at, pop, f.W, N, a, b, 1e-4) -
-                                 Hp[a * N + b]));
-    population_destroy(&pop);
-    const double scale = max_abs(Hp, N * N);
+    double *Hp = malloc((size_t)(N * N) * sizeof(double)), scale;
+    const double worst = population_vs_differences(h, &f, Hp, &scale);
     CHECK(worst <= 1e-6 * scale, "%s: population H vs second differences of the population "
           "loss %.3g (max |H| %.3g)", name, worst, scale);
     /* relative distance of the sample Hessian to Hp, off and on the
@@ -339,17 +348,8 @@ static void test_population_teachers(const par_comm *team) {
   check_cell_make(&f, p, me, nranks);
   const int64_t N = f.N;
   hessian *h = hessian_create(team, N, 2);
-  hessian_assemble_population(h, &f.m, &f.t, f.W);
-  double *Hp = malloc((size_t)(N * N) * sizeof(double));
-  hessian_gather(h, Hp);
-  population *pop = population_create(&f.m, &f.t, 0.0);
-  double worst = 0.0;
-  for (int64_t a = 0; a < N; ++a)
-    for (int64_t b = 0; b <= a; ++b)
-      worst = fmax(worst, fabs(second_difference(population_at, pop, f.W, N, a, b, 1e-4) -
-                               Hp[a * N + b]));
-  population_destroy(&pop);
-  const double scale = max_abs(Hp, N * N);
+  double *Hp = malloc((size_t)(N * N) * sizeof(double)), scale;
+  const double worst = population_vs_differences(h, &f, Hp, &scale);
   CHECK(worst <= 1e-6 * scale, "quadratic, 2 teachers, 1/m: population H vs second "
         "differences of the population loss %.3g (max |H| %.3g)", worst, scale);
   free(Hp);
