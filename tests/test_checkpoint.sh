@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 cat > "$TMP/long.yaml" <<'YAML'
 name: long
 model: {d: 5, K: [1, 4]}
-data:  {n: 12000, n_test: 300, seed: 2, chunk: 256, engine: sharded}
+data:  {n: 3000, n_test: 300, seed: 2, chunk: 256, engine: sharded}
 init:  {scale: 0.3, seed: [0, 1]}
 train: {eta: [0.02, 3.0, 0.05], iterations: 20000, log_every: 200}
 YAML
