@@ -64,7 +64,11 @@ static const char *usage_run =
     "(train.iterations 0); a key it does not read (eta of a flow, n of the\n"
     "population regime, ...) is empty in cells.csv. Labels from data.y_file\n"
     "have no teacher (teacher.source none): the teacher-based columns are empty\n"
-    "and teachers.csv is not written.\n"
+    "and teachers.csv is not written. output.weights: true writes, per cell,\n"
+    "weights/CELL.npy of shape (rows, d, K), the student weights W_t (d x K, as\n"
+    "init.w_file) at every logged row, and weights/CELL.t.npy, (rows,), their t\n"
+    "(numpy.load reads both); written whole with the cell's rows, kept by resume\n"
+    "and merge; tsim validate prints the disk they take.\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =
