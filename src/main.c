@@ -66,9 +66,10 @@ static const char *usage_run =
     "have no teacher (teacher.source none): the teacher-based columns are empty\n"
     "and teachers.csv is not written. output.weights: true writes, per cell,\n"
     "weights/CELL.npy of shape (rows, d, K), the student weights W_t (d x K, as\n"
-    "init.w_file) at every logged row, and weights/CELL.t.npy, (rows,), their t\n"
-    "(numpy.load reads both); written whole with the cell's rows, kept by resume\n"
-    "and merge; tsim validate prints the disk they take.\n"
+    "init.w_file) at every logged row, weights/CELL.t.npy, (rows,), their t, and\n"
+    "weights/CELL.teacher.npy, (d, m), the teacher's (numpy.load reads them);\n"
+    "written whole with the cell's rows, kept by resume and merge; tsim validate\n"
+    "prints the disk they take.\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =

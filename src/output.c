@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tsim/cellkind.h"
+#include "tsim/data.h"
 #include "tsim/fused.h"
 #include "tsim/npy.h"
 #include "tsim/schedule.h"
@@ -569,7 +570,8 @@ static int put_weights_file(const char *dir, int64_t cell, const char *what, int
 
 /* output.weights: R's snapshots as weights/CELL.npy, (rows, d, K): the
  * student weights W_t as a d x K matrix (init.w_file's layout), and
- * weights/CELL.t.npy, (rows,): the t of each row. Written whole, synced and
+ * weights/CELL.t.npy, (rows,): the t of each row; with a teacher, its
+ * weights in weights/CELL.teacher.npy, (d, m). Written whole, synced and
  * renamed into place before the cell's rows go to the tables, so every
  * cell in cells.csv has them; a cell run again (a resume) rewrites the same
  * bytes. A trained output layer would add its own file here. */
@@ -596,7 +598,21 @@ static int write_weights(run_output *o, const tsim_config *cfg, const cell_resul
       for (int64_t k = 0; k < K; ++k) W[(i * d + j) * K + k] = row[1 + k * d + j];
   }
   const int64_t tshape[1] = {rows}, wshape[3] = {rows, d, K};
-  int rc = put_weights_file(o->dir, r->cell, ".t", 1, tshape, t, err);
+  int rc = TSIM_OK;
+  if (!cellkind_no_teacher(&p)) { /* the teacher's weights v_l, d x m */
+    tsim_teacher tt;
+    rc = teacher_make(&p, &tt, err);
+    if (!rc) {
+      double *V = tsim_xmalloc((size_t)(d * tt.m) * sizeof(double));
+      for (int64_t j = 0; j < d; ++j)
+        for (int64_t l = 0; l < tt.m; ++l) V[j * tt.m + l] = tt.V[l * d + j];
+      const int64_t vshape[2] = {d, tt.m};
+      rc = put_weights_file(o->dir, r->cell, ".teacher", 2, vshape, V, err);
+      free(V);
+      teacher_free(&tt);
+    }
+  }
+  if (!rc) rc = put_weights_file(o->dir, r->cell, ".t", 1, tshape, t, err);
   if (!rc) rc = put_weights_file(o->dir, r->cell, "", 3, wshape, W, err);
   free(t);
   free(W);

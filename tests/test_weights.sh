@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_weights.sh - output.weights: weights/CELL.npy (rows, d, K) and
-# weights/CELL.t.npy (rows,) at every logged row. NumPy replays gradient
+# weights/CELL.t.npy (rows,) at every logged row, the teacher's in
+# weights/CELL.teacher.npy (d, m). NumPy replays gradient
 # descent from `tsim export-data` and finds the same weights (1e-10); the
 # files are byte-identical on 1 and 2 ranks (cells batched or not), after a
 # stop and a kill -9 at a chosen cell and iteration (TSIM_FAULT) and a
@@ -31,8 +32,8 @@ same_weights() { # same_weights A B: the same files, byte for byte
 
 run_np 1 run "$TMP/w.yaml" -q -o "$TMP/one" >"$TMP/one.log" 2>&1 ||
   fail "1 rank: $(tail -2 "$TMP/one.log")"
-check "weights/CELL.npy and CELL.t.npy for each of the 3 cells" \
-  test "$(ls "$TMP/one/weights" 2>/dev/null | tr '\n' ' ')" = "0.npy 0.t.npy 1.npy 1.t.npy 2.npy 2.t.npy "
+check "weights/CELL.npy, CELL.t.npy and CELL.teacher.npy for each of the 3 cells" \
+  test "$(ls "$TMP/one/weights" 2>/dev/null | tr '\n' ' ')" = "0.npy 0.t.npy 0.teacher.npy 1.npy 1.t.npy 1.teacher.npy 2.npy 2.t.npy 2.teacher.npy "
 
 # NumPy: gradient descent from the exported samples and W0
 run_np 1 export-data "$TMP/w.yaml" -o "$TMP/exp" >"$TMP/exp.log" 2>&1 ||
@@ -60,11 +61,13 @@ for t in range(T + 1):
     r = C * np.maximum(U, 0).sum(1) - y
     W = W - eta * s * 2.0 * C * ((r[:, None] * (U > 0)).T @ X) / n
 assert worst <= 1e-10, worst
+V = np.load(f"{run}/weights/0.teacher.npy")  # orthonormal teachers of norm 1: e_1, e_2
+assert V.shape == (4, 2) and (V == np.eye(4, 2)).all(), V
 print(f"replayed {T} steps: {len(logged)} snapshots within {worst:.1e} of NumPy's")
 PY
 out=$("$PY" "$TMP/replay.py" "$TMP/one" "$TMP/exp" 2>&1); rc=$?
 echo "$out" | tail -1
-check "NumPy's gradient descent from export-data's w0.npy: weights/0.npy (rows, d, K) and 0.t.npy within 1e-10" \
+check "NumPy's gradient descent from export-data's w0.npy: weights/0.npy (rows, d, K) and 0.t.npy within 1e-10, 0.teacher.npy (d, m) the teachers" \
   test $rc -eq 0
 
 run_np 2 run "$TMP/w.yaml" -q -o "$TMP/two" >"$TMP/two.log" 2>&1 ||
