@@ -331,11 +331,12 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
                        has ? "present" : "missing", dirs[0]);
   }
   struct stat st;
-  for (int i = 0; i < NTABLES + 2; ++i) {
+  static const char *const others[] = {"config.yaml", "manifest.json", "weights"};
+  for (int i = 0; i < NTABLES + 3; ++i) {
     if (i < NTABLES)
       snprintf(path, sizeof path, "%s/%s.csv", outdir, output_table_name(i));
     else
-      snprintf(path, sizeof path, "%s/%s", outdir, i == NTABLES ? "config.yaml" : "manifest.json");
+      snprintf(path, sizeof path, "%s/%s", outdir, others[i - NTABLES]);
     if (stat(path, &st) == 0 && !force)
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: holds the results of an earlier run (%s); use --force",
