@@ -70,6 +70,12 @@ echo "$out" | tail -1
 check "NumPy's gradient descent from export-data's w0.npy: weights/0.npy (rows, d, K) and 0.t.npy within 1e-10, 0.teacher.npy (d, m) the teachers" \
   test $rc -eq 0
 
+out=$(PYTHONPATH="$ROOT/python" "$PY" -c '
+import sys, numpy as np, tsim
+t, W, V = tsim.load(sys.argv[1]).weights(2)
+ok = (t == np.load(sys.argv[1] + "/weights/2.t.npy")).all() and W.shape == (24, 4, 5) and V.shape == (4, 2)
+print("ok" if ok else "bad")' "$TMP/one" 2>&1)
+check "python: tsim.load(run).weights(2) gives t, W (24, 4, 5) and V (4, 2) ($out)" test "$out" = ok
 run_np 2 run "$TMP/w.yaml" -q -o "$TMP/two" >"$TMP/two.log" 2>&1 ||
   fail "2 ranks: $(tail -2 "$TMP/two.log")"
 check "2 ranks: weights files byte-identical to 1 rank's" same_weights "$TMP/one" "$TMP/two"
