@@ -1080,6 +1080,8 @@ def main(argv):
         import zhou
         sections = (zhou.claim2 if kind == "zhou_claim2" else zhou.local)(
             run, figdir, written, window=window)
+        if kind == "zhou_local" and os.path.isdir(os.path.join(run.outdir, "weights")):
+            sections += zhou.trajectories(run, figdir, written)  # output.weights: Fig. 1
     else:
         import martin
         sections = martin.figures(run, figdir, written)

@@ -14,6 +14,7 @@ Called by plot_run.py for runs with abs students.
   metrics.match_angle of a teacher.
 """
 import math
+import os
 
 import numpy as np
 
@@ -292,3 +293,72 @@ def local_table(run, tcols, trows, window):
                               "1 - best cos", "matched"], rows)
     lines.append("")
     return lines
+
+
+INIT_TITLES = {  # init.method -> the panel's name (Zhou, Ge & Jin's Fig. 1 panels)
+    "gaussian": "large initialisation",
+    "scaled": "small initialisation (mean-field-like)",
+    "near_teacher": "near-teacher initialisation (local)",
+}
+
+
+def trajectories(run, figdir, written):
+    """fig1_zhou_trajectories (output.weights, d = 2): every student's path
+    w_k(t) in the plane (black, red dot at its end), the teacher lines
+    (blue; |v^T x| is the same for v and -v), one panel per cell (at most
+    six). As Zhou, Ge & Jin's Fig. 1, qualitatively: the paper gives no step
+    size or scales. The large initialisation is not the lazy (NTK) regime:
+    that needs an output scaling the model does not have."""
+    wdir = os.path.join(run.outdir, "weights")
+    cells = [i for i in range(len(run.cell))
+             if os.path.exists(os.path.join(wdir, "%d.npy" % run.cell[i]))][:6]
+    if not cells:
+        run.notes.append("no weights/ (output.weights): fig1_zhou_trajectories skipped")
+        return []
+    fig, axes = plt.subplots(1, len(cells), figsize=(5.2 * len(cells), 5.4), squeeze=False)
+    lines = ["## Zhou, Ge & Jin Fig. 1: the students' trajectories", "",
+             "Each student's path w_k(t) from weights/CELL.npy (black, red dot at the end) and "
+             "the teacher lines (blue). A qualitative match: the paper gives no step size or "
+             "initial scales. The large initialisation is not the lazy (NTK) regime, which needs "
+             "an output scaling this model does not have.", "",
+             "| cell | initialisation | rows | last t | mean relative move "
+             "‖w_k(T) − w_k(0)‖/‖w_k(0)‖ |", "|---|---|---|---|---|"]
+    for ax, i in zip(axes[0], cells):
+        c = int(run.cell[i])
+        W = np.load(os.path.join(wdir, "%d.npy" % c))          # (rows, d, K)
+        t = np.load(os.path.join(wdir, "%d.t.npy" % c))
+        vpath = os.path.join(wdir, "%d.teacher.npy" % c)
+        V = np.load(vpath) if os.path.exists(vpath) else np.zeros((W.shape[1], 0))
+        method = str(pr.cell_param(run, i, "init_method", "init.method", "scaled"))
+        if W.shape[1] != 2:
+            pr.empty_note(ax, "d = %d: the trajectories are drawn for d = 2" % W.shape[1])
+            continue
+        reach = max(float(np.abs(W).max()), float(np.abs(V).max()) if V.size else 0.0) * 1.1
+        for l in range(V.shape[1]):
+            u = V[:, l] / np.linalg.norm(V[:, l])
+            ax.plot([-reach * u[0], reach * u[0]], [-reach * u[1], reach * u[1]],
+                    color="tab:blue", lw=1.2, alpha=0.8,
+                    label="teacher directions" if l == 0 else None)
+            ax.plot(*V[:, l], "o", color="tab:blue", ms=5)
+        for k in range(W.shape[2]):
+            ax.plot(W[:, 0, k], W[:, 1, k], color="k", lw=0.8,
+                    label="students w_k(t)" if k == 0 else None)
+        ax.plot(W[-1, 0, :], W[-1, 1, :], "o", color="tab:red", ms=4, label="end positions")
+        ax.set_xlim(-reach, reach)
+        ax.set_ylim(-reach, reach)
+        ax.set_aspect("equal")
+        ax.set_xlabel("$w_1$")
+        ax.set_ylabel("$w_2$")
+        ax.set_title("%s\n(cell %d, K = %d, t up to %s)"
+                     % (INIT_TITLES.get(method, "init.method " + method), c, W.shape[2],
+                        pr.fmt(float(t[-1]))))
+        pr.legend(ax, loc="lower right", fontsize=8)
+        n0 = np.linalg.norm(W[0], axis=0)
+        move = np.linalg.norm(W[-1] - W[0], axis=0) / np.where(n0 > 0, n0, np.nan)
+        lines.append("| %d | %s | %d | %s | %.3g |" % (c, INIT_TITLES.get(method, method),
+                                                     len(t), pr.fmt(float(t[-1])),
+                                                     float(np.nanmean(move))))
+    pr.suptitle(fig, pr.run_title(run, "Fig. 1 (qualitative): student trajectories in d = 2",
+                                  paper=PAPER))
+    pr.save(fig, figdir, "fig1_zhou_trajectories", written)
+    return [lines + [""]]

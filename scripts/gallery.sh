@@ -38,6 +38,7 @@ ENTRIES=(
   "xu2023_empirical|configs/xu2023_empirical.yaml|--set train.iterations=2000 --set data.n=[10000,100000]|--population OUT/xu2023_fig1|fig1_xu_empirical|Xu & Du, empirical check: finite n against the population curve. Reduced size: 2000 iterations and n in {1e4, 1e5} (44-66 s on 2 ranks; the committed 5e4 iterations up to n = 1e6 would take hours on 2 cores)."
   "zhou2021_claim2|configs/zhou2021_claim2.yaml|||claim2_zhou|Zhou, Ge & Jin, Claim 2: the loss of two students at ±δ is Θ(δ³) (one student: Θ(δ²))."
   "zhou2021_local|configs/zhou2021_local.yaml|||local_zhou|Zhou, Ge & Jin, local convergence: loss against t per number of students m, and each teacher's best-aligned student."
+  "zhou2021_fig1|configs/zhou2021_fig1.yaml|||fig1_zhou_trajectories|Zhou, Ge & Jin, Fig. 1, qualitatively (output.weights): each student's path w_k(t) in d = 2 with the 3 teacher lines, from a large, a small (mean-field-like) and a near-teacher (local) initialisation; gradient flow with our scales (the paper gives none); the large initialisation is not the lazy (NTK) regime."
   "martin2024_recovery|configs/martin2024_recovery.yaml|--set model.d=100||recovery_martin|Martin, Bach & Biroli: final risk and overlap against m/m*. Reduced size: d = 100 only (8 s on 2 ranks; the committed grid adds d = 1000, which took 208 s more on 2 shared cores)."
 )
 

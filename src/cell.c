@@ -272,6 +272,7 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
       record_neuron_rows(&r->m, r->taught ? teacher : NULL, r->wang_like, W, r->eta, r->time,
                          ns, res);
     if (r->family && r->taught) record_teacher_rows(&r->m, teacher, W, r->time, p->match_angle, res);
+    if (cfg->out_weights) cell_result_snapshot(res, r->time);
     if (status != CELL_PENDING) {
       res->status = status;
       res->iterations = t;

@@ -192,6 +192,8 @@ static const field schema[] = {
      "run directory (default out/<name>)"},
     {"output.neurons", NULL, F_BOOL, "true", 0, 0, 0, NULL, 0, NO_PARAM, OTHER_KEY,
      "write neurons.csv"},
+    {"output.weights", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, NO_PARAM, OTHER_KEY,
+     "write weights/CELL.npy: the student weights at every logged row"},
     {"run.team_size", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0, NO_PARAM, OTHER_KEY,
      "ranks per team (0: chosen from the world size and the cells)"},
     {"run.checkpoint_seconds", NULL, F_REAL, "600", 0, INFINITY, 1, NULL, 0,
@@ -1074,6 +1076,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
     sprintf(cfg->out_dir, "out/%s", cfg->name);
   }
   parse_bool(gv[ion].texts[0], &cfg->out_neurons);
+  parse_bool(gv[field_index("output.weights")].texts[0], &cfg->out_weights);
   parse_int64(gv[field_index("run.team_size")].texts[0], &cfg->team_size);
   parse_real(gv[field_index("run.checkpoint_seconds")].texts[0], &cfg->checkpoint_seconds);
   parse_int64(gv[field_index("run.batch")].texts[0], &cfg->batch);
@@ -1415,6 +1418,10 @@ static void scalar_text(const tsim_config *cfg, int fi, char *buf, size_t cap) {
     snprintf(buf, cap, "%s", cfg->out_neurons ? "true" : "false");
     return;
   }
+  if (!strcmp(f->key, "output.weights")) {
+    snprintf(buf, cap, "%s", cfg->out_weights ? "true" : "false");
+    return;
+  }
   if (!strcmp(f->key, "run.team_size")) {
     snprintf(buf, cap, "%lld", (long long)cfg->team_size);
     return;
@@ -1507,6 +1514,8 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
        * effect is written (the hash text keeps both, as it always had). */
       if (with_output && i == log_every && cfg->base.log_points > 0)
         continue;
+      /* output.weights is written only when set: other runs keep the text they had */
+      if (with_output && !strcmp(f->key, "output.weights") && !cfg->out_weights) continue;
       if (first) {
         if (json)
           fprintf(out, ",\n%*s\"%s\": {\n", indent + 2, "", sections[s]);

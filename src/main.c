@@ -17,6 +17,7 @@
 #include "tsim/lock.h"
 #include "tsim/merge.h"
 #include "tsim/parallel.h"
+#include "tsim/schedule.h"
 #include "tsim/sched.h"
 #include "tsim/stop.h"
 #include "tsim/version.h"
@@ -63,7 +64,12 @@ static const char *usage_run =
     "(train.iterations 0); a key it does not read (eta of a flow, n of the\n"
     "population regime, ...) is empty in cells.csv. Labels from data.y_file\n"
     "have no teacher (teacher.source none): the teacher-based columns are empty\n"
-    "and teachers.csv is not written.\n"
+    "and teachers.csv is not written. output.weights: true writes, per cell,\n"
+    "weights/CELL.npy of shape (rows, d, K), the student weights W_t (d x K, as\n"
+    "init.w_file) at every logged row, weights/CELL.t.npy, (rows,), their t, and\n"
+    "weights/CELL.teacher.npy, (d, m), the teacher's (numpy.load reads them);\n"
+    "written whole with the cell's rows, kept by resume and merge; tsim validate\n"
+    "prints the disk they take.\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =
@@ -355,6 +361,28 @@ static int print_grid(const tsim_config *cfg, tsim_error *err) {
   return TSIM_OK;
 }
 
+/* output.weights: the disk weights/ will take, rows x d x K x 8 bytes per
+ * cell summed (rows: what the cell logs if it runs to its limit). */
+static int print_weights_disk(const tsim_config *cfg, tsim_error *err) {
+  double bytes = 0.0, rows = 0.0;
+  for (int64_t id = 0; id < cfg->ncells; ++id) {
+    if (id % 65536 == 0 && stop_signalled()) return config_stopped(err);
+    tsim_params p;
+    config_cell(cfg, id, &p);
+    const double r = (double)schedule_log_rows(&p);
+    rows += r;
+    bytes += r * (double)p.d * (double)p.K * 8.0;
+  }
+  const char *unit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  double v = bytes;
+  int u = 0;
+  while (v >= 1000.0 && u < 5) v /= 1000.0, ++u;
+  printf("output.weights: weights/ takes at most %.4g %s (%.0f bytes: %.0f logged rows of d x K "
+         "doubles over %lld cell%s; cells that stop early log fewer)\n", v, unit[u], bytes, rows,
+         (long long)cfg->ncells, cfg->ncells == 1 ? "" : "s");
+  return TSIM_OK;
+}
+
 static int run_options(const cli *c, sched_options *opt, tsim_error *err) {
   char *end = NULL;
   if (c->team_size) {
@@ -534,6 +562,7 @@ int main(int argc, char **argv) {
     if (!rc) rc = par_agree(world, stop_signalled() ? config_stopped(&err) : TSIM_OK, &err);
     if (!rc && !strcmp(c.command, "validate")) {
       if (rank == 0) rc = print_grid(cfg, &err);
+      if (rank == 0 && !rc && cfg->out_weights) rc = print_weights_disk(cfg, &err);
       rc = par_agree(world, rc, &err);
     } else if (!rc && !strcmp(c.command, "export-data")) {
       rc = export_data(cfg, &c, &err);

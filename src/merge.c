@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -215,11 +216,84 @@ static int write_manifest(const char *tmp, const char *hash, long long ncells,
   return close_written(f, path, err);
 }
 
+/* DIR and the files in it removed (no error if there is no DIR). */
+static int remove_dir(const char *dir, tsim_error *err) {
+  DIR *d = opendir(dir);
+  if (!d) return errno == ENOENT ? TSIM_OK
+                                 : tsim_fail(err, TSIM_EFAIL, "%s: cannot list: %s", dir,
+                                             strerror(errno));
+  char path[4800];
+  struct dirent *e;
+  int rc = TSIM_OK;
+  while ((e = readdir(d)) && !rc) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (unlink(path))
+      rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot remove: %s", path, strerror(errno));
+  }
+  closedir(d);
+  if (!rc && rmdir(dir))
+    rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot remove: %s", dir, strerror(errno));
+  return rc;
+}
+
+/* FROM copied to TO. */
+static int copy_file(const char *from, const char *to, tsim_error *err) {
+  FILE *in = fopen(from, "rb");
+  if (!in) return tsim_fail(err, TSIM_EINPUT, "%s: cannot read: %s", from, strerror(errno));
+  FILE *out = fopen(to, "wb");
+  if (!out) {
+    fclose(in);
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", to, strerror(errno));
+  }
+  char buf[65536];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+  const int bad = ferror(in);
+  fclose(in);
+  if (bad) {
+    fclose(out);
+    return tsim_fail(err, TSIM_EINPUT, "%s: read failed", from);
+  }
+  return close_written(out, to, err);
+}
+
+/* output.weights: the .npy files of every slice's weights/ copied into
+ * TMP/weights (a cell's files come from the one slice that ran it). */
+static int merge_weights(const char *tmp, char *const *dirs, int n, tsim_error *err) {
+  char into[4300], from[4800], to[4800];
+  snprintf(into, sizeof into, "%s/weights", tmp);
+  if (mkdir(into, 0777) && errno != EEXIST)
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", into, strerror(errno));
+  int rc = TSIM_OK;
+  for (int i = 0; i < n && !rc; ++i) {
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/weights", dirs[i]);
+    DIR *d = opendir(dir);
+    if (!d) return tsim_fail(err, TSIM_EINPUT, "%s: cannot list: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d)) && !rc) {
+      const size_t len = strlen(e->d_name);
+      if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".npy")) continue;
+      snprintf(from, sizeof from, "%s/%s", dir, e->d_name);
+      snprintf(to, sizeof to, "%s/%s", into, e->d_name);
+      struct stat st;
+      if (!stat(to, &st))
+        rc = tsim_fail(err, TSIM_EINPUT, "weights/%s is in more than one slice (%s)",
+                       e->d_name, dirs[i]);
+      else
+        rc = copy_file(from, to, err);
+    }
+    closedir(d);
+  }
+  return rc;
+}
+
 int merge_runs(const char *outdir, char *const *dirs, int n, int force,
                tsim_error *err) {
   if (n < 1) return tsim_fail(err, TSIM_EINPUT, "tsim merge: no slice directories given");
   char hash0[64] = "", total0[64] = "", path[4400];
-  int with_table[NTABLES] = {0};
+  int with_table[NTABLES] = {0}, with_weights = 0;
   for (int i = 0; i < n; ++i) {
     char *json = NULL, hash[64], total[64], status[64] = "";
     snprintf(path, sizeof path, "%s/manifest.json", dirs[i]);
@@ -249,13 +323,20 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
         return tsim_fail(err, TSIM_EINPUT, "%s: %s.csv %s, unlike %s", dirs[i],
                          output_table_name(t), has ? "present" : "missing", dirs[0]);
     }
+    snprintf(path, sizeof path, "%s/weights", dirs[i]);
+    const int has = access(path, R_OK) == 0;
+    if (i == 0) with_weights = has;
+    else if (has != with_weights)
+      return tsim_fail(err, TSIM_EINPUT, "%s: weights/ %s, unlike %s", dirs[i],
+                       has ? "present" : "missing", dirs[0]);
   }
   struct stat st;
-  for (int i = 0; i < NTABLES + 2; ++i) {
+  static const char *const others[] = {"config.yaml", "manifest.json", "weights"};
+  for (int i = 0; i < NTABLES + 3; ++i) {
     if (i < NTABLES)
       snprintf(path, sizeof path, "%s/%s.csv", outdir, output_table_name(i));
     else
-      snprintf(path, sizeof path, "%s/%s", outdir, i == NTABLES ? "config.yaml" : "manifest.json");
+      snprintf(path, sizeof path, "%s/%s", outdir, others[i - NTABLES]);
     if (stat(path, &st) == 0 && !force)
       return tsim_fail(err, TSIM_EINPUT,
                        "%s: holds the results of an earlier run (%s); use --force",
@@ -280,6 +361,7 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
     snprintf(names[nnames], sizeof names[0], "%s.csv", output_table_name(t));
     rc = merge_table(tmp, names[nnames++], dirs, n, ncells, t == TABLE_CELLS, err);
   }
+  if (!rc && with_weights) rc = merge_weights(tmp, dirs, n, err);
   if (!rc) {
     snprintf(names[nnames++], sizeof names[0], "config.yaml");
     rc = write_config(dirs[0], tmp, outdir, err);
@@ -301,6 +383,12 @@ int merge_runs(const char *outdir, char *const *dirs, int n, int force,
     if (unlink(to) && errno != ENOENT)
       rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot remove: %s", to, strerror(errno));
   }
+  snprintf(from, sizeof from, "%s/weights", tmp);
+  snprintf(to, sizeof to, "%s/weights", outdir);
+  if (!rc) rc = remove_dir(to, err); /* --force: an earlier run's go */
+  if (!rc && with_weights && rename(from, to))
+    rc = tsim_fail(err, TSIM_EFAIL, "%s: cannot rename to %s: %s", from, to, strerror(errno));
+  if (with_weights) remove_dir(from, &(tsim_error){0}); /* what a failure left */
   for (int i = 0; i < nnames; ++i) { /* what a failure left */
     snprintf(from, sizeof from, "%s/%s", tmp, names[i]);
     unlink(from);

@@ -340,25 +340,21 @@ int npy_first_nonfinite(const char *path, const npy_info *info, int64_t row_begi
   return npy_scan_rows(path, info, row_begin, row_end, found, NULL, err);
 }
 
-int npy_write(const char *path, int ndim, const int64_t *shape,
-              const double *data, tsim_error *err) {
-  if (ndim < 1 || ndim > 2)
-    return tsim_fail(err, TSIM_EFAIL, "%s: npy_write supports 1-d and 2-d", path);
-  const int64_t cols = ndim == 2 ? shape[1] : 1;
-  if (shape[0] < 0 || cols < 0 ||
-      (cols > 0 && shape[0] > (int64_t)(SIZE_MAX / 8) / cols))
-    return tsim_fail(err, TSIM_EFAIL, "%s: npy_write: bad shape (%lld, %lld)", path,
-                     (long long)shape[0], (long long)cols);
+int npy_put(FILE *f, int ndim, const int64_t *shape, const double *data) {
+  if (ndim < 1 || ndim > 3) return 0;
+  int64_t count = 1;
+  char dims[128];
+  int used = 0;
+  for (int i = 0; i < ndim; ++i) {
+    if (shape[i] < 0 || (shape[i] > 0 && count > (int64_t)(SIZE_MAX / 8) / shape[i])) return 0;
+    count *= shape[i];
+    used += snprintf(dims + used, sizeof dims - (size_t)used, "%s%lld", i ? ", " : "",
+                     (long long)shape[i]);
+  }
   char dict[256];
-  int len;
-  if (ndim == 1)
-    len = snprintf(dict, sizeof dict,
-                   "{'descr': '<f8', 'fortran_order': False, 'shape': (%lld,), }",
-                   (long long)shape[0]);
-  else
-    len = snprintf(dict, sizeof dict,
-                   "{'descr': '<f8', 'fortran_order': False, 'shape': (%lld, %lld), }",
-                   (long long)shape[0], (long long)shape[1]);
+  const int len = snprintf(dict, sizeof dict,
+                           "{'descr': '<f8', 'fortran_order': False, 'shape': (%s%s), }", dims,
+                           ndim == 1 ? "," : "");
   /* pad with spaces so that magic + version + length + dict + '\n' is a
    * multiple of 64 bytes, as numpy does */
   const int total = ((10 + len + 1 + 63) / 64) * 64;
@@ -372,12 +368,18 @@ int npy_write(const char *path, int ndim, const int64_t *shape,
   memcpy(header + 10, dict, (size_t)len);
   memset(header + 10 + len, ' ', (size_t)(hlen - len - 1));
   header[total - 1] = '\n';
+  return fwrite(header, 1, (size_t)total, f) == (size_t)total &&
+         fwrite(data, sizeof(double), (size_t)count, f) == (size_t)count;
+}
+
+int npy_write(const char *path, int ndim, const int64_t *shape,
+              const double *data, tsim_error *err) {
+  if (ndim < 1 || ndim > 3)
+    return tsim_fail(err, TSIM_EFAIL, "%s: npy_write supports 1 to 3 dimensions", path);
   FILE *f = fopen(path, "wb");
   if (!f)
     return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
-  const size_t count = (size_t)(shape[0] * cols);
-  int ok = fwrite(header, 1, (size_t)total, f) == (size_t)total &&
-           fwrite(data, sizeof(double), count, f) == count;
+  int ok = npy_put(f, ndim, shape, data);
   ok = (fclose(f) == 0) && ok;
   if (!ok)
     return tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", path, strerror(errno));

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "tsim/cellkind.h"
+#include "tsim/data.h"
 #include "tsim/fused.h"
+#include "tsim/npy.h"
 #include "tsim/schedule.h"
 #include "tsim/version.h"
 #ifdef __GLIBC__
@@ -96,8 +98,8 @@ int output_table_enabled(const tsim_config *cfg, int table) {
 /* Files of a finished run besides the tables. */
 static const char *const other_files[] = {"manifest.json", "config.yaml", "pending",
                                           "manifest.json.tmp", "config.yaml.tmp",
-                                          "cells.selection"};
-#define NOTHER_FILES 6
+                                          "cells.selection", "weights"};
+#define NOTHER_FILES 7
 
 const char *output_status_name(int status) {
   switch (status) {
@@ -545,6 +547,78 @@ static int write_in_order(run_output *o, const tsim_config *cfg, const cell_resu
   return TSIM_OK;
 }
 
+void output_weights_path(const char *dir, int64_t cell, const char *what, char *buf,
+                         size_t cap) {
+  snprintf(buf, cap, "%s/weights/%lld%s.npy", dir, (long long)cell, what);
+}
+
+/* ARRAY written to weights/CELL[WHAT].npy through a temporary file. */
+static int put_weights_file(const char *dir, int64_t cell, const char *what, int ndim,
+                            const int64_t *shape, const double *array, tsim_error *err) {
+  char path[4400], tmp[4410];
+  output_weights_path(dir, cell, what, path, sizeof path);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return tsim_fail(err, TSIM_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+  if (!npy_put(f, ndim, shape, array)) {
+    fclose(f);
+    unlink(tmp);
+    return tsim_fail(err, TSIM_EFAIL, "%s: write failed: %s", path, strerror(errno));
+  }
+  return output_commit_file(f, tmp, path, err);
+}
+
+/* output.weights: R's snapshots as weights/CELL.npy, (rows, d, K): the
+ * student weights W_t as a d x K matrix (init.w_file's layout), and
+ * weights/CELL.t.npy, (rows,): the t of each row; with a teacher, its
+ * weights in weights/CELL.teacher.npy, (d, m). Written whole, synced and
+ * renamed into place before the cell's rows go to the tables, so every
+ * cell in cells.csv has them; a cell run again (a resume) rewrites the same
+ * bytes. A trained output layer would add its own file here. */
+static int write_weights(run_output *o, const tsim_config *cfg, const cell_result *r,
+                         tsim_error *err) {
+  char dir[4300];
+  snprintf(dir, sizeof dir, "%s/weights", o->dir);
+  if (!mkdir(dir, 0777))
+    TSIM_TRY(output_fsync_dir(o->dir, err));
+  else if (errno != EEXIST)
+    return tsim_fail(err, TSIM_EFAIL, "%s: cannot create: %s", dir, strerror(errno));
+  tsim_params p;
+  config_cell(cfg, r->cell, &p);
+  const int64_t d = p.d, K = p.K, rows = r->nsnap, cols = r->snap_cols;
+  if (rows && cols < 1 + d * K)
+    return TSIM_INTERNAL(err, "cell %lld: snapshots of %lld values, need %lld",
+                         (long long)r->cell, (long long)cols, (long long)(1 + d * K));
+  double *t = tsim_xmalloc((size_t)(rows + 1) * sizeof(double));
+  double *W = tsim_xmalloc((size_t)(rows * d * K + 1) * sizeof(double));
+  for (int64_t i = 0; i < rows; ++i) {
+    const double *row = r->snap + i * cols;
+    t[i] = row[0];
+    for (int64_t j = 0; j < d; ++j) /* neuron-major -> d x K */
+      for (int64_t k = 0; k < K; ++k) W[(i * d + j) * K + k] = row[1 + k * d + j];
+  }
+  const int64_t tshape[1] = {rows}, wshape[3] = {rows, d, K};
+  int rc = TSIM_OK;
+  if (!cellkind_no_teacher(&p)) { /* the teacher's weights v_l, d x m */
+    tsim_teacher tt;
+    rc = teacher_make(&p, &tt, err);
+    if (!rc) {
+      double *V = tsim_xmalloc((size_t)(d * tt.m) * sizeof(double));
+      for (int64_t j = 0; j < d; ++j)
+        for (int64_t l = 0; l < tt.m; ++l) V[j * tt.m + l] = tt.V[l * d + j];
+      const int64_t vshape[2] = {d, tt.m};
+      rc = put_weights_file(o->dir, r->cell, ".teacher", 2, vshape, V, err);
+      free(V);
+      teacher_free(&tt);
+    }
+  }
+  if (!rc) rc = put_weights_file(o->dir, r->cell, ".t", 1, tshape, t, err);
+  if (!rc) rc = put_weights_file(o->dir, r->cell, "", 3, wshape, W, err);
+  free(t);
+  free(W);
+  return rc ? rc : output_fsync_dir(dir, err);
+}
+
 int output_write_cell(run_output *o, const tsim_config *cfg,
                       const cell_result *r, tsim_error *err) {
   const int64_t pos = tsim_find_sorted(o->ids, o->nids, r->cell);
@@ -553,11 +627,11 @@ int output_write_cell(run_output *o, const tsim_config *cfg,
   if (o->failed) /* the tables' state is unknown: the resume sorts it out */
     return tsim_fail(err, TSIM_EFAIL, "%s: cell %lld not written after a failed write",
                      o->dir, (long long)r->cell);
-  int rc;
-  if (pos > o->next) {
+  int rc = cfg->out_weights ? write_weights(o, cfg, r, err) : TSIM_OK;
+  if (!rc && pos > o->next) {
     rc = park(o, cfg, r, err);
     if (!rc) o->parked[pos] = 1;
-  } else {
+  } else if (!rc) {
     rc = write_in_order(o, cfg, r, err);
   }
   if (rc) o->failed = 1;

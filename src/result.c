@@ -33,6 +33,20 @@ void cell_result_free(cell_result *r) {
   free(r->W);
   r->W = NULL;
   r->nW = 0;
+  free(r->snap);
+  r->snap = NULL;
+  r->nsnap = r->snap_cap = r->snap_cols = 0;
+}
+
+void cell_result_snapshot(cell_result *r, double t) {
+  r->snap_cols = 1 + r->nW;
+  if (r->nsnap == r->snap_cap) {
+    r->snap_cap = r->snap_cap ? 2 * r->snap_cap : 16;
+    r->snap = tsim_xrealloc(r->snap, (size_t)(r->snap_cap * r->snap_cols) * sizeof(double));
+  }
+  double *row = r->snap + (r->nsnap++) * r->snap_cols;
+  row[0] = t;
+  if (r->nW) memcpy(row + 1, r->W, (size_t)r->nW * sizeof(double));
 }
 
 double *cell_result_row(cell_result *r, int table) {
@@ -47,7 +61,9 @@ double *cell_result_row(cell_result *r, int table) {
 
 /* A cell result as one message: PACK_INTS int64 header words (cell,
  * status, iterations, three events, nW, then the row count of every table),
- * PACK_REALS doubles, every table's rows in table order, then W. */
+ * PACK_REALS doubles, every table's rows in table order, then W; with
+ * weights snapshots, then their count and row length (two int64) and the
+ * rows (a result without them packs as it did before they existed). */
 #define PACK_FIXED_INTS 7
 #define PACK_INTS (PACK_FIXED_INTS + NTABLES)
 #define PACK_REALS 5
@@ -62,7 +78,9 @@ void cell_result_copy(const cell_result *from, cell_result *res) {
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
   size_t values = (size_t)r->nW;
   for (int t = 0; t < NTABLES; ++t) values += (size_t)(r->rows[t].count * table_cols[t]);
-  const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + values) * sizeof(double);
+  const size_t snap = r->nsnap ? (size_t)(r->nsnap * r->snap_cols) : 0;
+  const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + values) * sizeof(double) +
+                       (r->nsnap ? 2 * sizeof(int64_t) + snap * sizeof(double) : 0);
   if (*cap < bytes) {
     *buf = tsim_xrealloc(*buf, bytes);
     *cap = bytes;
@@ -83,6 +101,12 @@ size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
     at += n;
   }
   if (r->nW) memcpy(at, r->W, (size_t)r->nW * sizeof(double));
+  at += (size_t)r->nW * sizeof(double);
+  if (r->nsnap) {
+    const int64_t hs[2] = {r->nsnap, r->snap_cols};
+    memcpy(at, hs, sizeof hs);
+    memcpy(at + sizeof hs, r->snap, snap * sizeof(double));
+  }
   return bytes;
 }
 
@@ -102,7 +126,15 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
     if (h[PACK_FIXED_INTS + t] < 0) return TSIM_EFAIL;
     values += (size_t)(h[PACK_FIXED_INTS + t] * table_cols[t]);
   }
-  if (len != sizeof h + sizeof hd + values * sizeof(double)) return TSIM_EFAIL;
+  const size_t base = sizeof h + sizeof hd + values * sizeof(double);
+  int64_t hs[2] = {0, 0};
+  if (len < base) return TSIM_EFAIL;
+  if (len > base) {
+    if (len < base + sizeof hs) return TSIM_EFAIL;
+    memcpy(hs, (const char *)buf + base, sizeof hs);
+    if (hs[0] <= 0 || hs[1] <= 0 || len != base + sizeof hs + (size_t)(hs[0] * hs[1]) * 8)
+      return TSIM_EFAIL;
+  }
   r->cell = h[0];
   r->status = (int)h[1];
   r->iterations = h[2];
@@ -126,5 +158,12 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
   r->nW = nW;
   r->W = tsim_xmalloc((size_t)(nW + 1) * sizeof(double));
   if (nW) memcpy(r->W, at, (size_t)nW * sizeof(double));
+  if (hs[0]) {
+    at += (size_t)nW * sizeof(double) + sizeof hs;
+    r->nsnap = r->snap_cap = hs[0];
+    r->snap_cols = hs[1];
+    r->snap = tsim_xmalloc((size_t)(hs[0] * hs[1]) * sizeof(double));
+    memcpy(r->snap, at, (size_t)(hs[0] * hs[1]) * sizeof(double));
+  }
   return TSIM_OK;
 }

@@ -87,8 +87,21 @@ int resume_round_ready(const resume_round *r) {
   return 1;
 }
 
-/* The effective config as a checkpoint records it: the results text and
- * the selection (malloc'd). */
+/* The effective config as a checkpoint records it: the results text,
+ * output.weights when set (the saved states hold snapshots then) and the
+ * selection (malloc'd). */
+#define WEIGHTS_LINE "output.weights: true\n"
+
+/* A resume keeps output.weights: the cells finished before have their
+ * weights files, or none (HAD: what the earlier run had; WHAT: which). */
+static int same_weights(const tsim_config *cfg, int had, const char *outdir, const char *what,
+                        tsim_error *err) {
+  if (had == cfg->out_weights) return TSIM_OK;
+  return tsim_fail(err, TSIM_EINPUT,
+                   "%s: %s was made with output.weights: %s; resume with the same, or start "
+                   "anew with -o or --force", outdir, what, had ? "true" : "false");
+}
+
 static char *checkpoint_text(const tsim_config *cfg, const char *cells) {
   char *text = config_results_text(cfg);
   const size_t len = strlen(text) + 64 + (cells ? strlen(cells) : 0) + 64 * CONFIG_MAX_INPUTS;
@@ -97,6 +110,7 @@ static char *checkpoint_text(const tsim_config *cfg, const char *cells) {
   for (int i = 0; i < cfg->ninputs; ++i) /* the input files' contents */
     used += (size_t)snprintf(now + used, len - used, "input %s: %016llx\n", cfg->inputs[i].key,
                              (unsigned long long)cfg->inputs[i].hash);
+  if (cfg->out_weights) used += (size_t)snprintf(now + used, len - used, WEIGHTS_LINE);
   snprintf(now + used, len - used, "cells: %s\n", cells ? cells : "all");
   free(text);
   return now;
@@ -800,6 +814,9 @@ static int same_config_as_before(const opening *s, const char *outdir, ckpt_data
     rc = tsim_fail(err, TSIM_EINPUT,
                    "%s: the earlier run (no checkpoint yet) ran --cells %s, not %s; resume "
                    "with the same cells, or start anew with -o or --force", outdir, was, now);
+  if (!rc)
+    rc = same_weights(s->cfg, old->out_weights, outdir, "the earlier run (no checkpoint yet)",
+                      err);
   d->config_hash = config_hash(old);
   d->ncells = s->cfg->ncells;
   d->done = tsim_xcalloc((size_t)d->ncells + 1, 1);
@@ -828,6 +845,12 @@ static int checkpoint_config(const opening *s, const char *outdir, ckpt_data *d,
                      "%s: %s: %s changed since the checkpoint in %s (content hash %016llx, "
                      "now %016llx); resume with the same file, or start anew with -o or --force",
                      in->at, in->key, in->path, outdir, was, (unsigned long long)in->hash);
+  }
+  const int had = !strncmp(d->config_yaml, WEIGHTS_LINE, strlen(WEIGHTS_LINE)) ||
+                  strstr(d->config_yaml, "\n" WEIGHTS_LINE);
+  if (same_weights(s->cfg, had, outdir, "the checkpoint", err)) {
+    free(now);
+    return err->code;
   }
   drop_input_lines(now);
   drop_input_lines(d->config_yaml);

@@ -16,6 +16,25 @@ int schedule_log_due(const tsim_params *p, int64_t t) {
   return 0;
 }
 
+int64_t schedule_log_rows(const tsim_params *p) {
+  if (p->method == METHOD_FLOW) {
+    const double T = p->T > 0.0 ? p->T : (double)p->iterations;
+    if (p->log_points > 0) return p->log_points + 1;
+    return (int64_t)ceil(T / (double)p->log_every) + 1;
+  }
+  const int64_t T = p->iterations;
+  if (T == 0) return 1;
+  if (p->log_points <= 0) return T / p->log_every + 1 + (T % p->log_every != 0);
+  int64_t rows = 1, last = 0; /* t = 0, then the distinct points in [1, T] */
+  if (T <= 1 || p->log_points <= 1) return 2;
+  const double step = log((double)T) / (double)(p->log_points - 1);
+  for (int64_t i = 0; i < p->log_points; ++i) {
+    const int64_t t = llround(exp(step * (double)i));
+    if (t > last && t <= T) ++rows, last = t;
+  }
+  return rows + (last != T);
+}
+
 double schedule_flow_time(const tsim_params *p, int64_t j, int *last) {
   const double T = p->T > 0.0 ? p->T : (double)p->iterations;
   double t;

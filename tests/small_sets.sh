@@ -16,6 +16,7 @@ small_sets() {
     xu2023_empirical) echo "--set data.n=[2000,5000] --set train.iterations=500 --set train.log_points=20" ;;
     xu2023_fig1) echo "--set train.iterations=500 --set train.log_points=20" ;;
     zhou2021_claim2) echo "" ;;
+    zhou2021_fig1) echo "--set train.T=20 --set train.log_points=20" ;;
     zhou2021_local) echo "--set train.iterations=2000 --set model.K=[3,5] --set train.log_points=20" ;;
     *) return 1 ;;
   esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_figures.sh - the per-paper figures of analysis/plot_run.py (Xu & Du,
-# Zhou-Ge-Jin Claim 2 and local convergence, Martin-Bach-Biroli, Hessian
+# Zhou-Ge-Jin Claim 2, local convergence and Fig. 1 (output.weights),
+# Martin-Bach-Biroli, Hessian
 # spectra), analysis/plot_bench.py, analysis/gallery_png.py and
 # scripts/gallery.sh, each on a tiny input made here. A run whose config
 # this tsim does not accept yet (`tsim validate` fails: relu, abs, flow,
@@ -100,6 +101,10 @@ train:   {eta: 0.05, iterations: 300, log_points: 30, tol: 0}
 metrics: {match_angle: 5}
 YAML
 try local && plot local
+# Zhou, Ge & Jin Fig. 1 (output.weights): the shipped config at its small size
+sed -e 's/^name: .*/name: zfig1/' -e 's/T: 1000, log_points: 300/T: 20, log_points: 20/' \
+  "$ROOT/configs/zhou2021_fig1.yaml" > "$TMP/zfig1.yaml"
+try zfig1 && plot zfig1
 # Martin, Bach & Biroli: quadratic, several teachers, gradient flow
 cat > "$TMP/martin.yaml" <<'YAML'
 name: martin
@@ -160,6 +165,12 @@ if ran claim2; then
   # derived: L/delta^3 -> 2/(3 pi) = 0.21221; at delta = 0.001 within 1e-4
   check "claim2: summary.md gives L/delta^3 at the smallest delta near 2/(3 pi)" \
     grep -qE 'L/δ³ at the smallest δ = 0.001: \*\*0\.212[12]' "$TMP/claim2/summary.md"
+fi
+if ran zfig1; then
+  plotted zfig1
+  figs zfig1 fig1_zhou_trajectories
+  check "zfig1: summary.md has a row per initialisation (large, small, near-teacher)" \
+    bash -c "[ \$(grep -cE '^\| [012] \| (large|small|near-teacher) initialisation.* \| 21 \| 20 \|' '$TMP/zfig1/summary.md') -eq 3 ]"
 fi
 if ran local; then
   check "local: tsim wrote teachers.csv" test -s "$TMP/local/teachers.csv"

@@ -136,6 +136,7 @@ typedef struct tsim_config {
   char *name;
   char *out_dir;
   int out_neurons;
+  int out_weights; /* output.weights: weights/CELL.npy (output.h) */
   int64_t team_size; /* run.team_size: 0 = automatic */
   double checkpoint_seconds; /* run.checkpoint_seconds */
   int64_t batch; /* run.batch: 0 = automatic, 1 = off, N = at most N cells */

@@ -8,6 +8,7 @@
 #define TSIM_NPY_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "tsim/common.h"
 
 typedef struct npy_info {
@@ -38,8 +39,10 @@ int npy_first_nonfinite(const char *path, const npy_info *info, int64_t row_begi
 int npy_scan_rows(const char *path, const npy_info *info, int64_t row_begin, int64_t row_end,
                   int64_t *found, int64_t *sums, tsim_error *err);
 
-/* Write a float64 C-order array of NDIM (1 or 2) dimensions. */
+/* Write a float64 C-order array of NDIM (1 to 3) dimensions: to PATH, or
+ * to the open file F (npy_put: 1 when every byte went out). */
 int npy_write(const char *path, int ndim, const int64_t *shape,
               const double *data, tsim_error *err);
+int npy_put(FILE *f, int ndim, const int64_t *shape, const double *data);
 
 #endif

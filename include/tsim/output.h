@@ -47,6 +47,13 @@ int output_tables_state(run_output *o, int64_t *written, int64_t table_bytes[NTA
  * write is an error naming the file; nothing more is written after it. */
 int output_write_cell(run_output *o, const tsim_config *cfg,
                       const cell_result *r, tsim_error *err);
+/* output.weights: OUTDIR/weights/CELL.npy, (rows, d, K), the student
+ * weights at every logged row of cell CELL, OUTDIR/weights/CELL.t.npy,
+ * (rows,), their t, and OUTDIR/weights/CELL.teacher.npy, (d, m), the
+ * teacher's weights (cells with one); written with the cell (WHAT "", ".t"
+ * or ".teacher"). */
+void output_weights_path(const char *dir, int64_t cell, const char *what, char *buf,
+                         size_t cap);
 /* Write manifest.json and close everything. EXTRA is a JSON fragment of
  * further manifest members (may be NULL). */
 int output_close(run_output **o, const char *manifest_extra, tsim_error *err);

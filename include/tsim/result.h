@@ -67,12 +67,20 @@ typedef struct cell_result {
    * so (iterations, W, rows, events) is everything needed to resume it. */
   int64_t nW;
   double *W;
+  /* output.weights: the weights at every logged row, each row t (the
+   * iteration or flow time) then W_t as in W (snap_cols = 1 + nW; a trained
+   * output layer would append its weights to the row and to snap_cols) */
+  int64_t nsnap, snap_cap, snap_cols;
+  double *snap;
 } cell_result;
 
 void cell_result_init(cell_result *r, int64_t cell);
 void cell_result_free(cell_result *r);
 /* A new row at the end of TABLE (result_table_cols(TABLE) doubles). */
 double *cell_result_row(cell_result *r, int table);
+
+/* A new row of the weights snapshots at T (W and nW as the result's). */
+void cell_result_snapshot(cell_result *r, double t);
 
 /* One message holding a whole result (grows *BUF to fit; returns bytes). */
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap);

@@ -12,6 +12,11 @@
  * log-spaced iterations; t = 0 always.) */
 int schedule_log_due(const tsim_params *p, int64_t t);
 
+/* The rows a cell logs when it runs to its limit (train.iterations, or a
+ * flow's final time): logged iterations and the last one; a cell that
+ * stops earlier logs fewer. */
+int64_t schedule_log_rows(const tsim_params *p);
+
 /* Gradient flow (train.method: flow, cell.h): the time of logged point
  * J, and whether it is the last one. */
 double schedule_flow_time(const tsim_params *p, int64_t j, int *last);

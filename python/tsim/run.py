@@ -513,6 +513,17 @@ class Run:
                             (cell, self._fragment_hash[cell], table))
 
     # ---- tables
+    def weights(self, cell):
+        """output.weights: cell CELL's (t, W, V) from OUTDIR/weights/: t the
+        logged iterations or times, (rows,); W the student weights at them,
+        (rows, d, K), W[r, :, k] = w_k; V the teacher's weights, (d, m), or
+        None for a cell without a teacher. FileNotFoundError when the run
+        wrote no weights for the cell."""
+        base = os.path.join(self.dir, "weights", "%d" % int(cell))
+        t, W = np.load(base + ".t.npy"), np.load(base + ".npy")
+        V = np.load(base + ".teacher.npy") if os.path.exists(base + ".teacher.npy") else None
+        return t, W, V
+
     def select(self, **where):
         """Cell ids (of those loaded) whose parameters match WHERE, e.g.
         ``select(K=3, seed=[0, 1])``: a value or a list of values each."""
