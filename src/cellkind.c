@@ -62,6 +62,10 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
        !strcmp(key, "train.tol") || !strcmp(key, "train.nu") ||
        !strcmp(key, "metrics.match_angle")))
     return cellkind_no_teacher(p);
+  if (p->teacher_source == TEACHER_FILE &&
+      (!strcmp(key, "teacher.norm") || !strcmp(key, "teacher.direction") ||
+       !strcmp(key, "teacher.seed") || !strcmp(key, "teacher.min_angle")))
+    return "the teacher comes from teacher.w_file (teacher.source file), norms included";
   if (!strcmp(key, "teacher.seed") &&
       (p->teacher_direction == DIR_E1 || p->teacher_direction == DIR_ORTHONORMAL))
     return "teacher.direction e1 or orthonormal draws nothing";

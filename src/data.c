@@ -43,6 +43,30 @@ double params_output_scale(const tsim_params *p) {
   return p->normalisation == NORMALISATION_INV_M ? p->C / (double)p->K : p->C;
 }
 
+/* teacher.source file: V from teacher.w_file (d x m, column l is v_l), norms as they are;
+ * w, u are column 0 (u is 0 when it is) */
+static int teacher_read(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
+  const int64_t d = p->d, m = t->m;
+  npy_info info;
+  TSIM_TRY(npy_read_header(p->teacher_w_file, &info, err));
+  if (info.ndim != 2 || info.shape[0] != d || info.shape[1] != m)
+    return tsim_fail(err, TSIM_EINPUT, "%s: shape (%lld, %lld), need (%lld, %lld)",
+                     p->teacher_w_file, (long long)info.shape[0], (long long)info.shape[1],
+                     (long long)d, (long long)m);
+  double *rows = tsim_xmalloc((size_t)(d * m) * sizeof(double));
+  const int rc = npy_read_rows(p->teacher_w_file, &info, 0, d, rows, err);
+  for (int64_t j = 0; j < d && !rc; ++j) /* d x m file -> neuron-major */
+    for (int64_t l = 0; l < m; ++l) t->V[l * d + j] = rows[j * m + l];
+  free(rows);
+  if (rc) return rc;
+  t->norm = vec_norm(t->V, d);
+  for (int64_t j = 0; j < d; ++j) {
+    t->w[j] = t->V[j];
+    t->u[j] = t->norm > 0.0 ? t->V[j] / t->norm : 0.0;
+  }
+  return TSIM_OK;
+}
+
 int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
   memset(t, 0, sizeof *t);
   const int64_t d = p->d, m = p->teacher_neurons > 0 ? p->teacher_neurons : 1;
@@ -54,6 +78,11 @@ int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
   t->w = tsim_xcalloc((size_t)d, sizeof(double));
   t->u = tsim_xcalloc((size_t)d, sizeof(double));
   t->V = tsim_xcalloc((size_t)(m * d), sizeof(double));
+  if (p->teacher_source == TEACHER_FILE) {
+    const int rc = teacher_read(p, t, err);
+    if (rc) teacher_free(t);
+    return rc;
+  }
   double *U = t->V; /* unit directions first, scaled by the norm below */
   switch (p->teacher_direction) {
     case DIR_RANDOM: /* uniformly random unit vectors: normalised Gaussians */
