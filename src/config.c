@@ -83,6 +83,9 @@ static const field schema[] = {
      "teacher.source file: the teacher, .npy float64 d x teacher.neurons, one column v_l per "
      "neuron, norms included (teacher.norm, direction, seed, min_angle unread; teacher.neurons "
      "taken from the file when not given)"},
+    {"teacher.a_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(teacher_a_file), DATA_KEY,
+     "teacher.source file: the output weights a_l, .npy float64 of teacher.neurons values "
+     "(unset: all ones): y = sum_l a_l act*(v_l^T x)"},
     {"teacher.check", NULL, F_ENUM, "error", 0, 0, 0, "error|warn", 0, P(teacher_check),
      OTHER_KEY, "teacher.source file with data.y_file: labels of the first chunk that the "
      "teacher did not make (relative mismatch above 1e-8; with data.label_noise, residuals "
@@ -907,6 +910,40 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
     }
     if (!gv[itn].node) cfg->base.teacher_neurons = ti.shape[1];
   }
+  const int ita = field_index("teacher.a_file");
+  if (gv[ita].node && gv[itw].node) { /* m output weights */
+    npy_info ai;
+    TSIM_TRY(check_npy(&schema[ita], &gv[ita], root, &ai, err));
+    const int64_t m = cfg->base.teacher_neurons;
+    char msg[512];
+    if (ai.ndim != 1 || ai.shape[0] != m) {
+      if (ai.ndim == 1)
+        snprintf(msg, sizeof msg, "%s has shape (%lld,), need (teacher.neurons,) = (%lld,)",
+                 gv[ita].texts[0], (long long)ai.shape[0], (long long)m);
+      else
+        snprintf(msg, sizeof msg, "%s has shape (%lld, %lld), need (teacher.neurons,) = (%lld,)",
+                 gv[ita].texts[0], (long long)ai.shape[0], (long long)ai.shape[1], (long long)m);
+      return fail_at(err, where(&gv[ita], root), "teacher.a_file", "%s", msg, NULL);
+    }
+    /* near_teacher splits each teacher's output over its students: a_l > 0 only */
+    const given *gm = &gv[field_index("init.method")];
+    int near = 0;
+    for (int a = 0; a < gm->count; ++a) near |= !strcmp(gm->texts[a], "near_teacher");
+    double *av = tsim_xmalloc((size_t)m * sizeof(double));
+    tsim_error e = {0};
+    int rc = near ? npy_read_rows(gv[ita].texts[0], &ai, 0, m, av, &e) : TSIM_OK;
+    int64_t l = 0;
+    while (near && !rc && l < m && av[l] > 0.0) ++l;
+    const double bad = near && !rc && l < m ? av[l] : 0.0;
+    free(av);
+    if (rc) return fail_at(err, where(&gv[ita], root), "teacher.a_file", "%s", e.msg, NULL);
+    if (near && l < m) {
+      snprintf(msg, sizeof msg, "%s: a[%lld] = %g, and init.method near_teacher needs every "
+               "output weight > 0", gv[ita].texts[0], (long long)l, bad);
+      return fail_at(err, where(&gv[ita], root), "teacher.a_file", "%s", msg,
+                     "positive weights, or another init.method");
+    }
+  }
   if (gv[iw].node) {
     npy_info wi;
     TSIM_TRY(check_npy(&schema[iw], &gv[iw], root, &wi, err));
@@ -939,10 +976,11 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
     key = "teacher.source";
     what = "file needs the teacher's weights in teacher.w_file";
     allowed = "give teacher.w_file (.npy, d x teacher.neurons)";
-  } else if (!from_file && p->teacher_w_file) {
-    key = "teacher.w_file";
+  } else if (!from_file && (p->teacher_w_file || p->teacher_a_file)) {
+    key = p->teacher_w_file ? "teacher.w_file" : "teacher.a_file";
     what = "is read only with teacher.source: file";
-    allowed = "teacher.source: file, or leave teacher.w_file out";
+    allowed = p->teacher_w_file ? "teacher.source: file, or leave teacher.w_file out"
+                                : "teacher.source: file, or leave teacher.a_file out";
   } else if (none && !files) {
     key = "teacher.source";
     what = "none needs the labels from data.y_file";
@@ -1153,7 +1191,7 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   /* the input files, and where they were named, for config_scan_inputs */
   static const char *const input_keys[CONFIG_MAX_INPUTS] = {
       "data.x_file", "data.y_file", "data.x_test_file", "data.y_test_file", "init.w_file",
-      "teacher.w_file"};
+      "teacher.w_file", "teacher.a_file"};
   for (int k = 0; k < CONFIG_MAX_INPUTS; ++k) {
     const given *g = &gv[field_index(input_keys[k])];
     if (!g->node) continue;

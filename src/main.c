@@ -64,7 +64,8 @@ static const char *usage_run =
     "population regime, ...) is empty in cells.csv. Labels from data.y_file\n"
     "have no teacher (teacher.source none): the teacher-based columns are empty\n"
     "and teachers.csv is not written; with teacher.source file the teacher is\n"
-    "teacher.w_file's (d x m, norms included), checked against those labels.\n"
+    "teacher.w_file's (d x m, norms included; output weights teacher.a_file),\n"
+    "checked against those labels.\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =

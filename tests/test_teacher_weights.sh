@@ -5,8 +5,10 @@
 # (another teacher's labels: exit 2 naming both files, nothing written; teacher.check: warn
 # runs; with data.label_noise the residuals must fit the noise); every teacher-based output
 # uses it (teachers.csv, pop_loss, dist: a quadratic file teacher's final_dist goes to 0 with
-# the training loss); the same tables on 1 and 2 ranks and after a stop and resume; a changed
-# teacher file refuses the resume; bad files are one located line.
+# the training loss); output weights teacher.a_file make sum_l a_l act(v_l . x), in the labels,
+# the population closed forms (against the sample mean) and near_teacher; the same tables on 1
+# and 2 ranks and after a stop and resume; a changed teacher file refuses the resume; bad
+# files are one located line.
 SUITE=teacher_weights
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -40,6 +42,12 @@ np.save(o + "short.npy", v[:3])
 np.save(o + "flat.npy", v[:, 0])
 bad = v.copy(); bad[2, 1] = np.nan
 np.save(o + "nan.npy", bad)
+a = np.array([2.0, -0.5])               # output weights
+np.save(o + "a.npy", a)
+np.save(o + "a_pos.npy", np.array([2.0, 0.5]))
+np.save(o + "a_ones.npy", np.ones(m))
+np.save(o + "a3.npy", np.ones(3))
+np.save(o + "y_a.npy", relu(x @ v) @ a)
 PY
 cat > "$TMP/gen.yaml" <<YAML
 name: gen
@@ -161,8 +169,51 @@ refused w_file_without_file "files.yaml:3:33: teacher.w_file: is read only with 
 refused norm_axis '^--set:1:14: teacher.norm: cannot be a grid axis: cell 0 does not read it: the teacher comes from teacher.w_file' \
   "$TMP/grid.yaml" --set 'teacher.norm=[1, 2]'
 
-# (f) rank invariance, (g) a stop and resume
 run_np 1 run "$TMP/grid.yaml" -q -o "$TMP/grid1" >/dev/null 2>&1
+# output weights teacher.a_file: y = sum_l a_l act(v_l . x)
+run_np 1 export-data "$TMP/gen.yaml" -o "$TMP/expa" --set teacher.a_file="$TMP/a.npy" >/dev/null 2>&1
+"$PY" - "$TMP" >"$TMP/labels_a.out" 2>&1 <<'PY'
+import sys
+import numpy as np
+o = sys.argv[1] + "/"
+x, y = np.load(o + "expa/x.npy"), np.load(o + "expa/y.npy")
+ref = np.maximum(x @ np.load(o + "v.npy"), 0.0) @ np.load(o + "a.npy")
+print("relative difference %.3g" % (np.linalg.norm(y - ref) / np.linalg.norm(ref)))
+PY
+check "a_file: the labels are sum_l a_l relu(v_l . x), as numpy makes them ($(cat "$TMP/labels_a.out"))" \
+  awk '/^relative difference/ { exit !($3 < 1e-14) } END { if (NR != 1) exit 1 }' "$TMP/labels_a.out"
+run_np 1 run "$TMP/files.yaml" -q -o "$TMP/ya" --set data.y_file="$TMP/y_a.npy" \
+  --set teacher.a_file="$TMP/a.npy" >/dev/null 2>"$TMP/ya.err"; rc=$?
+check "a_file: labels made with the output weights pass the check ($rc: $(head -1 "$TMP/ya.err"))" \
+  test $rc -eq 0
+refused labels_without_a "data.y_file: .*y_a.npy: the labels of the first chunk .* not those of teacher.w_file" \
+  "$TMP/files.yaml" --set data.y_file="$TMP/y_a.npy"
+run_np 1 run "$TMP/grid.yaml" -q -o "$TMP/ones" --set teacher.a_file="$TMP/a_ones.npy" >/dev/null 2>&1
+for f in cells metrics neurons teachers; do
+  check "a_file of ones: $f.csv equals the run without it" same_csv "$TMP/ones/$f.csv" "$TMP/grid1/$f.csv"
+done
+# the population closed form with output weights against the sample mean (n = 2e5) at W0
+for act in relu abs quadratic linear erf; do
+  run_np 1 run "$TMP/gen.yaml" -q -o "$TMP/mc_$act" --set teacher.a_file="$TMP/a.npy" \
+    --set model.activation=$act --set model.K=3 --set init.w_file=null --set init.method=gaussian \
+    --set init.sigma=0.5 --set data.n=200000 --set train.iterations=0 >/dev/null 2>&1
+  check "a_file, $act: pop_loss (closed form) within 2% of the train loss of 2e5 samples ($(tail -1 "$TMP/mc_$act/metrics.csv" | cut -d, -f3,5))" \
+    awk -F, 'NR == 2 { ok = $5 != "" && ($3 - $5) / $5 < 0.02 && ($5 - $3) / $5 < 0.02 } END { exit !ok }' \
+    "$TMP/mc_$act/metrics.csv"
+done
+run_np 1 run "$TMP/gen.yaml" -q -o "$TMP/near" --set teacher.a_file="$TMP/a_pos.npy" \
+  --set init.w_file=null --set init.method=near_teacher --set init.scale=0 \
+  --set train.iterations=0 >/dev/null 2>&1
+check "a_file: near_teacher starts at zero loss ($(last_col "$TMP/near/cells.csv" 14))" \
+  awk -F, 'NR == 2 { ok = $14 != "" && $14 < 1e-28 } END { exit !ok }' "$TMP/near/cells.csv"
+refused a_wrong_shape "^--set:1:16: teacher.a_file: $TMP/a3.npy has shape \(3,\), need \(teacher.neurons,\) = \(2,\)\$" \
+  "$TMP/files.yaml" --set teacher.a_file="$TMP/a3.npy"
+refused a_near_negative "teacher.a_file: $TMP/a.npy: a\[1\] = -0.5, and init.method near_teacher needs every output weight > 0" \
+  "$TMP/gen.yaml" --set teacher.a_file="$TMP/a.npy" --set init.w_file=null --set init.method=near_teacher
+refused a_without_file "^--set:3:16: teacher.a_file: is read only with teacher.source: file \(teacher.source: file, or leave teacher.a_file out\)" \
+  "$TMP/files.yaml" --set teacher.source=none --set teacher.w_file=null --set teacher.a_file="$TMP/a.npy"
+
+# (f) rank invariance, (g) a stop and resume
 run_np 2 run "$TMP/grid.yaml" -q -o "$TMP/grid2" >/dev/null 2>&1
 for f in cells metrics neurons teachers; do
   check "(f) grid: $f.csv on 2 ranks equals 1 rank's" same_csv "$TMP/grid1/$f.csv" "$TMP/grid2/$f.csv"

@@ -97,6 +97,7 @@ typedef struct tsim_params {
   double teacher_min_angle; /* degrees */
   tsim_teacher_source teacher_source;
   const char *teacher_w_file; /* teacher.source file: d x m, one column per neuron */
+  const char *teacher_a_file; /* and its m output weights (NULL: all ones) */
   tsim_teacher_check teacher_check;
   double label_noise;
   tsim_regime regime;
@@ -126,7 +127,7 @@ typedef struct tsim_axis {
   char **values;      /* the values as written (validated) */
 } tsim_axis;
 
-/* An input .npy file (data.*_file, init.w_file, teacher.w_file) and where the config
+/* An input .npy file (data.*_file, init.w_file, teacher.w_file, a_file) and where the config
  * names it, for messages about its contents. */
 typedef struct tsim_input {
   const char *key;  /* "data.x_file" */
@@ -134,7 +135,7 @@ typedef struct tsim_input {
   char *at;         /* "cfg.yaml:4:11" or "--set:1:13" */
   uint64_t hash;    /* its contents (config_set_input_hashes; 0 before) */
 } tsim_input;
-#define CONFIG_MAX_INPUTS 6
+#define CONFIG_MAX_INPUTS 7
 /* The most cells one config may have (checked from the list lengths). */
 #define CONFIG_MAX_CELLS 10000000
 
