@@ -138,6 +138,11 @@ refused() { # refused NAME PATTERN ARGS...
 # (c) labels of another teacher
 refused other_teacher "^--set:1:13: data.y_file: $TMP/y_other.npy: the labels of the first chunk \(256 rows\) are not those of teacher.w_file $TMP/v.npy: relative mismatch" \
   "$TMP/files.yaml" --set data.y_file="$TMP/y_other.npy"
+run_np 2 run "$TMP/files.yaml" -o "$TMP/r_other2" --set data.y_file="$TMP/y_other.npy" \
+  >/dev/null 2>"$TMP/r_other2.err"; rc=$?
+check "(c) on 2 ranks: exit 2, the one line once, nothing written ($rc: $(head -1 "$TMP/r_other2.err"))" \
+  bash -c "[ $rc -eq 2 ] && [ \$(wc -l < '$TMP/r_other2.err') -eq 1 ] &&
+           grep -q 'not those of teacher.w_file' '$TMP/r_other2.err' && [ ! -e '$TMP/r_other2' ]"
 # (d) teacher.check: warn runs with them, saying so
 run_np 1 run "$TMP/files.yaml" -q -o "$TMP/warn" --set data.y_file="$TMP/y_other.npy" \
   --set teacher.check=warn >/dev/null 2>"$TMP/warn.err"; rc=$?
