@@ -94,7 +94,7 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
   r->family = cellkind_family(p);
   r->flow = p->method == METHOD_FLOW;
   r->wang_like = r->taught && p->activation == ACT_QUADRATIC && !p->norm_tied && teacher->m == 1 &&
-                 teacher->activation == ACT_QUADRATIC;
+                 teacher->activation == ACT_QUADRATIC && !teacher->a;
   r->has_q9 = r->wang_like && (r->engine->caps & ENGINE_DIRECTION);
   r->work = r->engine->prepare(&r->m, teacher, p);
   if (!r->work) {

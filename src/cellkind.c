@@ -11,7 +11,7 @@ int cellkind_family(const tsim_params *p) {
          p->normalisation != NORMALISATION_NONE || p->teacher_neurons != 1 ||
          params_teacher_activation(p) != ACT_QUADRATIC ||
          p->label_noise != 0.0 || p->regime != REGIME_EMPIRICAL ||
-         p->init_method != INIT_SCALED || p->method != METHOD_GD;
+         p->init_method != INIT_SCALED || p->method != METHOD_GD || p->teacher_a_file;
 }
 
 const char *cellkind_hessian(const tsim_params *p) {
@@ -62,6 +62,10 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
        !strcmp(key, "train.tol") || !strcmp(key, "train.nu") ||
        !strcmp(key, "metrics.match_angle")))
     return cellkind_no_teacher(p);
+  if (p->teacher_source == TEACHER_FILE &&
+      (!strcmp(key, "teacher.norm") || !strcmp(key, "teacher.direction") ||
+       !strcmp(key, "teacher.seed") || !strcmp(key, "teacher.min_angle")))
+    return "the teacher comes from teacher.w_file (teacher.source file), norms included";
   if (!strcmp(key, "teacher.seed") &&
       (p->teacher_direction == DIR_E1 || p->teacher_direction == DIR_ORTHONORMAL))
     return "teacher.direction e1 or orthonormal draws nothing";
@@ -77,6 +81,6 @@ const char *cellkind_no_teacher(const tsim_params *p) {
 
 int cellkind_has_q9(const tsim_params *p) {
   return p->teacher_source != TEACHER_NONE && p->activation == ACT_QUADRATIC && !p->norm_tied &&
-         p->teacher_neurons == 1 &&
+         p->teacher_neurons == 1 && !p->teacher_a_file &&
          params_teacher_activation(p) == ACT_QUADRATIC && p->regime == REGIME_EMPIRICAL;
 }

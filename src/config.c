@@ -75,9 +75,21 @@ static const field schema[] = {
      "student activation (subgradient 0 at a kink)"},
     {"model.loss_scale", "loss_scale", F_REAL, "0.25", 0, INFINITY, 1, NULL, 1,
      P(loss_scale), OTHER_KEY, "loss = loss_scale * mean (f - y)^2 (1/4: Wang-Abernethy)"},
-    {"teacher.source", NULL, F_ENUM, NULL, 0, 0, 0, "generated|none", 0, P(teacher_source),
-     OTHER_KEY, "generated: the teacher.* keys make the teacher and the labels; none: the "
+    {"teacher.source", NULL, F_ENUM, NULL, 0, 0, 0, "generated|file|none", 0, P(teacher_source),
+     OTHER_KEY, "generated: the teacher.* keys make the teacher and the labels; file: the "
+     "teacher is teacher.w_file's, and it makes the labels or checks data.y_file's; none: the "
      "labels come from data.y_file and every teacher-based output is empty"},
+    {"teacher.w_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(teacher_w_file), DATA_KEY,
+     "teacher.source file: the teacher, .npy float64 d x teacher.neurons, one column v_l per "
+     "neuron, norms included (teacher.norm, direction, seed, min_angle unread; teacher.neurons "
+     "taken from the file when not given)"},
+    {"teacher.a_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(teacher_a_file), DATA_KEY,
+     "teacher.source file: the output weights a_l, .npy float64 of teacher.neurons values "
+     "(unset: all ones): y = sum_l a_l act*(v_l^T x)"},
+    {"teacher.check", NULL, F_ENUM, "error", 0, 0, 0, "error|warn", 0, P(teacher_check),
+     OTHER_KEY, "teacher.source file with data.y_file: labels of the first chunk that the "
+     "teacher did not make (relative mismatch above 1e-8; with data.label_noise, residuals "
+     "off its variance by 5 sigma) are an error (exit 2), or a warning line"},
     {"teacher.norm", "teacher_norm", F_REAL, "1.0", 0, INFINITY, 1, NULL, 1,
      P(teacher_norm), DATA_KEY, "||w*||"},
     {"teacher.direction", "teacher_direction", F_ENUM, "e1", 0, 0, 0,
@@ -871,6 +883,69 @@ static int cross_check(tsim_config *cfg, given *gv, const ynode *root,
                      "does not match the test files",
                      "leave data.n_test out when the data come from files");
   }
+  const int itw = field_index("teacher.w_file"), itn = field_index("teacher.neurons");
+  if (gv[itw].node) { /* d x m; m is teacher.neurons, taken from the file when not given */
+    npy_info ti;
+    TSIM_TRY(check_npy(&schema[itw], &gv[itw], root, &ti, err));
+    for (int b = 0; b < gv[id].count; ++b) {
+      const long long d = strtoll(gv[id].texts[b], NULL, 10);
+      for (int a = 0; a < (gv[itn].node ? gv[itn].count : 1); ++a) {
+        const long long m = gv[itn].node ? strtoll(gv[itn].texts[a], NULL, 10) : ti.shape[1];
+        if (ti.ndim == 2 && ti.shape[0] == d && ti.shape[1] == m && m >= 1) continue;
+        char msg[512];
+        const long long rows = ti.shape[0], cols = ti.ndim == 2 ? ti.shape[1] : 1;
+        if (ti.ndim != 2)
+          snprintf(msg, sizeof msg, "%s has shape (%lld,), need (d, teacher.neurons) with "
+                   "d = %lld", gv[itw].texts[0], rows, d);
+        else if (rows != d)
+          snprintf(msg, sizeof msg, "%s has shape (%lld, %lld), need (d, teacher.neurons) with "
+                   "d = %lld", gv[itw].texts[0], rows, cols, d);
+        else if (gv[itn].node)
+          snprintf(msg, sizeof msg, "%s has %lld columns (teacher neurons), and teacher.neurons "
+                   "is %lld", gv[itw].texts[0], cols, m);
+        else
+          snprintf(msg, sizeof msg, "%s has no columns (shape (%lld, 0))", gv[itw].texts[0], d);
+        return fail_at(err, where(&gv[itw], root), "teacher.w_file", "%s", msg,
+                       gv[itn].node && ti.ndim == 2 && rows == d
+                           ? "leave teacher.neurons out to take it from the file" : NULL);
+      }
+    }
+    if (!gv[itn].node) cfg->base.teacher_neurons = ti.shape[1];
+  }
+  const int ita = field_index("teacher.a_file");
+  if (gv[ita].node && gv[itw].node) { /* m output weights */
+    npy_info ai;
+    TSIM_TRY(check_npy(&schema[ita], &gv[ita], root, &ai, err));
+    const int64_t m = cfg->base.teacher_neurons;
+    char msg[512];
+    if (ai.ndim != 1 || ai.shape[0] != m) {
+      if (ai.ndim == 1)
+        snprintf(msg, sizeof msg, "%s has shape (%lld,), need (teacher.neurons,) = (%lld,)",
+                 gv[ita].texts[0], (long long)ai.shape[0], (long long)m);
+      else
+        snprintf(msg, sizeof msg, "%s has shape (%lld, %lld), need (teacher.neurons,) = (%lld,)",
+                 gv[ita].texts[0], (long long)ai.shape[0], (long long)ai.shape[1], (long long)m);
+      return fail_at(err, where(&gv[ita], root), "teacher.a_file", "%s", msg, NULL);
+    }
+    /* near_teacher splits each teacher's output over its students: a_l > 0 only */
+    const given *gm = &gv[field_index("init.method")];
+    int near = 0;
+    for (int a = 0; a < gm->count; ++a) near |= !strcmp(gm->texts[a], "near_teacher");
+    double *av = tsim_xmalloc((size_t)m * sizeof(double));
+    tsim_error e = {0};
+    int rc = near ? npy_read_rows(gv[ita].texts[0], &ai, 0, m, av, &e) : TSIM_OK;
+    int64_t l = 0;
+    while (near && !rc && l < m && av[l] > 0.0) ++l;
+    const double bad = near && !rc && l < m ? av[l] : 0.0;
+    free(av);
+    if (rc) return fail_at(err, where(&gv[ita], root), "teacher.a_file", "%s", e.msg, NULL);
+    if (near && l < m) {
+      snprintf(msg, sizeof msg, "%s: a[%lld] = %g, and init.method near_teacher needs every "
+               "output weight > 0", gv[ita].texts[0], (long long)l, bad);
+      return fail_at(err, where(&gv[ita], root), "teacher.a_file", "%s", msg,
+                     "positive weights, or another init.method");
+    }
+  }
   if (gv[iw].node) {
     npy_info wi;
     TSIM_TRY(check_npy(&schema[iw], &gv[iw], root, &wi, err));
@@ -898,14 +973,24 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
   const char *key = NULL, *what = NULL, *allowed = NULL;
   const int tact = p->teacher_activation == 0 ? p->activation : p->teacher_activation - 1;
   const int none = p->teacher_source == TEACHER_NONE, files = p->y_file != NULL;
-  if (none && !files) {
+  const int from_file = p->teacher_source == TEACHER_FILE;
+  if (from_file && !p->teacher_w_file) {
+    key = "teacher.source";
+    what = "file needs the teacher's weights in teacher.w_file";
+    allowed = "give teacher.w_file (.npy, d x teacher.neurons)";
+  } else if (!from_file && (p->teacher_w_file || p->teacher_a_file)) {
+    key = p->teacher_w_file ? "teacher.w_file" : "teacher.a_file";
+    what = "is read only with teacher.source: file";
+    allowed = p->teacher_w_file ? "teacher.source: file, or leave teacher.w_file out"
+                                : "teacher.source: file, or leave teacher.a_file out";
+  } else if (none && !files) {
     key = "teacher.source";
     what = "none needs the labels from data.y_file";
     allowed = "generated, or give data.x_file and data.y_file";
-  } else if (!none && files) {
+  } else if (!none && !from_file && files) {
     key = "teacher.source";
     what = "generated makes labels, but they come from data.y_file";
-    allowed = "none with data.y_file";
+    allowed = "none or file with data.y_file";
   } else if (none && (p->init_method == INIT_NEAR_TEACHER || p->init_method == INIT_CLAIM2)) {
     key = "init.method";
     what = "near_teacher and claim2 start from a teacher, and teacher.source is none";
@@ -927,11 +1012,12 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
     key = "data.regime";
     what = "population cannot use data files";
     allowed = "empirical";
-  } else if (p->teacher_direction == DIR_E1 && p->teacher_neurons > 1) {
+  } else if (!from_file && p->teacher_direction == DIR_E1 && p->teacher_neurons > 1) {
     key = "teacher.direction";
     what = "e1 is for one teacher neuron";
     allowed = "random, orthonormal, random_orthonormal or separated when teacher.neurons > 1";
-  } else if ((p->teacher_direction == DIR_ORTHONORMAL ||
+  } else if (!from_file &&
+             (p->teacher_direction == DIR_ORTHONORMAL ||
               p->teacher_direction == DIR_RANDOM_ORTHONORMAL) &&
              p->teacher_neurons > p->d) {
     key = "teacher.neurons";
@@ -1107,7 +1193,8 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
   }
   /* the input files, and where they were named, for config_scan_inputs */
   static const char *const input_keys[CONFIG_MAX_INPUTS] = {
-      "data.x_file", "data.y_file", "data.x_test_file", "data.y_test_file", "init.w_file"};
+      "data.x_file", "data.y_file", "data.x_test_file", "data.y_test_file", "init.w_file",
+      "teacher.w_file", "teacher.a_file"};
   for (int k = 0; k < CONFIG_MAX_INPUTS; ++k) {
     const given *g = &gv[field_index(input_keys[k])];
     if (!g->node) continue;
@@ -1291,6 +1378,84 @@ int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *firs
   return TSIM_OK;
 }
 
+/* The first chunk's labels of cell settings P (teacher.source file, data.y_file) against the
+ * teacher's: a message into MSG when they disagree (see config_check_labels). */
+static int labels_disagree(const tsim_params *p, int *bad, char *msg, size_t cap,
+                           tsim_error *err) {
+  const int64_t rows = p->n < p->chunk ? p->n : p->chunk, d = p->d;
+  double *x = tsim_xmalloc((size_t)(rows * d) * sizeof(double));
+  double *y = tsim_xmalloc((size_t)rows * sizeof(double));
+  double *f = tsim_xmalloc((size_t)rows * sizeof(double));
+  npy_info xi, yi;
+  tsim_teacher t;
+  int rc = teacher_make(p, &t, err);
+  if (!rc) {
+    if (!(rc = npy_read_header(p->x_file, &xi, err)) &&
+        !(rc = npy_read_header(p->y_file, &yi, err)) &&
+        !(rc = npy_read_rows(p->x_file, &xi, 0, rows, x, err)))
+      rc = npy_read_rows(p->y_file, &yi, 0, rows, y, err);
+    if (!rc) teacher_labels(&t, x, rows, f);
+    teacher_free(&t);
+  }
+  *bad = 0;
+  if (!rc) {
+    double r2 = 0.0, f2 = 0.0;
+    for (int64_t i = 0; i < rows; ++i) {
+      r2 += (y[i] - f[i]) * (y[i] - f[i]);
+      f2 += f[i] * f[i];
+    }
+    const double noise2 = p->label_noise * p->label_noise;
+    if (noise2 == 0.0) {
+      const double rel = sqrt(r2) / (f2 > 0.0 ? sqrt(f2) : 1.0);
+      *bad = !(rel <= 1e-8);
+      snprintf(msg, cap, "%s: the labels of the first chunk (%lld rows) are not those of "
+               "teacher.w_file %s: relative mismatch %.3g, above 1e-8", p->y_file,
+               (long long)rows, p->teacher_w_file, rel);
+    } else { /* mean r^2 / noise^2 - 1 has standard deviation sqrt(2 / rows) */
+      const double z = (r2 / (double)rows / noise2 - 1.0) / sqrt(2.0 / (double)rows);
+      *bad = !(fabs(z) <= 5.0);
+      snprintf(msg, cap, "%s: the labels of the first chunk (%lld rows) are not those of "
+               "teacher.w_file %s with data.label_noise %g: residual variance %.3g, %.1f sigma "
+               "from %.3g", p->y_file, (long long)rows, p->teacher_w_file, p->label_noise,
+               r2 / (double)rows, z, noise2);
+    }
+  }
+  free(x);
+  free(y);
+  free(f);
+  return rc;
+}
+
+int config_check_labels(const tsim_config *cfg, char *warn, size_t cap, tsim_error *err) {
+  warn[0] = '\0';
+  const char *at = NULL;
+  for (int i = 0; i < cfg->ninputs; ++i)
+    if (!strcmp(cfg->inputs[i].key, "data.y_file")) at = cfg->inputs[i].at;
+  if (cfg->base.teacher_source != TEACHER_FILE || !at) return TSIM_OK;
+  /* the labels vary with the teacher's activation, its 1/m and the noise: one look for each */
+  tsim_params last = {0};
+  for (int64_t id = 0; id < cfg->ncells; ++id) {
+    tsim_params p;
+    config_cell(cfg, id, &p);
+    if (id > 0 && params_teacher_activation(&p) == params_teacher_activation(&last) &&
+        p.normalisation == last.normalisation && p.label_noise == last.label_noise)
+      continue;
+    last = p;
+    char msg[3000];
+    tsim_error e = {0};
+    int bad = 0;
+    const int rc = labels_disagree(&p, &bad, msg, sizeof msg, &e);
+    if (rc) return tsim_fail(err, rc, "%s: data.y_file: %s", at, e.msg);
+    if (!bad) continue;
+    if (p.teacher_check == TEACHER_CHECK_ERROR)
+      return tsim_fail(err, TSIM_EINPUT, "%s: data.y_file: %s (teacher.check: warn runs with "
+                       "them)", at, msg);
+    snprintf(warn, cap, "tsim: warning: %s: data.y_file: %s (teacher.check: warn)", at, msg);
+    return TSIM_OK;
+  }
+  return TSIM_OK;
+}
+
 static uint64_t fnv_bytes(uint64_t h, const void *data, size_t len);
 
 void config_set_input_hashes(tsim_config *cfg, const int64_t *sums) {
@@ -1298,7 +1463,7 @@ void config_set_input_hashes(tsim_config *cfg, const int64_t *sums) {
   for (int i = 0; i < cfg->ninputs; ++i) {
     tsim_input *in = &cfg->inputs[i];
     in->hash = fnv_bytes(1469598103934665603ull, sums + 3 * i, 3 * sizeof(int64_t));
-    if (!strncmp(in->key, "data.", 5)) {
+    if (!strncmp(in->key, "data.", 5) || !strncmp(in->key, "teacher.", 8)) {
       if (!files) files = 1469598103934665603ull; /* FNV-1a */
       files = fnv_bytes(files, in->key, strlen(in->key) + 1);
       files = fnv_bytes(files, &in->hash, sizeof in->hash);
@@ -1508,6 +1673,8 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
          * and resume; config.yaml and the manifest always name it */
         if (!with_output && !strcmp(f->key, "teacher.source") && !strcmp(buf, "generated"))
           continue;
+        /* teacher.check at its default likewise (it says how a file teacher is checked) */
+        if (!strcmp(f->key, "teacher.check") && !strcmp(buf, "error")) continue;
       }
       /* A written config is read back by `tsim resume`, which refuses
        * train.log_every next to train.log_points > 0: only the spacing in

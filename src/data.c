@@ -43,6 +43,39 @@ double params_output_scale(const tsim_params *p) {
   return p->normalisation == NORMALISATION_INV_M ? p->C / (double)p->K : p->C;
 }
 
+/* teacher.source file: V from teacher.w_file (d x m, column l is v_l), norms as they are;
+ * w, u are column 0 (u is 0 when it is) */
+static int teacher_read(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
+  const int64_t d = p->d, m = t->m;
+  npy_info info;
+  TSIM_TRY(npy_read_header(p->teacher_w_file, &info, err));
+  if (info.ndim != 2 || info.shape[0] != d || info.shape[1] != m)
+    return tsim_fail(err, TSIM_EINPUT, "%s: shape (%lld, %lld), need (%lld, %lld)",
+                     p->teacher_w_file, (long long)info.shape[0], (long long)info.shape[1],
+                     (long long)d, (long long)m);
+  double *rows = tsim_xmalloc((size_t)(d * m) * sizeof(double));
+  const int rc = npy_read_rows(p->teacher_w_file, &info, 0, d, rows, err);
+  for (int64_t j = 0; j < d && !rc; ++j) /* d x m file -> neuron-major */
+    for (int64_t l = 0; l < m; ++l) t->V[l * d + j] = rows[j * m + l];
+  free(rows);
+  if (rc) return rc;
+  if (p->teacher_a_file) {
+    t->a = tsim_xmalloc((size_t)m * sizeof(double));
+    TSIM_TRY(npy_read_header(p->teacher_a_file, &info, err));
+    if (info.ndim != 1 || info.shape[0] != m)
+      return tsim_fail(err, TSIM_EINPUT, "%s: shape (%lld, %lld), need (%lld,)",
+                       p->teacher_a_file, (long long)info.shape[0], (long long)info.shape[1],
+                       (long long)m);
+    TSIM_TRY(npy_read_rows(p->teacher_a_file, &info, 0, m, t->a, err));
+  }
+  t->norm = vec_norm(t->V, d);
+  for (int64_t j = 0; j < d; ++j) {
+    t->w[j] = t->V[j];
+    t->u[j] = t->norm > 0.0 ? t->V[j] / t->norm : 0.0;
+  }
+  return TSIM_OK;
+}
+
 int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
   memset(t, 0, sizeof *t);
   const int64_t d = p->d, m = p->teacher_neurons > 0 ? p->teacher_neurons : 1;
@@ -54,6 +87,11 @@ int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
   t->w = tsim_xcalloc((size_t)d, sizeof(double));
   t->u = tsim_xcalloc((size_t)d, sizeof(double));
   t->V = tsim_xcalloc((size_t)(m * d), sizeof(double));
+  if (p->teacher_source == TEACHER_FILE) {
+    const int rc = teacher_read(p, t, err);
+    if (rc) teacher_free(t);
+    return rc;
+  }
   double *U = t->V; /* unit directions first, scaled by the norm below */
   switch (p->teacher_direction) {
     case DIR_RANDOM: /* uniformly random unit vectors: normalised Gaussians */
@@ -110,12 +148,17 @@ void teacher_free(tsim_teacher *t) {
   free(t->w);
   free(t->u);
   free(t->V);
-  t->w = t->u = t->V = NULL;
+  free(t->a);
+  t->w = t->u = t->V = t->a = NULL;
+}
+
+double teacher_weight(const tsim_teacher *t, int64_t l) {
+  return t->a ? t->coef * t->a[l] : t->coef;
 }
 
 void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
                     double *y) {
-  if (t->m == 1 && t->activation == ACT_QUADRATIC && t->coef == 1.0) {
+  if (t->m == 1 && t->activation == ACT_QUADRATIC && t->coef == 1.0 && !t->a) {
     /* Wang & Abernethy's teacher: y = (x^T w*)^2 (kept as it always was) */
     for (int64_t i = 0; i < rows; ++i) {
       const double *xi = x + i * t->d;
@@ -133,7 +176,7 @@ void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
       const double *vl = t->V + l * t->d;
       double z = 0.0;
       for (int64_t j = 0; j < t->d; ++j) z += xi[j] * vl[j];
-      s += act(z);
+      s += t->a ? t->a[l] * act(z) : act(z);
     }
     y[i] = t->coef * s;
   }
@@ -145,7 +188,7 @@ void teacher_quadratic_matrix(const tsim_teacher *t, double *A) {
   for (int64_t l = 0; l < t->m; ++l) {
     const double *v = t->V + l * d;
     for (int64_t a = 0; a < d; ++a)
-      for (int64_t b = 0; b < d; ++b) A[a * d + b] += t->coef * v[a] * v[b];
+      for (int64_t b = 0; b < d; ++b) A[a * d + b] += teacher_weight(t, l) * v[a] * v[b];
   }
 }
 
@@ -366,7 +409,7 @@ static int init_from_teacher(const tsim_params *p, double *W, tsim_error *err) {
   double *dir = tsim_xmalloc((size_t)d * sizeof(double));
   for (int64_t k = 0; k < K; ++k) {
     const int64_t l = k % m, nl = K / m + (l < K % m ? 1 : 0);
-    const double f = pow(t.coef / (cs * (double)nl), 1.0 / h);
+    const double f = pow(teacher_weight(&t, l) / (cs * (double)nl), 1.0 / h);
     unit_gaussian(p->init_seed, RNG_INIT_W, (uint64_t)k, d, dir);
     for (int64_t j = 0; j < d; ++j)
       W[k * d + j] = f * t.V[l * d + j] + p->init_scale * dir[j];

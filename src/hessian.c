@@ -409,7 +409,7 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
   const tsim_activation_info *act = activation_info(m->activation);
   switch (act->population) {
     case ACT_POP_ISSERLIS: /* the one teacher w* of Wang & Abernethy below */
-      if (t->m == 1 && t->coef == 1.0) break;
+      if (t->m == 1 && t->coef == 1.0 && !t->a) break;
       assemble_population_blocks(h, m, t, W);
       return;
     case ACT_POP_ARCCOS: assemble_population_blocks(h, m, t, W); return;

@@ -64,7 +64,10 @@ static const char *usage_run =
     "(train.iterations 0); a key it does not read (eta of a flow, n of the\n"
     "population regime, ...) is empty in cells.csv. Labels from data.y_file\n"
     "have no teacher (teacher.source none): the teacher-based columns are empty\n"
-    "and teachers.csv is not written. output.weights: true writes, per cell,\n"
+    "and teachers.csv is not written; with teacher.source file the teacher is\n"
+    "teacher.w_file's (d x m, norms included; output weights teacher.a_file),\n"
+    "checked against those labels.\n"
+    "output.weights: true writes, per cell,\n"
     "weights/CELL.npy of shape (rows, d, K), the student weights W_t (d x K, as\n"
     "init.w_file) at every logged row, weights/CELL.t.npy, (rows,), their t, and\n"
     "weights/CELL.teacher.npy, (d, m), the teacher's (numpy.load reads them);\n"
@@ -480,7 +483,8 @@ static int export_data(const tsim_config *cfg, const cli *c, tsim_error *err) {
 
 /* The input files hold no NaN or inf: each rank looks at a share of their
  * rows, and the first one found in file order is the error on every rank.
- * The same pass hashes their contents (the same sums for any rank count). */
+ * The same pass hashes their contents (the same sums for any rank count).
+ * Then labels from data.y_file are checked against a file teacher. */
 static int check_inputs(tsim_config *cfg, tsim_error *err) {
   par_comm *world = par_world();
   int64_t first[CONFIG_MAX_INPUTS], sums[3 * CONFIG_MAX_INPUTS];
@@ -489,7 +493,12 @@ static int check_inputs(tsim_config *cfg, tsim_error *err) {
   for (int i = 0; i < cfg->ninputs; ++i) first[i] = par_min_int64(world, first[i]);
   if (cfg->ninputs) par_sum_int64(world, sums, 3 * (int64_t)cfg->ninputs);
   config_set_input_hashes(cfg, sums);
-  return par_agree(world, config_nonfinite_error(cfg, first, err), err);
+  TSIM_TRY(par_agree(world, config_nonfinite_error(cfg, first, err), err));
+  /* labels from data.y_file next to a file teacher: made by it? */
+  char warn[4200];
+  TSIM_TRY(par_agree(world, config_check_labels(cfg, warn, sizeof warn, err), err));
+  if (warn[0] && par_rank(world) == 0) fprintf(stderr, "%s\n", warn);
+  return TSIM_OK;
 }
 
 int main(int argc, char **argv) {

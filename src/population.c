@@ -99,7 +99,7 @@ static double arcsin_loss(population *p, const double *W, double *grad) {
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
     p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
-    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -p->t->coef;
+    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -teacher_weight(p->t, i - K);
   }
   for (int64_t i = 0; i < N; ++i)
     for (int64_t j = i; j < N; ++j)
@@ -144,7 +144,7 @@ double population_loss(population *p, const double *W, double *grad) {
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
     p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
-    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -p->t->coef;
+    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -teacher_weight(p->t, i - K);
   }
   for (int64_t i = 0; i < N; ++i)
     for (int64_t j = i; j < N; ++j) {

@@ -36,9 +36,13 @@ typedef enum {
   INIT_NEAR_TEACHER = 3, /* teacher k mod m plus a perturbation of norm scale */
   INIT_CLAIM2 = 4        /* Zhou, Ge & Jin Claim 2: two students at +-delta */
 } tsim_init_method;
-/* teacher.source: a teacher made from the teacher.* keys (it makes the labels), or none (the
- * labels come from data.y_file and nothing is compared with a teacher) */
-typedef enum { TEACHER_GENERATED = 0, TEACHER_NONE = 1 } tsim_teacher_source;
+/* teacher.source: a teacher made from the teacher.* keys (it makes the labels), read from
+ * teacher.w_file (it makes the labels, or checks those of data.y_file), or none (the labels
+ * come from data.y_file and nothing is compared with a teacher) */
+typedef enum { TEACHER_GENERATED = 0, TEACHER_FILE = 1, TEACHER_NONE = 2 } tsim_teacher_source;
+/* teacher.check: labels of data.y_file that the file teacher did not make are an error, or a
+ * warning */
+typedef enum { TEACHER_CHECK_ERROR = 0, TEACHER_CHECK_WARN = 1 } tsim_teacher_check;
 typedef enum { REGIME_EMPIRICAL = 0, REGIME_POPULATION = 1 } tsim_regime;
 typedef enum { METHOD_GD = 0, METHOD_FLOW = 1 } tsim_method;
 typedef enum { NORMALISATION_NONE = 0, NORMALISATION_INV_M = 1 } tsim_normalisation;
@@ -71,7 +75,8 @@ typedef struct tsim_params {
   int64_t n, n_test, chunk;
   uint64_t data_seed;
   const char *x_file, *y_file, *x_test_file, *y_test_file;
-  uint64_t files_hash; /* the data.*_file contents (config_set_input_hashes; 0 before) */
+  uint64_t files_hash; /* the data.*_file and teacher.w_file contents (config_set_input_hashes;
+                        * 0 before) */
   tsim_engine engine;
   tsim_storage storage;
   /* init: w_k ~ scale * N(0, I_d / d), or by init_method (data.h) */
@@ -91,6 +96,9 @@ typedef struct tsim_params {
   int teacher_activation; /* 0: the student's; else activation + 1 */
   double teacher_min_angle; /* degrees */
   tsim_teacher_source teacher_source;
+  const char *teacher_w_file; /* teacher.source file: d x m, one column per neuron */
+  const char *teacher_a_file; /* and its m output weights (NULL: all ones) */
+  tsim_teacher_check teacher_check;
   double label_noise;
   tsim_regime regime;
   tsim_init_method init_method;
@@ -119,7 +127,7 @@ typedef struct tsim_axis {
   char **values;      /* the values as written (validated) */
 } tsim_axis;
 
-/* An input .npy file (data.*_file, init.w_file) and where the config
+/* An input .npy file (data.*_file, init.w_file, teacher.w_file, a_file) and where the config
  * names it, for messages about its contents. */
 typedef struct tsim_input {
   const char *key;  /* "data.x_file" */
@@ -127,7 +135,7 @@ typedef struct tsim_input {
   char *at;         /* "cfg.yaml:4:11" or "--set:1:13" */
   uint64_t hash;    /* its contents (config_set_input_hashes; 0 before) */
 } tsim_input;
-#define CONFIG_MAX_INPUTS 5
+#define CONFIG_MAX_INPUTS 7
 /* The most cells one config may have (checked from the list lengths). */
 #define CONFIG_MAX_CELLS 10000000
 
@@ -178,6 +186,13 @@ int config_scan_inputs(const tsim_config *cfg, int rank, int size, int64_t *firs
  * into every cell's files_hash (the data identity). */
 void config_set_input_hashes(tsim_config *cfg, const int64_t *sums);
 int config_nonfinite_error(const tsim_config *cfg, const int64_t *first, tsim_error *err);
+
+/* teacher.source file with data.y_file: the labels of the first chunk against the file
+ * teacher's (without data.label_noise a relative mismatch above 1e-8, with it a residual
+ * variance more than 5 sigma off label_noise^2 fails): an error naming both files
+ * ("FILE:LINE:COL: data.y_file: ..."), or with teacher.check warn the same text in WARN
+ * (empty when they agree) and TSIM_OK. The same answer on every rank (it reads the files). */
+int config_check_labels(const tsim_config *cfg, char *warn, size_t cap, tsim_error *err);
 
 /* Settings of cell ID (0 <= id < ncells). */
 void config_cell(const tsim_config *cfg, int64_t id, tsim_params *p);

@@ -12,7 +12,8 @@
 #include "tsim/common.h"
 #include "tsim/config.h"
 
-/* Teacher f*(x) = coef * sum_{l < m} act(v_l^T x), every ||v_l|| = norm;
+/* Teacher f*(x) = coef * sum_{l < m} a_l act(v_l^T x), every ||v_l|| = norm and a_l = 1
+ * (teacher.source file: V and a from its files);
  * coef = 1, or 1/m under model.normalisation 1/m (A* = W*^T W* / m*,
  * Martin, Bach & Biroli). w, u are teacher 0 (the one Wang & Abernethy's
  * metrics refer to). */
@@ -25,10 +26,13 @@ typedef struct tsim_teacher {
   int activation;
   double coef;  /* output weight of every teacher neuron */
   double *V;    /* m x d, neuron-major: V[l*d + j] */
+  double *a;    /* teacher.a_file: neuron l's output weight is coef * a[l]; NULL: coef */
 } tsim_teacher;
 
 int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err);
 void teacher_free(tsim_teacher *t);
+/* The output weight of teacher neuron L: coef, times a[L] when given. */
+double teacher_weight(const tsim_teacher *t, int64_t l);
 /* y = f*(x) for ROWS samples (no label noise: data_make adds it). */
 void teacher_labels(const tsim_teacher *t, const double *x, int64_t rows,
                     double *y);
