@@ -2,9 +2,10 @@
 # test_gram.sh - the Gram engine (data.engine: gram) end to end: the
 # trajectories of the sharded engine to 1e-12 (W through the neurons table,
 # losses against the loss at W = 0); a NumPy replay of gradient descent on
-# `tsim export-data`'s samples and w0 to 1e-10; byte-identical tables on 1,
-# 2 and 3 ranks, at every vector width, with regenerated samples and after
-# a stop and resume; the models it cannot take are one-line config errors.
+# `tsim export-data`'s samples and w0 to 1e-10; Hessian spectra (with its
+# q9) to 1e-12; byte-identical tables on 1, 2 and 3 ranks, at every vector
+# width, with regenerated samples and after a stop and resume; the models it
+# cannot take are one-line config errors.
 SUITE=gram
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -136,6 +137,25 @@ print(f"max relative difference {worst:.1e}")
 PY
 if out=$("$PY" "$TMP/replay.py" "$TMP" 2>&1); then ok "gram vs a NumPy replay to 1e-10: $out"
 else fail "gram vs NumPy replay: $(echo "$out" | tail -2)"; fi
+
+# Hessian spectra (formed from the samples at W_t, with q9 from the engine)
+# at t = 0 and 50: those of the sharded engine to 1e-12 of the largest value
+for e in gram sharded; do
+  run_np 1 run "$TMP/g.yaml" -q --set data.engine=$e --set 'metrics.hessian.at=[0, 50]' \
+    -o "$TMP/h_$e" >"$TMP/h_$e.log" 2>&1 || fail "spectra with $e: $(tail -2 "$TMP/h_$e.log")"
+done
+check "spectrum.csv and hessian.csv of gram within 1e-12 of sharded's largest value" \
+  "$PY" -c '
+import csv, sys
+for f in ("spectrum.csv", "hessian.csv"):
+    a = list(csv.reader(open(f"{sys.argv[1]}/{f}"))); b = list(csv.reader(open(f"{sys.argv[2]}/{f}")))
+    assert a[0] == b[0] and len(a) == len(b) > 2
+    num = lambda r: [float(v) for v in r[2:] if v != ""]
+    m = max(abs(v) for r in b[1:] for v in num(r))
+    for x, y in zip(a[1:], b[1:]):
+        assert x[:2] == y[:2] and len(num(x)) == len(num(y))
+        assert all(abs(u - v) <= 1e-12 * m for u, v in zip(num(x), num(y))), (f, x, y)
+' "$TMP/h_gram" "$TMP/h_sharded"
 
 # what it cannot take: a config error at data.engine, exit 2, nothing written
 refuse() { # name SETS...
