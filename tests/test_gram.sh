@@ -23,6 +23,18 @@ train:   {eta: 0.01, iterations: 100, log_every: 10}
 output:  {neurons: true}
 YAML
 
+out=$(run_np 1 validate "$TMP/g.yaml" --set 'data.engine=[sharded, gram, auto]' 2>&1)
+check "validate: cell 1 on gram, with its cost next to sharded's" \
+  bash -c "grep -q '^  cell 1: .*engine=gram' <<<'$out' &&
+           grep -q 'gram (set; cost in multiply-adds: sharded .*, gram ' <<<'$out' &&
+           grep -q '^  cell 2: .*engine=moments' <<<'$out'"
+# auto never picks it, even where its cost is the lowest (d = 300, K = 600:
+# gram 4.4e9, sharded 2.2e10 multiply-adds, moments not applicable)
+out=$(run_np 1 validate "$TMP/g.yaml" --set model.d=300 --set model.K=600 --set data.n=20000 \
+  --set data.engine=auto 2>&1)
+check "validate: auto keeps sharded where gram would cost less" \
+  grep -q '^  cell 0: .*engine=sharded' <<<"$out"
+
 for np in 1 2 3; do
   run_np $np run "$TMP/g.yaml" -q -o "$TMP/g$np" >"$TMP/g$np.log" 2>&1 ||
     fail "gram on $np ranks: $(tail -2 "$TMP/g$np.log")"
