@@ -39,8 +39,8 @@ ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(YAML_CFLAGS) \
                 -DTSIM_GIT_COMMIT='"$(GIT_COMMIT)"' -DTSIM_CFLAGS='"$(CFLAGS)"'
 ALL_CFLAGS := $(WARN) $(FPFLAGS) $(CFLAGS) $(SANFLAGS)
 LDLIBS    := $(YAML_LIBS) $(SCALAPACK_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) -lm -pthread
-# the fused chunk kernel's loops are vectorised at -O3 (bits unchanged: see
-# src/fused.c); FUSED_CFLAGS= builds it with CFLAGS alone
+# the fused chunk kernel's and the Gram engine's loops are vectorised at -O3
+# (bits unchanged: see src/fused.c); FUSED_CFLAGS= builds them with CFLAGS alone
 FUSED_CFLAGS ?= -O3
 
 # Stamps: a file holding a text, rewritten (when make reads this file) only
@@ -68,7 +68,7 @@ all: $(BIN)/tsim $(UNIT_BIN)
 $(BUILD)/%.o: src/%.c $(wildcard include/tsim/*.h) $(FLAGS_STAMP) | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/fused.o: ALL_CFLAGS += $(FUSED_CFLAGS)
+$(BUILD)/fused.o $(BUILD)/engine_gram.o: ALL_CFLAGS += $(FUSED_CFLAGS)
 $(BUILD)/fused.o: src/fused_kernel.inc src/act_vector.inc
 $(BUILD)/activation.o: src/act_vector.inc
 

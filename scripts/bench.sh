@@ -232,6 +232,32 @@ for width in 8 4 2; do
     "$(awk -v a="$wa" -v b="$wb" 'BEGIN { printf "%.3f", (b - a) / 40 * 1000 }')" ms
 done
 
+# --- the Gram engine against the d K pass (issue 18, item 2) ----------------
+# Quadratic, d = 300, K = 600 (extensive width K = 2d), n = 2e4, 1 rank:
+# data.engine sharded (2 d K multiply-adds per sample) and gram (d^2), the
+# time of an iteration as the difference of 2- and 7-iteration runs.
+echo "gram engine: quadratic d=300 K=600 n=2e4, 1 rank, sharded vs gram"
+sh_ms="" sh_cpu=""
+for eng in sharded gram; do
+  dir="$OUT/gram_$eng"
+  set -- --set model.d=300 --set model.K=600 --set data.n=20000 --set data.engine=$eng
+  read -r wa ca _ < <(engine_best "$dir" 1 2 "$@")
+  read -r wb cb _ < <(engine_best "$dir" 1 7 "$@")
+  [ -n "$wa" ] && [ -n "$wb" ] || { echo "bench: tsim failed ($dir)" >&2; exit 1; }
+  ms=$(awk -v a="$wa" -v b="$wb" 'BEGIN { printf "%.3f", (b - a) / 5 * 1000 }')
+  cpu=$(awk -v a="$ca" -v b="$cb" 'BEGIN { printf "%.3f", (b - a) / 5 * 1000 }')
+  row gram "quadratic d=300 K=600 n=20000 ranks=1, $eng: ms/iteration (wall)" "$ms" ms
+  row gram "quadratic d=300 K=600 n=20000 ranks=1, $eng: ms/iteration (CPU)" "$cpu" ms
+  if [ "$eng" = sharded ]; then
+    sh_ms=$ms sh_cpu=$cpu
+  else
+    row gram "quadratic d=300 K=600 n=20000 ranks=1: sharded / gram (wall)" \
+      "$(awk -v a="$sh_ms" -v b="$ms" 'BEGIN { printf "%.2f", a / b }')" ratio
+    row gram "quadratic d=300 K=600 n=20000 ranks=1: sharded / gram (CPU)" \
+      "$(awk -v a="$sh_cpu" -v b="$cpu" 'BEGIN { printf "%.2f", a / b }')" ratio
+  fi
+done
+
 # --- cells batched over shared data (issue 6 part 2) ------------------------
 # The Fig. 9 grid at n = 1e6 reduced to 2 seeds and 50 iterations (60 cells:
 # the full 600 cells x 20000 iterations at this n would take days), on 2

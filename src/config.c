@@ -107,12 +107,15 @@ static const field schema[] = {
     {"data.chunk", "chunk", F_INT, "2048", DATA_GROUP, 1 << 24, 0, NULL, 0, P(chunk), DATA_KEY,
      "samples per chunk of the exact sum, whole row groups of 8 samples "
      "(changes the last bits)", DATA_GROUP},
-    {"data.engine", "engine", F_ENUM, "auto", 0, 0, 0, "auto|sharded|moments", 1,
+    {"data.engine", "engine", F_ENUM, "auto", 0, 0, 0, "auto|sharded|moments|gram", 1,
      P(engine), OTHER_KEY,
      "sharded: a pass over the samples every iteration; moments: the exact "
      "fourth-moment tensor, built once, then O(d^4) per iteration (quadratic "
-     "model, labels from the teacher); auto: the cheaper by the cost model "
-     "`tsim validate` prints (the two engines differ in the last bits)"},
+     "model, labels from the teacher); gram: a pass over the samples with the "
+     "quadratic student as C x^T W^T W x, d^2 instead of 2 d K per sample "
+     "(quadratic student; auto never picks it); auto: the cheaper of sharded and "
+     "moments by the cost model `tsim validate` prints (the engines differ in the "
+     "last bits)"},
     {"data.storage", NULL, F_ENUM, "memory", 0, 0, 0, "memory|regenerate", 0,
      P(storage), DATA_KEY,
      "memory: each rank keeps its samples; regenerate: samples are made "
@@ -1278,6 +1281,10 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return fail_at(err, where(&gv[ieng], root), "data.engine",
                      "moments cannot compute this model: %s", why,
                      "auto or sharded");
+    why = engine_by_id(ENGINE_GRAM)->unsupported(&p);
+    if (p.engine == ENGINE_GRAM && why)
+      return fail_at(err, where(&gv[ieng], root), "data.engine",
+                     "gram cannot compute this model: %s", why, "auto or sharded");
   }
   if (cfg->base.storage == STORAGE_REGENERATE && cfg->base.x_file)
     return fail_at(err, where(&gv[isto], root), "data.storage", "%s",

@@ -5,12 +5,13 @@
 #include <stdio.h>
 
 #include "tsim/cellkind.h"
+#include "tsim/engine_gram.h"
 #include "tsim/engine_moments.h"
 #include "tsim/engine_population.h"
 #include "tsim/engine_sharded.h"
 
 /* In this order: a tie in cost goes to the first. */
-static const engine_kind *const table[] = {&engine_sharded, &engine_moments,
+static const engine_kind *const table[] = {&engine_sharded, &engine_moments, &engine_gram,
                                            &engine_population};
 #define NENGINES ((int)(sizeof table / sizeof table[0]))
 
@@ -26,7 +27,7 @@ const engine_kind *engine_of(const tsim_params *p) {
   const engine_kind *best = NULL;
   double best_cost = 0.0;
   for (int e = 0; e < NENGINES; ++e) {
-    if (table[e]->unsupported(p)) continue;
+    if (table[e]->unsupported(p) || (table[e]->caps & ENGINE_NAMED)) continue;
     engine_cost c;
     table[e]->cost(p, &c);
     if (!best || c.total < best_cost) best = table[e], best_cost = c.total;
@@ -63,6 +64,14 @@ void engine_describe(const tsim_params *p, char *buf, size_t cap) {
   const char *how = p->engine == ENGINE_AUTO ? "auto" : "set";
   if (chosen->id == ENGINE_POPULATION) {
     snprintf(buf, cap, "%s (data.regime: population; the closed form)", chosen->name);
+    return;
+  }
+  if (chosen->id == ENGINE_GRAM) {
+    engine_cost s, g;
+    engine_sharded.cost(p, &s);
+    engine_gram.cost(p, &g);
+    snprintf(buf, cap, "%s (%s; cost in multiply-adds: sharded %.2g, gram %.2g)", chosen->name,
+             how, s.total, g.total);
     return;
   }
   const char *why = engine_moments.unsupported(p);

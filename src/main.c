@@ -309,18 +309,20 @@ static int print_grid(const tsim_config *cfg, tsim_error *err) {
       printf("%s %lld (%s)", a ? " x" : "", (long long)cfg->axes[a].count, cfg->axes[a].key);
     printf("; a line per cell only up to %d cells\n", GRID_LINES_MAX);
     /* cells per engine, and the cost model of each one's first cell */
-    int64_t count[4] = {0, 0, 0, 0}, first[4] = {-1, -1, -1, -1};
+    enum { NENGINES = ENGINE_POPULATION + 1 }; /* the last engine id */
+    int64_t count[NENGINES] = {0}, first[NENGINES];
+    for (int e = 0; e < NENGINES; ++e) first[e] = -1;
     for (int64_t id = 0; id < cfg->ncells; ++id) {
       if (id % 65536 == 0 && stop_signalled()) return config_stopped(err);
       tsim_params p;
       config_cell(cfg, id, &p);
       const int e = engine_choose(&p);
-      if (e < 0 || e > 3) continue;
+      if (e < 0 || e >= NENGINES) continue;
       count[e] += 1;
       if (first[e] < 0) first[e] = id;
     }
     printf("engines (data.engine; the cost model of each engine's first cell):\n");
-    for (int e = 0; e < 4; ++e) {
+    for (int e = 0; e < NENGINES; ++e) {
       if (!count[e]) continue;
       char engine[512];
       tsim_params p;

@@ -48,8 +48,8 @@ typedef enum { METHOD_GD = 0, METHOD_FLOW = 1 } tsim_method;
 typedef enum { NORMALISATION_NONE = 0, NORMALISATION_INV_M = 1 } tsim_normalisation;
 
 /* data.engine: how a cell's sums over the samples are computed (moments.h) */
-typedef enum { ENGINE_AUTO = 0, ENGINE_SHARDED = 1, ENGINE_MOMENTS = 2,
-               ENGINE_POPULATION = 3 /* data.regime: population, not a data.engine value */
+typedef enum { ENGINE_AUTO = 0, ENGINE_SHARDED = 1, ENGINE_MOMENTS = 2, ENGINE_GRAM = 3,
+               ENGINE_POPULATION = 4 /* data.regime: population, not a data.engine value */
 } tsim_engine;
 /* data.storage: samples kept in memory, or made again when needed */
 typedef enum { STORAGE_MEMORY = 0, STORAGE_REGENERATE = 1 } tsim_storage;

@@ -4,6 +4,9 @@
  *               cells of one data set share the pass (batch.h)
  *   moments     the fourth-moment tensor (moments.h), built once: quadratic
  *               student and teacher, labels from the teacher
+ *   gram        a pass over the team's samples with the quadratic student
+ *               as C x^T W^T W x: d^2 instead of 2 d K per sample (only
+ *               when data.engine names it)
  *   population  the closed form at n = infinity (population.h,
  *               data.regime: population)
  * Config validation, the scheduler, the cell loop and `tsim validate` ask
@@ -30,6 +33,8 @@
  *             the samples made once (memory) or every iteration (regenerate)
  *   moments:  build (n + n_test) C(d+3,4) plus the samples made once, then
  *             iterations x (2 (d(d+1)/2)^2 + 3 d^2 K)
+ *   gram:     iterations x (n (d^2 + 3 d) + 1.5 K d^2), plus the samples as
+ *             sharded
  *   population: iterations x (K + m)^2 d. */
 #define ENGINE_RNG_COST 100.0 /* measured: ~18 ns per normal, ~0.2 ns per multiply-add */
 typedef struct engine_cost {
@@ -60,12 +65,13 @@ enum {
   ENGINE_TENSORS = 2,   /* reads the data set's moments tensors */
   ENGINE_BATCHES = 4,   /* cells of one data set share an evaluation */
   ENGINE_DIRECTION = 8, /* forms quantity (9) along a direction */
-  ENGINE_SPECTRA = 16   /* Hessian spectra from its data (metrics.hessian.source: samples) */
+  ENGINE_SPECTRA = 16,  /* Hessian spectra from its data (metrics.hessian.source: samples) */
+  ENGINE_NAMED = 32     /* taken only when data.engine names it: auto never picks it */
 };
 
 typedef struct engine_kind {
   const char *name; /* "sharded" */
-  int id;           /* ENGINE_SHARDED, ENGINE_MOMENTS, ENGINE_POPULATION */
+  int id;           /* ENGINE_SHARDED, ENGINE_MOMENTS, ENGINE_GRAM, ENGINE_POPULATION */
   unsigned caps;    /* ENGINE_* flags */
   /* NULL when the engine computes cell P exactly, else why not */
   const char *(*unsupported)(const tsim_params *p);
@@ -88,7 +94,7 @@ typedef struct engine_kind {
 
 /* The engine of cell P: the population's for data.regime: population, else
  * the one data.engine names, or (auto, or one that cannot take P) the
- * cheapest that can. */
+ * cheapest that can among those without ENGINE_NAMED. */
 const engine_kind *engine_of(const tsim_params *p);
 /* The engine with id ID (ENGINE_SHARDED, ...), NULL if none. */
 const engine_kind *engine_by_id(int id);
