@@ -18,12 +18,12 @@ const char *cellkind_hessian(const tsim_params *p) {
   if (p->norm_tied)
     return "the Hessian does not model the norm-tied output "
            "f = C sum_k ||w_k|| act(w_k.x) (model.norm_tied)";
-  if (activation_info(p->activation)->smooth) /* the teacher's only gives the labels */
-    return "the Hessian of a smooth activation (tanh, sigmoid, softplus, erf, gelu: "
-           "act'' varies with z) is not implemented yet";
   if (p->hess_source != HESS_SOURCE_POPULATION) return NULL;
   if (activation_info(p->activation)->population == ACT_POP_NONE)
     return "source population needs the activation's closed form, and it has none";
+  if (activation_info(p->activation)->population == ACT_POP_ARCSIN)
+    return "source population: the population Hessian of erf (its arcsine closed form) is "
+           "not implemented (source samples is)";
   if (params_teacher_activation(p) != p->activation)
     return "source population needs the closed form of a teacher with the student's "
            "activation (teacher.activation differs)";
