@@ -60,7 +60,7 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
   if (p->teacher_source == TEACHER_NONE &&
       ((!strncmp(key, "teacher.", 8) && strcmp(key, "teacher.source")) ||
        !strcmp(key, "train.tol") || !strcmp(key, "train.nu") ||
-       !strcmp(key, "metrics.match_angle")))
+       !strcmp(key, "metrics.match_angle") || !strcmp(key, "metrics.pop_quadrature")))
     return cellkind_no_teacher(p);
   if (!strcmp(key, "teacher.seed") &&
       (p->teacher_direction == DIR_E1 || p->teacher_direction == DIR_ORTHONORMAL))

@@ -171,6 +171,9 @@ static const field schema[] = {
      "flow: absolute tolerance per step"},
     {"metrics.match_angle", NULL, F_REAL, "10", 0, 180, 1, NULL, 0,
      P(match_angle), OTHER_KEY, "teachers.csv: a student within this many degrees matches"},
+    {"metrics.pop_quadrature", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(pop_quadrature),
+     OTHER_KEY, "pop_loss by Gauss-Hermite quadrature where no closed form exists (about "
+     "1e-15 E y^2: not below)"},
     {"metrics.hessian.at", NULL, F_INT_LIST, NULL, 0, BIG, 0, NULL, 0,
      P(hess_at), OTHER_KEY, "iterations at which to compute the Hessian spectrum"},
     {"metrics.hessian.log_points", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0,
@@ -1500,6 +1503,9 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
          * existed) stays out of the hash text, so those runs keep their hash
          * and resume; config.yaml and the manifest always name it */
         if (!with_output && !strcmp(f->key, "teacher.source") && !strcmp(buf, "generated"))
+          continue;
+        /* likewise metrics.pop_quadrature false (with spectra, metrics is not sparse) */
+        if (!with_output && !strcmp(f->key, "metrics.pop_quadrature") && at_default(f, buf))
           continue;
       }
       /* A written config is read back by `tsim resume`, which refuses
