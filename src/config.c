@@ -148,7 +148,8 @@ static const field schema[] = {
     {"data.label_noise", "label_noise", F_REAL, "0", 0, INFINITY, 0, NULL, 1,
      P(label_noise), DATA_KEY, "y += label_noise * N(0, 1), keyed by sample index"},
     {"data.regime", "regime", F_ENUM, "empirical", 0, 0, 0, "empirical|population",
-     1, P(regime), OTHER_KEY, "n samples, or the closed-form population loss (n = infinity)"},
+     1, P(regime), OTHER_KEY,
+     "n samples, or the population loss (n = infinity: closed form or quadrature)"},
     {"init.method", "init_method", F_ENUM, "scaled", 0, 0, 0,
      "scaled|gaussian|orthonormal|near_teacher|claim2", 1, P(init_method), OTHER_KEY,
      "scaled: init.scale * N(0, I/d); gaussian: N(0, init.sigma^2 I); orthonormal: "
@@ -920,7 +921,8 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
     what = "differs from model.activation in the population regime";
     allowed = "the closed forms are for a matching teacher and student";
   } else if (p->regime == REGIME_POPULATION &&
-             activation_info(p->activation)->population == ACT_POP_NONE) {
+             activation_info(p->activation)->population == ACT_POP_NONE &&
+             !activation_info(p->activation)->smooth) { /* the smooth ones by quadrature */
     key = "data.regime";
     what = "population has no closed form for this model.activation";
     allowed = "empirical";

@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsim/quadrature.h"
+
 struct population {
   const tsim_model *m;
   const tsim_teacher *t;
-  double noise2;     /* sigma^2 of the label noise */
+  double noise, noise2; /* sigma and sigma^2 of the label noise */
   int64_t N;         /* K students + m teachers */
   const double **z;  /* the N vectors */
   double *c;         /* their output coefficients (teachers negative) */
@@ -25,6 +27,7 @@ population *population_create(const tsim_model *m, const tsim_teacher *t,
   population *p = tsim_xcalloc(1, sizeof *p);
   p->m = m;
   p->t = t;
+  p->noise = label_noise;
   p->noise2 = label_noise * label_noise;
   p->N = m->K + t->m;
   const size_t N = (size_t)p->N;
@@ -139,7 +142,9 @@ double population_loss(population *p, const double *W, double *grad) {
     case ACT_POP_ISSERLIS: break;
     case ACT_POP_ARCCOS: arccos = 1; break;
     case ACT_POP_ARCSIN: return arcsin_loss(p, W, grad);
-    case ACT_POP_NONE: no_closed_form(act);
+    case ACT_POP_NONE: /* the smooth ones: by quadrature */
+      if (!act->smooth) no_closed_form(act);
+      return quadrature_loss_grad(m, p->t, p->noise, W, grad);
   }
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;

@@ -218,6 +218,92 @@ double quadrature_kernel(int g, int h, double a, double b, double t, int n) {
   return k;
 }
 
+/* For smooth G, H: K[0] = E g(u.x) h(w.x), and by Stein's lemma
+ * d/du E g(u.x) h(w.x) = E g'(u.x) h(w.x) x = K[1] u + K[2] w with
+ * K[1] = E g''(u.x) h(w.x), K[2] = E g'(u.x) h'(w.x): one sweep of the rule. */
+static void kernel_grad(const rule *r, const tsim_activation_info *g,
+                        const tsim_activation_info *h, double a, double b, double t,
+                        double K[3]) {
+  double ct = cos(t), st = sin(t);
+  if (t == PI) ct = -1.0, st = 0.0;
+  csum o[3] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
+  for (int i = 0; i < r->kept; ++i) {
+    const double z = a * r->x[i];
+    const double g0 = g->value(z), g1 = g->slope(z), g2 = g->second(z);
+    csum h0 = {0.0, 0.0}, h1 = {0.0, 0.0};
+    if (st == 0.0) {
+      h0.s = h->value(b * ct * r->x[i]);
+      h1.s = h->slope(b * ct * r->x[i]);
+    } else {
+      for (int j = 0; j < r->kept; ++j) {
+        const double y = b * (ct * r->x[i] + st * r->x[j]);
+        csum_add(&h0, r->w[j] * h->value(y));
+        csum_add(&h1, r->w[j] * h->slope(y));
+      }
+    }
+    const double H0 = h0.s + h0.c, H1 = h1.s + h1.c;
+    csum_add(&o[0], r->w[i] * g0 * H0);
+    csum_add(&o[1], r->w[i] * g2 * H0);
+    csum_add(&o[2], r->w[i] * g1 * H1);
+  }
+  for (int q = 0; q < 3; ++q) K[q] = o[q].s + o[q].c;
+}
+
+double quadrature_loss_grad(const tsim_model *m, const tsim_teacher *t, double label_noise,
+                            const double *W, double *grad) {
+  const int64_t d = m->d, K = m->K, N = K + t->m;
+  const tsim_activation_info *ga = activation_info(m->activation);
+  const tsim_activation_info *ta = activation_info(t->activation);
+  const double **z = tsim_xcalloc((size_t)N, sizeof(double *));
+  double *nrm = tsim_xcalloc((size_t)N, sizeof(double));
+  double *c = tsim_xcalloc((size_t)N, sizeof(double));
+  double scale = 0.0;
+  for (int64_t i = 0; i < N; ++i) {
+    z[i] = i < K ? W + i * d : t->V + (i - K) * d;
+    double q = 0.0;
+    for (int64_t e = 0; e < d; ++e) q += z[i][e] * z[i][e];
+    nrm[i] = sqrt(q);
+    c[i] = i < K ? m->C * (m->norm_tied ? nrm[i] : 1.0) : -t->coef;
+    if (!(nrm[i] <= scale)) scale = nrm[i];
+  }
+  if (grad) memset(grad, 0, (size_t)(K * d) * sizeof(double));
+  double loss = NAN;
+  if (isfinite(scale)) {
+    rule r;
+    rule_make(&r, quadrature_nodes(ga->id, ta->id, scale));
+    csum sum = {0.0, 0.0};
+    for (int64_t i = 0; i < N; ++i) {
+      csum kc = {0.0, 0.0}; /* sum_j c_j k(z_i, z_j) */
+      for (int64_t j = i < K && grad ? 0 : i; j < N; ++j) {
+        const tsim_activation_info *gi = i < K ? ga : ta, *gj = j < K ? ga : ta;
+        const double tij = population_angle(z[i], z[j], d);
+        double Kq[3];
+        if (i < K && grad) {
+          kernel_grad(&r, gi, gj, nrm[i], nrm[j], tij, Kq);
+          const double f1 = 2.0 * c[i] * c[j] * Kq[1], f2 = 2.0 * c[i] * c[j] * Kq[2];
+          for (int64_t e = 0; e < d; ++e) grad[i * d + e] += f1 * z[i][e] + f2 * z[j][e];
+          csum_add(&kc, c[j] * Kq[0]);
+        } else {
+          Kq[0] = kernel(&r, gi->id, gj->id, nrm[i], nrm[j], tij);
+        }
+        if (j >= i) csum_add(&sum, (i == j ? 1.0 : 2.0) * c[i] * c[j] * Kq[0]);
+      }
+      if (grad && i < K && m->norm_tied && nrm[i] > 0.0) {
+        const double f = 2.0 * m->C * (kc.s + kc.c) / nrm[i];
+        for (int64_t e = 0; e < d; ++e) grad[i * d + e] += f * z[i][e];
+      }
+    }
+    rule_free(&r);
+    loss = m->loss_scale * ((sum.s + sum.c) + label_noise * label_noise);
+    if (grad)
+      for (int64_t e = 0; e < K * d; ++e) grad[e] *= m->loss_scale;
+  }
+  free(z);
+  free(nrm);
+  free(c);
+  return loss;
+}
+
 double quadrature_loss(const tsim_model *m, const tsim_teacher *t, double label_noise,
                        const double *W, int *nodes) {
   const int64_t d = m->d, K = m->K, N = K + t->m;

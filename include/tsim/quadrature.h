@@ -44,4 +44,11 @@ double quadrature_kernel(int g, int h, double a, double b, double t, int n);
 double quadrature_loss(const tsim_model *m, const tsim_teacher *t, double label_noise,
                        const double *W, int *nodes);
 
+/* The same loss for smooth student and teacher activations (activation.h's
+ * second), and its gradient into GRAD (K*d) if non-NULL: d k(u, w) / du =
+ * E g''(u.x) h(w.x) u + E g'(u.x) h'(w.x) w (Stein's lemma), 2-D integrals
+ * by the same rule; the norm tie's 2 s C w^_k sum_j c_j k(w_k, z_j) too. */
+double quadrature_loss_grad(const tsim_model *m, const tsim_teacher *t, double label_noise,
+                            const double *W, double *grad);
+
 #endif

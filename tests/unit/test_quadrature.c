@@ -1,8 +1,9 @@
 /* test_quadrature.c - the Gauss-Hermite kernel and population loss
  * (quadrature.h): kernel entries of the smooth activations against 4x the
  * node count, against the closed forms where they exist (erf, linear,
- * quadratic exactly; relu converges slowly at its kink), the loss against
- * population.c's closed forms and against Monte Carlo at n = 1e7. */
+ * quadratic, relu x quadratic), the loss against population.c's closed
+ * forms and against Monte Carlo at n = 1e7, and the gradient against
+ * differences of the loss. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,43 @@ static void test_loss_closed(void) {
   }
 }
 
+/* The gradient (Stein's lemma) against central differences of the loss,
+ * each smooth activation, with and without the norm tie; for erf also
+ * against population.c's arcsine closed form */
+static void test_gradient(void) {
+  for (int ai = 0; ai < 5; ++ai)
+    for (int tied = 0; tied < 2; ++tied) {
+      tsim_model md = {.activation = smooth[ai], .d = 3, .K = 2, .C = 0.8, .loss_scale = 0.5,
+                       .norm_tied = tied};
+      tsim_teacher t = {.d = 3, .m = 2, .activation = smooth[ai], .coef = 1.0,
+                        .V = (double *)Vt};
+      double G[6], Wp[6], worst = 0.0, gmax = 0.0;
+      const double L = quadrature_loss_grad(&md, &t, 0.1, Wt, G);
+      const double h = 1e-5;
+      for (int e = 0; e < 6; ++e) {
+        memcpy(Wp, Wt, sizeof Wp);
+        Wp[e] += h;
+        const double lp = quadrature_loss_grad(&md, &t, 0.1, Wp, NULL);
+        Wp[e] -= 2.0 * h;
+        const double lm = quadrature_loss_grad(&md, &t, 0.1, Wp, NULL);
+        worst = fmax(worst, fabs((lp - lm) / (2.0 * h) - G[e]));
+        gmax = fmax(gmax, fabs(G[e]));
+      }
+      CHECK(worst <= 1e-8 * gmax && L == quadrature_loss(&md, &t, 0.1, Wt, NULL),
+            "%s%s: population gradient vs central differences of the loss: %.1e of max |g|",
+            activation_info(smooth[ai])->name, tied ? " (norm tie)" : "", worst / gmax);
+      if (smooth[ai] != ACT_ERF) continue;
+      population *pop = population_create(&md, &t, 0.1);
+      double Gc[6], dg = 0.0;
+      const double Lc = population_loss(pop, Wt, Gc);
+      for (int e = 0; e < 6; ++e) dg = fmax(dg, fabs(Gc[e] - G[e]));
+      CHECK(dg <= 1e-13 * gmax && fabs(Lc - L) <= 1e-14 * Lc,
+            "erf%s: quadrature loss and gradient = the arcsine closed form (%.1e of max |g|)",
+            tied ? " (norm tie)" : "", dg / gmax);
+      population_destroy(&pop);
+    }
+}
+
 /* Monte Carlo at n = 1e7: within 3 standard errors, each smooth activation
  * as student and teacher, and two mixed pairs */
 static double act_sum(int act, const double *Z, int64_t k, const double *x) {
@@ -166,6 +204,7 @@ int main(void) {
   test_convergence();
   test_closed_forms();
   test_loss_closed();
+  test_gradient();
   test_monte_carlo();
   return check_summary();
 }
