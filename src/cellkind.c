@@ -21,9 +21,6 @@ const char *cellkind_hessian(const tsim_params *p) {
   if (p->hess_source != HESS_SOURCE_POPULATION) return NULL;
   if (activation_info(p->activation)->population == ACT_POP_NONE)
     return "source population needs the activation's closed form, and it has none";
-  if (activation_info(p->activation)->population == ACT_POP_ARCSIN)
-    return "source population: the population Hessian of erf (its arcsine closed form) is "
-           "not implemented (source samples is)";
   if (params_teacher_activation(p) != p->activation)
     return "source population needs the closed form of a teacher with the student's "
            "activation (teacher.activation differs)";

@@ -389,7 +389,7 @@ static int local_of(const hessian *h, int64_t g, int me, int nprocs) {
   return (int)((blk / nprocs) * h->nb + g % h->nb);
 }
 
-/* The population Hessian from population.c's blocks (relu, abs): each rank
+/* The population Hessian from population.c's blocks (relu, abs, linear, erf): each rank
  * computes the blocks (k, l), k >= l, it holds entries of. */
 static void assemble_population_blocks(hessian *h, const tsim_model *m,
                                        const tsim_teacher *t, const double *W) {
@@ -427,8 +427,8 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
       if (t->m == 1 && t->coef == 1.0) break;
       assemble_population_blocks(h, m, t, W);
       return;
-    case ACT_POP_ARCCOS: assemble_population_blocks(h, m, t, W); return;
-    case ACT_POP_NONE: case ACT_POP_ARCSIN: /* refused by cellkind_hessian */
+    case ACT_POP_ARCCOS: case ACT_POP_ARCSIN: assemble_population_blocks(h, m, t, W); return;
+    case ACT_POP_NONE: /* refused by cellkind_hessian */
       fprintf(stderr, "tsim: internal: no population Hessian for activation %s\n", act->name);
       abort();
   }

@@ -420,6 +420,27 @@ static void test_population_teachers(const par_comm *team) {
   check_cell_free(&f);
 }
 
+/* erf (the arcsine kernel), 2 teachers: the population Hessian against
+ * second differences of the closed-form population loss */
+static void test_population_erf(const par_comm *team) {
+  tsim_params p = params(3, 2, 1.5, 100, 64, 12);
+  p.activation = ACT_ERF;
+  p.teacher_neurons = 2;
+  p.teacher_direction = DIR_RANDOM_ORTHONORMAL;
+  p.init_scale = 1.5;
+  check_cell f;
+  check_cell_make(&f, p, me, nranks);
+  const int64_t N = f.N;
+  hessian *h = hessian_create(team, N, 2);
+  double *Hp = malloc((size_t)(N * N) * sizeof(double)), scale;
+  const double worst = population_vs_differences(h, &f, Hp, &scale);
+  CHECK(worst <= 1e-6 * scale, "erf, 2 teachers: population H vs second differences of the "
+        "population loss %.3g (max |H| %.3g)", worst, scale);
+  free(Hp);
+  hessian_destroy(&h);
+  check_cell_free(&f);
+}
+
 /* eigenvalues vs LAPACK dsyevd, vectors, and quantity (9) */
 static void test_spectrum(const par_comm *team) {
   check_cell f;
@@ -644,6 +665,7 @@ int main(int argc, char **argv) {
   test_population_teachers(world);
   test_moments(world);
   test_smooth(world);
+  test_population_erf(world);
   const int64_t failed = par_max_int64(world, check_failed);
   par_finalize();
   if (me == 0 && failed && !check_failed) printf("FAIL hessian: a check failed on another rank\n");
