@@ -43,6 +43,27 @@ ONE_LANE(softplus)
 ONE_LANE(erf)
 ONE_LANE(gelu)
 
+/* act''(z) of the smooth activations, for the Hessian (libm: not in the
+ * kernel); e = exp(-|z|) keeps sigmoid' = e / (1 + e)^2 accurate in both tails */
+static double tanh_second(double z) {
+  const double t = tanh(z);
+  return -2.0 * t * (1.0 - t * t);
+}
+static double sigmoid_second(double z) { /* s' (1 - 2 s), 1 - 2 s = -tanh(z / 2) */
+  const double e = exp(-fabs(z));
+  return -e / ((1.0 + e) * (1.0 + e)) * tanh(0.5 * z);
+}
+static double softplus_second(double z) { /* sigmoid'(z) */
+  const double e = exp(-fabs(z));
+  return e / ((1.0 + e) * (1.0 + e));
+}
+static double erf_second(double z) { /* d/dz sqrt(2/pi) exp(-z^2/2) */
+  return -z * sqrt(2.0 / PI) * exp(-0.5 * z * z);
+}
+static double gelu_second(double z) { /* d/dz (Phi(z) + z phi(z)) = phi(z) (2 - z^2) */
+  return exp(-0.5 * z * z) / sqrt(2.0 * PI) * (2.0 - z * z);
+}
+
 /* alpha, beta of the arc-cosine kernels: relu, Cho & Saul (degree 1),
  * |u||w| (sin t + (pi - t) cos t) / (2 pi); abs, Zhou, Ge & Jin,
  * (2/pi) |u||w| (sin t + (pi/2 - t) cos t); each is alpha u.w + beta |u||w| h(t). */
@@ -63,15 +84,18 @@ static const tsim_activation_info table[] = {
      * libm): act within 2 ulp, act' within 3; gelu within 3 ulp (z >= -37,
      * nearer the subnormals up to 30), gelu' within 5 ulp of Phi(z) */
     [ACT_TANH] = {.id = ACT_TANH, .name = "tanh", .formula = "tanh(z)", .value = tanh_value,
-                  .slope = tanh_slope, .smooth = 1},
+                  .slope = tanh_slope, .smooth = 1, .second = tanh_second},
     [ACT_SIGMOID] = {.id = ACT_SIGMOID, .name = "sigmoid", .formula = "1/(1+e^-z)",
-                     .value = sigmoid_value, .slope = sigmoid_slope, .smooth = 1},
+                     .value = sigmoid_value, .slope = sigmoid_slope, .smooth = 1,
+                     .second = sigmoid_second},
     [ACT_SOFTPLUS] = {.id = ACT_SOFTPLUS, .name = "softplus", .formula = "log(1+e^z)",
-                      .value = softplus_value, .slope = softplus_slope, .smooth = 1},
+                      .value = softplus_value, .slope = softplus_slope, .smooth = 1,
+                      .second = softplus_second},
     [ACT_ERF] = {.id = ACT_ERF, .name = "erf", .formula = "erf(z/sqrt(2))", .value = erf_value,
-                 .slope = erf_slope, .smooth = 1, .population = ACT_POP_ARCSIN},
+                 .slope = erf_slope, .smooth = 1, .second = erf_second,
+                 .population = ACT_POP_ARCSIN},
     [ACT_GELU] = {.id = ACT_GELU, .name = "gelu", .formula = "z Phi(z)", .value = gelu_value,
-                  .slope = gelu_slope, .smooth = 1},
+                  .slope = gelu_slope, .smooth = 1, .second = gelu_second},
 };
 _Static_assert(sizeof table / sizeof table[0] == ACT_COUNT,
                "one table entry per activation (ACT_COUNT)");

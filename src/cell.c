@@ -17,6 +17,7 @@
 #include "tsim/metrics.h"
 #include "tsim/model.h"
 #include "tsim/population.h"
+#include "tsim/quadrature.h"
 #include "tsim/record.h"
 #include "tsim/schedule.h"
 #include "tsim/spectrum.h"
@@ -265,6 +266,8 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
       pop_loss = loss;
     else if (r->pop)
       pop_loss = population_loss(r->pop, W, NULL);
+    else if (p->pop_quadrature)
+      pop_loss = quadrature_loss(&r->m, teacher, p->label_noise, W, NULL);
     const record_metrics row = {r->time, loss, test_loss, pop_loss, dist, q9,
                                 record_norm2(r->G, r->Kd)};
     record_metrics_row(&row, res);

@@ -18,9 +18,6 @@ const char *cellkind_hessian(const tsim_params *p) {
   if (p->norm_tied)
     return "the Hessian does not model the norm-tied output "
            "f = C sum_k ||w_k|| act(w_k.x) (model.norm_tied)";
-  if (activation_info(p->activation)->smooth) /* the teacher's only gives the labels */
-    return "the Hessian of a smooth activation (tanh, sigmoid, softplus, erf, gelu: "
-           "act'' varies with z) is not implemented yet";
   if (p->hess_source != HESS_SOURCE_POPULATION) return NULL;
   if (activation_info(p->activation)->population == ACT_POP_NONE)
     return "source population needs the activation's closed form, and it has none";
@@ -60,7 +57,7 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
   if (p->teacher_source == TEACHER_NONE &&
       ((!strncmp(key, "teacher.", 8) && strcmp(key, "teacher.source")) ||
        !strcmp(key, "train.tol") || !strcmp(key, "train.nu") ||
-       !strcmp(key, "metrics.match_angle")))
+       !strcmp(key, "metrics.match_angle") || !strcmp(key, "metrics.pop_quadrature")))
     return cellkind_no_teacher(p);
   if (p->teacher_source == TEACHER_FILE &&
       (!strcmp(key, "teacher.norm") || !strcmp(key, "teacher.direction") ||

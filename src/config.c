@@ -163,7 +163,8 @@ static const field schema[] = {
     {"data.label_noise", "label_noise", F_REAL, "0", 0, INFINITY, 0, NULL, 1,
      P(label_noise), DATA_KEY, "y += label_noise * N(0, 1), keyed by sample index"},
     {"data.regime", "regime", F_ENUM, "empirical", 0, 0, 0, "empirical|population",
-     1, P(regime), OTHER_KEY, "n samples, or the closed-form population loss (n = infinity)"},
+     1, P(regime), OTHER_KEY,
+     "n samples, or the population loss (n = infinity: closed form or quadrature)"},
     {"init.method", "init_method", F_ENUM, "scaled", 0, 0, 0,
      "scaled|gaussian|orthonormal|near_teacher|claim2", 1, P(init_method), OTHER_KEY,
      "scaled: init.scale * N(0, I/d); gaussian: N(0, init.sigma^2 I); orthonormal: "
@@ -186,6 +187,9 @@ static const field schema[] = {
      "flow: absolute tolerance per step"},
     {"metrics.match_angle", NULL, F_REAL, "10", 0, 180, 1, NULL, 0,
      P(match_angle), OTHER_KEY, "teachers.csv: a student within this many degrees matches"},
+    {"metrics.pop_quadrature", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(pop_quadrature),
+     OTHER_KEY, "pop_loss by Gauss-Hermite quadrature where no closed form exists (about "
+     "1e-15 E y^2: not below)"},
     {"metrics.hessian.at", NULL, F_INT_LIST, NULL, 0, BIG, 0, NULL, 0,
      P(hess_at), OTHER_KEY, "iterations at which to compute the Hessian spectrum"},
     {"metrics.hessian.log_points", NULL, F_INT, "0", 0, 1e6, 0, NULL, 0,
@@ -1007,7 +1011,8 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
     what = "differs from model.activation in the population regime";
     allowed = "the closed forms are for a matching teacher and student";
   } else if (p->regime == REGIME_POPULATION &&
-             activation_info(p->activation)->population == ACT_POP_NONE) {
+             activation_info(p->activation)->population == ACT_POP_NONE &&
+             !activation_info(p->activation)->smooth) { /* the smooth ones by quadrature */
     key = "data.regime";
     what = "population has no closed form for this model.activation";
     allowed = "empirical";
@@ -1682,6 +1687,9 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
           continue;
         /* teacher.check at its default likewise (it says how a file teacher is checked) */
         if (!strcmp(f->key, "teacher.check") && !strcmp(buf, "error")) continue;
+        /* likewise metrics.pop_quadrature false (with spectra, metrics is not sparse) */
+        if (!with_output && !strcmp(f->key, "metrics.pop_quadrature") && at_default(f, buf))
+          continue;
       }
       /* A written config is read back by `tsim resume`, which refuses
        * train.log_every next to train.log_points > 0: only the spacing in

@@ -1,5 +1,6 @@
 /* engine_population.c - the population engine: the closed-form loss and
- * gradient at n = infinity (population.h), data.regime: population. */
+ * gradient at n = infinity (population.h; quadrature.h's for a smooth
+ * activation without one), data.regime: population. */
 #include "tsim/engine_population.h"
 
 #include "tsim/population.h"

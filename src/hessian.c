@@ -19,7 +19,9 @@
  *      panel's blocks (packed in their local row order), which round them
  *      and scale by s/n into their local array.
  * Memory per rank: the local blocks (dK^2 / P doubles), one panel of
- * accumulators and the Z of one sub-block of rows; no rank holds all of H. */
+ * accumulators, the Z of one sub-block of rows and the residual matrices of
+ * the local chunks (d^2 each, K d^2 for a smooth activation); no rank holds
+ * all of H. */
 #include "tsim/hessian.h"
 
 #include <math.h>
@@ -161,10 +163,12 @@ static const double *chunk_rows(const tsim_dataset *ds, int64_t c, double *X, in
   return y;
 }
 
-/* Per local row i: D1[i K + k] = act'(u_ik) and RD2[i] = r_i act''. act''
- * is the same constant for every neuron (2 for the quadratic activation, 0
- * away from the kinks for relu/abs), so the residual term of a chunk is one
- * d x d matrix M = sum_i r_i act'' x_i x_i^T shared by all diagonal blocks. */
+/* Per local row i: D1[i K + k] = act'(u_ik) and RD2[i R + k], k < R, the
+ * residual factor r_i act''. For a constant act'' (2 for the quadratic
+ * activation, 0 away from the kinks for relu/abs) R = 1 and the residual
+ * term of a chunk is one d x d matrix M = sum_i r_i act'' x_i x_i^T shared
+ * by all diagonal blocks; a smooth activation has R = K, one M_k per neuron
+ * from r_i act''(u_ik). */
 static void row_factors(const tsim_model *m, const tsim_dataset *ds,
                         const double *W, double *X, double *D1, double *RD2) {
   const int64_t d = m->d, K = m->K;
@@ -181,17 +185,22 @@ static void row_factors(const tsim_model *m, const tsim_dataset *ds,
       }
       const double r = m->C * f - y[i];
       for (int64_t k = 0; k < K; ++k) D1[(r0 + i) * K + k] = act->slope(u[k]);
-      RD2[r0 + i] = r * act->curvature;
+      if (act->smooth)
+        for (int64_t k = 0; k < K; ++k) RD2[(r0 + i) * K + k] = r * act->second(u[k]);
+      else
+        RD2[r0 + i] = r * act->curvature;
     }
   }
   free(u);
 }
 
 
-/* The chunk's residual matrix M (d x d, column-major), by dgemm over
- * sub-blocks of rows in a fixed order: the same bits on any rank. */
+/* The chunk's residual matrix M (d x d, column-major) of factor column k of
+ * RD2 (R columns), by dgemm over sub-blocks of rows in a fixed order: the
+ * same bits on any rank. */
 static void chunk_residual(const tsim_dataset *ds, const double *Xc, const double *RD2,
-                           int64_t r0, int64_t rows, double *Y, double *M) {
+                           int64_t R, int64_t k, int64_t r0, int64_t rows, double *Y,
+                           double *M) {
   const int d = (int)ds->d;
   const double one = 1.0;
   memset(M, 0, (size_t)d * (size_t)d * sizeof(double));
@@ -200,26 +209,27 @@ static void chunk_residual(const tsim_dataset *ds, const double *Xc, const doubl
     const double *X = Xc + s0 * d; /* = X^T, column-major d x rs */
     for (int i = 0; i < rs; ++i)
       for (int a = 0; a < d; ++a)
-        Y[(int64_t)i * d + a] = RD2[r0 + s0 + i] * X[(int64_t)i * d + a];
+        Y[(int64_t)i * d + a] = RD2[(r0 + s0 + i) * R + k] * X[(int64_t)i * d + a];
     dgemm_("N", "T", &d, &d, &rs, &one, X, &d, Y, &d, &one, M, &d, 1, 1);
   }
 }
 
 /* Bound on |entry| of one chunk's partial: with S_g = sum_i z_ig^2 and
- * T_a = sum_i |RD2_i| x_ia^2, Cauchy-Schwarz gives |2C^2 sum z_g z_h| <=
+ * T_ak = sum_i |RD2_ik| x_ia^2, Cauchy-Schwarz gives |2C^2 sum z_g z_h| <=
  * 2C^2 max S and |2C sum RD2 x_a x_b| <= 2C max T. */
-static double chunk_bound(const tsim_model *m, const double *Xc,
-                          const double *D1, const double *RD2, int64_t r0,
-                          int64_t rows) {
+static double chunk_bound(const tsim_model *m, const double *Xc, const double *D1,
+                          const double *RD2, int64_t R, int64_t r0, int64_t rows) {
   const int64_t d = m->d, K = m->K;
   double smax = 0.0, tmax = 0.0;
   for (int64_t a = 0; a < d; ++a) {
-    double T = 0.0;
-    for (int64_t i = r0; i < r0 + rows; ++i) {
-      const double x = Xc[(i - r0) * d + a];
-      T += fabs(RD2[i]) * x * x;
+    for (int64_t k = 0; k < R; ++k) {
+      double T = 0.0;
+      for (int64_t i = r0; i < r0 + rows; ++i) {
+        const double x = Xc[(i - r0) * d + a];
+        T += fabs(RD2[i * R + k]) * x * x;
+      }
+      if (!(T <= tmax)) tmax = T; /* NaN propagates */
     }
-    if (!(T <= tmax)) tmax = T; /* NaN propagates */
     for (int64_t k = 0; k < K; ++k) {
       double S = 0.0;
       for (int64_t i = r0; i < r0 + rows; ++i) {
@@ -237,24 +247,29 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   const int64_t d = m->d, K = m->K, N = h->n;
   const int64_t nrows = ds->row_end - ds->row_begin;
   const int64_t nlocal = ds->chunk_end - ds->chunk_begin;
-  const int residual = activation_info(m->activation)->curvature != 0.0;
+  const tsim_activation_info *act = activation_info(m->activation);
+  const int residual = act->smooth || act->curvature != 0.0;
+  const int64_t nres = act->smooth ? K : 1; /* residual matrices per chunk */
   double *D1 = tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double));
-  double *RD2 = tsim_xmalloc((size_t)(nrows + 1) * sizeof(double));
+  double *RD2 = tsim_xmalloc((size_t)(nrows * nres + 1) * sizeof(double));
   double *Xc = tsim_xmalloc((size_t)(ds->chunk * d) * sizeof(double)); /* a chunk, row-major */
   row_factors(m, ds, W, Xc, D1, RD2);
 
   /* the team-wide scale of the fixed-point grid, and each local chunk's
-   * residual matrix (d^2 per chunk of 2048 rows: less than the data) */
+   * residual matrices (nres d^2 per chunk of 2048 rows: less than the data
+   * while nres d < 2048) */
   double bound = 0.0;
-  double *Mres = residual ? tsim_xmalloc((size_t)(nlocal * d * d + 1) * sizeof(double)) : NULL;
+  double *Mres =
+      residual ? tsim_xmalloc((size_t)(nlocal * nres * d * d + 1) * sizeof(double)) : NULL;
   double *Z = tsim_xmalloc((size_t)((N > d ? N : d) * SUB_ROWS) * sizeof(double));
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
     int64_t r0, rows;
     chunk_rows(ds, c, Xc, &r0, &rows);
-    const double b = chunk_bound(m, Xc, D1, RD2, r0, rows);
+    const double b = chunk_bound(m, Xc, D1, RD2, nres, r0, rows);
     if (!(b <= bound)) bound = b;
-    if (residual)
-      chunk_residual(ds, Xc, RD2, r0, rows, Z, Mres + (c - ds->chunk_begin) * d * d);
+    for (int64_t k = 0; residual && k < nres; ++k)
+      chunk_residual(ds, Xc, RD2, nres, k, r0, rows, Z,
+                     Mres + ((c - ds->chunk_begin) * nres + k) * d * d);
   }
   const int64_t nonfinite = par_max_int64(h->team, !isfinite(bound));
   const int E = (int)par_max_int64(h->team, nlocal > 0 ? fixsum_exponent(bound) : -2000);
@@ -319,9 +334,9 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
         dgemm_("N", "T", &R, &w, &rs, &gn, Z, &R, Z, &R, &one, P, &R, 1, 1);
       }
       if (residual) { /* on the diagonal blocks k = l */
-        const double *Mc = Mres + (c - ds->chunk_begin) * d * d;
         for (int col = 0; col < w; ++col) {
           const int64_t hh = j0 + col, l = hh / d, b = hh % d;
+          const double *Mc = Mres + ((c - ds->chunk_begin) * nres + (nres > 1 ? l : 0)) * d * d;
           for (int64_t a = 0; a < d; ++a) {
             const int64_t g = l * d + a;
             if (g >= j0) P[(g - j0) + (int64_t)col * R] += res * Mc[a + b * d];
@@ -374,7 +389,7 @@ static int local_of(const hessian *h, int64_t g, int me, int nprocs) {
   return (int)((blk / nprocs) * h->nb + g % h->nb);
 }
 
-/* The population Hessian from population.c's blocks (relu, abs): each rank
+/* The population Hessian from population.c's blocks (relu, abs, linear, erf): each rank
  * computes the blocks (k, l), k >= l, it holds entries of. */
 static void assemble_population_blocks(hessian *h, const tsim_model *m,
                                        const tsim_teacher *t, const double *W) {
@@ -412,8 +427,8 @@ void hessian_assemble_population(hessian *h, const tsim_model *m,
       if (t->m == 1 && t->coef == 1.0 && !t->a) break;
       assemble_population_blocks(h, m, t, W);
       return;
-    case ACT_POP_ARCCOS: assemble_population_blocks(h, m, t, W); return;
-    case ACT_POP_NONE: case ACT_POP_ARCSIN: /* refused by cellkind_hessian */
+    case ACT_POP_ARCCOS: case ACT_POP_ARCSIN: assemble_population_blocks(h, m, t, W); return;
+    case ACT_POP_NONE: /* refused by cellkind_hessian */
       fprintf(stderr, "tsim: internal: no population Hessian for activation %s\n", act->name);
       abort();
   }

@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsim/quadrature.h"
+
 struct population {
   const tsim_model *m;
   const tsim_teacher *t;
-  double noise2;     /* sigma^2 of the label noise */
+  double noise, noise2; /* sigma and sigma^2 of the label noise */
   int64_t N;         /* K students + m teachers */
   const double **z;  /* the N vectors */
   double *c;         /* their output coefficients (teachers negative) */
@@ -25,6 +27,7 @@ population *population_create(const tsim_model *m, const tsim_teacher *t,
   population *p = tsim_xcalloc(1, sizeof *p);
   p->m = m;
   p->t = t;
+  p->noise = label_noise;
   p->noise2 = label_noise * label_noise;
   p->N = m->K + t->m;
   const size_t N = (size_t)p->N;
@@ -139,7 +142,9 @@ double population_loss(population *p, const double *W, double *grad) {
     case ACT_POP_ISSERLIS: break;
     case ACT_POP_ARCCOS: arccos = 1; break;
     case ACT_POP_ARCSIN: return arcsin_loss(p, W, grad);
-    case ACT_POP_NONE: no_closed_form(act);
+    case ACT_POP_NONE: /* the smooth ones: by quadrature */
+      if (!act->smooth) no_closed_form(act);
+      return quadrature_loss_grad(m, p->t, p->noise, W, grad);
   }
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
@@ -253,6 +258,50 @@ static void add_pair(double *B, int64_t d, double f, const double *u, const doub
  *             = E act''(u.x) act(w.x) x x^T, act'' = delta (relu), 2 delta (abs):
  * the kinks' term, zero only where act(w.x) vanishes on the plane u.x = 0;
  * Hess k(u, u) = 2 alpha I. Both vanish as sin t -> 0 (|p| = |q| = sin t). */
+/* The arcsine kernel's blocks (C = m->C, a = 1 + |u|^2, b = 1 + |w|^2,
+ * g = u.w, D = ab - g^2 >= 1, v = a w - g u, k_u = (2/pi)(w - (g/a) u) / sqrt D):
+ *   d^2 k / du dw = (2/pi) ((I - u u^T / a) / sqrt D - v v^T / (a D^(3/2)))
+ *   d^2 k / du du = (2/pi) ((-(g/a) I - u w^T / a + 2 g u u^T / a^2) / sqrt D
+ *                           - (w - (g/a) u)(b u - g w)^T / D^(3/2))
+ * and k(u, u) = phi(|u|^2), phi(r) = (2/pi) asin(r / (1 + r)): its Hessian
+ * 2 phi' I + 4 phi'' u u^T, phi' = (2/pi) / ((1 + r) sqrt(1 + 2r)). Block
+ * (k, l != k): 2 C^2 d^2k/dudw (w_k, w_l); (k, k): 2 C sum_{j != k} c_j
+ * d^2k/dudu (w_k, z_j) + C^2 times the Hessian of k(u, u) (unscaled by s). */
+static void arcsin_block(const population *p, int64_t k, int64_t l, double *B) {
+  const int64_t d = p->m->d, N = p->N;
+  const double C = p->m->C, tp = 2.0 / 3.14159265358979323846;
+  const double *u = p->z[k], a = 1.0 + p->dots[k * N + k];
+  if (k != l) {
+    const double *w = p->z[l], b = 1.0 + p->dots[l * N + l], g = p->dots[k * N + l];
+    const double D = a * b - g * g, rs = 1.0 / sqrt(D);
+    for (int64_t x = 0; x < d; ++x)
+      for (int64_t y = 0; y < d; ++y) {
+        const double vx = a * w[x] - g * u[x], vy = a * w[y] - g * u[y];
+        B[x * d + y] = 2.0 * C * C * tp *
+                       (((x == y ? 1.0 : 0.0) - u[x] * u[y] / a) * rs - vx * vy / (a * D) * rs);
+      }
+    return;
+  }
+  const double r = a - 1.0, q = 1.0 / sqrt(1.0 + 2.0 * r);
+  const double f1 = tp / (1.0 + r) * q;
+  const double f2 = tp * (-q / ((1.0 + r) * (1.0 + r)) - q * q * q / (1.0 + r));
+  for (int64_t x = 0; x < d; ++x)
+    for (int64_t y = 0; y < d; ++y)
+      B[x * d + y] = C * C * (2.0 * f1 * (x == y ? 1.0 : 0.0) + 4.0 * f2 * u[x] * u[y]);
+  for (int64_t j = 0; j < N; ++j) {
+    if (j == k) continue;
+    const double *w = p->z[j], b = 1.0 + p->dots[j * N + j], g = p->dots[k * N + j];
+    const double D = a * b - g * g, rs = 1.0 / sqrt(D), f = 2.0 * C * p->c[j] * tp;
+    for (int64_t x = 0; x < d; ++x)
+      for (int64_t y = 0; y < d; ++y) {
+        const double first = (-(g / a) * (x == y ? 1.0 : 0.0) - u[x] * w[y] / a +
+                               2.0 * g * u[x] * u[y] / (a * a)) * rs;
+        const double second = (w[x] - g / a * u[x]) * (b * u[y] - g * w[y]) / D * rs;
+        B[x * d + y] += f * (first - second);
+      }
+  }
+}
+
 void population_hessian_block(const population *p, int64_t k, int64_t l, double *B) {
   const tsim_model *m = p->m;
   const int64_t d = m->d, N = p->N;
@@ -265,7 +314,8 @@ void population_hessian_block(const population *p, int64_t k, int64_t l, double 
   memset(B, 0, (size_t)(d * d) * sizeof(double));
   const double *u = p->z[k], nu = p->nrm[k];
   switch (act->population) {
-    case ACT_POP_NONE: case ACT_POP_ARCSIN: no_closed_form(act); /* refused (cellkind_hessian) */
+    case ACT_POP_NONE: no_closed_form(act); /* refused (cellkind_hessian) */
+    case ACT_POP_ARCSIN: arcsin_block(p, k, l, B); break;
     case ACT_POP_ISSERLIS:
       if (k != l) {
         add_pair(B, d, 2.0 * C * C * 4.0, u, p->z[l], 1.0, p->dots[k * N + l]);

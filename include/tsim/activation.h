@@ -47,9 +47,10 @@ typedef struct tsim_activation_info {
    * Hessian's residual term is one d x d matrix per chunk because of it):
    * the almost-everywhere second derivative; 0 and unused when smooth */
   double curvature;
-  /* act'' varies with z (tanh, sigmoid, softplus, erf, gelu): no constant curvature,
-   * so the Hessian is refused (cellkind_hessian) */
+  /* act'' varies with z (tanh, sigmoid, softplus, erf, gelu): no constant curvature;
+   * the sample Hessian takes act''(z) per sample and neuron from `second` */
   int smooth;
+  double (*second)(double z); /* act''(z) of a smooth activation (libm); NULL otherwise */
   /* homogeneity: act(c z) = c^degree act(z) for c > 0; 0: not homogeneous
    * (init.method near_teacher, which scales by it, is refused) */
   double degree;

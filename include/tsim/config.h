@@ -106,6 +106,7 @@ typedef struct tsim_params {
   tsim_method method;
   double T, rtol, atol;
   double match_angle; /* degrees */
+  int pop_quadrature; /* pop_loss by quadrature.h where no closed form exists */
   /* metrics.hessian: spectra along the trajectory (spectrum.h), at the
    * iterations hess_at[0..hess_nat) and the events hess_events[0..
    * hess_nevents), as listed (NULL and 0 when not given) */

@@ -49,8 +49,9 @@ double population_loss(population *pop, const double *W, double *grad);
 
 /* The Hessian of the population loss, block (K, L): BLOCK[a d + b] =
  * d^2 L / dw_ka dw_lb (d x d), at the W of the last population_loss call,
- * for a student without the norm tie. For relu and abs this is the true
- * Hessian of the closed form: besides the Gauss-Newton term
+ * for a student without the norm tie and with a closed form (quadratic,
+ * relu, abs, linear, erf; not the ones quadrature.h serves). For relu and
+ * abs this is the true Hessian of the closed form: besides the Gauss-Newton term
  * 2 s C^2 E act'(w_k.x) act'(w_l.x) x x^T, each diagonal block has the kinks'
  * term 2 s C E r(x) act''(w_k.x) x x^T (act'' a Dirac delta at 0) wherever
  * the residual r is non-zero on the plane w_k.x = 0 - which the sample

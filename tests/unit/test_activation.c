@@ -23,10 +23,12 @@ static void test_entries(void) {
     const tsim_activation_info *e = activation_info(a);
     complete &= e->id == (tsim_activation)a && e->name && e->formula && e->value && e->slope &&
                 e->degree >= 0.0 && (e->even == 0 || e->even == 1) &&
-                (e->smooth == 0 || (e->smooth == 1 && e->curvature == 0.0));
+                (e->smooth == 0 || (e->smooth == 1 && e->curvature == 0.0)) &&
+                !e->second == !e->smooth;
     found &= activation_by_name(e->name) == e;
   }
-  CHECK(complete, "%d table entries, each with its id, name, value, slope, degree, smooth",
+  CHECK(complete, "%d table entries, each with its id, name, value, slope, degree, smooth "
+        "(and then act'')",
         ACT_COUNT);
   CHECK(found && !activation_by_name("tanhh") && !activation_by_name(""),
         "each entry is found by its name, an unknown name by none");
@@ -115,13 +117,15 @@ static void test_numbers(void) {
       const double fd2 = (e->value(z + h2) - 2 * e->value(z) + e->value(z - h2)) / (h2 * h2);
       slope = fmax(slope, fabs(fd1 - e->slope(z)));
       if (!e->smooth) curv = fmax(curv, fabs(fd2 - e->curvature));
+      else /* act'' against central differences of act' */
+        curv = fmax(curv, fabs((e->slope(z + h) - e->slope(z - h)) / (2 * h) - e->second(z)));
       if (e->degree > 0.0)
         homog = fmax(homog, fabs(e->value(3.0 * z) - pow(3.0, e->degree) * e->value(z)));
       even &= e->value(-z) == e->value(z);
     }
-    CHECK(slope < 1e-8 && curv < 1e-4,
-          "%s: slope and curvature (%g) = finite differences of the value off the kinks "
-          "(%.2g, %.2g)", e->name, e->curvature, slope, curv);
+    CHECK(slope < 1e-8 && curv < (e->smooth ? 1e-8 : 1e-4),
+          "%s: slope and curvature (%s) = finite differences of the value (of the slope) off "
+          "the kinks (%.2g, %.2g)", e->name, e->smooth ? "act''(z)" : "constant", slope, curv);
     CHECK(homog < 1e-12 && even == e->even,
           "%s: act(3z) = 3^%g act(z) (0: not homogeneous), %s", e->name, e->degree,
           e->even ? "even" : "not even");

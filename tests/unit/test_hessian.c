@@ -122,6 +122,69 @@ static void test_finite_difference(const par_comm *team) {
   check_cell_free(&f);
 }
 
+/* Smooth students (teacher alike): the sample Hessian, with the residual
+ * term r_i C act''(u_ik) x_i x_i^T per neuron on the diagonal blocks,
+ * against central differences of the model's gradient, column by column;
+ * on the team against 1 rank alone from all the samples, bitwise. */
+static void test_smooth(const par_comm *team) {
+  const int acts[5] = {ACT_TANH, ACT_ERF, ACT_SIGMOID, ACT_SOFTPLUS, ACT_GELU};
+  for (int ai = 0; ai < 5; ++ai) {
+    tsim_params p = params(3, 2, 1.5, 90, 16, 4);
+    p.activation = acts[ai];
+    p.init_scale = 1.5; /* |u| up to a few: act'' far from its value at 0 */
+    check_cell f;
+    check_cell_make(&f, p, me, nranks);
+    const int64_t N = f.N;
+    const char *name = activation_info(acts[ai])->name;
+    hessian *h = hessian_create(team, N, 2);
+    hessian_assemble_samples(h, &f.m, f.ds, f.W);
+    double *H = malloc((size_t)(N * N) * sizeof(double));
+    hessian_gather(h, H);
+    double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
+    double *gm = malloc((size_t)N * sizeof(double));
+    double worst = 0.0;
+    const double eps = 1e-5;
+    for (int64_t c = 0; c < N; ++c) {
+      memcpy(Wp, f.W, (size_t)N * sizeof(double));
+      Wp[c] += eps;
+      model_eval e1 = {.grad = gp};
+      model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e1);
+      Wp[c] -= 2.0 * eps;
+      model_eval e2 = {.grad = gm};
+      model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e2);
+      for (int64_t r = 0; r < N; ++r)
+        worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - H[r * N + c]));
+    }
+    const double scale = max_abs(H, N * N);
+    CHECK(worst <= 1e-7 * scale, "%s student: sample H vs central differences of the "
+          "gradient: max diff %.3g (max |H| %.3g)", name, worst, scale);
+    if (nranks > 1) {
+      par_comm *solo = par_split(team, me == 0 ? 0 : 1, me);
+      if (me == 0) {
+        check_cell g;
+        check_cell_make(&g, p, 0, 1);
+        hessian *h1 = hessian_create(solo, N, 2);
+        hessian_assemble_samples(h1, &g.m, g.ds, g.W);
+        double *H1 = malloc((size_t)(N * N) * sizeof(double));
+        hessian_gather(h1, H1);
+        CHECK(memcmp(H1, H, (size_t)(N * N) * sizeof(double)) == 0,
+              "%s student, %d ranks: the assembled matrix has the bits of 1 rank's", name,
+              nranks);
+        free(H1);
+        hessian_destroy(&h1);
+        check_cell_free(&g);
+      }
+      par_comm_free(&solo);
+    }
+    free(H);
+    free(Wp);
+    free(gp);
+    free(gm);
+    hessian_destroy(&h);
+    check_cell_free(&f);
+  }
+}
+
 /* the Hessian from the fourth moments equals the one from the samples */
 typedef struct dense4 {
   int64_t d;
@@ -357,6 +420,27 @@ static void test_population_teachers(const par_comm *team) {
   check_cell_free(&f);
 }
 
+/* erf (the arcsine kernel), 2 teachers: the population Hessian against
+ * second differences of the closed-form population loss */
+static void test_population_erf(const par_comm *team) {
+  tsim_params p = params(3, 2, 1.5, 100, 64, 12);
+  p.activation = ACT_ERF;
+  p.teacher_neurons = 2;
+  p.teacher_direction = DIR_RANDOM_ORTHONORMAL;
+  p.init_scale = 1.5;
+  check_cell f;
+  check_cell_make(&f, p, me, nranks);
+  const int64_t N = f.N;
+  hessian *h = hessian_create(team, N, 2);
+  double *Hp = malloc((size_t)(N * N) * sizeof(double)), scale;
+  const double worst = population_vs_differences(h, &f, Hp, &scale);
+  CHECK(worst <= 1e-6 * scale, "erf, 2 teachers: population H vs second differences of the "
+        "population loss %.3g (max |H| %.3g)", worst, scale);
+  free(Hp);
+  hessian_destroy(&h);
+  check_cell_free(&f);
+}
+
 /* eigenvalues vs LAPACK dsyevd, vectors, and quantity (9) */
 static void test_spectrum(const par_comm *team) {
   check_cell f;
@@ -580,6 +664,8 @@ int main(int argc, char **argv) {
   test_population_kinks(world);
   test_population_teachers(world);
   test_moments(world);
+  test_smooth(world);
+  test_population_erf(world);
   const int64_t failed = par_max_int64(world, check_failed);
   par_finalize();
   if (me == 0 && failed && !check_failed) printf("FAIL hessian: a check failed on another rank\n");
