@@ -113,3 +113,22 @@ const tsim_activation_info *activation_by_name(const char *name) {
     if (table[a].name && !strcmp(table[a].name, name)) return &table[a];
   return NULL;
 }
+
+static double angle_dot(const double *a, const double *b, int64_t n) {
+  double s = 0.0;
+  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
+}
+
+double activation_angle(const double *u, const double *w, int64_t d) {
+  const double nu = sqrt(angle_dot(u, u, d)), nw = sqrt(angle_dot(w, w, d));
+  if (nu == 0.0 || nw == 0.0) return 0.0;
+  double minus = 0.0, plus = 0.0;
+  for (int64_t j = 0; j < d; ++j) {
+    const double a = u[j] / nu, b = w[j] / nw;
+    minus += (a - b) * (a - b);
+    plus += (a + b) * (a + b);
+  }
+  return 2.0 * atan2(sqrt(minus), sqrt(plus));
+}
+

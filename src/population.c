@@ -59,18 +59,6 @@ static double dotv(const double *a, const double *b, int64_t n) {
   return s;
 }
 
-double population_angle(const double *u, const double *w, int64_t d) {
-  const double nu = sqrt(dotv(u, u, d)), nw = sqrt(dotv(w, w, d));
-  if (nu == 0.0 || nw == 0.0) return 0.0;
-  double minus = 0.0, plus = 0.0;
-  for (int64_t j = 0; j < d; ++j) {
-    const double a = u[j] / nu, b = w[j] / nw;
-    minus += (a - b) * (a - b);
-    plus += (a + b) * (a + b);
-  }
-  return 2.0 * atan2(sqrt(minus), sqrt(plus));
-}
-
 __attribute__((noreturn)) static void no_closed_form(const tsim_activation_info *act) {
   fprintf(stderr, "tsim: internal: no population closed form for activation %s\n", act->name);
   abort();
@@ -156,7 +144,7 @@ double population_loss(population *p, const double *W, double *grad) {
       const double g = dotv(p->z[i], p->z[j], d);
       p->dots[i * N + j] = p->dots[j * N + i] = g;
       if (arccos) {
-        const double a = j == i ? 0.0 : population_angle(p->z[i], p->z[j], d);
+        const double a = j == i ? 0.0 : activation_angle(p->z[i], p->z[j], d);
         p->ang[i * N + j] = p->ang[j * N + i] = a;
       }
     }

@@ -276,7 +276,7 @@ double quadrature_loss_grad(const tsim_model *m, const tsim_teacher *t, double l
       csum kc = {0.0, 0.0}; /* sum_j c_j k(z_i, z_j) */
       for (int64_t j = i < K && grad ? 0 : i; j < N; ++j) {
         const tsim_activation_info *gi = i < K ? ga : ta, *gj = j < K ? ga : ta;
-        const double tij = population_angle(z[i], z[j], d);
+        const double tij = activation_angle(z[i], z[j], d);
         double Kq[3];
         if (i < K && grad) {
           kernel_grad(&r, gi, gj, nrm[i], nrm[j], tij, Kq);
@@ -330,7 +330,7 @@ double quadrature_loss(const tsim_model *m, const tsim_teacher *t, double label_
     for (int64_t i = 0; i < N; ++i)
       for (int64_t j = i; j < N; ++j) {
         const double k = kernel(&r, i < K ? ga : ta, j < K ? ga : ta, nrm[i], nrm[j],
-                                population_angle(z[i], z[j], d));
+                                activation_angle(z[i], z[j], d));
         csum_add(&sum, (i == j ? 1.0 : 2.0) * c[i] * c[j] * k);
       }
     rule_free(&r);

@@ -61,7 +61,7 @@ void record_teacher_rows(const tsim_model *m, const tsim_teacher *teacher, const
     int64_t matched = 0;
     for (int64_t k = 0; k < K; ++k) {
       const double *wk = W + k * d;
-      double a = population_angle(wk, v, d);
+      double a = activation_angle(wk, v, d);
       if (record_norm2(wk, d) == 0.0) continue; /* no direction */
       if (lines && a > PI_ / 2) a = PI_ - a;
       const double c = cos(a);

@@ -11,6 +11,8 @@
 #ifndef TSIM_ACTIVATION_H
 #define TSIM_ACTIVATION_H
 
+#include <stdint.h>
+
 typedef enum {
   ACT_QUADRATIC = 0,
   ACT_RELU = 1,
@@ -64,5 +66,10 @@ typedef struct tsim_activation_info {
 const tsim_activation_info *activation_info(int act);
 /* The entry called NAME, NULL if none. */
 const tsim_activation_info *activation_by_name(const char *name);
+
+/* The angle between weight vectors U and W of length D, the argument of the
+ * kernels' closed forms (0 if either is zero), computed as
+ * 2 atan2(|u^ - w^|, |u^ + w^|), accurate near 0 and pi. */
+double activation_angle(const double *u, const double *w, int64_t d);
 
 #endif

@@ -60,8 +60,4 @@ double population_loss(population *pop, const double *W, double *grad);
  * direction terms (the kinks' term is unbounded there). */
 void population_hessian_block(const population *pop, int64_t k, int64_t l, double *block);
 
-/* The angle between U and W (0 if either is zero) computed as
- * 2 atan2(|u^ - w^|, |u^ + w^|): exposed for the metrics and the tests. */
-double population_angle(const double *u, const double *w, int64_t d);
-
 #endif

@@ -251,7 +251,7 @@ int main(void) {
   /* small angles and the origin: finite, and the angle accurate */
   {
     double u[3] = {1, 0, 0}, w[3] = {1, 1e-9, 0};
-    const double a = population_angle(u, w, 3);
+    const double a = activation_angle(u, w, 3);
     CHECK(fabs(a - 1e-9) < 1e-22, "angle at 1e-9 rad: %.17g", a);
     for (int act = 0; act < 3; ++act) {
       tsim_params p = params(act, act == ACT_ABS, 3, 2, 2, 10, 3);
