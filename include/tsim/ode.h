@@ -12,7 +12,9 @@
  *   dQ_kj/dalpha = eta E[delta_k lambda_j + delta_j lambda_k] + eta^2 E[delta_k delta_j]
  * and the generalisation error eg = loss_scale E (f - y)^2; T is fixed.
  *
- * Closed forms (ode_supported): linear, erf (= erf(z/sqrt 2)) and quadratic.
+ * Closed forms (ode_supported): linear, erf (= erf(z/sqrt 2)), quadratic,
+ * relu and abs (orthant moments; the 4-field orthant probability of the
+ * eta^2 term is a 1-D integral). Singular covariances are exact.
  * The same activation for students and teacher. Not yet a train.method. */
 #ifndef TSIM_ODE_H
 #define TSIM_ODE_H
