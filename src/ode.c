@@ -27,6 +27,7 @@
 #include "tsim/ode.h"
 
 #include <float.h>
+#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,6 +322,96 @@ static double abs_i4(const double *S, int64_t n, int64_t a, int64_t b, int64_t c
   return relu_form(S, n, 1, 4, idx, 2, -1, 2, 3);
 }
 
+/* The smooth activations (tanh, sigmoid, softplus, gelu) by Gauss-Hermite.
+ * I2, I3, I4 are expectations over at most 4 fields with covariance C (the
+ * slots' rows of S). With C = U diag(l) U^T (LAPACKE_dsyev) and the
+ * eigenvalues l_i <= 1e-13 max l dropped, the slots are u = U_r sqrt(l_r) z,
+ * z ~ N(0, I_r) over the r kept eigenvalues: exact for a singular C (a
+ * student equal to a teacher, or a repeated field, loses a dimension), and
+ * the product rule with GH_N nodes per dimension integrates z. The rule:
+ * GH_N = 56, so that erf through this path matches its closed forms to
+ * 1e-10 at the test's points; the slowest of them is w_0 = v_0, a field of
+ * variance 1 under act'^2 = (2/pi) e^{-u^2} (32, 40, 48 nodes: 2e-7, 6e-9,
+ * 2e-10 off; fields of larger variance need more). The activation table's
+ * value and slope are the integrands, as in the simulation. Cost: 56^r
+ * points a form, r <= 4 (the eta^2 term's 4-field forms: 9.8e6 each). */
+#define GH_N 56
+
+typedef struct gh_rule {
+  int act;
+  double node[GH_N], weight[GH_N]; /* for N(0, 1) */
+} gh_rule;
+
+/* Golub-Welsch: the nodes are the eigenvalues of the Jacobi matrix of the
+ * Hermite polynomials He_n, the weights the squared first components */
+static void gh_init(gh_rule *g, int act) {
+  double e[GH_N], z[GH_N * GH_N];
+  g->act = act;
+  for (int i = 0; i < GH_N; ++i) g->node[i] = 0.0;
+  for (int i = 0; i + 1 < GH_N; ++i) e[i] = sqrt(i + 1.0);
+  if (LAPACKE_dstev(LAPACK_COL_MAJOR, 'V', GH_N, g->node, e, z, GH_N) != 0) {
+    fprintf(stderr, "tsim: internal: ode: Gauss-Hermite nodes failed\n");
+    abort();
+  }
+  for (int i = 0; i < GH_N; ++i) g->weight[i] = z[i * GH_N] * z[i * GH_N];
+}
+
+/* E prod_s g_s(u_idx[s]) over the NS slots IDX (S the covariance, row stride
+ * n), g_s = act' for the first NSLOPE slots, the identity for slot LIN (or
+ * -1), act for the others */
+static double gh_form(const gh_rule *g, const double *S, int64_t n, int ns, const int64_t *idx,
+                      int nslope, int lin) {
+  const tsim_activation_info *ai = activation_info(g->act);
+  double C[MAXS * MAXS], l[MAXS], B[MAXS][MAXS]; /* B: slot s = sum_i B[s][i] z_i */
+  for (int x = 0; x < ns; ++x)
+    for (int y = 0; y < ns; ++y) C[x * ns + y] = S[idx[x] * n + idx[y]];
+  if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', ns, C, ns, l) != 0) {
+    fprintf(stderr, "tsim: internal: ode: eigen-decomposition failed\n");
+    abort();
+  }
+  const double lmax = fmax(l[ns - 1], 0.0);
+  int r = 0;
+  for (int i = 0; i < ns; ++i)
+    if (l[i] > 1e-13 * lmax) {
+      for (int s = 0; s < ns; ++s) B[s][r] = C[s * ns + i] * sqrt(l[i]);
+      ++r;
+    }
+  int64_t total = 1;
+  for (int i = 0; i < r; ++i) total *= GH_N;
+  double sum = 0.0;
+  for (int64_t p = 0; p < total; ++p) {
+    double w = 1.0, z[MAXS], f = 1.0;
+    int64_t q = p;
+    for (int i = 0; i < r; ++i) {
+      z[i] = g->node[q % GH_N];
+      w *= g->weight[q % GH_N];
+      q /= GH_N;
+    }
+    for (int s = 0; s < ns; ++s) {
+      double u = 0.0;
+      for (int i = 0; i < r; ++i) u += B[s][i] * z[i];
+      f *= s < nslope ? ai->slope(u) : (s == lin ? u : ai->value(u));
+    }
+    sum += w * f;
+  }
+  return sum;
+}
+
+static double gh_i2(const gh_rule *g, const double *S, int64_t n, int64_t a, int64_t b) {
+  const int64_t idx[2] = {a, b};
+  return gh_form(g, S, n, 2, idx, 0, -1);
+}
+static double gh_i3(const gh_rule *g, const double *S, int64_t n, int64_t a, int64_t b,
+                    int64_t c) {
+  const int64_t idx[3] = {a, b, c};
+  return gh_form(g, S, n, 3, idx, 1, 1);
+}
+static double gh_i4(const gh_rule *g, const double *S, int64_t n, int64_t a, int64_t b, int64_t c,
+                    int64_t e) {
+  const int64_t idx[4] = {a, b, c, e};
+  return gh_form(g, S, n, 4, idx, 2, -1);
+}
+
 static const closed *closed_of(int act) {
   static const closed erf_c = {erf_i2, erf_i3, erf_i4};
   static const closed lin_c = {lin_i2, lin_i3, lin_i4};
@@ -341,7 +432,44 @@ static const closed *closed_of(int act) {
   return NULL;
 }
 
-int ode_supported(int act) { return act >= 0 && act < ACT_COUNT && closed_of(act) != NULL; }
+static int smooth(int act) {
+  return act == ACT_TANH || act == ACT_SIGMOID || act == ACT_SOFTPLUS || act == ACT_GELU ||
+         act == ACT_ERF || act == ACT_LINEAR || act == ACT_QUADRATIC;
+}
+
+int ode_supported(int act) {
+  return act >= 0 && act < ACT_COUNT && (closed_of(act) != NULL || smooth(act));
+}
+
+/* The forms of M's activation: its closed forms, else (or with
+ * m->quadrature) Gauss-Hermite */
+typedef struct forms {
+  const closed *cl;
+  gh_rule gh;
+} forms;
+
+static void forms_init(forms *f, const ode_model *m) {
+  f->cl = m->quadrature ? NULL : closed_of(m->activation);
+  if (f->cl) return;
+  if (!(m->activation >= 0 && m->activation < ACT_COUNT && smooth(m->activation))) {
+    /* a caller's error: ode_supported says which have them */
+    fprintf(stderr, "tsim: internal: ode: activation %d: no closed forms, not smooth\n",
+            m->activation);
+    abort();
+  }
+  gh_init(&f->gh, m->activation);
+}
+
+static double f_i2(const forms *f, const double *S, int64_t n, int64_t a, int64_t b) {
+  return f->cl ? f->cl->i2(S, n, a, b) : gh_i2(&f->gh, S, n, a, b);
+}
+static double f_i3(const forms *f, const double *S, int64_t n, int64_t a, int64_t b, int64_t c) {
+  return f->cl ? f->cl->i3(S, n, a, b, c) : gh_i3(&f->gh, S, n, a, b, c);
+}
+static double f_i4(const forms *f, const double *S, int64_t n, int64_t a, int64_t b, int64_t c,
+                   int64_t e) {
+  return f->cl ? f->cl->i4(S, n, a, b, c, e) : gh_i4(&f->gh, S, n, a, b, c, e);
+}
 
 int64_t ode_state_size(const ode_model *m) { return m->K * m->K + m->K * m->M; }
 
@@ -375,18 +503,10 @@ static void covariance(const ode_model *m, const double *state, double *S) {
     for (int64_t j = 0; j < M; ++j) S[(K + l) * n + K + j] = m->T[l * M + j];
 }
 
-static const closed *closed_or_abort(const ode_model *m) {
-  const closed *cl = closed_of(m->activation);
-  if (!cl) { /* a caller's error: ode_supported says which have them */
-    fprintf(stderr, "tsim: internal: ode: activation %d has no closed forms\n", m->activation);
-    abort();
-  }
-  return cl;
-}
-
 void ode_expectations(const ode_model *m, const double *state, double *edn, double *edl,
                       double *edd) {
-  const closed *cl = closed_or_abort(m);
+  forms fm;
+  forms_init(&fm, m);
   const int64_t K = m->K, M = m->M, n = K + M;
   double *S = tsim_xmalloc((size_t)(n * n) * sizeof(double));
   covariance(m, state, S);
@@ -397,7 +517,7 @@ void ode_expectations(const ode_model *m, const double *state, double *edn, doub
       double *out = b < K ? (edl ? edl + k * K + b : NULL) : (edn ? edn + k * M + (b - K) : NULL);
       if (!out) continue;
       double acc = 0.0;
-      for (int64_t a = 0; a < n; ++a) acc += GAMMA(a) * cl->i3(S, n, k, b, a);
+      for (int64_t a = 0; a < n; ++a) acc += GAMMA(a) * f_i3(&fm, S, n, k, b, a);
       *out = 2.0 * s * c * acc;
     }
   if (edd)
@@ -405,7 +525,7 @@ void ode_expectations(const ode_model *m, const double *state, double *edn, doub
       for (int64_t j = 0; j <= k; ++j) {
         double acc = 0.0;
         for (int64_t a = 0; a < n; ++a)
-          for (int64_t b = 0; b < n; ++b) acc += GAMMA(a) * GAMMA(b) * cl->i4(S, n, k, j, a, b);
+          for (int64_t b = 0; b < n; ++b) acc += GAMMA(a) * GAMMA(b) * f_i4(&fm, S, n, k, j, a, b);
         edd[k * K + j] = edd[j * K + k] = 4.0 * s * s * c * c * acc;
       }
 #undef GAMMA
@@ -413,7 +533,8 @@ void ode_expectations(const ode_model *m, const double *state, double *edn, doub
 }
 
 double ode_eg(const ode_model *m, const double *state) {
-  const closed *cl = closed_or_abort(m);
+  forms fm;
+  forms_init(&fm, m);
   const int64_t K = m->K, M = m->M, n = K + M;
   double *S = tsim_xmalloc((size_t)(n * n) * sizeof(double));
   covariance(m, state, S);
@@ -421,11 +542,11 @@ double ode_eg(const ode_model *m, const double *state) {
    * three are the same bits and eg is exactly 0 */
   double ss = 0.0, st = 0.0, tt = 0.0;
   for (int64_t a = 0; a < K; ++a)
-    for (int64_t b = 0; b < K; ++b) ss += cl->i2(S, n, a, b);
+    for (int64_t b = 0; b < K; ++b) ss += f_i2(&fm, S, n, a, b);
   for (int64_t a = 0; a < K; ++a)
-    for (int64_t l = 0; l < M; ++l) st += cl->i2(S, n, a, K + l);
+    for (int64_t l = 0; l < M; ++l) st += f_i2(&fm, S, n, a, K + l);
   for (int64_t l = 0; l < M; ++l)
-    for (int64_t j = 0; j < M; ++j) tt += cl->i2(S, n, K + l, K + j);
+    for (int64_t j = 0; j < M; ++j) tt += f_i2(&fm, S, n, K + l, K + j);
   free(S);
   const double c = m->c, ct = m->c_teacher;
   return m->loss_scale * ((c * c * ss - 2.0 * c * ct * st) + ct * ct * tt);
@@ -458,7 +579,8 @@ static double negated_rhs(void *ctx, const double *state, double *g) {
 
 int ode_integrate(const ode_model *m, double *state, double a0, double a1, double rtol,
                   double atol, flow_stats *stats) {
-  (void)closed_or_abort(m);
+  forms fm;
+  forms_init(&fm, m); /* an unsupported activation aborts here, not mid-integration */
   return flow_integrate(negated_rhs, (void *)m, ode_state_size(m), state, a0, a1, rtol, atol,
                         stats);
 }

@@ -512,6 +512,35 @@ static void check_one_factor(void) {
         "within 1e-10 (max %.1e)", (long long)nz, worst);
 }
 
+/* (h) Gauss-Hermite over the eigen-decomposed covariance (m.quadrature)
+ * against the closed forms of erf, linear and quadratic, to 1e-10; with
+ * SINGULAR, student 0 equals teacher 0 */
+static void check_gh_closed(int act, int64_t K, int64_t M, uint64_t seed, int singular) {
+  const int64_t d = K + M;
+  double W[MAXN * MAXN], V[MAXN * MAXN], T[MAXN * MAXN], state[2 * MAXN * MAXN];
+  random_weights(K, M, d, seed, W, V);
+  if (singular) memcpy(W, V, (size_t)d * sizeof(double));
+  ode_state_from_weights(K, M, d, W, V, state, T);
+  ode_model m = {.activation = act, .K = K, .M = M, .c = 0.7, .c_teacher = 1.3,
+                 .loss_scale = 0.5, .eta = 1.0, .T = T};
+  double closed[NQ], gh[NQ], worst = 0.0;
+  int64_t worst_i = 0;
+  const int64_t nq = module_values(&m, state, closed);
+  m.quadrature = 1;
+  module_values(&m, state, gh);
+  int finite = 1;
+  for (int64_t i = 0; i < nq; ++i) {
+    finite = finite && isfinite(gh[i]);
+    const double e = fabs(gh[i] - closed[i]);
+    if (e > worst || isnan(e)) worst = e, worst_i = i;
+  }
+  char b[64];
+  CHECK(finite && worst <= 1e-10, "%s K=%lld M=%lld seed %llu%s: Gauss-Hermite on the "
+        "eigen-decomposition = the closed forms within 1e-10 (max %.1e at %s)",
+        activation_info(act)->name, (long long)K, (long long)M, (unsigned long long)seed,
+        singular ? ", w_0 = v_0" : "", worst, qname(&m, worst_i, b));
+}
+
 /* (d): online SGD with ACT, one fresh sample a step (B = 1), at d = 2000 */
 static void check_sgd(int act, double eta) {
   const int64_t K = 2, M = 2, d = 2000, steps_per_log = d / 2, logs = 10;
@@ -580,10 +609,10 @@ static void check_sgd(int act, double eta) {
 
 int main(void) {
   check_suite = "ode";
-  CHECK(ode_supported(ACT_ERF) && ode_supported(ACT_LINEAR) && ode_supported(ACT_QUADRATIC) &&
-            ode_supported(ACT_RELU) && ode_supported(ACT_ABS) && !ode_supported(ACT_TANH) &&
-            !ode_supported(-1),
-        "closed forms for erf, linear, quadratic, relu and abs only");
+  int all = 1;
+  for (int a = 0; a < ACT_COUNT; ++a) all = all && ode_supported(a);
+  CHECK(all && !ode_supported(-1) && !ode_supported(ACT_COUNT),
+        "every activation supported (closed forms or Gauss-Hermite), nothing else");
   check_linear_exact();
   check_expectations(ACT_ERF, 1, 1, 1, 48, 1.0, 1.0);
   check_expectations(ACT_ERF, 2, 2, 2, 40, 1.0, 1.0);
@@ -603,6 +632,15 @@ int main(void) {
   check_expectations_tol(ACT_ABS, 2, 2, 48, 24, 0.5, 0.5, 5e-3, 1000000);
   check_singular_relu();
   check_one_factor();
+  check_gh_closed(ACT_ERF, 1, 1, 51, 0);
+  check_gh_closed(ACT_ERF, 2, 2, 52, 0);
+  check_gh_closed(ACT_ERF, 2, 2, 53, 1);
+  check_gh_closed(ACT_LINEAR, 2, 1, 54, 0);
+  check_gh_closed(ACT_QUADRATIC, 2, 1, 55, 1);
+  check_expectations_tol(ACT_TANH, 2, 1, 56, 64, 0.7, 1.3, 1e-6, 1000000);
+  check_expectations_tol(ACT_SIGMOID, 2, 1, 57, 64, 0.7, 1.3, 1e-10, 200000);
+  check_expectations_tol(ACT_SOFTPLUS, 1, 2, 58, 64, 0.7, 1.3, 1e-10, 200000);
+  check_expectations_tol(ACT_GELU, 2, 1, 59, 64, 0.7, 1.3, 1e-10, 200000);
   check_sgd(ACT_ERF, 1.5);
   check_sgd(ACT_RELU, 1.0);
   return check_summary();
