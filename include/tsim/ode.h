@@ -16,7 +16,7 @@
  * relu and abs (orthant moments; the 4-field orthant probability of the
  * eta^2 term is a 1-D integral); tanh, sigmoid, softplus and gelu by
  * Gauss-Hermite over the eigen-decomposed covariance of at most 4 fields
- * (32^r nodes, r its rank: slow for the eta^2 term). Singular covariances
+ * (56^r nodes, r its rank: slow for the eta^2 term). Singular covariances
  * are exact.
  * The same activation for students and teacher. Not yet a train.method. */
 #ifndef TSIM_ODE_H
