@@ -12,7 +12,12 @@
  *   dQ_kj/dalpha = eta E[delta_k lambda_j + delta_j lambda_k] + eta^2 E[delta_k delta_j]
  * and the generalisation error eg = loss_scale E (f - y)^2; T is fixed.
  *
- * Closed forms (ode_supported): linear, erf (= erf(z/sqrt 2)) and quadratic.
+ * Closed forms (ode_supported): linear, erf (= erf(z/sqrt 2)), quadratic,
+ * relu and abs (orthant moments; the 4-field orthant probability of the
+ * eta^2 term is a 1-D integral); tanh, sigmoid, softplus and gelu by
+ * Gauss-Hermite over the eigen-decomposed covariance of at most 4 fields
+ * (56^r nodes, r its rank: slow for the eta^2 term). Singular covariances
+ * are exact.
  * The same activation for students and teacher. Not yet a train.method. */
 #ifndef TSIM_ODE_H
 #define TSIM_ODE_H
@@ -27,9 +32,10 @@ typedef struct ode_model {
   double c, c_teacher; /* f = c sum_k act(lambda_k), y = c_teacher sum_l act(nu_l) */
   double loss_scale, eta;
   const double *T;     /* M x M teacher overlaps V V^T (kept by pointer) */
+  int quadrature;      /* 1: Gauss-Hermite even where closed forms exist (a cross-check) */
 } ode_model;
 
-/* 1 when ACT (a tsim_activation) has the closed forms ode.c needs. */
+/* 1 when ode.c can evaluate the expectations of ACT (a tsim_activation). */
 int ode_supported(int act);
 
 /* The state: Q (K x K, row-major, kept symmetric) then R (K x M). */
