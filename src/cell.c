@@ -121,6 +121,14 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
     const int rc = par_agree(team, data_init_weights(p, res->W, err), err);
     if (rc) return rc;
   }
+  if (p->momentum > 0.0 && res->nV != r->Kd) { /* v_0 = 0 (a saved state has its v_t) */
+    if (r->t > 0)
+      return TSIM_INTERNAL(err, "cell %lld: the saved state has no momentum buffer",
+                           (long long)cell);
+    free(res->V);
+    res->V = tsim_xcalloc((size_t)r->Kd, sizeof(double));
+    res->nV = r->Kd;
+  }
   r->G = tsim_xcalloc((size_t)r->Kd, sizeof(double));
   r->V = tsim_xcalloc((size_t)r->Kd, sizeof(double));
   r->q = tsim_xcalloc((size_t)K, sizeof(double));
@@ -245,6 +253,18 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
   else if (r->flow ? r->last : t >= p->iterations)
     status = t == 0 ? CELL_EVALUATED : r->flow ? CELL_REACHED_T : CELL_MAX_ITERATIONS;
   if (status != CELL_PENDING && r->has_q9 && !r->with_q9) q9 = run_q9(r);
+  /* weight decay: the objective's gradient, the same on every rank (after
+   * the exact sums); the loss and the stop rules stay the data loss's */
+  const double lambda = p->weight_decay;
+  double penalty = 0.0;
+  if (lambda > 0.0) {
+    double w2 = 0.0;
+    for (int64_t e = 0; e < r->Kd; ++e) {
+      r->G[e] += lambda * W[e];
+      w2 += W[e] * W[e];
+    }
+    penalty = 0.5 * lambda * w2;
+  }
   if (spectrum_due(r->spectra, t, res->t_q9_positive == t, status != CELL_PENDING)) {
     const unsigned caps = r->engine->caps;
     const int rc = spectrum_record(r->spectra, &r->m, teacher,
@@ -268,6 +288,7 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
     const record_metrics row = {r->time, loss, test_loss, pop_loss, dist, q9,
                                 record_norm2(r->G, r->Kd)};
     record_metrics_row(&row, res);
+    if (cfg->penalty_column) cell_result_penalty(res, penalty);
     if (cfg->out_neurons)
       record_neuron_rows(&r->m, r->taught ? teacher : NULL, r->wang_like, W, r->eta, r->time,
                          ns, res);
@@ -292,6 +313,13 @@ static void run_step(cell_run *r) {
     const double t_next = schedule_flow_time(&r->p, r->t + 1, &next_last);
     r->blown = flow_integrate(run_loss, r, r->Kd, W, r->time, t_next, r->p.rtol, r->p.atol,
                               &r->fs) != 0;
+  } else if (r->p.momentum > 0.0) { /* heavy ball: v <- mu v + g, W <- W - eta v */
+    double *v = r->res->V;
+    const double mu = r->p.momentum;
+    for (int64_t e = 0; e < r->Kd; ++e) {
+      v[e] = mu * v[e] + r->G[e];
+      W[e] -= r->p.eta * v[e];
+    }
   } else {
     for (int64_t e = 0; e < r->Kd; ++e) W[e] -= r->p.eta * r->G[e];
   }

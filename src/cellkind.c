@@ -1,6 +1,7 @@
 /* cellkind.c - the kind of a cell (see cellkind.h). */
 #include "tsim/cellkind.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "tsim/activation.h"
@@ -37,6 +38,9 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
     return "gradient flow takes no steps (train.method flow)";
   if (!strcmp(key, "train.eta") && p->iterations == 0)
     return "no step is taken (train.iterations 0)";
+  if ((!strcmp(key, "train.weight_decay") || !strcmp(key, "train.momentum")) &&
+      p->method == METHOD_FLOW)
+    return "gradient flow takes no steps (train.method flow)";
   if ((!strcmp(key, "train.T") || !strcmp(key, "train.rtol") || !strcmp(key, "train.atol")) &&
       p->method == METHOD_GD)
     return "gradient descent has no final time (train.method gd)";
@@ -79,4 +83,23 @@ int cellkind_has_q9(const tsim_params *p) {
   return p->teacher_source != TEACHER_NONE && p->activation == ACT_QUADRATIC && !p->norm_tied &&
          p->teacher_neurons == 1 &&
          params_teacher_activation(p) == ACT_QUADRATIC && p->regime == REGIME_EMPIRICAL;
+}
+
+/* The settings only gradient descent takes, off at 0. */
+static const struct {
+  const char *key;
+  size_t offset;
+} gd_only[] = {
+    {"train.weight_decay", offsetof(tsim_params, weight_decay)},
+    {"train.momentum", offsetof(tsim_params, momentum)},
+};
+
+const char *cellkind_refused(const tsim_params *p, const char **key) {
+  for (size_t i = 0; i < sizeof gd_only / sizeof gd_only[0]; ++i) {
+    const double v = *(const double *)(const void *)((const char *)p + gd_only[i].offset);
+    if (v == 0.0 || p->method != METHOD_FLOW) continue;
+    *key = gd_only[i].key;
+    return "unsupported with train.method flow";
+  }
+  return NULL;
 }

@@ -169,6 +169,14 @@ static const field schema[] = {
      "flow: relative tolerance per step"},
     {"train.atol", NULL, F_REAL, "1e-12", 0, INFINITY, 1, NULL, 0, P(atol), OTHER_KEY,
      "flow: absolute tolerance per step"},
+    {"train.weight_decay", "weight_decay", F_REAL, "0", 0, INFINITY, 0, NULL, 1,
+     P(weight_decay), OTHER_KEY,
+     "lambda: gradient descent on loss + (lambda/2) |W|^2; train_loss, loss_tol and "
+     "diverge_above stay the loss, metrics.csv gets a penalty column, grad_norm and the "
+     "Hessian spectra include the term (0: off; not with train.method flow)"},
+    {"train.momentum", "momentum", F_REAL, "0", 0, 1, 0, NULL, 1, P(momentum), OTHER_KEY,
+     "mu: heavy ball, v <- mu v + g, W <- W - eta v, v = 0 at t = 0 (0: plain gradient "
+     "descent; not with train.method flow)"},
     {"metrics.match_angle", NULL, F_REAL, "10", 0, 180, 1, NULL, 0,
      P(match_angle), OTHER_KEY, "teachers.csv: a student within this many degrees matches"},
     {"metrics.hessian.at", NULL, F_INT_LIST, NULL, 0, BIG, 0, NULL, 0,
@@ -1123,6 +1131,11 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
     tsim_params p;
     config_cell(cfg, id, &p);
     TSIM_TRY(check_family(&p, gv, root, err));
+    const char *refused_key = NULL, *refused = cellkind_refused(&p, &refused_key);
+    if (refused)
+      return fail_at(err, where(&gv[field_index(refused_key)], root), refused_key, "%s", refused,
+                     "0, or train.method gd");
+    if (p.weight_decay > 0.0) cfg->penalty_column = 1;
     /* cells.csv leaves a key empty where the cell does not read it: an
      * axis of two or more values over it would give equal rows */
     for (int a = 0; a < cfg->naxes; ++a) {
@@ -1452,6 +1465,11 @@ static int at_default(const field *f, const char *text) {
   return !strcmp(text, f->deflt);
 }
 
+/* Keys newer than the runs whose hash they must not change. */
+static int is_later_key(const field *f) {
+  return !strcmp(f->key, "train.weight_decay") || !strcmp(f->key, "train.momentum");
+}
+
 static int needs_quotes(const field *f) {
   return f->type == F_PATH || f->type == F_STR;
 }
@@ -1501,6 +1519,9 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
          * and resume; config.yaml and the manifest always name it */
         if (!with_output && !strcmp(f->key, "teacher.source") && !strcmp(buf, "generated"))
           continue;
+        /* so do keys added later, at their default (off): config.yaml
+         * names them */
+        if (!with_output && is_later_key(f) && at_default(f, buf)) continue;
       }
       /* A written config is read back by `tsim resume`, which refuses
        * train.log_every next to train.log_points > 0: only the spacing in

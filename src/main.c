@@ -64,6 +64,11 @@ static const char *usage_run =
     "population regime, ...) is empty in cells.csv. Labels from data.y_file\n"
     "have no teacher (teacher.source none): the teacher-based columns are empty\n"
     "and teachers.csv is not written.\n"
+    "train.weight_decay (lambda) descends loss + (lambda/2)|W|^2: train_loss and\n"
+    "the stop rules stay the loss's, metrics.csv gets a penalty column, grad_norm\n"
+    "and the Hessian spectra are the objective's. train.momentum (mu) is heavy\n"
+    "ball: v <- mu v + g, W <- W - eta v, v = 0 at t = 0 (saved with a cell's\n"
+    "state). Both gradient descent only (not train.method flow).\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =

@@ -33,6 +33,11 @@ void cell_result_free(cell_result *r) {
   free(r->W);
   r->W = NULL;
   r->nW = 0;
+  free(r->V);
+  r->V = NULL;
+  r->nV = 0;
+  free(r->penalty.v);
+  r->penalty = (table_rows){0, 0, NULL};
 }
 
 double *cell_result_row(cell_result *r, int table) {
@@ -45,12 +50,24 @@ double *cell_result_row(cell_result *r, int table) {
   return t->v + (t->count++) * cols;
 }
 
+void cell_result_penalty(cell_result *r, double penalty) {
+  table_rows *t = &r->penalty;
+  if (t->count == t->cap) {
+    t->cap = t->cap ? 2 * t->cap : 64;
+    t->v = tsim_xrealloc(t->v, (size_t)t->cap * sizeof(double));
+  }
+  t->v[t->count++] = penalty;
+}
+
 /* A cell result as one message: PACK_INTS int64 header words (cell,
  * status, iterations, three events, nW, then the row count of every table),
- * PACK_REALS doubles, every table's rows in table order, then W. */
+ * PACK_REALS doubles, every table's rows in table order, then W; then, only
+ * when V or penalties exist, PACK_TAIL_INTS words (nV, the penalty count)
+ * and their doubles. */
 #define PACK_FIXED_INTS 7
 #define PACK_INTS (PACK_FIXED_INTS + NTABLES)
 #define PACK_REALS 5
+#define PACK_TAIL_INTS 2
 void cell_result_copy(const cell_result *from, cell_result *res) {
   void *buf = NULL;
   size_t cap = 0;
@@ -62,7 +79,11 @@ void cell_result_copy(const cell_result *from, cell_result *res) {
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
   size_t values = (size_t)r->nW;
   for (int t = 0; t < NTABLES; ++t) values += (size_t)(r->rows[t].count * table_cols[t]);
-  const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + values) * sizeof(double);
+  const int tail = r->nV > 0 || r->penalty.count > 0;
+  const size_t tail_values = tail ? (size_t)(r->nV + r->penalty.count) : 0;
+  const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + values) * sizeof(double) +
+                       (tail ? PACK_TAIL_INTS * sizeof(int64_t) : 0) +
+                       tail_values * sizeof(double);
   if (*cap < bytes) {
     *buf = tsim_xrealloc(*buf, bytes);
     *cap = bytes;
@@ -83,6 +104,16 @@ size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
     at += n;
   }
   if (r->nW) memcpy(at, r->W, (size_t)r->nW * sizeof(double));
+  at += (size_t)r->nW * sizeof(double);
+  if (tail) {
+    const int64_t th[PACK_TAIL_INTS] = {r->nV, r->penalty.count};
+    memcpy(at, th, sizeof th);
+    at += sizeof th;
+    if (r->nV) memcpy(at, r->V, (size_t)r->nV * sizeof(double));
+    at += (size_t)r->nV * sizeof(double);
+    if (r->penalty.count)
+      memcpy(at, r->penalty.v, (size_t)r->penalty.count * sizeof(double));
+  }
   return bytes;
 }
 
@@ -102,7 +133,15 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
     if (h[PACK_FIXED_INTS + t] < 0) return TSIM_EFAIL;
     values += (size_t)(h[PACK_FIXED_INTS + t] * table_cols[t]);
   }
-  if (len != sizeof h + sizeof hd + values * sizeof(double)) return TSIM_EFAIL;
+  const size_t base = sizeof h + sizeof hd + values * sizeof(double);
+  int64_t th[PACK_TAIL_INTS] = {0, 0};
+  if (len != base) { /* the tail: V, the penalties */
+    if (len < base + sizeof th) return TSIM_EFAIL;
+    memcpy(th, (const char *)buf + base, sizeof th);
+    if (th[0] < 0 || th[1] < 0 || th[0] > (int64_t)len || th[1] > (int64_t)len ||
+        len != base + sizeof th + (size_t)(th[0] + th[1]) * sizeof(double))
+      return TSIM_EFAIL;
+  }
   r->cell = h[0];
   r->status = (int)h[1];
   r->iterations = h[2];
@@ -126,5 +165,17 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
   r->nW = nW;
   r->W = tsim_xmalloc((size_t)(nW + 1) * sizeof(double));
   if (nW) memcpy(r->W, at, (size_t)nW * sizeof(double));
+  at += (size_t)nW * sizeof(double) + (len != base ? sizeof th : 0);
+  if (th[0]) {
+    r->nV = th[0];
+    r->V = tsim_xmalloc((size_t)th[0] * sizeof(double));
+    memcpy(r->V, at, (size_t)th[0] * sizeof(double));
+    at += (size_t)th[0] * sizeof(double);
+  }
+  if (th[1]) {
+    r->penalty.count = r->penalty.cap = th[1];
+    r->penalty.v = tsim_xmalloc((size_t)th[1] * sizeof(double));
+    memcpy(r->penalty.v, at, (size_t)th[1] * sizeof(double));
+  }
   return TSIM_OK;
 }

@@ -97,6 +97,9 @@ typedef struct tsim_params {
   double init_sigma, init_delta;
   tsim_method method;
   double T, rtol, atol;
+  /* gradient descent on loss + (weight_decay/2) |W|^2, heavy ball with momentum mu
+   * (0, 0: plain gradient descent) */
+  double weight_decay, momentum;
   double match_angle; /* degrees */
   /* metrics.hessian: spectra along the trajectory (spectrum.h), at the
    * iterations hess_at[0..hess_nat) and the events hess_events[0..
@@ -139,6 +142,7 @@ typedef struct tsim_config {
   int64_t team_size; /* run.team_size: 0 = automatic */
   double checkpoint_seconds; /* run.checkpoint_seconds */
   int64_t batch; /* run.batch: 0 = automatic, 1 = off, N = at most N cells */
+  int penalty_column; /* a cell has train.weight_decay > 0: metrics.csv has a penalty column */
   tsim_params base; /* every setting; axes override theirs per cell */
   int naxes;
   tsim_axis *axes;

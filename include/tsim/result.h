@@ -67,6 +67,12 @@ typedef struct cell_result {
    * so (iterations, W, rows, events) is everything needed to resume it. */
   int64_t nW;
   double *W;
+  /* With train.momentum: the heavy ball's velocity v_t next to W_t (nV = nW,
+   * else 0). With a penalty column (tsim_config): the penalty of each
+   * metrics row, penalty.count = rows[TABLE_METRICS].count (else 0). */
+  int64_t nV;
+  double *V;
+  table_rows penalty;
 } cell_result;
 
 void cell_result_init(cell_result *r, int64_t cell);
@@ -74,7 +80,12 @@ void cell_result_free(cell_result *r);
 /* A new row at the end of TABLE (result_table_cols(TABLE) doubles). */
 double *cell_result_row(cell_result *r, int table);
 
-/* One message holding a whole result (grows *BUF to fit; returns bytes). */
+/* The penalty of the metrics row just made (cell_result_row). */
+void cell_result_penalty(cell_result *r, double penalty);
+
+/* One message holding a whole result (grows *BUF to fit; returns bytes).
+ * V and the penalties follow W only when there are any, so a result without
+ * them has the bytes it had before they existed. */
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap);
 /* The result packed in BUF (LEN bytes) into R; TSIM_EFAIL when BUF is not
  * one. R is initialised first, so cell_result_free(R) is right either way. */

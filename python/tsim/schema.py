@@ -57,6 +57,8 @@ CONFIG = [
     ("train.T", "T", "real", True),
     ("train.rtol", "rtol", "real", False),
     ("train.atol", "atol", "real", False),
+    ("train.weight_decay", "weight_decay", "real", True),
+    ("train.momentum", "momentum", "real", True),
     ("metrics.match_angle", "match_angle", "real", False),
     ("metrics.hessian.at", "hessian_at", "list", False),
     ("metrics.hessian.log_points", "hessian_log_points", "int", False),
@@ -88,6 +90,7 @@ def _given(values):
 UNREAD = [
     (("eta",), lambda get: (get("method") == "flow") | (get("train_iterations") == 0)),
     (("T", "rtol", "atol"), lambda get: get("method") == "gd"),
+    (("weight_decay", "momentum"), lambda get: get("method") == "flow"),
     (("n", "n_test", "data_seed", "chunk", "storage", "engine"),
      lambda get: get("regime") == "population"),
     (("data_seed",), lambda get: _given(get("x_file"))),
@@ -131,7 +134,8 @@ CELLS_RESULTS = {"status": "str", "iterations": "Int", "t_q9_positive": "event",
                  "final_dist": "float", "wall_s": "float"}
 TABLES = {
     "metrics": {"cell": "int", "t": "t", "train_loss": "float", "test_loss": "float",
-                "pop_loss": "float", "dist": "float", "q9": "float", "grad_norm": "float"},
+                "pop_loss": "float", "dist": "float", "q9": "float", "grad_norm": "float",
+                "penalty": "float"},
     "neurons": {"cell": "int", "t": "t", "k": "int", "par": "float", "perp_norm": "float",
                 "norm": "float", "comp_A": "float", "comp_B": "float", "comp_C": "float",
                 "comp_D": "float"},
