@@ -12,10 +12,12 @@ int cellkind_family(const tsim_params *p) {
          p->normalisation != NORMALISATION_NONE || p->teacher_neurons != 1 ||
          params_teacher_activation(p) != ACT_QUADRATIC ||
          p->label_noise != 0.0 || p->regime != REGIME_EMPIRICAL ||
-         p->init_method != INIT_SCALED || p->method != METHOD_GD;
+         p->init_method != INIT_SCALED || p->method != METHOD_GD || p->train_output;
 }
 
 const char *cellkind_hessian(const tsim_params *p) {
+  if (p->train_output)
+    return "the Hessian does not model trained output weights (model.train_output)";
   if (p->norm_tied)
     return "the Hessian does not model the norm-tied output "
            "f = C sum_k ||w_k|| act(w_k.x) (model.norm_tied)";
@@ -38,6 +40,10 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
     return "gradient flow takes no steps (train.method flow)";
   if (!strcmp(key, "train.eta") && p->iterations == 0)
     return "no step is taken (train.iterations 0)";
+  if ((!strcmp(key, "init.output") || !strcmp(key, "train.eta_output")) && !p->train_output)
+    return "only model.train_output takes it";
+  if (!strcmp(key, "train.eta_output") && p->method == METHOD_FLOW)
+    return "gradient flow takes no steps (train.method flow)";
   if ((!strcmp(key, "train.weight_decay") || !strcmp(key, "train.momentum")) &&
       p->method == METHOD_FLOW)
     return "gradient flow takes no steps (train.method flow)";
@@ -80,7 +86,7 @@ const char *cellkind_no_teacher(const tsim_params *p) {
 }
 
 int cellkind_has_q9(const tsim_params *p) {
-  return p->teacher_source != TEACHER_NONE && p->activation == ACT_QUADRATIC && !p->norm_tied &&
+  return p->teacher_source != TEACHER_NONE && !p->train_output && p->activation == ACT_QUADRATIC && !p->norm_tied &&
          p->teacher_neurons == 1 &&
          params_teacher_activation(p) == ACT_QUADRATIC && p->regime == REGIME_EMPIRICAL;
 }

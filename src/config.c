@@ -177,6 +177,14 @@ static const field schema[] = {
     {"train.momentum", "momentum", F_REAL, "0", 0, 1, 0, NULL, 1, P(momentum), OTHER_KEY,
      "mu: heavy ball, v <- mu v + g, W <- W - eta v, v = 0 at t = 0 (0: plain gradient "
      "descent; not with train.method flow)"},
+    {"model.train_output", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(train_output), OTHER_KEY,
+     "f = C sum_k a_k act(w_k^T x) with the output weights a_k trained too (sharded engine; "
+     "no Hessian spectra, no pop_loss, dist or q9)"},
+    {"init.output", "init_output", F_ENUM, "ones", 0, 0, 0, "ones|gaussian|sign", 1,
+     P(init_output), OTHER_KEY,
+     "model.train_output: a_k = 1, N(0, 1), or +-1 with equal odds, from init.seed"},
+    {"train.eta_output", "eta_output", F_REAL, "0", 0, INFINITY, 0, NULL, 1, P(eta_output),
+     OTHER_KEY, "model.train_output: the output weights' step size (0: train.eta)"},
     {"metrics.match_angle", NULL, F_REAL, "10", 0, 180, 1, NULL, 0,
      P(match_angle), OTHER_KEY, "teachers.csv: a student within this many degrees matches"},
     {"metrics.hessian.at", NULL, F_INT_LIST, NULL, 0, BIG, 0, NULL, 0,
@@ -953,6 +961,10 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
            "has none";
     allowed = "scaled, gaussian, orthonormal or claim2; near_teacher with quadratic, relu, abs "
               "or linear";
+  } else if (p->train_output && p->norm_tied) {
+    key = "model.train_output";
+    what = "trained output weights and model.norm_tied both set the output weight";
+    allowed = "one of them";
   } else if (p->init_method == INIT_CLAIM2 && (p->K > 2 || p->d < 2)) {
     key = "init.method";
     what = "claim2 needs model.K of 1 or 2 (and d >= 2)";
@@ -1136,6 +1148,12 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return fail_at(err, where(&gv[field_index(refused_key)], root), refused_key, "%s", refused,
                      "0, or train.method gd");
     if (p.weight_decay > 0.0) cfg->penalty_column = 1;
+    const engine_kind *eng =
+        p.regime == REGIME_POPULATION ? engine_by_id(ENGINE_POPULATION) : engine_of(&p);
+    const char *no_engine = p.train_output ? eng->unsupported(&p) : NULL;
+    if (no_engine)
+      return fail_at(err, where(&gv[field_index("model.train_output")], root),
+                     "model.train_output", "unsupported by the %s engine", eng->name, no_engine);
     /* cells.csv leaves a key empty where the cell does not read it: an
      * axis of two or more values over it would give equal rows */
     for (int a = 0; a < cfg->naxes; ++a) {
@@ -1467,7 +1485,9 @@ static int at_default(const field *f, const char *text) {
 
 /* Keys newer than the runs whose hash they must not change. */
 static int is_later_key(const field *f) {
-  return !strcmp(f->key, "train.weight_decay") || !strcmp(f->key, "train.momentum");
+  return !strcmp(f->key, "train.weight_decay") || !strcmp(f->key, "train.momentum") ||
+         !strcmp(f->key, "model.train_output") || !strcmp(f->key, "init.output") ||
+         !strcmp(f->key, "train.eta_output");
 }
 
 static int needs_quotes(const field *f) {

@@ -376,6 +376,18 @@ static int init_from_teacher(const tsim_params *p, double *W, tsim_error *err) {
   return TSIM_OK;
 }
 
+void data_init_output(const tsim_params *p, double *a) {
+  for (int64_t k = 0; k < p->K; ++k) {
+    switch (p->init_output) {
+      case INIT_OUTPUT_ONES: a[k] = 1.0; break;
+      case INIT_OUTPUT_GAUSSIAN: rng_normals(p->init_seed, RNG_INIT_A, (uint64_t)k, 1, &a[k]); break;
+      case INIT_OUTPUT_SIGN:
+        a[k] = rng_uniform(p->init_seed, RNG_INIT_A, (uint64_t)k, 0) < 0.5 ? -1.0 : 1.0;
+        break;
+    }
+  }
+}
+
 int data_init_weights(const tsim_params *p, double *W, tsim_error *err) {
   const int64_t d = p->d, K = p->K;
   if (p->w_file) {

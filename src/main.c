@@ -69,6 +69,8 @@ static const char *usage_run =
     "and the Hessian spectra are the objective's. train.momentum (mu) is heavy\n"
     "ball: v <- mu v + g, W <- W - eta v, v = 0 at t = 0 (saved with a cell's\n"
     "state). Both gradient descent only (not train.method flow).\n"
+    "model.train_output trains output weights a_k too, f = C sum_k a_k act(w_k.x)\n"
+    "(step train.eta_output, start init.output; sharded engine only).\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =

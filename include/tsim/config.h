@@ -36,6 +36,8 @@ typedef enum {
   INIT_NEAR_TEACHER = 3, /* teacher k mod m plus a perturbation of norm scale */
   INIT_CLAIM2 = 4        /* Zhou, Ge & Jin Claim 2: two students at +-delta */
 } tsim_init_method;
+/* init.output: the trained output weights' start (model.train_output) */
+typedef enum { INIT_OUTPUT_ONES = 0, INIT_OUTPUT_GAUSSIAN = 1, INIT_OUTPUT_SIGN = 2 } tsim_init_output;
 /* teacher.source: a teacher made from the teacher.* keys (it makes the labels), or none (the
  * labels come from data.y_file and nothing is compared with a teacher) */
 typedef enum { TEACHER_GENERATED = 0, TEACHER_NONE = 1 } tsim_teacher_source;
@@ -100,6 +102,11 @@ typedef struct tsim_params {
   /* gradient descent on loss + (weight_decay/2) |W|^2, heavy ball with momentum mu
    * (0, 0: plain gradient descent) */
   double weight_decay, momentum;
+  /* model.train_output: f = C sum_k a_k act(w_k^T x), a trained with step
+   * eta_output (0: eta), a_0 by init_output */
+  int train_output;
+  tsim_init_output init_output;
+  double eta_output;
   double match_angle; /* degrees */
   /* metrics.hessian: spectra along the trajectory (spectrum.h), at the
    * iterations hess_at[0..hess_nat) and the events hess_events[0..
