@@ -105,7 +105,7 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
                      err);
   }
   /* pop_loss where a teacher and a closed form exist (else its column stays empty) */
-  if (r->taught && teacher->activation == p->activation && r->family && !p->train_output &&
+  if (r->taught && teacher->activation == p->activation && r->family &&
       r->engine->id != ENGINE_POPULATION &&
       activation_info(p->activation)->population != ACT_POP_NONE)
     r->pop = population_create(&r->m, teacher, p->label_noise);

@@ -178,8 +178,8 @@ static const field schema[] = {
      "mu: heavy ball, v <- mu v + g, W <- W - eta v, v = 0 at t = 0 (0: plain gradient "
      "descent; not with train.method flow)"},
     {"model.train_output", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(train_output), OTHER_KEY,
-     "f = C sum_k a_k act(w_k^T x) with the output weights a_k trained too (sharded engine; "
-     "no Hessian spectra, no pop_loss, dist or q9)"},
+     "f = C sum_k a_k act(w_k^T x) with the output weights a_k trained too (sharded and "
+     "population engines; no Hessian spectra, dist or q9)"},
     {"init.output", "init_output", F_ENUM, "ones", 0, 0, 0, "ones|gaussian|sign", 1,
      P(init_output), OTHER_KEY,
      "model.train_output: a_k = 1, N(0, 1), or +-1 with equal odds, from init.seed"},

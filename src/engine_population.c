@@ -6,9 +6,6 @@
 
 static const char *unsupported(const tsim_params *p) {
   if (p->regime != REGIME_POPULATION) return "data.regime is empirical (n samples)";
-  if (p->train_output)
-    return "its closed forms take every output weight 1 (model.train_output: data.regime "
-           "empirical)";
   if (params_teacher_activation(p) != p->activation)
     return "the closed forms are for a matching teacher and student";
   return NULL;

@@ -70,7 +70,7 @@ static const char *usage_run =
     "ball: v <- mu v + g, W <- W - eta v, v = 0 at t = 0 (saved with a cell's\n"
     "state). Both gradient descent only (not train.method flow).\n"
     "model.train_output trains output weights a_k too, f = C sum_k a_k act(w_k.x)\n"
-    "(step train.eta_output, start init.output; sharded engine only).\n"
+    "(step train.eta_output, start init.output; sharded and population engines).\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =

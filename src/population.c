@@ -92,6 +92,13 @@ static double h_angle(double t) {
  * |w|^2 + (|u|^2 |w|^2 - g^2) >= 1. L = s (sum_ij c_i c_j k(z_i, z_j) +
  * noise^2), dL/dz_i = 2 s c_i sum_j c_j dk/du(z_i, z_j) (j = i too: k is
  * symmetric), and the norm tie's 2 s C w^_i sum_j c_j k(z_i, z_j). */
+/* s(w_k) of student K: its trained output weight a_k (model.train_output,
+ * after the K d weights in W), ||w_k|| (norm tie), or 1. */
+static double student_weight(const tsim_model *m, const double *W, int64_t k, double nrm) {
+  if (m->train_output) return W[m->K * m->d + k];
+  return m->norm_tied ? nrm : 1.0;
+}
+
 static double arcsin_loss(population *p, const double *W, double *grad) {
   const tsim_model *m = p->m;
   const int64_t d = m->d, K = m->K, N = p->N;
@@ -99,7 +106,7 @@ static double arcsin_loss(population *p, const double *W, double *grad) {
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
     p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
-    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -p->t->coef;
+    p->c[i] = i < K ? m->C * student_weight(m, W, i, p->nrm[i]) : -p->t->coef;
   }
   for (int64_t i = 0; i < N; ++i)
     for (int64_t j = i; j < N; ++j)
@@ -120,6 +127,8 @@ static double arcsin_loss(population *p, const double *W, double *grad) {
       for (int64_t e = 0; e < d; ++e) gi[e] += f * (p->z[j][e] - g / ai * p->z[i][e]);
     }
     loss += p->c[i] * kc;
+    if (grad && i < K && m->train_output) /* dL/da_i = 2 s C sum_j c_j k(z_i, z_j) */
+      grad[K * d + i] = m->loss_scale * 2.0 * m->C * kc;
     if (grad && i < K && m->norm_tied && p->nrm[i] > 0.0) {
       const double f = 2.0 * m->C * kc / p->nrm[i];
       for (int64_t e = 0; e < d; ++e) grad[i * d + e] += f * p->z[i][e];
@@ -144,7 +153,7 @@ double population_loss(population *p, const double *W, double *grad) {
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
     p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
-    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -p->t->coef;
+    p->c[i] = i < K ? m->C * student_weight(m, W, i, p->nrm[i]) : -p->t->coef;
   }
   for (int64_t i = 0; i < N; ++i)
     for (int64_t j = i; j < N; ++j) {
@@ -224,6 +233,7 @@ double population_loss(population *p, const double *W, double *grad) {
         for (int64_t e = 0; e < d; ++e) gi[e] += f * p->z[i][e];
       }
       for (int64_t e = 0; e < d; ++e) gi[e] *= s;
+      if (m->train_output) grad[K * d + i] = s * 2.0 * m->C * kc[i]; /* dL/da_i */
     }
   }
   free(kc);
