@@ -470,6 +470,14 @@ int data_export(const tsim_params *p, const char *dir, tsim_error *err) {
     free(W);
     free(Wt);
   }
+  if (!rc && p->train_output) { /* a_0, the trained output weights' start */
+    double *a = tsim_xmalloc((size_t)p->K * sizeof(double));
+    data_init_output(p, a);
+    const int64_t as[1] = {p->K};
+    snprintf(path, sizeof path, "%s/a0.npy", dir);
+    rc = npy_write(path, 1, as, a, err);
+    free(a);
+  }
   teacher_free(&t);
   return rc;
 }

@@ -152,7 +152,8 @@ static const char *usage_export =
     "usage: tsim export-data CONFIG -o DIR [--cell N] [--force] [--set key.path=value ...]\n"
     "\n"
     "Writes cell N's (default 0) samples and initial weights as .npy files\n"
-    "(float64): x (n, d), y (n,), x_test, y_test and w0 (d, K), the exact bits\n"
+    "(float64): x (n, d), y (n,), x_test, y_test and w0 (d, K) (and a0 (K,),\n"
+    "the output weights, with model.train_output), the exact bits\n"
     "a run uses, for checking tsim against another tool. DIR may not be a run\n"
     "directory; --force replaces an earlier export. A cell of the population\n"
     "regime uses no samples and is refused.\n";
@@ -413,7 +414,8 @@ static int take_lock(const char *dir, const cli *c, tsim_lock **lock, tsim_error
  * export is replaced only with --force. */
 static int export_refused(const cli *c, tsim_error *err) {
   static const char *const run_files[] = {"manifest.json", "cells.csv", "config.yaml"};
-  static const char *const exported[] = {"x.npy", "y.npy", "x_test.npy", "y_test.npy", "w0.npy"};
+  static const char *const exported[] = {"x.npy", "y.npy", "x_test.npy", "y_test.npy", "w0.npy",
+                                         "a0.npy"};
   char path[4200];
   for (size_t i = 0; i < sizeof run_files / sizeof *run_files; ++i) {
     snprintf(path, sizeof path, "%s/%s", c->outdir, run_files[i]);
