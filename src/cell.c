@@ -58,7 +58,7 @@ typedef struct cell_run {
   int wang_like; /* quadratic, no norm tie, one quadratic teacher: dist, q9, t_gamma */
   int has_q9;    /* wang_like on an engine that forms quantity (9) */
   int flow;      /* train.method: flow */
-  int64_t t, Kd;
+  int64_t t, np; /* np: the trained numbers, K d weights (and K output weights) */
   double time; /* t, or the flow's time t_j */
   int last;    /* flow: t_j is the last time */
   double wall_before, target, lemma_radius, gamma, dist;
@@ -94,8 +94,9 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
   r->taught = !cellkind_no_teacher(p);
   r->family = cellkind_family(p);
   r->flow = p->method == METHOD_FLOW;
-  r->wang_like = r->taught && p->activation == ACT_QUADRATIC && !p->norm_tied && teacher->m == 1 &&
-                 teacher->activation == ACT_QUADRATIC && !teacher->a;
+  r->wang_like = r->taught && !p->train_output && p->activation == ACT_QUADRATIC &&
+                 !p->norm_tied && teacher->m == 1 && teacher->activation == ACT_QUADRATIC &&
+                 !teacher->a;
   r->has_q9 = r->wang_like && (r->engine->caps & ENGINE_DIRECTION);
   r->work = r->engine->prepare(&r->m, teacher, p);
   if (!r->work) {
@@ -111,19 +112,28 @@ static int run_open(const tsim_config *cfg, int64_t cell, const par_comm *team,
       activation_info(p->activation)->population != ACT_POP_NONE)
     r->pop = population_create(&r->m, teacher, p->label_noise);
   const int64_t d = p->d, K = p->K;
-  r->Kd = K * d;
-  if (resume && resume->nW == r->Kd && resume->cell == cell) {
+  r->np = K * d + (p->train_output ? K : 0);
+  if (resume && resume->nW == r->np && resume->cell == cell) {
     cell_result_copy(resume, res); /* rows, events and W_t of the saved state */
     r->t = res->iterations;
     r->wall_before = res->wall_s;
   } else {
-    res->W = tsim_xcalloc((size_t)r->Kd, sizeof(double));
-    res->nW = r->Kd;
+    res->W = tsim_xcalloc((size_t)r->np, sizeof(double));
+    res->nW = r->np;
     const int rc = par_agree(team, data_init_weights(p, res->W, err), err);
     if (rc) return rc;
+    if (p->train_output) data_init_output(p, res->W + K * d);
   }
-  r->G = tsim_xcalloc((size_t)r->Kd, sizeof(double));
-  r->V = tsim_xcalloc((size_t)r->Kd, sizeof(double));
+  if (p->momentum > 0.0 && res->nV != r->np) { /* v_0 = 0 (a saved state has its v_t) */
+    if (r->t > 0)
+      return TSIM_INTERNAL(err, "cell %lld: the saved state has no momentum buffer",
+                           (long long)cell);
+    free(res->V);
+    res->V = tsim_xcalloc((size_t)r->np, sizeof(double));
+    res->nV = r->np;
+  }
+  r->G = tsim_xcalloc((size_t)r->np, sizeof(double));
+  r->V = tsim_xcalloc((size_t)r->np, sizeof(double));
   r->q = tsim_xcalloc((size_t)K, sizeof(double));
   r->coef = tsim_xcalloc((size_t)K, sizeof(double));
   r->ns = tsim_xcalloc((size_t)K, sizeof(neuron_stats));
@@ -246,6 +256,18 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
   else if (r->flow ? r->last : t >= p->iterations)
     status = t == 0 ? CELL_EVALUATED : r->flow ? CELL_REACHED_T : CELL_MAX_ITERATIONS;
   if (status != CELL_PENDING && r->has_q9 && !r->with_q9) q9 = run_q9(r);
+  /* weight decay: the objective's gradient, the same on every rank (after
+   * the exact sums); the loss and the stop rules stay the data loss's */
+  const double lambda = p->weight_decay;
+  double penalty = 0.0;
+  if (lambda > 0.0) {
+    double w2 = 0.0;
+    for (int64_t e = 0; e < r->np; ++e) {
+      r->G[e] += lambda * W[e];
+      w2 += W[e] * W[e];
+    }
+    penalty = 0.5 * lambda * w2;
+  }
   if (spectrum_due(r->spectra, t, res->t_q9_positive == t, status != CELL_PENDING)) {
     const unsigned caps = r->engine->caps;
     const int rc = spectrum_record(r->spectra, &r->m, teacher,
@@ -260,7 +282,7 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
     double pop_loss = NAN; /* Wang & Abernethy's closed form for their cells */
     if (!r->taught)
       pop_loss = NAN;
-    else if (!r->family)
+    else if (!r->family) /* (never with model.train_output) */
       pop_loss = metrics_pop_loss(&r->m, teacher, W);
     else if (r->engine->id == ENGINE_POPULATION)
       pop_loss = loss;
@@ -269,8 +291,9 @@ static int run_record(const tsim_config *cfg, cell_run *r, tsim_error *err) {
     else if (p->pop_quadrature)
       pop_loss = quadrature_loss(&r->m, teacher, p->label_noise, W, NULL);
     const record_metrics row = {r->time, loss, test_loss, pop_loss, dist, q9,
-                                record_norm2(r->G, r->Kd)};
+                                record_norm2(r->G, r->np)};
     record_metrics_row(&row, res);
+    if (cfg->penalty_column) cell_result_penalty(res, penalty);
     if (cfg->out_neurons)
       record_neuron_rows(&r->m, r->taught ? teacher : NULL, r->wang_like, W, r->eta, r->time,
                          ns, res);
@@ -294,10 +317,22 @@ static void run_step(cell_run *r) {
   if (r->flow) {
     int next_last;
     const double t_next = schedule_flow_time(&r->p, r->t + 1, &next_last);
-    r->blown = flow_integrate(run_loss, r, r->Kd, W, r->time, t_next, r->p.rtol, r->p.atol,
+    r->blown = flow_integrate(run_loss, r, r->np, W, r->time, t_next, r->p.rtol, r->p.atol,
                               &r->fs) != 0;
   } else {
-    for (int64_t e = 0; e < r->Kd; ++e) W[e] -= r->p.eta * r->G[e];
+    /* the output weights (after the K d weights) with their own step */
+    const int64_t Kd = r->p.K * r->p.d;
+    const double eta = r->p.eta, eta_a = r->p.eta_output > 0.0 ? r->p.eta_output : eta;
+    if (r->p.momentum > 0.0) { /* heavy ball: v <- mu v + g, W <- W - eta v */
+      double *v = r->res->V;
+      const double mu = r->p.momentum;
+      for (int64_t e = 0; e < r->np; ++e) {
+        v[e] = mu * v[e] + r->G[e];
+        W[e] -= (e < Kd ? eta : eta_a) * v[e];
+      }
+    } else {
+      for (int64_t e = 0; e < r->np; ++e) W[e] -= (e < Kd ? eta : eta_a) * r->G[e];
+    }
   }
   r->t += 1;
 }

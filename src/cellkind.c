@@ -1,6 +1,7 @@
 /* cellkind.c - the kind of a cell (see cellkind.h). */
 #include "tsim/cellkind.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "tsim/activation.h"
@@ -11,10 +12,13 @@ int cellkind_family(const tsim_params *p) {
          p->normalisation != NORMALISATION_NONE || p->teacher_neurons != 1 ||
          params_teacher_activation(p) != ACT_QUADRATIC ||
          p->label_noise != 0.0 || p->regime != REGIME_EMPIRICAL ||
-         p->init_method != INIT_SCALED || p->method != METHOD_GD || p->teacher_a_file;
+         p->init_method != INIT_SCALED || p->method != METHOD_GD || p->teacher_a_file ||
+         p->train_output;
 }
 
 const char *cellkind_hessian(const tsim_params *p) {
+  if (p->train_output)
+    return "the Hessian does not model trained output weights (model.train_output)";
   if (p->norm_tied)
     return "the Hessian does not model the norm-tied output "
            "f = C sum_k ||w_k|| act(w_k.x) (model.norm_tied)";
@@ -34,6 +38,13 @@ const char *cellkind_unread(const tsim_params *p, const char *key) {
     return "gradient flow takes no steps (train.method flow)";
   if (!strcmp(key, "train.eta") && p->iterations == 0)
     return "no step is taken (train.iterations 0)";
+  if ((!strcmp(key, "init.output") || !strcmp(key, "train.eta_output")) && !p->train_output)
+    return "only model.train_output takes it";
+  if (!strcmp(key, "train.eta_output") && p->method == METHOD_FLOW)
+    return "gradient flow takes no steps (train.method flow)";
+  if ((!strcmp(key, "train.weight_decay") || !strcmp(key, "train.momentum")) &&
+      p->method == METHOD_FLOW)
+    return "gradient flow takes no steps (train.method flow)";
   if ((!strcmp(key, "train.T") || !strcmp(key, "train.rtol") || !strcmp(key, "train.atol")) &&
       p->method == METHOD_GD)
     return "gradient descent has no final time (train.method gd)";
@@ -77,7 +88,26 @@ const char *cellkind_no_teacher(const tsim_params *p) {
 }
 
 int cellkind_has_q9(const tsim_params *p) {
-  return p->teacher_source != TEACHER_NONE && p->activation == ACT_QUADRATIC && !p->norm_tied &&
-         p->teacher_neurons == 1 && !p->teacher_a_file &&
+  return p->teacher_source != TEACHER_NONE && !p->train_output && p->activation == ACT_QUADRATIC &&
+         !p->norm_tied && p->teacher_neurons == 1 && !p->teacher_a_file &&
          params_teacher_activation(p) == ACT_QUADRATIC && p->regime == REGIME_EMPIRICAL;
+}
+
+/* The settings only gradient descent takes, off at 0. */
+static const struct {
+  const char *key;
+  size_t offset;
+} gd_only[] = {
+    {"train.weight_decay", offsetof(tsim_params, weight_decay)},
+    {"train.momentum", offsetof(tsim_params, momentum)},
+};
+
+const char *cellkind_refused(const tsim_params *p, const char **key) {
+  for (size_t i = 0; i < sizeof gd_only / sizeof gd_only[0]; ++i) {
+    const double v = *(const double *)(const void *)((const char *)p + gd_only[i].offset);
+    if (v == 0.0 || p->method != METHOD_FLOW) continue;
+    *key = gd_only[i].key;
+    return "unsupported with train.method flow";
+  }
+  return NULL;
 }

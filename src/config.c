@@ -185,6 +185,22 @@ static const field schema[] = {
      "flow: relative tolerance per step"},
     {"train.atol", NULL, F_REAL, "1e-12", 0, INFINITY, 1, NULL, 0, P(atol), OTHER_KEY,
      "flow: absolute tolerance per step"},
+    {"train.weight_decay", "weight_decay", F_REAL, "0", 0, INFINITY, 0, NULL, 1,
+     P(weight_decay), OTHER_KEY,
+     "lambda: gradient descent on loss + (lambda/2) |W|^2; train_loss, loss_tol and "
+     "diverge_above stay the loss, metrics.csv gets a penalty column, grad_norm and the "
+     "Hessian spectra include the term (0: off; not with train.method flow)"},
+    {"train.momentum", "momentum", F_REAL, "0", 0, 1, 0, NULL, 1, P(momentum), OTHER_KEY,
+     "mu: heavy ball, v <- mu v + g, W <- W - eta v, v = 0 at t = 0 (0: plain gradient "
+     "descent; not with train.method flow)"},
+    {"model.train_output", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(train_output), OTHER_KEY,
+     "f = C sum_k a_k act(w_k^T x) with the output weights a_k trained too (sharded and "
+     "population engines; no Hessian spectra, dist or q9)"},
+    {"init.output", "init_output", F_ENUM, "ones", 0, 0, 0, "ones|gaussian|sign", 1,
+     P(init_output), OTHER_KEY,
+     "model.train_output: a_k = 1, N(0, 1), or +-1 with equal odds, from init.seed"},
+    {"train.eta_output", "eta_output", F_REAL, "0", 0, INFINITY, 0, NULL, 1, P(eta_output),
+     OTHER_KEY, "model.train_output: the output weights' step size (0: train.eta)"},
     {"metrics.match_angle", NULL, F_REAL, "10", 0, 180, 1, NULL, 0,
      P(match_angle), OTHER_KEY, "teachers.csv: a student within this many degrees matches"},
     {"metrics.pop_quadrature", NULL, F_BOOL, "false", 0, 0, 0, NULL, 0, P(pop_quadrature),
@@ -1041,6 +1057,10 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
            "has none";
     allowed = "scaled, gaussian, orthonormal or claim2; near_teacher with quadratic, relu, abs "
               "or linear";
+  } else if (p->train_output && p->norm_tied) {
+    key = "model.train_output";
+    what = "trained output weights and model.norm_tied both set the output weight";
+    allowed = "one of them";
   } else if (p->init_method == INIT_CLAIM2 && (p->K > 2 || p->d < 2)) {
     key = "init.method";
     what = "claim2 needs model.K of 1 or 2 (and d >= 2)";
@@ -1221,6 +1241,17 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
     tsim_params p;
     config_cell(cfg, id, &p);
     TSIM_TRY(check_family(&p, gv, root, err));
+    const char *refused_key = NULL, *refused = cellkind_refused(&p, &refused_key);
+    if (refused)
+      return fail_at(err, where(&gv[field_index(refused_key)], root), refused_key, "%s", refused,
+                     "0, or train.method gd");
+    if (p.weight_decay > 0.0) cfg->penalty_column = 1;
+    const engine_kind *eng =
+        p.regime == REGIME_POPULATION ? engine_by_id(ENGINE_POPULATION) : engine_of(&p);
+    const char *no_engine = p.train_output ? eng->unsupported(&p) : NULL;
+    if (no_engine)
+      return fail_at(err, where(&gv[field_index("model.train_output")], root),
+                     "model.train_output", "unsupported by the %s engine", eng->name, no_engine);
     /* cells.csv leaves a key empty where the cell does not read it: an
      * axis of two or more values over it would give equal rows */
     for (int a = 0; a < cfg->naxes; ++a) {
@@ -1636,6 +1667,13 @@ static int at_default(const field *f, const char *text) {
   return !strcmp(text, f->deflt);
 }
 
+/* Keys newer than the runs whose hash they must not change. */
+static int is_later_key(const field *f) {
+  return !strcmp(f->key, "train.weight_decay") || !strcmp(f->key, "train.momentum") ||
+         !strcmp(f->key, "model.train_output") || !strcmp(f->key, "init.output") ||
+         !strcmp(f->key, "train.eta_output") || !strcmp(f->key, "metrics.pop_quadrature");
+}
+
 static int needs_quotes(const field *f) {
   return f->type == F_PATH || f->type == F_STR;
 }
@@ -1687,9 +1725,9 @@ static void emit(const tsim_config *cfg, FILE *out, int json, int indent,
           continue;
         /* teacher.check at its default likewise (it says how a file teacher is checked) */
         if (!strcmp(f->key, "teacher.check") && !strcmp(buf, "error")) continue;
-        /* likewise metrics.pop_quadrature false (with spectra, metrics is not sparse) */
-        if (!with_output && !strcmp(f->key, "metrics.pop_quadrature") && at_default(f, buf))
-          continue;
+        /* so do keys added later, at their default (off): config.yaml
+         * names them (with spectra, metrics is not sparse) */
+        if (!with_output && is_later_key(f) && at_default(f, buf)) continue;
       }
       /* A written config is read back by `tsim resume`, which refuses
        * train.log_every next to train.log_points > 0: only the spacing in

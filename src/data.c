@@ -419,6 +419,18 @@ static int init_from_teacher(const tsim_params *p, double *W, tsim_error *err) {
   return TSIM_OK;
 }
 
+void data_init_output(const tsim_params *p, double *a) {
+  for (int64_t k = 0; k < p->K; ++k) {
+    switch (p->init_output) {
+      case INIT_OUTPUT_ONES: a[k] = 1.0; break;
+      case INIT_OUTPUT_GAUSSIAN: rng_normals(p->init_seed, RNG_INIT_A, (uint64_t)k, 1, &a[k]); break;
+      case INIT_OUTPUT_SIGN:
+        a[k] = rng_uniform(p->init_seed, RNG_INIT_A, (uint64_t)k, 0) < 0.5 ? -1.0 : 1.0;
+        break;
+    }
+  }
+}
+
 int data_init_weights(const tsim_params *p, double *W, tsim_error *err) {
   const int64_t d = p->d, K = p->K;
   if (p->w_file) {
@@ -500,6 +512,14 @@ int data_export(const tsim_params *p, const char *dir, tsim_error *err) {
     if (!rc) rc = npy_write(path, 2, ws, Wt, err);
     free(W);
     free(Wt);
+  }
+  if (!rc && p->train_output) { /* a_0, the trained output weights' start */
+    double *a = tsim_xmalloc((size_t)p->K * sizeof(double));
+    data_init_output(p, a);
+    const int64_t as[1] = {p->K};
+    snprintf(path, sizeof path, "%s/a0.npy", dir);
+    rc = npy_write(path, 1, as, a, err);
+    free(a);
   }
   teacher_free(&t);
   return rc;

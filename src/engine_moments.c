@@ -11,6 +11,7 @@ static const char *unsupported(const tsim_params *p) {
    * teacher activation, label noise) must return a reason here: then auto
    * falls back to sharded and data.engine: moments is a config error. */
   if (p->activation != ACT_QUADRATIC) return "the student activation is not quadratic";
+  if (p->train_output) return "its residuals x^T A x take every output weight 1";
   if (p->y_file) return "labels from data.y_file are not a quadratic form of x";
   if (cellkind_family(p))
     return "only the single quadratic teacher with noiseless labels, scaled init and "

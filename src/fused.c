@@ -264,7 +264,8 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
     memset(w->sacc + (size_t)q * sstride, 0, sstride * sizeof(double));
     if (!fused_is_quadratic(m))
       for (int64_t k = 0; k < m->K; ++k)
-        w->outw[(size_t)q * (size_t)w->kmax + (size_t)k] = fused_output_weight(m, jobs[q].W + k * d);
+        w->outw[(size_t)q * (size_t)w->kmax + (size_t)k] =
+            m->train_output ? jobs[q].W[m->K * d + k] : fused_output_weight(m, jobs[q].W + k * d);
   }
   pass_of_width(fused_vector_width())(w, x, y, rows, jobs, njobs, loss_only);
   for (int q = 0; q < njobs; ++q) {
@@ -284,13 +285,14 @@ void fused_chunk(fused_work *w, const double *x, const double *y, int64_t rows,
     } else {
       part[Kd + 1] = 0.0;
       for (int64_t k = 0; k < m->K; ++k)
-        part[Kd + 2 + k] = m->norm_tied ? lanes_sum(sacc + (2 + k) * LANES) : 0.0;
+        part[Kd + 2 + k] =
+            m->norm_tied || m->train_output ? lanes_sum(sacc + (2 + k) * LANES) : 0.0;
     }
   }
 }
 
 int fused_is_quadratic(const tsim_model *m) {
-  return m->activation == ACT_QUADRATIC && !m->norm_tied;
+  return m->activation == ACT_QUADRATIC && !m->norm_tied && !m->train_output;
 }
 
 double fused_output_weight(const tsim_model *m, const double *wk) {

@@ -535,6 +535,14 @@ void hessian_assemble_moments(hessian *h, const tsim_model *m,
   free(need);
 }
 
+void hessian_shift(hessian *h, double lambda) {
+  for (int lj = 0; lj < h->nloc; ++lj) {
+    const int64_t hh = global_of(h, lj, h->mycol, h->npcol);
+    for (int li = 0; li < h->mloc; ++li)
+      if (global_of(h, li, h->myrow, h->nprow) == hh) h->a[li + (int64_t)lj * h->lld] += lambda;
+  }
+}
+
 /* ----------------------------------------------------------- queries */
 
 double hessian_quad(const hessian *h, const double *V) {

@@ -73,6 +73,13 @@ static const char *usage_run =
     "weights/CELL.teacher.npy, (d, m), the teacher's (numpy.load reads them);\n"
     "written whole with the cell's rows, kept by resume and merge; tsim validate\n"
     "prints the disk they take.\n"
+    "train.weight_decay (lambda) descends loss + (lambda/2)|W|^2: train_loss and\n"
+    "the stop rules stay the loss's, metrics.csv gets a penalty column, grad_norm\n"
+    "and the Hessian spectra are the objective's. train.momentum (mu) is heavy\n"
+    "ball: v <- mu v + g, W <- W - eta v, v = 0 at t = 0 (saved with a cell's\n"
+    "state). Both gradient descent only (not train.method flow).\n"
+    "model.train_output trains output weights a_k too, f = C sum_k a_k act(w_k.x)\n"
+    "(step train.eta_output, start init.output; sharded and population engines).\n"
     "\n";
 /* run's options: a second string, as C99 promises only 4095 characters */
 static const char *usage_run_options =
@@ -154,7 +161,8 @@ static const char *usage_export =
     "usage: tsim export-data CONFIG -o DIR [--cell N] [--force] [--set key.path=value ...]\n"
     "\n"
     "Writes cell N's (default 0) samples and initial weights as .npy files\n"
-    "(float64): x (n, d), y (n,), x_test, y_test and w0 (d, K), the exact bits\n"
+    "(float64): x (n, d), y (n,), x_test, y_test and w0 (d, K) (and a0 (K,),\n"
+    "the output weights, with model.train_output), the exact bits\n"
     "a run uses, for checking tsim against another tool. DIR may not be a run\n"
     "directory; --force replaces an earlier export. A cell of the population\n"
     "regime uses no samples and is refused.\n";
@@ -439,7 +447,8 @@ static int take_lock(const char *dir, const cli *c, tsim_lock **lock, tsim_error
  * export is replaced only with --force. */
 static int export_refused(const cli *c, tsim_error *err) {
   static const char *const run_files[] = {"manifest.json", "cells.csv", "config.yaml"};
-  static const char *const exported[] = {"x.npy", "y.npy", "x_test.npy", "y_test.npy", "w0.npy"};
+  static const char *const exported[] = {"x.npy", "y.npy", "x_test.npy", "y_test.npy", "w0.npy",
+                                         "a0.npy"};
   char path[4200];
   for (size_t i = 0; i < sizeof run_files / sizeof *run_files; ++i) {
     snprintf(path, sizeof path, "%s/%s", c->outdir, run_files[i]);

@@ -25,6 +25,7 @@ void model_from_params(const tsim_params *p, tsim_model *m) {
   m->C = params_output_scale(p);
   m->loss_scale = p->loss_scale;
   m->norm_tied = p->norm_tied;
+  m->train_output = p->train_output;
 }
 
 int64_t model_part_size(const tsim_model *m) {
@@ -116,6 +117,7 @@ void model_finish(const tsim_model *m, const double *W, const double *total, int
         const double tie = nk > 0.0 ? self[k] / nk : 0.0; /* 0 at w_k = 0 */
         for (int64_t j = 0; j < m->d; ++j)
           out->grad[k * m->d + j] = g * (total[k * m->d + j] + tie * wk[j]);
+        if (m->train_output) out->grad[Kd + k] = g * self[k];
       }
     }
     return;

@@ -252,7 +252,8 @@ static int is_fixed_column(const char *column) {
 
 void output_put_header(const tsim_config *cfg, int table, FILE *f) {
   if (table != TABLE_CELLS) {
-    fprintf(f, "cell,%s\n", tables[table].header);
+    const int penalty = table == TABLE_METRICS && cfg->penalty_column;
+    fprintf(f, "cell,%s%s\n", tables[table].header, penalty ? ",penalty" : "");
     return;
   }
   fprintf(f, "cell,K,seed,eta,C,n,d");
@@ -314,9 +315,16 @@ static void format_summary(const tsim_config *cfg, const cell_result *r, FILE *f
   fprintf(f, ",%.3f\n", r->wall_s);
 }
 
-/* The cell's rows of TABLE (not cells.csv). */
+int output_table_cols(const tsim_config *cfg, int table) {
+  return result_table_cols(table) + (table == TABLE_METRICS && cfg->penalty_column);
+}
+
+/* The cell's rows of TABLE (not cells.csv); metrics rows end with their
+ * penalty when the cell has them (penalty_column). */
 static void format_rows(const cell_result *r, int table, FILE *out) {
   const int cols = result_table_cols(table);
+  const int penalty = table == TABLE_METRICS && r->penalty.count == r->rows[table].count &&
+                      r->penalty.count > 0;
   for (int64_t i = 0; i < r->rows[table].count; ++i) {
     const double *row = r->rows[table].v + i * cols;
     fprintf(out, "%lld", (long long)r->cell);
@@ -328,6 +336,10 @@ static void format_rows(const cell_result *r, int table, FILE *out) {
         fprintf(out, "%lld", (long long)row[c]);
       else
         put_double(out, row[c]);
+    }
+    if (penalty) {
+      fputc(',', out);
+      put_double(out, r->penalty.v[i]);
     }
     fputc('\n', out);
   }
@@ -613,6 +625,14 @@ static int write_weights(run_output *o, const tsim_config *cfg, const cell_resul
     }
   }
   if (!rc) rc = put_weights_file(o->dir, r->cell, ".t", 1, tshape, t, err);
+  if (!rc && p.train_output && cols >= 1 + d * K + K) { /* the trained a_k, (rows, K) */
+    double *a = tsim_xmalloc((size_t)(rows * K + 1) * sizeof(double));
+    for (int64_t i = 0; i < rows; ++i)
+      memcpy(a + i * K, r->snap + i * cols + 1 + d * K, (size_t)K * sizeof(double));
+    const int64_t ashape[2] = {rows, K};
+    rc = put_weights_file(o->dir, r->cell, ".a", 2, ashape, a, err);
+    free(a);
+  }
   if (!rc) rc = put_weights_file(o->dir, r->cell, "", 3, wshape, W, err);
   free(t);
   free(W);

@@ -90,7 +90,8 @@ static double arcsin_loss(population *p, const double *W, double *grad) {
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
     p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
-    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -teacher_weight(p->t, i - K);
+    p->c[i] = i < K ? m->C * model_output_weight(m, W, i, p->nrm[i])
+                    : -teacher_weight(p->t, i - K);
   }
   for (int64_t i = 0; i < N; ++i)
     for (int64_t j = i; j < N; ++j)
@@ -111,6 +112,8 @@ static double arcsin_loss(population *p, const double *W, double *grad) {
       for (int64_t e = 0; e < d; ++e) gi[e] += f * (p->z[j][e] - g / ai * p->z[i][e]);
     }
     loss += p->c[i] * kc;
+    if (grad && i < K && m->train_output) /* dL/da_i = 2 s C sum_j c_j k(z_i, z_j) */
+      grad[K * d + i] = m->loss_scale * 2.0 * m->C * kc;
     if (grad && i < K && m->norm_tied && p->nrm[i] > 0.0) {
       const double f = 2.0 * m->C * kc / p->nrm[i];
       for (int64_t e = 0; e < d; ++e) grad[i * d + e] += f * p->z[i][e];
@@ -137,7 +140,8 @@ double population_loss(population *p, const double *W, double *grad) {
   for (int64_t i = 0; i < N; ++i) {
     p->z[i] = i < K ? W + i * d : p->t->V + (i - K) * d;
     p->nrm[i] = sqrt(dotv(p->z[i], p->z[i], d));
-    p->c[i] = i < K ? m->C * (m->norm_tied ? p->nrm[i] : 1.0) : -teacher_weight(p->t, i - K);
+    p->c[i] = i < K ? m->C * model_output_weight(m, W, i, p->nrm[i])
+                    : -teacher_weight(p->t, i - K);
   }
   for (int64_t i = 0; i < N; ++i)
     for (int64_t j = i; j < N; ++j) {
@@ -217,6 +221,7 @@ double population_loss(population *p, const double *W, double *grad) {
         for (int64_t e = 0; e < d; ++e) gi[e] += f * p->z[i][e];
       }
       for (int64_t e = 0; e < d; ++e) gi[e] *= s;
+      if (m->train_output) grad[K * d + i] = s * 2.0 * m->C * kc[i]; /* dL/da_i */
     }
   }
   free(kc);

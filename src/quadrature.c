@@ -263,10 +263,11 @@ double quadrature_loss_grad(const tsim_model *m, const tsim_teacher *t, double l
     double q = 0.0;
     for (int64_t e = 0; e < d; ++e) q += z[i][e] * z[i][e];
     nrm[i] = sqrt(q);
-    c[i] = i < K ? m->C * (m->norm_tied ? nrm[i] : 1.0) : -t->coef;
+    c[i] = i < K ? m->C * model_output_weight(m, W, i, nrm[i]) : -teacher_weight(t, i - K);
     if (!(nrm[i] <= scale)) scale = nrm[i];
   }
-  if (grad) memset(grad, 0, (size_t)(K * d) * sizeof(double));
+  const int64_t np = K * d + (m->train_output ? K : 0); /* the parameters */
+  if (grad) memset(grad, 0, (size_t)np * sizeof(double));
   double loss = NAN;
   if (isfinite(scale)) {
     rule r;
@@ -288,6 +289,8 @@ double quadrature_loss_grad(const tsim_model *m, const tsim_teacher *t, double l
         }
         if (j >= i) csum_add(&sum, (i == j ? 1.0 : 2.0) * c[i] * c[j] * Kq[0]);
       }
+      if (grad && i < K && m->train_output) /* dL/da_i = 2 s C sum_j c_j k(z_i, z_j) */
+        grad[K * d + i] = 2.0 * m->C * (kc.s + kc.c);
       if (grad && i < K && m->norm_tied && nrm[i] > 0.0) {
         const double f = 2.0 * m->C * (kc.s + kc.c) / nrm[i];
         for (int64_t e = 0; e < d; ++e) grad[i * d + e] += f * z[i][e];
@@ -296,7 +299,7 @@ double quadrature_loss_grad(const tsim_model *m, const tsim_teacher *t, double l
     rule_free(&r);
     loss = m->loss_scale * ((sum.s + sum.c) + label_noise * label_noise);
     if (grad)
-      for (int64_t e = 0; e < K * d; ++e) grad[e] *= m->loss_scale;
+      for (int64_t e = 0; e < np; ++e) grad[e] *= m->loss_scale;
   }
   free(z);
   free(nrm);
@@ -317,7 +320,7 @@ double quadrature_loss(const tsim_model *m, const tsim_teacher *t, double label_
     double q = 0.0;
     for (int64_t e = 0; e < d; ++e) q += z[i][e] * z[i][e];
     nrm[i] = sqrt(q);
-    c[i] = i < K ? m->C * (m->norm_tied ? nrm[i] : 1.0) : -t->coef;
+    c[i] = i < K ? m->C * model_output_weight(m, W, i, nrm[i]) : -teacher_weight(t, i - K);
     if (!(nrm[i] <= scale)) scale = nrm[i]; /* NaN propagates */
   }
   double loss = NAN;

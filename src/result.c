@@ -33,6 +33,11 @@ void cell_result_free(cell_result *r) {
   free(r->W);
   r->W = NULL;
   r->nW = 0;
+  free(r->V);
+  r->V = NULL;
+  r->nV = 0;
+  free(r->penalty.v);
+  r->penalty = (table_rows){0, 0, NULL};
   free(r->snap);
   r->snap = NULL;
   r->nsnap = r->snap_cap = r->snap_cols = 0;
@@ -59,14 +64,26 @@ double *cell_result_row(cell_result *r, int table) {
   return t->v + (t->count++) * cols;
 }
 
+void cell_result_penalty(cell_result *r, double penalty) {
+  table_rows *t = &r->penalty;
+  if (t->count == t->cap) {
+    t->cap = t->cap ? 2 * t->cap : 64;
+    t->v = tsim_xrealloc(t->v, (size_t)t->cap * sizeof(double));
+  }
+  t->v[t->count++] = penalty;
+}
+
 /* A cell result as one message: PACK_INTS int64 header words (cell,
  * status, iterations, three events, nW, then the row count of every table),
- * PACK_REALS doubles, every table's rows in table order, then W; with
- * weights snapshots, then their count and row length (two int64) and the
- * rows (a result without them packs as it did before they existed). */
+ * PACK_REALS doubles, every table's rows in table order, then W; then, only
+ * when V, penalties or weights snapshots exist, PACK_TAIL_INTS words (nV,
+ * the penalty count, the snapshot count and row length) and their doubles
+ * in that order (a result without them packs as it did before they
+ * existed). */
 #define PACK_FIXED_INTS 7
 #define PACK_INTS (PACK_FIXED_INTS + NTABLES)
 #define PACK_REALS 5
+#define PACK_TAIL_INTS 4
 void cell_result_copy(const cell_result *from, cell_result *res) {
   void *buf = NULL;
   size_t cap = 0;
@@ -79,8 +96,11 @@ size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
   size_t values = (size_t)r->nW;
   for (int t = 0; t < NTABLES; ++t) values += (size_t)(r->rows[t].count * table_cols[t]);
   const size_t snap = r->nsnap ? (size_t)(r->nsnap * r->snap_cols) : 0;
+  const int tail = r->nV > 0 || r->penalty.count > 0 || snap > 0;
+  const size_t tail_values = tail ? (size_t)(r->nV + r->penalty.count) + snap : 0;
   const size_t bytes = PACK_INTS * sizeof(int64_t) + (PACK_REALS + values) * sizeof(double) +
-                       (r->nsnap ? 2 * sizeof(int64_t) + snap * sizeof(double) : 0);
+                       (tail ? PACK_TAIL_INTS * sizeof(int64_t) : 0) +
+                       tail_values * sizeof(double);
   if (*cap < bytes) {
     *buf = tsim_xrealloc(*buf, bytes);
     *cap = bytes;
@@ -102,10 +122,17 @@ size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap) {
   }
   if (r->nW) memcpy(at, r->W, (size_t)r->nW * sizeof(double));
   at += (size_t)r->nW * sizeof(double);
-  if (r->nsnap) {
-    const int64_t hs[2] = {r->nsnap, r->snap_cols};
-    memcpy(at, hs, sizeof hs);
-    memcpy(at + sizeof hs, r->snap, snap * sizeof(double));
+  if (tail) {
+    const int64_t th[PACK_TAIL_INTS] = {r->nV, r->penalty.count, snap ? r->nsnap : 0,
+                                        snap ? r->snap_cols : 0};
+    memcpy(at, th, sizeof th);
+    at += sizeof th;
+    if (r->nV) memcpy(at, r->V, (size_t)r->nV * sizeof(double));
+    at += (size_t)r->nV * sizeof(double);
+    if (r->penalty.count)
+      memcpy(at, r->penalty.v, (size_t)r->penalty.count * sizeof(double));
+    at += (size_t)r->penalty.count * sizeof(double);
+    if (snap) memcpy(at, r->snap, snap * sizeof(double));
   }
   return bytes;
 }
@@ -127,12 +154,14 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
     values += (size_t)(h[PACK_FIXED_INTS + t] * table_cols[t]);
   }
   const size_t base = sizeof h + sizeof hd + values * sizeof(double);
-  int64_t hs[2] = {0, 0};
-  if (len < base) return TSIM_EFAIL;
-  if (len > base) {
-    if (len < base + sizeof hs) return TSIM_EFAIL;
-    memcpy(hs, (const char *)buf + base, sizeof hs);
-    if (hs[0] <= 0 || hs[1] <= 0 || len != base + sizeof hs + (size_t)(hs[0] * hs[1]) * 8)
+  int64_t th[PACK_TAIL_INTS] = {0, 0, 0, 0};
+  if (len != base) { /* the tail: V, the penalties, the weights snapshots */
+    if (len < base + sizeof th) return TSIM_EFAIL;
+    memcpy(th, (const char *)buf + base, sizeof th);
+    for (int i = 0; i < PACK_TAIL_INTS; ++i)
+      if (th[i] < 0 || th[i] > (int64_t)len) return TSIM_EFAIL;
+    if ((th[2] == 0) != (th[3] == 0) ||
+        len != base + sizeof th + (size_t)(th[0] + th[1] + th[2] * th[3]) * sizeof(double))
       return TSIM_EFAIL;
   }
   r->cell = h[0];
@@ -158,12 +187,24 @@ int cell_result_unpack(const void *buf, size_t len, cell_result *r) {
   r->nW = nW;
   r->W = tsim_xmalloc((size_t)(nW + 1) * sizeof(double));
   if (nW) memcpy(r->W, at, (size_t)nW * sizeof(double));
-  if (hs[0]) {
-    at += (size_t)nW * sizeof(double) + sizeof hs;
-    r->nsnap = r->snap_cap = hs[0];
-    r->snap_cols = hs[1];
-    r->snap = tsim_xmalloc((size_t)(hs[0] * hs[1]) * sizeof(double));
-    memcpy(r->snap, at, (size_t)(hs[0] * hs[1]) * sizeof(double));
+  at += (size_t)nW * sizeof(double) + (len != base ? sizeof th : 0);
+  if (th[0]) {
+    r->nV = th[0];
+    r->V = tsim_xmalloc((size_t)th[0] * sizeof(double));
+    memcpy(r->V, at, (size_t)th[0] * sizeof(double));
+    at += (size_t)th[0] * sizeof(double);
+  }
+  if (th[1]) {
+    r->penalty.count = r->penalty.cap = th[1];
+    r->penalty.v = tsim_xmalloc((size_t)th[1] * sizeof(double));
+    memcpy(r->penalty.v, at, (size_t)th[1] * sizeof(double));
+    at += (size_t)th[1] * sizeof(double);
+  }
+  if (th[2]) {
+    r->nsnap = r->snap_cap = th[2];
+    r->snap_cols = th[3];
+    r->snap = tsim_xmalloc((size_t)(th[2] * th[3]) * sizeof(double));
+    memcpy(r->snap, at, (size_t)(th[2] * th[3]) * sizeof(double));
   }
   return TSIM_OK;
 }

@@ -192,7 +192,7 @@ static int whole_row(const tsim_config *cfg, int table, int64_t cell, const char
                      ssize_t n) {
   if (n < 2 || line[n - 1] != '\n' || row_cell(line, n) != cell) return 0;
   ssize_t at = 0;
-  int commas = 0, want = result_table_cols(table) - 1;
+  int commas = 0, want = table == TABLE_CELLS ? 0 : output_table_cols(cfg, table) - 1;
   if (table == TABLE_CELLS) {
     char *params = NULL;
     size_t len = 0;
@@ -234,8 +234,9 @@ static int begins_row_of(const char *line, ssize_t n, int64_t cell) {
  * may begin the row of the next cell to come), *WHOLE drops to that cell.
  * So it does to a cell without rows in a table every cell has rows in.
  * Returns the cell a line cut short belonged to (-1: none). */
-static int64_t scan_rows(FILE *in, int table, int64_t off, const int64_t *ids, int64_t nids,
-                         int64_t from, int64_t *whole, int64_t *first) {
+static int64_t scan_rows(const tsim_config *cfg, FILE *in, int table, int64_t off,
+                         const int64_t *ids, int64_t nids, int64_t from, int64_t *whole,
+                         int64_t *first) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
@@ -244,7 +245,7 @@ static int64_t scan_rows(FILE *in, int table, int64_t off, const int64_t *ids, i
   while ((n = getline(&line, &cap, in)) > 0) {
     const int64_t cell = row_cell(line, n);
     const int64_t pos = cell >= 0 ? tsim_find_sorted(ids, nids, cell) : -1;
-    if (pos >= from && pos >= last && whole_row(NULL, table, cell, line, n)) {
+    if (pos >= from && pos >= last && whole_row(cfg, table, cell, line, n)) {
       if (pos >= *whole) break;
       while (last < pos) first[++last - from] = off;
       off += n;
@@ -368,7 +369,8 @@ static void scan_tables(const tsim_config *cfg, const char *outdir, const int64_
       whole = k;
       first[t][whole - from] = off;
     } else {
-      const int64_t c = scan_rows(in[t], t, start[t], ids, nids, from, &whole, first[t]);
+      const int64_t c = scan_rows(cfg, in[t], t, start[t], ids, nids, from, &whole,
+                                 first[t]);
       if (c >= 0) cut_short = c, short_table = t;
     }
   }

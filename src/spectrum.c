@@ -73,6 +73,7 @@ int spectrum_record(spectrum_plan *sp, const tsim_model *m,
     hessian_assemble_moments(sp->h, m, teacher, W, mt->n, tensor_entry, mt);
   else
     hessian_assemble_samples(sp->h, m, ds, W);
+  if (sp->p.weight_decay > 0.0) hessian_shift(sp->h, sp->p.weight_decay); /* the objective's */
   double vv = 0.0;
   for (int64_t g = 0; g < N; ++g) vv += V[g] * V[g];
   const double quad = hessian_quad(sp->h, V);

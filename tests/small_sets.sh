@@ -6,6 +6,7 @@
 #   source tests/small_sets.sh; small_sets wang2021_fig1   # prints the options
 small_sets() {
   case $1 in
+    decay_momentum) echo "--set train.iterations=300 --set train.momentum=[0,0.9]" ;;
     martin2024_recovery) echo "--set model.d=[20] --set model.K=[5,12] --set train.T=50 --set train.log_points=10" ;;
     scale_n1e9) echo "--set data.n=20000 --set data.n_test=500 --set train.iterations=200 --set init.seed=[0,1]" ;;
     wang2021_fig1) echo "--set train.iterations=500 --set init.seed=[0,1]" ;;

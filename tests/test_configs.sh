@@ -139,6 +139,13 @@ train: {diverge_above: inf}'
 bad overflow_real    "2:14: train.tol: '1e999' overflows to infinity: values must be finite" \
 'name: x
 train: {tol: 1e999}'
+bad flow_momentum    '2:39: train.momentum: unsupported with train.method flow \(0, or train' \
+'name: x
+train: {method: flow, T: 1, momentum: 0.5}'
+bad flow_decay       '3:23: train.weight_decay: unsupported with train.method flow' \
+'name: x
+train: {method: [gd, flow], T: 1,
+        weight_decay: 0.1}'
 
 # samples beyond this machine's memory (8 TB): every rank leaves with one
 # error naming the keys and the way out, exit 1, no abort (was: out of

@@ -36,6 +36,12 @@ const char *cellkind_no_teacher(const tsim_params *p);
  * tensors; the population closed form does not form it. */
 int cellkind_has_q9(const tsim_params *p);
 
+/* Why cell P cannot run a setting it was given, or NULL; *KEY is the setting.
+ * train.weight_decay and train.momentum are gradient descent's (cell.h applies
+ * them to any engine's gradient, so every engine takes them); a flow refuses
+ * them. */
+const char *cellkind_refused(const tsim_params *p, const char **key);
+
 /* Largest d the moments engine (engine_moments.c) takes: its exact
  * accumulator holds C(d+3,4) entries of 552 bytes each (68 MB at d = 40). */
 #define CELLKIND_MOMENTS_MAX_D 40

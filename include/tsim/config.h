@@ -36,6 +36,8 @@ typedef enum {
   INIT_NEAR_TEACHER = 3, /* teacher k mod m plus a perturbation of norm scale */
   INIT_CLAIM2 = 4        /* Zhou, Ge & Jin Claim 2: two students at +-delta */
 } tsim_init_method;
+/* init.output: the trained output weights' start (model.train_output) */
+typedef enum { INIT_OUTPUT_ONES = 0, INIT_OUTPUT_GAUSSIAN = 1, INIT_OUTPUT_SIGN = 2 } tsim_init_output;
 /* teacher.source: a teacher made from the teacher.* keys (it makes the labels), read from
  * teacher.w_file (it makes the labels, or checks those of data.y_file), or none (the labels
  * come from data.y_file and nothing is compared with a teacher) */
@@ -105,6 +107,14 @@ typedef struct tsim_params {
   double init_sigma, init_delta;
   tsim_method method;
   double T, rtol, atol;
+  /* gradient descent on loss + (weight_decay/2) |W|^2, heavy ball with momentum mu
+   * (0, 0: plain gradient descent) */
+  double weight_decay, momentum;
+  /* model.train_output: f = C sum_k a_k act(w_k^T x), a trained with step
+   * eta_output (0: eta), a_0 by init_output */
+  int train_output;
+  tsim_init_output init_output;
+  double eta_output;
   double match_angle; /* degrees */
   int pop_quadrature; /* pop_loss by quadrature.h where no closed form exists */
   /* metrics.hessian: spectra along the trajectory (spectrum.h), at the
@@ -149,6 +159,7 @@ typedef struct tsim_config {
   int64_t team_size; /* run.team_size: 0 = automatic */
   double checkpoint_seconds; /* run.checkpoint_seconds */
   int64_t batch; /* run.batch: 0 = automatic, 1 = off, N = at most N cells */
+  int penalty_column; /* a cell has train.weight_decay > 0: metrics.csv has a penalty column */
   tsim_params base; /* every setting; axes override theirs per cell */
   int naxes;
   tsim_axis *axes;

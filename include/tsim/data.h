@@ -116,9 +116,14 @@ void data_chunk_rows(const tsim_dataset *ds, int64_t c, double *x, const double 
  * K = 1: w = ||v|| (cos delta u + sin delta p), p a unit vector orthogonal to
  * u. */
 int data_init_weights(const tsim_params *p, double *W, tsim_error *err);
+/* The K trained output weights' start (model.train_output) by init.output:
+ * 1; N(0, 1); +1 or -1 with equal odds (a uniform below 1/2: -1); entry k
+ * from (init.seed, k) of its own stream. */
+void data_init_output(const tsim_params *p, double *a);
 
 /* Write the samples and W0 of cell settings P as .npy files into DIR:
- * x.npy (n x d), y.npy (n), x_test.npy, y_test.npy, w0.npy (d x K) - the
+ * x.npy (n x d), y.npy (n), x_test.npy, y_test.npy, w0.npy (d x K) (a0.npy
+ * (K), the output weights, with model.train_output) - the
  * layout data.*_file and init.w_file read, so a run from these files gives
  * the bits of the run from seeds with data.engine: sharded (labels from a
  * file never take the moments engine), and other tools can use the same data. */

@@ -75,6 +75,9 @@ void hessian_assemble_moments(hessian *h, const tsim_model *m,
                               int64_t n, hessian_moment_fn moment,
                               const void *ctx);
 
+/* H + LAMBDA I (train.weight_decay's term), after an assembly. */
+void hessian_shift(hessian *h, double lambda);
+
 /* vec(V)^T H vec(V) from the assembled matrix (a distributed matvec whose
  * entry products are summed exactly: the same bits for any team size). */
 double hessian_quad(const hessian *h, const double *V);

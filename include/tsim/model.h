@@ -14,7 +14,12 @@
  *   grad_k = 2 s C (1/n) sum_i r_i [a_k act'(u_ik) x_i + act(u_ik) w_k/||w_k||]
  * (second term with the norm tie only), with the subgradients act'(0) = 0
  * for relu and abs and w/||w|| = 0 at w = 0; no Hessian form (hess_quad = NaN
- * when V is given). */
+ * when V is given).
+ * Trained output weights (model.train_output, any activation): W holds
+ * K d + K numbers, the a_k after the w_k, f = C sum_k a_k act(u_k), and
+ *   grad_k = 2 s C (1/n) sum_i r_i a_k act'(u_ik) x_i,
+ *   grad_a_k = 2 s C (1/n) sum_i r_i act(u_ik)
+ * (no Hessian form). */
 #ifndef TSIM_MODEL_H
 #define TSIM_MODEL_H
 
@@ -28,9 +33,18 @@ typedef struct tsim_model {
   int64_t d, K;
   double C, loss_scale; /* C: the output scale C' (C / K under 1/m) */
   int norm_tied;        /* f = C sum_k ||w_k|| act(w_k^T x) (Zhou, Ge & Jin) */
+  int train_output;     /* f = C sum_k a_k act(w_k^T x), a_k = W[Kd + k] trained too */
 } tsim_model;
 
 void model_from_params(const tsim_params *p, tsim_model *m);
+
+/* Student K's output coefficient besides C: its trained output weight a_k
+ * (train_output: after the K d weights of W), ||w_k|| (norm tie, NRM), or 1. */
+static inline double model_output_weight(const tsim_model *m, const double *W, int64_t k,
+                                         double nrm) {
+  if (m->train_output) return W[m->K * m->d + k];
+  return m->norm_tied ? nrm : 1.0;
+}
 
 /* What one evaluation returns (all identical on every rank of the team). */
 typedef struct model_eval {

@@ -76,6 +76,9 @@ int output_parse_fragment(const char *name, int64_t *cell, uint64_t *hash, int *
 /* TABLE's header line; the columns of cell CELL's cells.csv row that the
  * config fixes (cell, K, seed, eta, C, n, d and the other axes' values). */
 void output_put_header(const tsim_config *cfg, int table, FILE *f);
+/* The number of columns after `cell` of a row of TABLE (not cells.csv) in a
+ * run of CFG: metrics.csv has a penalty column when a cell has weight decay. */
+int output_table_cols(const tsim_config *cfg, int table);
 void output_put_cell_params(const tsim_config *cfg, int64_t cell, FILE *f);
 /* Flush F, the file PATH, and fsync it if SYNC; F written to TMP: synced,
  * closed and renamed to PATH (on failure TMP goes); fsync a directory. A

@@ -44,7 +44,9 @@ population *population_create(const tsim_model *m, const tsim_teacher *t,
 void population_destroy(population **pop);
 
 /* The population loss at W (neuron-major), and its gradient into GRAD
- * (K*d entries) if GRAD is non-NULL. */
+ * (K*d entries) if GRAD is non-NULL. With trained output weights
+ * (model.train_output) W and GRAD hold K d + K numbers, c_k = C a_k, and
+ * dL/da_k = 2 s C sum_j c_j k(w_k, z_j). */
 double population_loss(population *pop, const double *W, double *grad);
 
 /* The Hessian of the population loss, block (K, L): BLOCK[a d + b] =

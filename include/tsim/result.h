@@ -72,6 +72,12 @@ typedef struct cell_result {
    * output layer would append its weights to the row and to snap_cols) */
   int64_t nsnap, snap_cap, snap_cols;
   double *snap;
+  /* With train.momentum: the heavy ball's velocity v_t next to W_t (nV = nW,
+   * else 0). With a penalty column (tsim_config): the penalty of each
+   * metrics row, penalty.count = rows[TABLE_METRICS].count (else 0). */
+  int64_t nV;
+  double *V;
+  table_rows penalty;
 } cell_result;
 
 void cell_result_init(cell_result *r, int64_t cell);
@@ -82,7 +88,12 @@ double *cell_result_row(cell_result *r, int table);
 /* A new row of the weights snapshots at T (W and nW as the result's). */
 void cell_result_snapshot(cell_result *r, double t);
 
-/* One message holding a whole result (grows *BUF to fit; returns bytes). */
+/* The penalty of the metrics row just made (cell_result_row). */
+void cell_result_penalty(cell_result *r, double penalty);
+
+/* One message holding a whole result (grows *BUF to fit; returns bytes).
+ * V and the penalties follow W only when there are any, so a result without
+ * them has the bytes it had before they existed. */
 size_t cell_result_pack(const cell_result *r, void **buf, size_t *cap);
 /* The result packed in BUF (LEN bytes) into R; TSIM_EFAIL when BUF is not
  * one. R is initialised first, so cell_result_free(R) is right either way. */

@@ -16,7 +16,8 @@ enum rng_stream {
   RNG_INIT_W = 3,   /* initial student weights */
   RNG_TEACHER = 4,  /* random teacher directions */
   RNG_TRAIN_NOISE = 5,
-  RNG_TEST_NOISE = 6
+  RNG_TEST_NOISE = 6,
+  RNG_INIT_A = 7 /* initial trained output weights (init.output) */
 };
 
 /* The Philox4x32-10 bijection: 128-bit counter, 64-bit key. */
