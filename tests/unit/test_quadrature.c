@@ -160,6 +160,45 @@ static void test_gradient(void) {
     }
 }
 
+/* Trained output weights a_k (after the K d weights) and a teacher's output
+ * weights (teacher.a_file): the gradient over all K d + K parameters against
+ * central differences, each smooth activation; erf also against
+ * population.c's arcsine closed form */
+static void test_gradient_output(void) {
+  static const double Wa[8] = {0.9, -0.4, 0.3, -0.2, 1.1, 0.5, 1.3, -0.6};
+  double ta[2] = {1.5, -0.7};
+  for (int ai = 0; ai < 5; ++ai) {
+    tsim_model md = {.activation = smooth[ai], .d = 3, .K = 2, .C = 0.8, .loss_scale = 0.5,
+                     .train_output = 1};
+    tsim_teacher t = {.d = 3, .m = 2, .activation = smooth[ai], .coef = 1.0,
+                      .V = (double *)Vt, .a = ta};
+    double G[8], Wp[8], worst = 0.0, gmax = 0.0;
+    quadrature_loss_grad(&md, &t, 0.1, Wa, G);
+    const double h = 1e-5;
+    for (int e = 0; e < 8; ++e) {
+      memcpy(Wp, Wa, sizeof Wp);
+      Wp[e] += h;
+      const double lp = quadrature_loss_grad(&md, &t, 0.1, Wp, NULL);
+      Wp[e] -= 2.0 * h;
+      const double lm = quadrature_loss_grad(&md, &t, 0.1, Wp, NULL);
+      worst = fmax(worst, fabs((lp - lm) / (2.0 * h) - G[e]));
+      gmax = fmax(gmax, fabs(G[e]));
+    }
+    CHECK(worst <= 1e-8 * gmax,
+          "%s, trained output weights and teacher output weights: gradient (K d + K entries) "
+          "vs central differences: %.1e of max |g|", activation_info(smooth[ai])->name,
+          worst / gmax);
+    if (smooth[ai] != ACT_ERF) continue;
+    population *pop = population_create(&md, &t, 0.1);
+    double Gc[8], dg = 0.0;
+    population_loss(pop, Wa, Gc);
+    for (int e = 0; e < 8; ++e) dg = fmax(dg, fabs(Gc[e] - G[e]));
+    CHECK(dg <= 1e-13 * gmax, "erf, trained output weights: quadrature gradient = the arcsine "
+          "closed form's (%.1e of max |g|)", dg / gmax);
+    population_destroy(&pop);
+  }
+}
+
 /* Monte Carlo at n = 1e7: within 3 standard errors, each smooth activation
  * as student and teacher, and two mixed pairs */
 static double act_sum(int act, const double *Z, int64_t k, const double *x) {
@@ -205,6 +244,7 @@ int main(void) {
   test_closed_forms();
   test_loss_closed();
   test_gradient();
+  test_gradient_output();
   test_monte_carlo();
   return check_summary();
 }
