@@ -67,6 +67,7 @@ CONFIG = [
     ("init.output", "init_output", "enum", True),
     ("train.eta_output", "eta_output", "real", True),
     ("metrics.match_angle", "match_angle", "real", False),
+    ("metrics.pop_quadrature", "pop_quadrature", "bool", False),
     ("metrics.hessian.at", "hessian_at", "list", False),
     ("metrics.hessian.log_points", "hessian_log_points", "int", False),
     ("metrics.hessian.events", "hessian_events", "list", False),
