@@ -7,7 +7,8 @@
 #   (replaying the descent on the exported samples), and = the population engine's loss at t = 0;
 #   teacher.output: ones gives the tables and config_hash of the config without the key, whose
 #   config.yaml names it;
-#   a grid over ones and sign: 1 and 2 ranks byte-identical;
+#   a grid over ones and sign: each cell's rows are its run's alone (the labels are not
+#   shared), 1 and 2 ranks byte-identical;
 #   refusals, one located line: with teacher.a_file, with teacher.source none, sign with
 #   init.method near_teacher.
 SUITE=teacher-output
@@ -124,6 +125,14 @@ run_np 2 run "$TMP/s.yaml" -q "${G[@]}" -o "$TMP/g2" >/dev/null 2>&1
 check "grid: cells.csv has the teacher_output column (ones, sign)" \
   bash -c "head -1 '$TMP/g1/cells.csv' | grep -q teacher_output &&
            grep -q ',sign,' '$TMP/g1/cells.csv' && grep -q ',ones,' '$TMP/g1/cells.csv'"
+# cells 2 (K 3, ones) and 3 (K 3, sign) share no labels: each is its run alone
+rows() { awk -F, -v c="$2" 'NR > 1 && $1 == c' "$1" | cut -d, -f2-; }
+check "grid: cell 2 (K 3, ones) has the metrics rows of the config without the key" \
+  bash -c "test -n \"\$1\" -a \"\$1\" = \"\$2\"" _ "$(rows "$TMP/g1/metrics.csv" 2)" \
+  "$(rows "$TMP/plain/metrics.csv" 0)"
+check "grid: cell 3 (K 3, sign) has the metrics rows of the run with sign alone" \
+  bash -c "test -n \"\$1\" -a \"\$1\" = \"\$2\"" _ "$(rows "$TMP/g1/metrics.csv" 3)" \
+  "$(rows "$TMP/r1/metrics.csv" 0)"
 for f in cells metrics neurons teachers; do
   check "grid: $f.csv on 2 ranks byte-identical to 1 rank's" \
     same "$TMP/g1/$f.csv" "$TMP/g2/$f.csv"
