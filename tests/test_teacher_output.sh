@@ -8,7 +8,7 @@
 #   teacher.output: ones gives the tables and config_hash of the config without the key, whose
 #   config.yaml names it;
 #   a grid over ones and sign: each cell's rows are its run's alone (the labels are not
-#   shared), 1 and 2 ranks byte-identical;
+#   shared), 1 and 2 ranks byte-identical, a stop and a resume from config.yaml too;
 #   refusals, one located line: with teacher.a_file, with teacher.source none, sign with
 #   init.method near_teacher.
 SUITE=teacher-output
@@ -136,6 +136,18 @@ check "grid: cell 3 (K 3, sign) has the metrics rows of the run with sign alone"
 for f in cells metrics neurons teachers; do
   check "grid: $f.csv on 2 ranks byte-identical to 1 rank's" \
     same "$TMP/g1/$f.csv" "$TMP/g2/$f.csv"
+done
+
+# a stop in cell 3 (sign) at t = 10, resumed from its config.yaml on 1 rank
+TSIM_FAULT=cell=3,iter=10,do=stop run_np 2 run "$TMP/s.yaml" -q "${G[@]}" -o "$TMP/gs" \
+  >/dev/null 2>&1; rc=$?
+check "grid: stopped in cell 3 at t = 10 (exit $rc)" test $rc -eq 3
+rm -f "$TMP/gs/STOP"
+run_np 1 run "$TMP/gs/config.yaml" --resume -q -o "$TMP/gs" >"$TMP/gs.log" 2>&1 ||
+  fail "grid: resume: $(tail -1 "$TMP/gs.log")"
+for f in cells metrics neurons teachers; do
+  check "grid: stop + resume from config.yaml: $f.csv byte-identical" \
+    same "$TMP/g1/$f.csv" "$TMP/gs/$f.csv"
 done
 
 # refusals: one located line, exit 2, nothing written
