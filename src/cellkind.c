@@ -12,7 +12,7 @@ int cellkind_family(const tsim_params *p) {
          p->normalisation != NORMALISATION_NONE || p->teacher_neurons != 1 ||
          params_teacher_activation(p) != ACT_QUADRATIC ||
          p->label_noise != 0.0 || p->regime != REGIME_EMPIRICAL ||
-         p->init_method != INIT_SCALED || p->method != METHOD_GD || p->teacher_a_file ||
+         p->init_method != INIT_SCALED || p->method != METHOD_GD || params_teacher_weighted(p) ||
          p->train_output;
 }
 
@@ -89,7 +89,7 @@ const char *cellkind_no_teacher(const tsim_params *p) {
 
 int cellkind_has_q9(const tsim_params *p) {
   return p->teacher_source != TEACHER_NONE && !p->train_output && p->activation == ACT_QUADRATIC &&
-         !p->norm_tied && p->teacher_neurons == 1 && !p->teacher_a_file &&
+         !p->norm_tied && p->teacher_neurons == 1 && !params_teacher_weighted(p) &&
          params_teacher_activation(p) == ACT_QUADRATIC && p->regime == REGIME_EMPIRICAL;
 }
 

@@ -86,6 +86,10 @@ static const field schema[] = {
     {"teacher.a_file", NULL, F_PATH, NULL, 0, 0, 0, NULL, 0, P(teacher_a_file), DATA_KEY,
      "teacher.source file: the output weights a_l, .npy float64 of teacher.neurons values "
      "(unset: all ones): y = sum_l a_l act*(v_l^T x)"},
+    {"teacher.output", "teacher_output", F_ENUM, "ones", 0, 0, 0, "ones|sign", 1,
+     P(teacher_output), DATA_KEY, "the teacher's output weights a_l without teacher.a_file "
+     "(generated or file teacher): ones, or sign: a_l = +1, -1, +1, ... (+1 for even l, "
+     "neurons counted from 0): y = sum_l a_l act*(v_l^T x)"},
     {"teacher.check", NULL, F_ENUM, "error", 0, 0, 0, "error|warn", 0, P(teacher_check),
      OTHER_KEY, "teacher.source file with data.y_file: labels of the first chunk that the "
      "teacher did not make (relative mismatch above 1e-8; with data.label_noise, residuals "
@@ -1006,10 +1010,23 @@ static int check_family(const tsim_params *p, given *gv, const ynode *root,
     what = "is read only with teacher.source: file";
     allowed = p->teacher_w_file ? "teacher.source: file, or leave teacher.w_file out"
                                 : "teacher.source: file, or leave teacher.a_file out";
+  } else if (gv[field_index("teacher.output")].node && p->teacher_a_file) {
+    key = "teacher.output";
+    what = "and teacher.a_file both give the teacher's output weights";
+    allowed = "one of them";
   } else if (none && !files) {
     key = "teacher.source";
     what = "none needs the labels from data.y_file";
     allowed = "generated, or give data.x_file and data.y_file";
+  } else if (none && p->teacher_output != TEACHER_OUTPUT_ONES) {
+    key = "teacher.output";
+    what = "sign weighs a teacher's neurons, and teacher.source is none";
+    allowed = "ones, or teacher.source generated or file";
+  } else if (p->teacher_output == TEACHER_OUTPUT_SIGN && p->init_method == INIT_NEAR_TEACHER &&
+             p->teacher_neurons > 1) {
+    key = "teacher.output";
+    what = "sign makes a_1 = -1, and init.method near_teacher needs every output weight > 0";
+    allowed = "ones, or another init.method";
   } else if (!none && !from_file && files) {
     key = "teacher.source";
     what = "generated makes labels, but they come from data.y_file";
@@ -1671,7 +1688,8 @@ static int at_default(const field *f, const char *text) {
 static int is_later_key(const field *f) {
   return !strcmp(f->key, "train.weight_decay") || !strcmp(f->key, "train.momentum") ||
          !strcmp(f->key, "model.train_output") || !strcmp(f->key, "init.output") ||
-         !strcmp(f->key, "train.eta_output") || !strcmp(f->key, "metrics.pop_quadrature");
+         !strcmp(f->key, "train.eta_output") || !strcmp(f->key, "metrics.pop_quadrature") ||
+         !strcmp(f->key, "teacher.output");
 }
 
 static int needs_quotes(const field *f) {
@@ -1897,6 +1915,8 @@ uint64_t config_data_hash(const tsim_params *p) {
   for (int i = 0; i < NFIELDS; ++i) {
     const field *f = &schema[i];
     if (f->data != DATA_KEY) continue;
+    /* teacher.output at ones hashes as before the key existed */
+    if (f->offset == P(teacher_output) && q.teacher_output == TEACHER_OUTPUT_ONES) continue;
     const char *at = (const char *)&q + f->offset;
     switch (f->type) {
       case F_INT:

@@ -76,6 +76,18 @@ static int teacher_read(const tsim_params *p, tsim_teacher *t, tsim_error *err) 
   return TSIM_OK;
 }
 
+int params_teacher_weighted(const tsim_params *p) {
+  return p->teacher_a_file || (p->teacher_output == TEACHER_OUTPUT_SIGN && p->teacher_neurons > 1);
+}
+
+/* teacher.output sign: a_l = +1, -1, +1, ... (ones, or sign of one neuron, leaves a NULL:
+ * every weight coef) */
+static void teacher_output_weights(const tsim_params *p, tsim_teacher *t) {
+  if (p->teacher_output != TEACHER_OUTPUT_SIGN || t->m < 2) return;
+  t->a = tsim_xmalloc((size_t)t->m * sizeof(double));
+  for (int64_t l = 0; l < t->m; ++l) t->a[l] = l % 2 ? -1.0 : 1.0;
+}
+
 int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
   memset(t, 0, sizeof *t);
   const int64_t d = p->d, m = p->teacher_neurons > 0 ? p->teacher_neurons : 1;
@@ -90,6 +102,7 @@ int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
   if (p->teacher_source == TEACHER_FILE) {
     const int rc = teacher_read(p, t, err);
     if (rc) teacher_free(t);
+    else teacher_output_weights(p, t);
     return rc;
   }
   double *U = t->V; /* unit directions first, scaled by the norm below */
@@ -141,6 +154,7 @@ int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err) {
   for (int64_t j = 0; j < d; ++j) t->u[j] = U[j];
   for (int64_t e = 0; e < m * d; ++e) t->V[e] = t->norm * U[e];
   for (int64_t j = 0; j < d; ++j) t->w[j] = t->norm * t->u[j];
+  teacher_output_weights(p, t);
   return TSIM_OK;
 }
 

@@ -67,6 +67,8 @@ static const char *usage_run =
     "and teachers.csv is not written; with teacher.source file the teacher is\n"
     "teacher.w_file's (d x m, norms included; output weights teacher.a_file),\n"
     "checked against those labels.\n"
+    "teacher.output: sign weighs the teacher's neurons +1, -1, +1, ... (neuron\n"
+    "0 first; one neuron: +1), ones (the default) all 1; y = sum_l a_l act(v_l.x).\n"
     "output.weights: true writes, per cell,\n"
     "weights/CELL.npy of shape (rows, d, K), the student weights W_t (d x K, as\n"
     "init.w_file) at every logged row, weights/CELL.t.npy, (rows,), their t, and\n"

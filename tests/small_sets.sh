@@ -19,6 +19,7 @@ small_sets() {
     zhou2021_claim2) echo "" ;;
     zhou2021_fig1) echo "--set train.T=20 --set train.log_points=20" ;;
     zhou2021_local) echo "--set train.iterations=2000 --set model.K=[3,5] --set train.log_points=20" ;;
+    train_output) echo "--set train.iterations=300 --set data.n=500 --set data.n_test=100" ;;
     teacher_from_file) echo "--set train.iterations=300 --set init.seed=[0]" ;;
     *) return 1 ;;
   esac

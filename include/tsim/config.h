@@ -45,6 +45,8 @@ typedef enum { TEACHER_GENERATED = 0, TEACHER_FILE = 1, TEACHER_NONE = 2 } tsim_
 /* teacher.check: labels of data.y_file that the file teacher did not make are an error, or a
  * warning */
 typedef enum { TEACHER_CHECK_ERROR = 0, TEACHER_CHECK_WARN = 1 } tsim_teacher_check;
+/* teacher.output: every teacher output weight 1, or +1, -1, +1, ... by neuron (l even: +1) */
+typedef enum { TEACHER_OUTPUT_ONES = 0, TEACHER_OUTPUT_SIGN = 1 } tsim_teacher_output;
 typedef enum { REGIME_EMPIRICAL = 0, REGIME_POPULATION = 1 } tsim_regime;
 typedef enum { METHOD_GD = 0, METHOD_FLOW = 1 } tsim_method;
 typedef enum { NORMALISATION_NONE = 0, NORMALISATION_INV_M = 1 } tsim_normalisation;
@@ -100,6 +102,7 @@ typedef struct tsim_params {
   tsim_teacher_source teacher_source;
   const char *teacher_w_file; /* teacher.source file: d x m, one column per neuron */
   const char *teacher_a_file; /* and its m output weights (NULL: all ones) */
+  tsim_teacher_output teacher_output; /* the output weights without teacher.a_file */
   tsim_teacher_check teacher_check;
   double label_noise;
   tsim_regime regime;

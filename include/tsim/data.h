@@ -26,7 +26,7 @@ typedef struct tsim_teacher {
   int activation;
   double coef;  /* output weight of every teacher neuron */
   double *V;    /* m x d, neuron-major: V[l*d + j] */
-  double *a;    /* teacher.a_file: neuron l's output weight is coef * a[l]; NULL: coef */
+  double *a;    /* teacher.a_file or .output sign: neuron l's weight is coef * a[l]; NULL: coef */
 } tsim_teacher;
 
 int teacher_make(const tsim_params *p, tsim_teacher *t, tsim_error *err);
@@ -42,6 +42,8 @@ void teacher_quadratic_matrix(const tsim_teacher *t, double *A);
 /* The teacher's activation for cell settings P (teacher.activation, or the
  * student's when it says `same`). */
 int params_teacher_activation(const tsim_params *p);
+/* Has the teacher output weights other than 1 (teacher.a_file, teacher.output sign)? */
+int params_teacher_weighted(const tsim_params *p);
 /* The student's output scale C' (C, or C / K under normalisation 1/m). */
 double params_output_scale(const tsim_params *p);
 

@@ -24,6 +24,7 @@ CONFIG = [
     ("teacher.source", "teacher_source", "enum", False),
     ("teacher.w_file", "teacher_w_file", "path", False),
     ("teacher.a_file", "teacher_a_file", "path", False),
+    ("teacher.output", "teacher_output", "enum", True),
     ("teacher.check", "teacher_check", "enum", False),
     ("teacher.norm", "teacher_norm", "real", True),
     ("teacher.direction", "teacher_direction", "enum", True),
