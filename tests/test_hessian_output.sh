@@ -10,6 +10,7 @@
 #   q9_over_v2 and overlap_v empty (V is Wang & Abernethy's, not defined);
 #   1 and 2 ranks: eigenvalues within 1e-13, metrics.csv byte-identical;
 #   train.weight_decay lambda: every eigenvalue shifted by lambda;
+#   stopped (TSIM_FAULT) and resumed: the tables byte-identical;
 #   source population, and an order d K + K above 65536: refused with a
 #   located line.
 SUITE=hessian-output
@@ -127,6 +128,22 @@ for act in relu tanh; do
     same "$TMP/${act}1/metrics.csv" "$TMP/${act}2/metrics.csv"
   check "$act: weight decay 0.01: every eigenvalue shifted by 0.01 (1e-13)" \
     "$PY" "$TMP/eq.py" "$TMP/${act}1/spectrum.csv" "$TMP/${act}wd/spectrum.csv" 0.01 1e-13
+done
+
+# stop + resume: the spectrum after the stop as the uninterrupted run's
+R=(--set model.activation=tanh --set 'metrics.hessian.at=[0, 2]')
+run_np 1 run "$TMP/b.yaml" -q "${R[@]}" -o "$TMP/full" >"$TMP/full.log" 2>&1 ||
+  fail "at [0, 2]: $(tail -2 "$TMP/full.log")"
+TSIM_FAULT=cell=0,iter=1,do=stop run_np 1 run "$TMP/b.yaml" -q "${R[@]}" -o "$TMP/stop" \
+  >"$TMP/stop.log" 2>&1; rc=$?
+check "stopped at t = 1 (exit 3, got $rc)" test $rc -eq 3
+rm -f "$TMP/stop/STOP"
+run_np 1 resume "$TMP/stop" -q >>"$TMP/stop.log" 2>&1 || fail "resume: $(tail -2 "$TMP/stop.log")"
+check "spectra at t = 0 and 2" \
+  test "$(awk -F, 'NR > 1 { printf "%s ", $2 }' "$TMP/full/hessian.csv")" = "0 2 "
+for f in metrics.csv spectrum.csv hessian.csv; do
+  check "stopped at t = 1, resumed: $f byte-identical to the uninterrupted run" \
+    same "$TMP/full/$f" "$TMP/stop/$f"
 done
 
 run_np 1 run "$TMP/b.yaml" -q --set metrics.hessian.source=population -o "$TMP/nopop" \
