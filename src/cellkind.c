@@ -17,12 +17,12 @@ int cellkind_family(const tsim_params *p) {
 }
 
 const char *cellkind_hessian(const tsim_params *p) {
-  if (p->train_output)
-    return "the Hessian does not model trained output weights (model.train_output)";
   if (p->norm_tied)
     return "the Hessian does not model the norm-tied output "
            "f = C sum_k ||w_k|| act(w_k.x) (model.norm_tied)";
   if (p->hess_source != HESS_SOURCE_POPULATION) return NULL;
+  if (p->train_output)
+    return "source population has no Hessian with trained output weights (model.train_output)";
   if (activation_info(p->activation)->population == ACT_POP_NONE)
     return "source population needs the activation's closed form, and it has none";
   if (params_teacher_activation(p) != p->activation)

@@ -1318,9 +1318,11 @@ static int build(tsim_config *cfg, given *gv, const ynode *root,
       return fail_at(err, gv[isrc].node ? where(&gv[isrc], root) : hessian_node(gv, root),
                      "metrics.hessian", "no spectra for this cell: %s", no_spectra, NULL);
     }
-    if (cfg_hessian_on(&p) && p.d * p.K > 65536) /* a dense dK x dK matrix */
+    if (cfg_hessian_on(&p) && p.d * p.K + (p.train_output ? p.K : 0) > 65536) /* dense N x N */
       return fail_at(err, hessian_node(gv, root), "metrics.hessian", "%s",
-                     "model.d * model.K is too large for a dense Hessian",
+                     p.train_output ? "model.d * model.K + model.K (model.train_output) is too "
+                                      "large for a dense Hessian"
+                                    : "model.d * model.K is too large for a dense Hessian",
                      "at most 65536: 32 GiB of doubles over the team");
   }
   const int ieng = field_index("data.engine"), isto = field_index("data.storage");

@@ -20,8 +20,9 @@
  *      and scale by s/n into their local array.
  * Memory per rank: the local blocks (dK^2 / P doubles), one panel of
  * accumulators, the Z of one sub-block of rows and the residual matrices of
- * the local chunks (d^2 each, K d^2 for a smooth activation); no rank holds
- * all of H. */
+ * the local chunks (d^2 each, K d^2 for a smooth activation or trained output
+ * weights, plus K d for the latter's (a_k, w_k) blocks); no rank holds all of
+ * H. With trained output weights the order N is dK + K (row_factors), else dK. */
 #include "tsim/hessian.h"
 
 #include <math.h>
@@ -168,11 +169,22 @@ static const double *chunk_rows(const tsim_dataset *ds, int64_t c, double *X, in
  * activation, 0 away from the kinks for relu/abs) R = 1 and the residual
  * term of a chunk is one d x d matrix M = sum_i r_i act'' x_i x_i^T shared
  * by all diagonal blocks; a smooth activation has R = K, one M_k per neuron
- * from r_i act''(u_ik). */
+ * from r_i act''(u_ik).
+ *
+ * With trained output weights (theta = (w_1..w_K, a_1..a_K), N = d K + K),
+ * f = C sum_k a_k act(u_k), r = f - y and L = s mean r^2 give
+ *   H = 2 s mean [df/dtheta df/dtheta^T + r d2f/dtheta2],
+ *   df/dw_k = C a_k act'(u_k) x,   df/da_k = C act(u_k),
+ *   d2f/dw_k2 = C a_k act''(u_k) x x^T,   d2f/dw_k da_k = C act'(u_k) x,
+ * and d2f/da2 = 0, the other cross terms 0. So D1 holds a_k act'(u_k),
+ * OUT (not NULL) act(u_k), RD2 (R = K) r_i a_k act''(u_ik) and RD1
+ * r_i act'(u_ik), the factor of the (a_k, w_k) block. */
 static void row_factors(const tsim_model *m, const tsim_dataset *ds,
-                        const double *W, double *X, double *D1, double *RD2) {
+                        const double *W, double *X, double *D1, double *RD2, double *OUT,
+                        double *RD1) {
   const int64_t d = m->d, K = m->K;
   const tsim_activation_info *act = activation_info(m->activation);
+  const double *aw = m->train_output ? W + K * d : NULL;
   double *u = tsim_xmalloc((size_t)K * sizeof(double));
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
     int64_t r0, rows;
@@ -181,9 +193,19 @@ static void row_factors(const tsim_model *m, const tsim_dataset *ds,
       double f = 0.0;
       for (int64_t k = 0; k < K; ++k) {
         u[k] = dot(X + i * d, W + k * d, d);
-        f += act->value(u[k]);
+        f += aw ? aw[k] * act->value(u[k]) : act->value(u[k]);
       }
       const double r = m->C * f - y[i];
+      if (aw) {
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t e = (r0 + i) * K + k;
+          D1[e] = aw[k] * act->slope(u[k]);
+          OUT[e] = act->value(u[k]);
+          RD2[e] = r * aw[k] * (act->smooth ? act->second(u[k]) : act->curvature);
+          RD1[e] = r * act->slope(u[k]);
+        }
+        continue;
+      }
       for (int64_t k = 0; k < K; ++k) D1[(r0 + i) * K + k] = act->slope(u[k]);
       if (act->smooth)
         for (int64_t k = 0; k < K; ++k) RD2[(r0 + i) * K + k] = r * act->second(u[k]);
@@ -216,11 +238,24 @@ static void chunk_residual(const tsim_dataset *ds, const double *Xc, const doubl
 
 /* Bound on |entry| of one chunk's partial: with S_g = sum_i z_ig^2 and
  * T_ak = sum_i |RD2_ik| x_ia^2, Cauchy-Schwarz gives |2C^2 sum z_g z_h| <=
- * 2C^2 max S and |2C sum RD2 x_a x_b| <= 2C max T. */
+ * 2C^2 max S and |2C sum RD2 x_a x_b| <= 2C max T. With trained output
+ * weights (OUT, RD1 not NULL) S also runs over z = act(u_k) and T over the
+ * (a_k, w_k) block's sum_i |RD1_ik x_ia|. */
 static double chunk_bound(const tsim_model *m, const double *Xc, const double *D1,
-                          const double *RD2, int64_t R, int64_t r0, int64_t rows) {
+                          const double *RD2, int64_t R, const double *OUT, const double *RD1,
+                          int64_t r0, int64_t rows) {
   const int64_t d = m->d, K = m->K;
   double smax = 0.0, tmax = 0.0;
+  for (int64_t k = 0; OUT && k < K; ++k) {
+    double S = 0.0;
+    for (int64_t i = r0; i < r0 + rows; ++i) S += OUT[i * K + k] * OUT[i * K + k];
+    if (!(S <= smax)) smax = S;
+    for (int64_t a = 0; a < d; ++a) {
+      double U = 0.0;
+      for (int64_t i = r0; i < r0 + rows; ++i) U += fabs(RD1[i * K + k] * Xc[(i - r0) * d + a]);
+      if (!(U <= tmax)) tmax = U;
+    }
+  }
   for (int64_t a = 0; a < d; ++a) {
     for (int64_t k = 0; k < R; ++k) {
       double T = 0.0;
@@ -244,16 +279,20 @@ static double chunk_bound(const tsim_model *m, const double *Xc, const double *D
 
 void hessian_assemble_samples(hessian *h, const tsim_model *m,
                               const tsim_dataset *ds, const double *W) {
-  const int64_t d = m->d, K = m->K, N = h->n;
+  const int64_t d = m->d, K = m->K, N = h->n, Kd = K * d; /* N = Kd + K with train_output */
   const int64_t nrows = ds->row_end - ds->row_begin;
   const int64_t nlocal = ds->chunk_end - ds->chunk_begin;
   const tsim_activation_info *act = activation_info(m->activation);
-  const int residual = act->smooth || act->curvature != 0.0;
-  const int64_t nres = act->smooth ? K : 1; /* residual matrices per chunk */
+  const int residual = act->smooth || act->curvature != 0.0, out = m->train_output;
+  const int64_t nres = act->smooth || out ? K : 1; /* residual matrices per chunk */
   double *D1 = tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double));
   double *RD2 = tsim_xmalloc((size_t)(nrows * nres + 1) * sizeof(double));
+  double *OUT = out ? tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double)) : NULL;
+  double *RD1 = out ? tsim_xmalloc((size_t)(nrows * K + 1) * sizeof(double)) : NULL;
+  /* per local chunk, the (a_k, w_k) blocks sum_i r_i act'(u_ik) x_i (K d) */
+  double *Vres = out ? tsim_xcalloc((size_t)(nlocal * Kd + 1), sizeof(double)) : NULL;
   double *Xc = tsim_xmalloc((size_t)(ds->chunk * d) * sizeof(double)); /* a chunk, row-major */
-  row_factors(m, ds, W, Xc, D1, RD2);
+  row_factors(m, ds, W, Xc, D1, RD2, OUT, RD1);
 
   /* the team-wide scale of the fixed-point grid, and each local chunk's
    * residual matrices (nres d^2 per chunk of 2048 rows: less than the data
@@ -265,11 +304,15 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   for (int64_t c = ds->chunk_begin; c < ds->chunk_end; ++c) {
     int64_t r0, rows;
     chunk_rows(ds, c, Xc, &r0, &rows);
-    const double b = chunk_bound(m, Xc, D1, RD2, nres, r0, rows);
+    const double b = chunk_bound(m, Xc, D1, RD2, nres, OUT, RD1, r0, rows);
     if (!(b <= bound)) bound = b;
     for (int64_t k = 0; residual && k < nres; ++k)
       chunk_residual(ds, Xc, RD2, nres, k, r0, rows, Z,
                      Mres + ((c - ds->chunk_begin) * nres + k) * d * d);
+    double *v = out ? Vres + (c - ds->chunk_begin) * Kd : NULL;
+    for (int64_t i = 0; v && i < rows; ++i) /* in row order: the same bits on any rank */
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t a = 0; a < d; ++a) v[k * d + a] += RD1[(r0 + i) * K + k] * Xc[i * d + a];
   }
   const int64_t nonfinite = par_max_int64(h->team, !isfinite(bound));
   const int E = (int)par_max_int64(h->team, nlocal > 0 ? fixsum_exponent(bound) : -2000);
@@ -320,27 +363,37 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
         const int rs = (int)(crows - s0 < SUB_ROWS ? crows - s0 : SUB_ROWS);
         const double *X = Xc + s0 * d;
         const double *F1 = D1 + (c0 + s0) * K;
-        /* Z^T: column i holds z_g = act'(u_ik) x_ia for g = j0..N-1 */
+        /* Z^T: column i holds z_g = act'(u_ik) x_ia for g = j0..N-1 (with trained output
+         * weights a_k act'(u_ik) x_ia, then act(u_ik) for g = Kd + k) */
+        const int Rw = (int)(j0 < Kd ? Kd - j0 : 0);
         for (int i = 0; i < rs; ++i) {
           double *zc = Z + (int64_t)i * R;
           const double *f1 = F1 + i * K, *xi = X + i * d;
           int64_t k = j0 / d, a = j0 % d;
-          for (int rho = 0; rho < R; ++rho) {
+          for (int rho = 0; rho < Rw; ++rho) {
             zc[rho] = f1[k] * xi[a];
             if (++a == d) a = 0, ++k;
           }
+          for (int rho = Rw; rho < R; ++rho) zc[rho] = OUT[(c0 + s0 + i) * K + (j0 + rho - Kd)];
         }
         const double one = 1.0;
         dgemm_("N", "T", &R, &w, &rs, &gn, Z, &R, Z, &R, &one, P, &R, 1, 1);
       }
       if (residual) { /* on the diagonal blocks k = l */
-        for (int col = 0; col < w; ++col) {
+        for (int col = 0; col < w && j0 + col < Kd; ++col) {
           const int64_t hh = j0 + col, l = hh / d, b = hh % d;
           const double *Mc = Mres + ((c - ds->chunk_begin) * nres + (nres > 1 ? l : 0)) * d * d;
           for (int64_t a = 0; a < d; ++a) {
             const int64_t g = l * d + a;
             if (g >= j0) P[(g - j0) + (int64_t)col * R] += res * Mc[a + b * d];
           }
+        }
+      }
+      if (out) { /* the (a_l, w_l) blocks: row Kd + l, column l d + b */
+        const double *v = Vres + (c - ds->chunk_begin) * Kd;
+        for (int col = 0; col < w && j0 + col < Kd; ++col) {
+          const int64_t hh = j0 + col, l = hh / d;
+          P[(Kd + l - j0) + (int64_t)col * R] += res * v[hh];
         }
       }
       for (int col = 0; col < w; ++col)
@@ -371,6 +424,9 @@ void hessian_assemble_samples(hessian *h, const tsim_model *m,
   free(Xc);
   free(D1);
   free(RD2);
+  free(OUT);
+  free(RD1);
+  free(Vres);
   free(Mres);
   free(Z);
   free(P);

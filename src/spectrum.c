@@ -31,7 +31,7 @@ spectrum_plan *spectrum_plan_create(const tsim_params *p, const par_comm *team) 
     memcpy(sp->at, p->hess_at, (size_t)sp->nat * sizeof(int64_t));
     qsort(sp->at, (size_t)sp->nat, sizeof(int64_t), cmp_int64);
   }
-  const int64_t N = p->K * p->d;
+  const int64_t N = p->K * p->d + (p->train_output ? p->K : 0); /* the a_k after the w_k */
   sp->h = hessian_create(team, N, 0);
   sp->eig = tsim_xcalloc((size_t)N, sizeof(double));
   if (p->hess_vectors) sp->overlap = tsim_xcalloc((size_t)N, sizeof(double));

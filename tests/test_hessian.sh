@@ -2,8 +2,8 @@
 # test_hessian.sh - the distributed Hessian on 2 and 4 ranks (oversubscribed):
 # the unit test's checks (finite differences, LAPACK, quantity (9), zero
 # modes) on a BLACS grid of all ranks, plus the same matrix built on rank 0
-# alone: identical bits for the matrix and V^T H V, eigenvalues within
-# 1e-12 relative.
+# alone: identical bits for the matrix and V^T H V (also with trained output
+# weights), eigenvalues within 1e-12 relative.
 SUITE=hessian-ranks
 source "$(dirname "$0")/lib.sh"
 UNIT="$ROOT/$BUILD/tests/test_hessian"
@@ -22,6 +22,9 @@ for np in 2 4; do
     grep -q "^ok .*$np ranks: the assembled matrix has the bits" "$TMP/np$np.log"
   check "$np ranks: eigenvalues within 1e-12 of 1 rank's" \
     grep -q "^ok .*$np ranks: eigenvalues within" "$TMP/np$np.log"
+  check "$np ranks: with trained output weights, the matrix has the bits of 1 rank's" \
+    test "$(grep -c "^ok .*trained output, $np ranks: the assembled matrix has the bits" \
+            "$TMP/np$np.log")" -eq 3
 done
 
 # end to end: metrics.hessian in a run on 1, 2 and 4 ranks (one team)

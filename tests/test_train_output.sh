@@ -14,7 +14,8 @@
 #   against NumPy's descent on the arc-cosine kernel (gradient by central
 #   differences), and the sharded runs' pop_loss against that closed form;
 #   the moments engine refuses it with a located line, and so do the
-#   Hessian and the norm tie.
+#   population source's Hessian and the norm tie (the sample Hessian:
+#   test_hessian_output.sh).
 SUITE=train-output
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -215,8 +216,8 @@ refuse() { # name regex sets...
 }
 refuse moments "data.engine: moments cannot compute this model: its residuals" "${QUAD[@]}" \
   --set data.engine=moments
-refuse hessian "metrics.hessian: no spectra for this cell: .*trained output weights" \
-  --set 'metrics.hessian.at=[0]'
+refuse hessian "metrics.hessian: no spectra for this cell: source population .*trained output" \
+  --set 'metrics.hessian.at=[0]' --set metrics.hessian.source=population
 refuse norm_tied "model.train_output: trained output weights and model.norm_tied" \
   --set model.norm_tied=true
 finish

@@ -43,7 +43,9 @@ void hessian_destroy(hessian **h);
 int64_t hessian_order(const hessian *h);
 
 /* H of the empirical loss at W from the team's sample shards DS (the lower
- * triangle: what the eigensolver reads). Collective over the team. */
+ * triangle: what the eigensolver reads). With M->train_output the order is
+ * d K + K: the w_k, then the output weights a_k (W[Kd + k]). Collective over
+ * the team. */
 void hessian_assemble_samples(hessian *h, const tsim_model *m,
                               const tsim_dataset *ds, const double *W);
 /* The population Hessian (n = infinity, x ~ N(0, I_d)) of the quadratic

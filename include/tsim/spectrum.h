@@ -17,7 +17,9 @@
  * With metrics.hessian.source: population the matrix is the population
  * Hessian at W_t (hessian_assemble_population), and restricted_min its
  * Hessian form. Cells outside Wang & Abernethy's have no V: those two
- * columns are empty. Which cells get spectra: engine_spectra_unsupported. */
+ * columns are empty. With model.train_output the
+ * matrix is over the d K + K parameters (source samples only), index over
+ * its eigenvalues. Which cells get spectra: engine_spectra_unsupported. */
 #ifndef TSIM_SPECTRUM_H
 #define TSIM_SPECTRUM_H
 
@@ -30,7 +32,8 @@
 #include "tsim/parallel.h"
 
 typedef struct spectrum_plan spectrum_plan;
-/* The schedule of P and a dK x dK distributed matrix on TEAM (collective);
+/* The schedule of P and an N x N distributed matrix on TEAM (N = dK, or
+ * dK + K with trained output weights; collective);
  * NULL when P asks for no spectra (schedule_spectra). */
 spectrum_plan *spectrum_plan_create(const tsim_params *p, const par_comm *team);
 void spectrum_plan_destroy(spectrum_plan **sp);

@@ -77,9 +77,10 @@ static inline void check_cell_make(check_cell *f, tsim_params p, int rank, int s
   teacher_make(&p, &f->t, &err);
   data_make(&p, &f->t, DATA_TRAIN, rank, size, &f->ds, &err);
   f->work = model_work_create(&f->m);
-  f->N = p.K * p.d;
+  f->N = p.K * p.d + (p.train_output ? p.K : 0); /* the a_k after the w_k */
   f->W = calloc((size_t)f->N, sizeof(double));
   data_init_weights(&p, f->W, &err);
+  if (p.train_output) data_init_output(&p, f->W + p.K * p.d);
 }
 
 static inline void check_cell_free(check_cell *f) {

@@ -185,6 +185,94 @@ static void test_smooth(const par_comm *team) {
   }
 }
 
+/* Trained output weights (N = dK + K: the w_k, then the a_k, a_0 Gaussian):
+ * the sample Hessian against central differences of the model's gradient
+ * (dL/dw and dL/da), column by column; relu at a W where no sample is within
+ * the step of a kink; on the team against 1 rank alone, bitwise. */
+static void test_train_output(const par_comm *team) {
+  const int acts[3] = {ACT_TANH, ACT_QUADRATIC, ACT_RELU};
+  for (int ai = 0; ai < 3; ++ai) {
+    tsim_params p = params(3, 2, 1.5, 90, 16, 5);
+    p.activation = acts[ai];
+    p.train_output = 1;
+    p.init_output = INIT_OUTPUT_GAUSSIAN;
+    check_cell f;
+    check_cell_make(&f, p, me, nranks);
+    const int64_t N = f.N, d = p.d, K = p.K;
+    const char *name = activation_info(acts[ai])->name;
+    const double eps = acts[ai] == ACT_RELU ? 1e-7 : 1e-5;
+    if (acts[ai] == ACT_RELU) { /* this rank's samples: none within the step of a kink */
+      double umin = INFINITY, xmax = 0.0;
+      double *x = malloc((size_t)(f.ds->chunk * d) * sizeof(double));
+      for (int64_t c = f.ds->chunk_begin; c < f.ds->chunk_end; ++c) {
+        const double *y;
+        int64_t rows;
+        data_chunk_rows(f.ds, c, x, &y, &rows); /* row-major */
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t k = 0; k < K; ++k) {
+            double u = 0.0;
+            for (int64_t a = 0; a < d; ++a) {
+              u += x[i * d + a] * f.W[k * d + a];
+              xmax = fmax(xmax, fabs(x[i * d + a]));
+            }
+            umin = fmin(umin, fabs(u));
+          }
+      }
+      free(x);
+      CHECK(umin > 10.0 * eps * xmax, "relu, trained output: min |w_k.x| = %.3g, step %.3g",
+            umin, eps * xmax);
+    }
+    hessian *h = hessian_create(team, N, 2);
+    CHECK(hessian_order(h) == 8, "%s, trained output: order d K + K = 8", name);
+    hessian_assemble_samples(h, &f.m, f.ds, f.W);
+    double *H = malloc((size_t)(N * N) * sizeof(double));
+    hessian_gather(h, H);
+    double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
+    double *gm = malloc((size_t)N * sizeof(double));
+    double worst = 0.0, cross = 0.0;
+    for (int64_t c = 0; c < N; ++c) {
+      memcpy(Wp, f.W, (size_t)N * sizeof(double));
+      Wp[c] += eps;
+      model_eval e1 = {.grad = gp};
+      model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e1);
+      Wp[c] -= 2.0 * eps;
+      model_eval e2 = {.grad = gm};
+      model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e2);
+      for (int64_t r = 0; r < N; ++r)
+        worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - H[r * N + c]));
+      if (c < K * d) cross = fmax(cross, fabs(H[(K * d + c / d) * N + c]));
+    }
+    const double scale = max_abs(H, N * N);
+    CHECK(worst <= 1e-7 * scale && cross > 1e-3 * scale, "%s, trained output: sample H vs "
+          "central differences of the gradient: max diff %.3g (max |H| %.3g, largest (a_k, "
+          "w_k) entry %.3g)", name, worst, scale, cross);
+    if (nranks > 1) {
+      par_comm *solo = par_split(team, me == 0 ? 0 : 1, me);
+      if (me == 0) {
+        check_cell g;
+        check_cell_make(&g, p, 0, 1);
+        hessian *h1 = hessian_create(solo, N, 2);
+        hessian_assemble_samples(h1, &g.m, g.ds, g.W);
+        double *H1 = malloc((size_t)(N * N) * sizeof(double));
+        hessian_gather(h1, H1);
+        CHECK(memcmp(H1, H, (size_t)(N * N) * sizeof(double)) == 0,
+              "%s, trained output, %d ranks: the assembled matrix has the bits of 1 rank's",
+              name, nranks);
+        free(H1);
+        hessian_destroy(&h1);
+        check_cell_free(&g);
+      }
+      par_comm_free(&solo);
+    }
+    free(H);
+    free(Wp);
+    free(gp);
+    free(gm);
+    hessian_destroy(&h);
+    check_cell_free(&f);
+  }
+}
+
 /* the Hessian from the fourth moments equals the one from the samples */
 typedef struct dense4 {
   int64_t d;
@@ -665,6 +753,7 @@ int main(int argc, char **argv) {
   test_population_teachers(world);
   test_moments(world);
   test_smooth(world);
+  test_train_output(world);
   test_population_erf(world);
   const int64_t failed = par_max_int64(world, check_failed);
   par_finalize();
