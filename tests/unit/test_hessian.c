@@ -86,6 +86,31 @@ static void test_fixsum(void) {
   CHECK(isnan(fixsum_round(c, lsb)), "fixsum: a NaN addend gives NaN");
 }
 
+/* The largest |(g(W + eps e_c) - g(W - eps e_c)) / (2 eps) - H e_c| over
+ * the columns c of the sample Hessian H of cell F (g: the model's gradient) */
+static double sample_vs_differences(check_cell *f, const double *H, const par_comm *team) {
+  const int64_t N = f->N;
+  double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
+  double *gm = malloc((size_t)N * sizeof(double));
+  double worst = 0.0;
+  const double eps = 1e-5;
+  for (int64_t c = 0; c < N; ++c) {
+    memcpy(Wp, f->W, (size_t)N * sizeof(double));
+    Wp[c] += eps;
+    model_eval e1 = {.grad = gp};
+    model_evaluate(&f->m, f->ds, Wp, NULL, team, f->work, &e1);
+    Wp[c] -= 2.0 * eps;
+    model_eval e2 = {.grad = gm};
+    model_evaluate(&f->m, f->ds, Wp, NULL, team, f->work, &e2);
+    for (int64_t r = 0; r < N; ++r)
+      worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - H[r * N + c]));
+  }
+  free(Wp);
+  free(gp);
+  free(gm);
+  return worst;
+}
+
 /* H against a central difference of the gradient, column by column */
 static void test_finite_difference(const par_comm *team) {
   check_cell f;
@@ -95,29 +120,12 @@ static void test_finite_difference(const par_comm *team) {
   hessian_assemble_samples(h, &f.m, f.ds, f.W);
   double *H = malloc((size_t)(N * N) * sizeof(double));
   hessian_gather(h, H);
-  double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
-  double *gm = malloc((size_t)N * sizeof(double));
-  double worst = 0.0;
-  const double eps = 1e-5;
-  for (int64_t c = 0; c < N; ++c) {
-    memcpy(Wp, f.W, (size_t)N * sizeof(double));
-    Wp[c] += eps;
-    model_eval e1 = {.grad = gp};
-    model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e1);
-    Wp[c] -= 2.0 * eps;
-    model_eval e2 = {.grad = gm};
-    model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e2);
-    for (int64_t r = 0; r < N; ++r)
-      worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - H[r * N + c]));
-  }
+  const double worst = sample_vs_differences(&f, H, team);
   const double scale = max_abs(H, N * N);
   CHECK(worst <= 1e-7 * scale,
         "finite differences: max |H - dgrad| = %.3g (max |H| = %.3g)", worst,
         scale);
   free(H);
-  free(Wp);
-  free(gp);
-  free(gm);
   hessian_destroy(&h);
   check_cell_free(&f);
 }
@@ -140,21 +148,7 @@ static void test_smooth(const par_comm *team) {
     hessian_assemble_samples(h, &f.m, f.ds, f.W);
     double *H = malloc((size_t)(N * N) * sizeof(double));
     hessian_gather(h, H);
-    double *Wp = malloc((size_t)N * sizeof(double)), *gp = malloc((size_t)N * sizeof(double));
-    double *gm = malloc((size_t)N * sizeof(double));
-    double worst = 0.0;
-    const double eps = 1e-5;
-    for (int64_t c = 0; c < N; ++c) {
-      memcpy(Wp, f.W, (size_t)N * sizeof(double));
-      Wp[c] += eps;
-      model_eval e1 = {.grad = gp};
-      model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e1);
-      Wp[c] -= 2.0 * eps;
-      model_eval e2 = {.grad = gm};
-      model_evaluate(&f.m, f.ds, Wp, NULL, team, f.work, &e2);
-      for (int64_t r = 0; r < N; ++r)
-        worst = fmax(worst, fabs((gp[r] - gm[r]) / (2.0 * eps) - H[r * N + c]));
-    }
+    const double worst = sample_vs_differences(&f, H, team);
     const double scale = max_abs(H, N * N);
     CHECK(worst <= 1e-7 * scale, "%s student: sample H vs central differences of the "
           "gradient: max diff %.3g (max |H| %.3g)", name, worst, scale);
@@ -177,9 +171,6 @@ static void test_smooth(const par_comm *team) {
       par_comm_free(&solo);
     }
     free(H);
-    free(Wp);
-    free(gp);
-    free(gm);
     hessian_destroy(&h);
     check_cell_free(&f);
   }
